@@ -1,0 +1,109 @@
+//! mcp-auth-conformance: judges whether an MCP server's OAuth 2.1 authorization works for real
+//! clients and refuses the tokens it must refuse.
+//!
+//! The flow of a run: [`discovery`] probes the target and runs the positive control, [`runner`]
+//! runs the checks described by [`scenario`] files, and [`report`] renders the verdicts. Only
+//! [`target`] sends HTTP to the target; [`idp`] drives the mock IdP through its control API.
+
+pub mod challenge;
+pub mod check;
+pub mod cli;
+pub mod context;
+pub mod discovery;
+pub mod error;
+pub mod idp;
+pub mod mcp;
+pub mod probes;
+pub mod redact;
+pub mod report;
+pub mod runner;
+pub mod scenario;
+pub mod spec;
+pub mod target;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+pub use context::Options;
+pub use error::{HarnessError, exit_code};
+pub use report::Report;
+pub use scenario::Catalogue;
+pub use spec::SpecVersion;
+pub use target::Limits;
+
+/// Everything one run needs.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// The MCP endpoint URL.
+    pub target: String,
+    /// Audience to mint tokens for; the target URL when `None`.
+    pub audience: Option<String>,
+    pub spec: SpecVersion,
+    /// Issuer URL of a running mock IdP (in this process or standalone).
+    pub idp_url: String,
+    pub limits: Limits,
+    pub options: Options,
+    /// Check IDs, ID prefixes or areas to run; empty runs all.
+    pub checks: Vec<String>,
+    pub catalogue: Catalogue,
+}
+
+/// Runs the whole suite against one target and returns the report.
+///
+/// A non-conformant target yields a report with failures; `Err` means the harness could not work
+/// (unreachable target, IdP not answering).
+pub async fn run(config: RunConfig) -> Result<Report, HarnessError> {
+    let started = Instant::now();
+    let idp = idp::IdpClient::new(&config.idp_url)?;
+    let info = idp.info().await?;
+    let target = target::TargetClient::new(config.limits).map_err(|e| HarnessError::Internal(format!("HTTP client: {e}")))?;
+    let audience = config.audience.clone().unwrap_or_else(|| config.target.clone());
+    url::Url::parse(&config.target).map_err(|e| HarnessError::Usage(format!("--target {:?} is not a URL: {e}", config.target)))?;
+    let ctx = context::Ctx::new(target, config.target.clone(), audience, config.spec, idp.clone(), info.clone(), config.options.clone());
+
+    // Announce a key before the target first fetches the JWKS, so the rotation check can sign with
+    // it later without waiting out a refetch cool-down.
+    let keys = idp.keys().await?;
+    let announced = match keys.iter().find(|(_, state)| state == "announced") {
+        Some((kid, _)) => kid.clone(),
+        None => idp.announce_key().await?,
+    };
+    if let Ok(mut story) = ctx.jwks_story.lock() {
+        story.announced_kid = Some(announced);
+    }
+
+    let facts = discovery::discover(&ctx).await?;
+    let ctx = Arc::new(ctx);
+    let facts = Arc::new(facts);
+    let checks = runner::run_checks(ctx.clone(), facts.clone(), &config.catalogue, &config.checks).await;
+    let summary = report::Summary::of(&checks);
+    Ok(Report {
+        schema_version: report::SCHEMA_VERSION,
+        tool: format!("mcp-auth-conformance {}", env!("CARGO_PKG_VERSION")),
+        target: config.target.clone(),
+        spec_version: config.spec,
+        mode: facts.mode,
+        mode_reason: facts.mode_reason.clone(),
+        validation: facts.validation,
+        validation_reason: facts.validation_reason.clone(),
+        required_scopes: facts.required_scopes.clone(),
+        scopes_reason: facts.scopes_reason.clone(),
+        idp: report::IdpSummary {
+            issuer: info.issuer.clone(),
+            jwks_uri: info.jwks_uri.clone(),
+            introspection_endpoint: info.introspection_endpoint.clone(),
+        },
+        positive_control: report::PositiveControlReport {
+            passed: facts.positive.passed,
+            message: facts.positive.message.clone(),
+            evidence: if facts.positive.passed {
+                Vec::new()
+            } else {
+                facts.positive.exchanges.iter().map(target::Exchange::evidence).collect()
+            },
+        },
+        checks,
+        summary,
+        duration_ms: started.elapsed().as_millis() as u64,
+    })
+}

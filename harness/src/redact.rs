@@ -1,0 +1,168 @@
+//! Redaction of secrets and of run-specific values.
+//!
+//! Secrets (tokens, client secrets) are redacted in every piece of evidence the harness keeps.
+//! Run-specific values (ports, session ids) are normalised only for snapshots and committed
+//! reports, so that the same behaviour always renders the same text.
+
+/// Replaces bearer tokens, JWTs, opaque mock tokens and credentials in `text` with placeholders.
+pub fn redact_secrets(text: &str) -> String {
+    let text = redact_scheme_credentials(text);
+    let text = redact_query_secrets(&text);
+    redact_token_like_words(&text)
+}
+
+/// `Bearer abc` → `Bearer [REDACTED]`, `Basic abc` → `Basic [REDACTED]`, keeping the scheme's
+/// spelling so evidence still shows `bearer` versus `Bearer`.
+fn redact_scheme_credentials(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = find_scheme(rest) {
+        let (before, after) = rest.split_at(pos);
+        out.push_str(before);
+        let scheme_len = after.find(' ').unwrap_or(after.len());
+        out.push_str(&after[..scheme_len]);
+        let tail = &after[scheme_len..];
+        let spaces = tail.len() - tail.trim_start_matches(' ').len();
+        out.push_str(&tail[..spaces]);
+        let creds = &tail[spaces..];
+        let creds_len = creds.find([',', '"', '\n']).unwrap_or(creds.len());
+        if creds_len > 0 {
+            out.push_str("[REDACTED]");
+        }
+        rest = &creds[creds_len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn find_scheme(text: &str) -> Option<usize> {
+    let lower = text.to_ascii_lowercase();
+    ["bearer ", "basic "]
+        .iter()
+        .filter_map(|scheme| {
+            lower.match_indices(scheme).map(|(i, _)| i).find(|&i| {
+                // Only a scheme at the start of a value or after whitespace or a quote.
+                i == 0 || matches!(lower.as_bytes()[i - 1], b' ' | b'"' | b',' | b'\n' | b':')
+            })
+        })
+        .min()
+}
+
+fn redact_query_secrets(text: &str) -> String {
+    let mut out = text.to_string();
+    for key in ["access_token=", "client_secret=", "token=", "refresh_token=", "code="] {
+        let mut search_from = 0;
+        while let Some(found) = out[search_from..].find(key) {
+            let start = search_from + found;
+            let preceded_ok = start == 0 || matches!(out.as_bytes()[start - 1], b'?' | b'&' | b' ' | b'"');
+            let value_start = start + key.len();
+            if !preceded_ok {
+                search_from = value_start;
+                continue;
+            }
+            let value_end = out[value_start..]
+                .find(['&', ' ', '"', '\n'])
+                .map(|e| value_start + e)
+                .unwrap_or(out.len());
+            if value_end > value_start {
+                out.replace_range(value_start..value_end, "[REDACTED]");
+            }
+            search_from = value_start + 1;
+        }
+    }
+    out
+}
+
+fn is_token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~' | '+' | '/' | '=')
+}
+
+/// JWT-shaped words (`eyJ…` with dots) and mock opaque tokens become `[TOKEN]`.
+fn redact_token_like_words(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        let looks_like_jwt = word.starts_with("eyJ") && word.contains('.') && word.len() > 16;
+        let looks_like_opaque = word.starts_with("mock_at_") || word.starts_with("mock_rt_");
+        if looks_like_jwt || looks_like_opaque {
+            out.push_str("[TOKEN]");
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in text.chars() {
+        if is_token_char(c) {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+/// Normalises values that differ between runs: loopback ports, session ids and timings.
+pub fn normalize_run_values(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let hosts = ["127.0.0.1:", "localhost:", "[::1]:"];
+    loop {
+        let next = hosts.iter().filter_map(|h| rest.find(h).map(|i| (i, h.len()))).min();
+        let Some((i, len)) = next else { break };
+        out.push_str(&rest[..i + len]);
+        let after = &rest[i + len..];
+        let digits = after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        if digits > 0 {
+            out.push_str("[PORT]");
+        }
+        rest = &after[digits..];
+    }
+    out.push_str(rest);
+    normalize_session_ids(&out)
+}
+
+fn normalize_session_ids(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let lower = line.to_ascii_lowercase();
+        if let Some(i) = lower.find("mcp-session-id: ") {
+            let start = i + "mcp-session-id: ".len();
+            let end = line[start..].find(['"', '\n', ',']).map(|e| start + e).unwrap_or(line.len());
+            out.push_str(&line[..start]);
+            out.push_str("[SESSION]");
+            out.push_str(&line[end..]);
+        } else {
+            out.push_str(line);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_credentials_are_redacted_and_scheme_kept() {
+        assert_eq!(redact_secrets("bearer abc.def"), "bearer [REDACTED]");
+        assert_eq!(redact_secrets("Bearer"), "Bearer");
+        assert_eq!(redact_secrets("Basic dXNlcjpwYXNz"), "Basic [REDACTED]");
+    }
+
+    #[test]
+    fn jwts_in_bodies_and_urls_are_redacted() {
+        let jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln";
+        assert_eq!(redact_secrets(&format!("{{\"t\":\"{jwt}\"}}")), "{\"t\":\"[TOKEN]\"}");
+        assert_eq!(redact_secrets(&format!("http://h/mcp?access_token={jwt}")), "http://h/mcp?access_token=[REDACTED]");
+    }
+
+    #[test]
+    fn ports_and_sessions_are_normalised() {
+        assert_eq!(
+            normalize_run_values("http://127.0.0.1:4312/mcp and [::1]:80\nmcp-session-id: abc-123\n"),
+            "http://127.0.0.1:[PORT]/mcp and [::1]:[PORT]\nmcp-session-id: [SESSION]\n"
+        );
+    }
+}

@@ -1,0 +1,197 @@
+//! The report model: one source of truth that every renderer reads.
+
+mod terminal;
+
+use serde::Serialize;
+
+use crate::check::{Level, Mode, Reference, Status, Validation};
+use crate::spec::SpecVersion;
+use crate::target::Evidence;
+
+pub use terminal::{TerminalStyle, render_terminal};
+
+/// Version of the JSON report's shape; bumped on incompatible changes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub tool: String,
+    pub target: String,
+    pub spec_version: SpecVersion,
+    pub mode: Mode,
+    pub mode_reason: String,
+    pub validation: Option<Validation>,
+    pub validation_reason: String,
+    pub required_scopes: Vec<String>,
+    pub scopes_reason: String,
+    pub idp: IdpSummary,
+    pub positive_control: PositiveControlReport,
+    pub checks: Vec<CheckResult>,
+    pub summary: Summary,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IdpSummary {
+    pub issuer: String,
+    pub jwks_uri: String,
+    pub introspection_endpoint: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PositiveControlReport {
+    pub passed: bool,
+    pub message: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<Evidence>,
+}
+
+/// The verdict of one check.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckResult {
+    pub id: String,
+    pub title: String,
+    pub area: String,
+    pub level: Level,
+    pub status: Status,
+    pub message: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<String>,
+    pub description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+    pub references: Vec<Reference>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<Evidence>,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Counts {
+    pub applicable: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub not_testable: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub must: Counts,
+    pub should: Counts,
+    pub passed: usize,
+    pub failed: usize,
+    pub warned: usize,
+    pub skipped: usize,
+    pub not_testable: usize,
+    /// Every applicable MUST passed.
+    pub conformant: bool,
+}
+
+impl Summary {
+    pub fn of(checks: &[CheckResult]) -> Summary {
+        let mut s = Summary::default();
+        for c in checks {
+            match c.status {
+                Status::Pass => s.passed += 1,
+                Status::Fail => s.failed += 1,
+                Status::Warn => s.warned += 1,
+                Status::Skip => s.skipped += 1,
+                Status::NotTestable => s.not_testable += 1,
+            }
+            let counts = match c.level {
+                Level::Must => &mut s.must,
+                Level::Should => &mut s.should,
+                _ => continue,
+            };
+            if c.status == Status::Skip {
+                continue;
+            }
+            counts.applicable += 1;
+            match c.status {
+                Status::Pass | Status::Warn => counts.passed += 1,
+                Status::Fail => counts.failed += 1,
+                Status::NotTestable => counts.not_testable += 1,
+                Status::Skip => {}
+            }
+        }
+        s.conformant = s.must.passed == s.must.applicable;
+        s
+    }
+}
+
+impl Report {
+    /// The JSON report (pretty, stable key order).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"cannot render the report: {e}\"}}"))
+    }
+
+    /// The JSON report with run-specific values (ports, sessions, durations) normalised, for
+    /// snapshots and committed reports.
+    pub fn normalized_json(&self) -> String {
+        let mut r = self.clone();
+        r.duration_ms = 0;
+        for c in &mut r.checks {
+            c.duration_ms = 0;
+        }
+        let text = crate::redact::normalize_run_values(&r.to_json());
+        let mut value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        normalize_timings(&mut value);
+        serde_json::to_string_pretty(&value).unwrap_or_default()
+    }
+}
+
+/// Normalises run-specific values in any rendered text (terminal output).
+pub fn normalize_text(text: &str) -> String {
+    normalize_seconds(&crate::redact::normalize_run_values(text))
+}
+
+/// Timings inside messages ("within 0.3 s", "1.2 s ago") vary from run to run.
+fn normalize_timings(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) => *s = normalize_seconds(s),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(normalize_timings),
+        serde_json::Value::Object(map) => map.values_mut().for_each(normalize_timings),
+        _ => {}
+    }
+}
+
+fn normalize_seconds(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let chars: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        // A decimal number like 12.3 followed by " s" becomes "[SECONDS] s".
+        if chars[i].is_ascii_digit() && (i == 0 || !chars[i - 1].is_ascii_alphanumeric()) {
+            let start = i;
+            while i < chars.len() && chars[i].is_ascii_digit() {
+                i += 1;
+            }
+            if i + 1 < chars.len() && chars[i] == '.' && chars[i + 1].is_ascii_digit() {
+                i += 1;
+                while i < chars.len() && chars[i].is_ascii_digit() {
+                    i += 1;
+                }
+                let rest: String = chars[i..].iter().take(2).collect();
+                if rest == " s" {
+                    out.push_str("[SECONDS]");
+                    continue;
+                }
+            }
+            out.extend(&chars[start..i]);
+            continue;
+        }
+        out.push(chars[i]);
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn seconds_are_normalised() {
+        assert_eq!(super::normalize_seconds("accepted within 0.3 s, 2 fetches, 12.25 s ago"), "accepted within [SECONDS] s, 2 fetches, [SECONDS] s ago");
+        assert_eq!(super::normalize_seconds("HTTP 401 and v1.2"), "HTTP 401 and v1.2");
+    }
+}

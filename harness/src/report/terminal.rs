@@ -1,0 +1,124 @@
+//! The human-readable report printed to the terminal.
+
+use std::fmt::Write as _;
+
+use super::Report;
+use crate::check::{Level, Status};
+
+/// Whether to colour the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TerminalStyle {
+    Plain,
+    Color,
+}
+
+impl TerminalStyle {
+    /// Colour only on a terminal and only when `NO_COLOR` is unset (no-color.org).
+    pub fn detect() -> TerminalStyle {
+        use std::io::IsTerminal;
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        if !no_color && std::io::stdout().is_terminal() { TerminalStyle::Color } else { TerminalStyle::Plain }
+    }
+}
+
+fn paint(style: TerminalStyle, code: &str, text: &str) -> String {
+    match style {
+        TerminalStyle::Plain => text.to_string(),
+        TerminalStyle::Color => format!("\x1b[{code}m{text}\x1b[0m"),
+    }
+}
+
+fn label(style: TerminalStyle, status: Status) -> String {
+    match status {
+        Status::Pass => paint(style, "32", "PASS"),
+        Status::Fail => paint(style, "31;1", "FAIL"),
+        Status::Warn => paint(style, "33", "WARN"),
+        Status::Skip => paint(style, "2", "SKIP"),
+        Status::NotTestable => paint(style, "35", "N/T "),
+    }
+}
+
+pub fn render_terminal(report: &Report, style: TerminalStyle) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", paint(style, "1", &format!("MCP authorization conformance: {}", report.target)));
+    let _ = writeln!(out, "  MCP revision:  {}", report.spec_version);
+    let _ = writeln!(out, "  mode:          {} ({})", report.mode.describe(), report.mode_reason);
+    let validation = match report.validation {
+        Some(crate::check::Validation::Jwt) => "JWT against the JWKS",
+        Some(crate::check::Validation::Introspection) => "introspection (RFC 7662)",
+        None => "unknown",
+    };
+    let _ = writeln!(out, "  validation:    {validation} ({})", report.validation_reason);
+    let scopes = if report.required_scopes.is_empty() { "none".to_string() } else { report.required_scopes.join(" ") };
+    let _ = writeln!(out, "  scopes:        {scopes} ({})", report.scopes_reason);
+    let _ = writeln!(out, "  mock IdP:      {}", report.idp.issuer);
+    let pc = if report.positive_control.passed { paint(style, "32", "passed") } else { paint(style, "31;1", "FAILED") };
+    let _ = writeln!(out, "  positive control: {pc}: {}", report.positive_control.message);
+    if !report.positive_control.passed {
+        for e in &report.positive_control.evidence {
+            let _ = writeln!(out, "      > {}", e.request);
+            if let Some(s) = e.status {
+                let _ = writeln!(out, "      < HTTP {s}");
+            }
+            for h in &e.response_headers {
+                let _ = writeln!(out, "      < {h}");
+            }
+        }
+    }
+    let _ = writeln!(out);
+    let mut area = String::new();
+    for c in &report.checks {
+        if c.area != area {
+            area = c.area.clone();
+            let _ = writeln!(out, "{}", paint(style, "1", &format!("[{area}]")));
+        }
+        let level = format!("{:<6}", c.level.to_string());
+        let _ = writeln!(out, "  {} {level} {:<40} {}", label(style, c.status), c.id, c.title);
+        if matches!(c.status, Status::Fail | Status::Warn | Status::NotTestable) {
+            let _ = writeln!(out, "         {}", c.message);
+            for d in c.details.iter().take(4) {
+                let _ = writeln!(out, "         - {d}");
+            }
+            if matches!(c.status, Status::Fail | Status::Warn) {
+                for e in c.evidence.iter().take(2) {
+                    let _ = writeln!(out, "         > {}", e.request);
+                    for h in e.request_headers.iter().filter(|h| h.to_ascii_lowercase().starts_with("authorization")) {
+                        let _ = writeln!(out, "         > {h}");
+                    }
+                    match (e.status, &e.error) {
+                        (Some(s), _) => {
+                            let _ = writeln!(out, "         < HTTP {s}");
+                        }
+                        (None, Some(err)) => {
+                            let _ = writeln!(out, "         < {err}");
+                        }
+                        _ => {}
+                    }
+                    for h in e.response_headers.iter().filter(|h| h.starts_with("www-authenticate") || h.starts_with("location")) {
+                        let _ = writeln!(out, "         < {h}");
+                    }
+                }
+                if let Some(fix) = &c.fix {
+                    let _ = writeln!(out, "         fix: {fix}");
+                }
+                let refs: Vec<&str> = c.references.iter().map(|r| r.id.as_str()).collect();
+                let _ = writeln!(out, "         see: {}", refs.join("; "));
+            }
+        }
+    }
+    let s = &report.summary;
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "MUST: {}/{} passed ({} failed, {} not testable); SHOULD: {}/{} passed; {} skipped as not applicable",
+        s.must.passed, s.must.applicable, s.must.failed, s.must.not_testable, s.should.passed, s.should.applicable, s.skipped
+    );
+    let verdict = if s.conformant {
+        paint(style, "32;1", "CONFORMANT: every applicable MUST passed")
+    } else {
+        paint(style, "31;1", "NOT CONFORMANT: an applicable MUST failed or could not be tested")
+    };
+    let _ = writeln!(out, "{verdict}");
+    let _ = Level::Must;
+    out
+}

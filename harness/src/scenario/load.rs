@@ -1,0 +1,247 @@
+//! Loading and validating scenario files.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use super::model::{Scenario, Step};
+use crate::error::HarnessError;
+use crate::mcp::McpCall;
+
+mod builtin {
+    include!(concat!(env!("OUT_DIR"), "/builtin_scenarios.rs"));
+}
+
+/// Every scenario of a run, in run order, each with where it came from.
+#[derive(Debug, Clone, Default)]
+pub struct Catalogue {
+    pub scenarios: Vec<(String, Scenario)>,
+}
+
+impl Catalogue {
+    /// Adds scenarios, refusing an ID that is already present.
+    pub fn extend(&mut self, more: Vec<(String, Scenario)>) -> Result<(), HarnessError> {
+        for (path, scenario) in more {
+            if let Some((other, _)) = self.scenarios.iter().find(|(_, s)| s.id == scenario.id) {
+                return Err(HarnessError::Scenario(format!(
+                    "{path}: check ID {:?} is already defined in {other}",
+                    scenario.id
+                )));
+            }
+            self.scenarios.push((path, scenario));
+        }
+        Ok(())
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Scenario> {
+        self.scenarios.iter().map(|(_, s)| s).find(|s| s.id == id)
+    }
+}
+
+/// The scenarios embedded in the binary.
+pub fn load_builtin() -> Result<Catalogue, HarnessError> {
+    let mut catalogue = Catalogue::default();
+    let mut parsed = Vec::new();
+    for (path, text) in builtin::BUILTIN {
+        let display = format!("scenarios/{path}");
+        parsed.push((display.clone(), parse_scenario(&display, text)?));
+    }
+    catalogue.extend(parsed)?;
+    Ok(catalogue)
+}
+
+/// Every `*.toml` under `dir`, recursively, sorted by path.
+pub fn load_dir(dir: &Path) -> Result<Vec<(String, Scenario)>, HarnessError> {
+    let mut files = Vec::new();
+    collect(dir, &mut files).map_err(|e| HarnessError::Scenario(format!("{}: {e}", dir.display())))?;
+    files.sort();
+    if files.is_empty() {
+        return Err(HarnessError::Scenario(format!("{}: no scenario files (*.toml) found", dir.display())));
+    }
+    let mut out = Vec::new();
+    for file in files {
+        let display = file.display().to_string();
+        let text = std::fs::read_to_string(&file).map_err(|e| HarnessError::Scenario(format!("{display}: {e}")))?;
+        out.push((display.clone(), parse_scenario(&display, &text)?));
+    }
+    Ok(out)
+}
+
+fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "toml") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Parses and validates one scenario file; errors name the file, line and field.
+pub fn parse_scenario(path: &str, text: &str) -> Result<Scenario, HarnessError> {
+    let scenario: Scenario = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| line_at(text, s.start)).map(|l| format!(":{l}")).unwrap_or_default();
+        HarnessError::Scenario(format!("{path}{line}: {}", e.message()))
+    })?;
+    validate(&scenario).map_err(|(needle, message)| {
+        let line = needle.and_then(|n| find_line(text, &n)).map(|l| format!(":{l}")).unwrap_or_default();
+        HarnessError::Scenario(format!("{path}{line}: {message}"))
+    })?;
+    Ok(scenario)
+}
+
+fn line_at(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+fn find_line(text: &str, needle: &str) -> Option<usize> {
+    text.find(needle).map(|i| line_at(text, i))
+}
+
+type Invalid = (Option<String>, String);
+
+fn validate(s: &Scenario) -> Result<(), Invalid> {
+    let id_ok = s.id.split_once('.').is_some_and(|(area, name)| {
+        let ok = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        ok(area) && ok(name)
+    });
+    if !id_ok {
+        return Err((Some("id".into()), format!("field `id`: {:?} is not of the form `area.name` in lowercase kebab-case", s.id)));
+    }
+    if s.modes.is_empty() {
+        return Err((Some("modes".into()), "field `modes`: at least one mode is required".into()));
+    }
+    if s.references.is_empty() {
+        return Err((Some("references".into()), "field `references`: at least one reference is required".into()));
+    }
+    if s.steps.is_empty() {
+        return Err((None, "at least one [[step]] is required".into()));
+    }
+    let mut names = BTreeSet::new();
+    for (i, step) in s.steps.iter().enumerate() {
+        let at = |field: &str, message: String| -> Invalid {
+            (Some(field.to_string()), format!("step {} field `{field}`: {message}", i + 1))
+        };
+        validate_step(step, &names).map_err(|(field, message)| at(&field, message))?;
+        if let Some(name) = &step.name {
+            if !names.insert(name.clone()) {
+                return Err(at("name", format!("step name {name:?} is used twice")));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn validate_step(step: &Step, earlier: &BTreeSet<String>) -> Result<(), (String, String)> {
+    if step.probe.is_some() {
+        let request_fields = step.token.is_some()
+            || step.authorization.is_some()
+            || step.http_method.is_some()
+            || step.mcp.is_some()
+            || step.query.is_some()
+            || step.session
+            || step.expect.is_some()
+            || step.require.is_some();
+        if request_fields {
+            return Err(("probe".into(), "a probe step decides on its own; it takes no request or expect fields".into()));
+        }
+    } else if step.expect.is_none() && step.require.is_none() {
+        return Err(("expect".into(), "a request step needs `expect` or `require`".into()));
+    }
+    if let Some(method) = &step.mcp {
+        if McpCall::parse(method).is_none() {
+            return Err((
+                "mcp".into(),
+                format!("unknown MCP method {method:?}; known: initialize, notifications/initialized, tools/list, ping"),
+            ));
+        }
+    }
+    if let Some(token) = &step.token {
+        if let Some(from) = &token.from_step {
+            if !earlier.contains(from) {
+                return Err(("from_step".into(), format!("no earlier step is named {from:?}")));
+            }
+        }
+        if let Some(m) = &token.mutate {
+            if token.from_step.is_none() {
+                return Err(("mutate".into(), "`mutate` needs `from_step`".into()));
+            }
+            if !matches!(m.as_str(), "flip-signature" | "flip-payload") {
+                return Err(("mutate".into(), format!("unknown mutation {m:?}; known: flip-signature, flip-payload")));
+            }
+        }
+        if let Some(f) = &token.format {
+            if !matches!(f.as_str(), "jwt" | "opaque") {
+                return Err(("format".into(), format!("unknown format {f:?}; known: jwt, opaque")));
+            }
+        }
+    }
+    if let Some(idp) = &step.idp {
+        if let Some(fault) = &idp.fault {
+            if !matches!(fault.endpoint.as_str(), "jwks" | "introspect" | "token" | "metadata") {
+                return Err(("endpoint".into(), format!("unknown endpoint {:?}", fault.endpoint)));
+            }
+            match fault.kind.as_str() {
+                "status" if fault.status.is_none() => {
+                    return Err(("status".into(), "a `status` fault needs `status`".into()));
+                }
+                "delay" if fault.ms.is_none() => return Err(("ms".into(), "a `delay` fault needs `ms`".into())),
+                "status" | "delay" | "hang" | "garbage" => {}
+                other => return Err(("kind".into(), format!("unknown fault kind {other:?}"))),
+            }
+        }
+        if let Some(r) = &idp.revoke {
+            if !earlier.contains(r) {
+                return Err(("revoke".into(), format!("no earlier step is named {r:?}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+id = "demo.check"
+title = "t"
+description = "d"
+level = "MUST"
+modes = ["A"]
+fix = "f"
+references = [{ id = "RFC 1 §1", url = "https://example.org" }]
+
+[[step]]
+expect = { status = [401] }
+"#;
+
+    #[test]
+    fn minimal_file_parses() {
+        let s = parse_scenario("x.toml", MINIMAL).unwrap();
+        assert_eq!(s.area(), "demo");
+    }
+
+    #[test]
+    fn unknown_field_names_file_line_and_field() {
+        let text = MINIMAL.replace("expect = { status = [401] }", "expect = { status = [401] }\nbogus = 1");
+        let err = parse_scenario("dir/x.toml", &text).unwrap_err().to_string();
+        assert!(err.starts_with("dir/x.toml:14:"), "{err}");
+        assert!(err.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn semantic_errors_name_the_line() {
+        let text = MINIMAL.replace("expect = { status = [401] }", "mcp = \"nope\"\nexpect = { status = [401] }");
+        let err = parse_scenario("x.toml", &text).unwrap_err().to_string();
+        assert!(err.starts_with("x.toml:13:"), "{err}");
+        assert!(err.contains("`mcp`"), "{err}");
+    }
+
+    #[test]
+    fn builtin_scenarios_are_valid_and_unique() {
+        let catalogue = load_builtin().unwrap();
+        assert!(!catalogue.scenarios.is_empty());
+    }
+}

@@ -1,0 +1,288 @@
+//! The only module that sends HTTP to the target.
+//!
+//! Every exchange has a deadline and a body-size limit, never follows redirects (a redirect is
+//! evidence, not a detour), and is recorded as an [`Exchange`] with secrets redacted, so that a
+//! slow, huge, looping or lying target can neither hang nor crash the harness.
+
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde::Serialize;
+
+use crate::redact::redact_secrets;
+
+/// Limits applied to every exchange with the target.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Deadline for one whole exchange: connect, send, headers and body.
+    pub deadline: Duration,
+    /// Largest response body read; the rest is discarded and the exchange marked truncated.
+    pub max_body: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { deadline: Duration::from_secs(5), max_body: 1024 * 1024 }
+    }
+}
+
+/// An HTTP request to the target, as the harness means to send it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: reqwest::Method,
+    pub url: String,
+    /// Header name and value pairs, in order; a name may repeat (two `Authorization` headers).
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+}
+
+impl Request {
+    pub fn new(method: reqwest::Method, url: impl Into<String>) -> Request {
+        Request { method, url: url.into(), headers: Vec::new(), body: None }
+    }
+
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Request {
+        self.headers.push((name.to_string(), value.into()));
+        self
+    }
+
+    pub fn json_body(mut self, body: &serde_json::Value) -> Request {
+        self.body = Some(body.to_string().into_bytes());
+        self.headers.push(("content-type".into(), "application/json".into()));
+        self
+    }
+}
+
+/// What the target answered, if it answered.
+#[derive(Debug, Clone, Default)]
+pub struct Response {
+    pub status: u16,
+    /// Lowercased header names with every value, in the order received.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub truncated: bool,
+}
+
+impl Response {
+    /// All values of one header (name compared case-insensitively).
+    pub fn header_values(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.header_values(name).into_iter().next()
+    }
+
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// One recorded request and its outcome: the evidence a finding points at.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub request: Request,
+    /// `Err` holds why no response was obtained (deadline, connection refused, ...).
+    pub response: Result<Response, String>,
+    pub elapsed: Duration,
+}
+
+impl Exchange {
+    pub fn response(&self) -> Option<&Response> {
+        self.response.as_ref().ok()
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        self.response().map(|r| r.status)
+    }
+
+    /// A redacted, size-bounded rendering for reports.
+    pub fn evidence(&self) -> Evidence {
+        const EXCERPT: usize = 600;
+        let request_headers = self
+            .request
+            .headers
+            .iter()
+            .map(|(n, v)| format!("{n}: {}", redact_secrets(v)))
+            .collect();
+        let request_body = self
+            .request
+            .body
+            .as_ref()
+            .map(|b| excerpt(&redact_secrets(&String::from_utf8_lossy(b)), EXCERPT));
+        let (status, response_headers, response_body, error) = match &self.response {
+            Ok(r) => (
+                Some(r.status),
+                r.headers
+                    .iter()
+                    .filter(|(n, _)| is_interesting_header(n))
+                    .map(|(n, v)| format!("{n}: {}", redact_secrets(v)))
+                    .collect(),
+                if r.body.is_empty() {
+                    None
+                } else {
+                    let mut text = excerpt(&redact_secrets(&r.body_text()), EXCERPT);
+                    if r.truncated {
+                        text.push_str(" [truncated at the size limit]");
+                    }
+                    Some(text)
+                },
+                None,
+            ),
+            Err(e) => (None, Vec::new(), None, Some(e.clone())),
+        };
+        Evidence {
+            request: format!("{} {}", self.request.method, redact_secrets(&self.request.url)),
+            request_headers,
+            request_body,
+            status,
+            response_headers,
+            response_body,
+            error,
+        }
+    }
+}
+
+/// The report's view of an exchange.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Evidence {
+    pub request: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub request_headers: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_body: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub response_headers: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_body: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+fn is_interesting_header(name: &str) -> bool {
+    matches!(
+        name,
+        "www-authenticate" | "content-type" | "location" | "mcp-session-id" | "content-length" | "cache-control"
+    )
+}
+
+fn excerpt(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(max).collect();
+    format!("{cut}…")
+}
+
+/// Sends requests to the target under [`Limits`] and hands back [`Exchange`]s.
+#[derive(Debug, Clone)]
+pub struct TargetClient {
+    http: reqwest::Client,
+    limits: Limits,
+}
+
+impl TargetClient {
+    pub fn new(limits: Limits) -> Result<TargetClient, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .connect_timeout(limits.deadline)
+            .pool_max_idle_per_host(4)
+            .user_agent(concat!("mcp-auth-conformance/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(TargetClient { http, limits })
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Sends one request. Never fails: a transport failure is recorded in the exchange.
+    pub async fn send(&self, request: Request) -> Exchange {
+        let started = Instant::now();
+        let response = match tokio::time::timeout(self.limits.deadline, self.send_inner(&request)).await {
+            Ok(result) => result,
+            Err(_) => Err(format!("no complete answer within the {} ms deadline", self.limits.deadline.as_millis())),
+        };
+        Exchange { request, response, elapsed: started.elapsed() }
+    }
+
+    async fn send_inner(&self, request: &Request) -> Result<Response, String> {
+        let mut headers = HeaderMap::new();
+        for (name, value) in &request.headers {
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| format!("bad header name {name:?}: {e}"))?;
+            let value = HeaderValue::from_str(value).map_err(|e| format!("bad header value for {name}: {e}"))?;
+            headers.append(name, value);
+        }
+        let mut builder = self.http.request(request.method.clone(), &request.url).headers(headers);
+        if let Some(body) = &request.body {
+            builder = builder.body(body.clone());
+        }
+        let mut response = builder.send().await.map_err(describe_error)?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect();
+        let mut body = Vec::new();
+        let mut truncated = false;
+        // SSE answers may stay open after the JSON-RPC response; stop reading once the
+        // response we wait for has arrived, so an open stream does not run into the deadline.
+        let is_sse = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().starts_with("text/event-stream"));
+        // A GET that opens an event stream is judged by its status and headers; its body may
+        // never end.
+        if is_sse && request.method == reqwest::Method::GET {
+            return Ok(Response { status, headers, body, truncated });
+        }
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    let room = self.limits.max_body.saturating_sub(body.len());
+                    if chunk.len() > room {
+                        body.extend_from_slice(&chunk[..room]);
+                        truncated = true;
+                        break;
+                    }
+                    body.extend_from_slice(&chunk);
+                    if is_sse && crate::mcp::sse_has_response(&body) {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    if body.is_empty() {
+                        return Err(describe_error(e));
+                    }
+                    break;
+                }
+            }
+        }
+        Ok(Response { status, headers, body, truncated })
+    }
+}
+
+fn describe_error(e: reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

@@ -1,0 +1,530 @@
+//! The JSON vocabulary of the control API (`docs/contracts.md` §2).
+//!
+//! Every type here serialises to exactly the JSON the contract shows, so the HTTP control API and
+//! the Rust API ([`crate::Idp`]) exchange the same values.
+//! Request types reject unknown fields: a typo in a scenario is an error, not a silently ignored knob.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A JSON object, as used for claims, JOSE headers, JWKs and introspection answers.
+pub type JsonObject = Map<String, Value>;
+
+/// How a minted token is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenFormat {
+    /// A JWS compact serialisation (RFC 7515), the default.
+    #[default]
+    Jwt,
+    /// A random reference token, meaningful only through introspection.
+    Opaque,
+}
+
+/// The `aud` of a minted token: one string or an array of strings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// A single audience, rendered as a JSON string.
+    One(String),
+    /// Several audiences, rendered as a JSON array.
+    Many(Vec<String>),
+}
+
+impl Audience {
+    pub(crate) fn to_value(&self) -> Value {
+        match self {
+            Audience::One(one) => Value::String(one.clone()),
+            Audience::Many(many) => Value::from(many.clone()),
+        }
+    }
+}
+
+/// The body of `POST /_control/mint`; every field is optional.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MintRequest {
+    /// `jwt` (default) or `opaque`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<TokenFormat>,
+    /// Defaults to the IdP's default audience; the `aud` claim is omitted when neither is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<Audience>,
+    /// A space-separated scope string; no `scope` claim when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Defaults to `conformance-user`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Defaults to 300; may be negative.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifetime_secs: Option<i64>,
+    /// Merged into the claims last; a `null` value removes the claim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<JsonObject>,
+    /// Merged into the JOSE header last (JWT only); a `null` value removes the parameter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<JsonObject>,
+    /// A deliberate flaw, applied after the defaults and before the merges.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub defect: Option<Defect>,
+    /// Sign with this key instead of the active one (JWT only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
+}
+
+/// A deliberate flaw in a minted token. Each is applied after the defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Defect {
+    /// `exp` = now − 600, `iat` = now − 900.
+    Expired,
+    /// `nbf` = now + 3600.
+    NotYetValid,
+    /// No `exp` claim.
+    MissingExp,
+    /// `aud` = `https://other.example/mcp`.
+    WrongAudience,
+    /// No `aud` claim.
+    MissingAudience,
+    /// `iss` = `https://other-issuer.example`.
+    WrongIssuer,
+    /// One byte of the signature flipped.
+    BadSignature,
+    /// The payload changed after signing (`sub` = `attacker`).
+    TamperedPayload,
+    /// Signed by a key that is not in the JWKS, with a fresh kid `untrusted-key-N`.
+    UntrustedKey,
+    /// Signed by a key that is not in the JWKS, with the active key's kid.
+    UntrustedKeyKnownKid,
+    /// Signed by the active key, with a fresh kid `unknown-kid-N`.
+    UnknownKid,
+    /// `alg` = `none` with an empty signature (`h.p.`).
+    AlgNone,
+    /// `alg` = `none` with only two segments (`h.p`).
+    AlgNoneUnsigned,
+    /// HS256 keyed with the RSA public key as SPKI PEM text.
+    Hs256PublicKeyPem,
+    /// HS256 keyed with the RSA public JWK as compact JSON (`kty`, `n`, `e`).
+    Hs256PublicKeyJwk,
+    /// `typ` = `JWT` instead of `at+jwt`.
+    WrongTyp,
+    /// No `scope` claim.
+    MissingScope,
+    /// The scope moved to `scp` as an array.
+    ScopeAsScpArray,
+    /// The scope moved to `scp` as a space-separated string.
+    ScopeAsScpString,
+    /// Header `crit` names an unknown extension, which is also present.
+    CritUnknown,
+    /// Header `jku` points at the IdP's probe endpoint.
+    JkuHeader,
+    /// Header `x5u` points at the IdP's probe endpoint.
+    X5uHeader,
+    /// `kid` = `../../../../dev/null`.
+    KidPathTraversal,
+}
+
+impl Defect {
+    /// Every defect, in the order of the contract.
+    pub const ALL: &'static [Defect] = &[
+        Defect::Expired,
+        Defect::NotYetValid,
+        Defect::MissingExp,
+        Defect::WrongAudience,
+        Defect::MissingAudience,
+        Defect::WrongIssuer,
+        Defect::BadSignature,
+        Defect::TamperedPayload,
+        Defect::UntrustedKey,
+        Defect::UntrustedKeyKnownKid,
+        Defect::UnknownKid,
+        Defect::AlgNone,
+        Defect::AlgNoneUnsigned,
+        Defect::Hs256PublicKeyPem,
+        Defect::Hs256PublicKeyJwk,
+        Defect::WrongTyp,
+        Defect::MissingScope,
+        Defect::ScopeAsScpArray,
+        Defect::ScopeAsScpString,
+        Defect::CritUnknown,
+        Defect::JkuHeader,
+        Defect::X5uHeader,
+        Defect::KidPathTraversal,
+    ];
+
+    /// The kebab-case name used on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            Defect::Expired => "expired",
+            Defect::NotYetValid => "not-yet-valid",
+            Defect::MissingExp => "missing-exp",
+            Defect::WrongAudience => "wrong-audience",
+            Defect::MissingAudience => "missing-audience",
+            Defect::WrongIssuer => "wrong-issuer",
+            Defect::BadSignature => "bad-signature",
+            Defect::TamperedPayload => "tampered-payload",
+            Defect::UntrustedKey => "untrusted-key",
+            Defect::UntrustedKeyKnownKid => "untrusted-key-known-kid",
+            Defect::UnknownKid => "unknown-kid",
+            Defect::AlgNone => "alg-none",
+            Defect::AlgNoneUnsigned => "alg-none-unsigned",
+            Defect::Hs256PublicKeyPem => "hs256-public-key-pem",
+            Defect::Hs256PublicKeyJwk => "hs256-public-key-jwk",
+            Defect::WrongTyp => "wrong-typ",
+            Defect::MissingScope => "missing-scope",
+            Defect::ScopeAsScpArray => "scope-as-scp-array",
+            Defect::ScopeAsScpString => "scope-as-scp-string",
+            Defect::CritUnknown => "crit-unknown",
+            Defect::JkuHeader => "jku-header",
+            Defect::X5uHeader => "x5u-header",
+            Defect::KidPathTraversal => "kid-path-traversal",
+        }
+    }
+
+    /// Whether a verifier that trusts only the IdP's JWKS can never accept the token.
+    /// Introspection answers `{"active":false}` for such tokens.
+    pub fn breaks_signature(self) -> bool {
+        matches!(
+            self,
+            Defect::BadSignature
+                | Defect::TamperedPayload
+                | Defect::UntrustedKey
+                | Defect::UntrustedKeyKnownKid
+                | Defect::UnknownKid
+                | Defect::AlgNone
+                | Defect::AlgNoneUnsigned
+                | Defect::Hs256PublicKeyPem
+                | Defect::Hs256PublicKeyJwk
+        )
+    }
+
+    /// Whether the defect changes only the claims, and so also applies to opaque tokens.
+    pub fn is_claims_only(self) -> bool {
+        matches!(
+            self,
+            Defect::Expired
+                | Defect::NotYetValid
+                | Defect::MissingExp
+                | Defect::WrongAudience
+                | Defect::MissingAudience
+                | Defect::WrongIssuer
+                | Defect::MissingScope
+                | Defect::ScopeAsScpArray
+                | Defect::ScopeAsScpString
+        )
+    }
+}
+
+impl fmt::Display for Defect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Defect {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Defect::ALL
+            .iter()
+            .copied()
+            .find(|defect| defect.name() == s)
+            .ok_or_else(|| format!("unknown defect {s:?}"))
+    }
+}
+
+/// The answer of `POST /_control/mint`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MintedToken {
+    /// The token as a client would send it.
+    pub token: String,
+    /// The JOSE header as encoded in the token; `null` for opaque tokens.
+    pub header: Option<JsonObject>,
+    /// The claims as encoded in the token (for opaque tokens: as introspection knows them).
+    pub claims: JsonObject,
+    /// The `kid` the header names (not necessarily the key that signed); `null` when none.
+    pub kid: Option<String>,
+    /// The token's `jti`.
+    pub jti: String,
+}
+
+/// Lifecycle state of a managed signing key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyState {
+    /// Published in the JWKS, not used for signing.
+    Announced,
+    /// Published and signing; exactly one key is active.
+    Active,
+    /// Removed from the JWKS.
+    Retired,
+}
+
+/// One entry of `GET /_control/keys`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyInfo {
+    /// `mock-key-N`, in creation order.
+    pub kid: String,
+    /// The key's state.
+    pub state: KeyState,
+}
+
+/// `{"kid": ...}`: the body of activate/retire, and the answer of announce/activate/retire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRef {
+    /// The key concerned.
+    pub kid: String,
+}
+
+/// The answer of `POST /_control/keys/rotate`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rotation {
+    /// The new active key.
+    pub kid: String,
+    /// The previously active key, now retired.
+    pub retired: String,
+}
+
+/// The body of `POST /_control/keys/extra`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtraJwk {
+    /// Appended to the published JWKS exactly as given.
+    pub jwk: JsonObject,
+}
+
+/// The body of `POST /_control/introspection/override`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntrospectionOverride {
+    /// The token whose introspection is replaced.
+    pub token: String,
+    /// The whole introspection answer for that token.
+    pub response: JsonObject,
+}
+
+/// The body of `POST /_control/revoke`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeRequest {
+    /// The token to revoke.
+    pub token: String,
+}
+
+/// A protocol endpoint that can be told to misbehave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FaultEndpoint {
+    /// `GET /jwks`.
+    Jwks,
+    /// `POST /introspect`.
+    Introspect,
+    /// `POST /token`.
+    Token,
+    /// Both discovery documents.
+    Metadata,
+}
+
+/// How a faulty endpoint misbehaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Fault {
+    /// Answer this status (200–599) with `{"error":"server_error"}`.
+    Status {
+        /// The HTTP status code.
+        status: u16,
+    },
+    /// Never answer (the request sleeps up to 300 s, then gets a 503).
+    Hang,
+    /// Answer 200 `application/json` with a body that is not JSON.
+    Garbage,
+    /// Answer normally after a delay.
+    Delay {
+        /// The delay in milliseconds (at most 300 000).
+        ms: u64,
+    },
+}
+
+/// The body of `POST /_control/faults`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    /// The endpoint that misbehaves.
+    pub endpoint: FaultEndpoint,
+    /// How it misbehaves.
+    pub fault: Fault,
+    /// How many calls misbehave; `null` (or absent) means every call until cleared.
+    #[serde(default)]
+    pub times: Option<u32>,
+}
+
+/// Which protocol endpoint a recorded request reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EndpointKind {
+    /// A discovery document.
+    Metadata,
+    /// The JWKS.
+    Jwks,
+    /// The token endpoint.
+    Token,
+    /// The introspection endpoint.
+    Introspect,
+    /// The revocation endpoint.
+    Revoke,
+    /// `/_probe/*` (URLs planted in `jku`/`x5u` headers).
+    Probe,
+    /// `/healthz`.
+    Health,
+    /// Any other path.
+    Other,
+}
+
+/// One entry of `GET /_control/requests`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedRequest {
+    /// Increases by one per request, starting at 1; never reused, even after a clear.
+    pub seq: u64,
+    /// Wall-clock arrival time in Unix milliseconds (not the virtual clock).
+    pub at_ms: u64,
+    /// The endpoint reached.
+    pub endpoint: EndpointKind,
+    /// The HTTP method.
+    pub method: String,
+    /// The path, without the query.
+    pub path: String,
+    /// The raw query string, if any.
+    pub query: Option<String>,
+    /// Header names lowercased; repeated headers joined with `", "`.
+    pub headers: BTreeMap<String, String>,
+    /// The body as text (lossy UTF-8), at most its first 64 KiB.
+    pub body: String,
+    /// The status answered; 0 while the request is still being answered (e.g. a hang fault).
+    pub status: u16,
+}
+
+/// The body of `POST /_control/clock`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClockRequest {
+    /// Freeze the clock at this Unix time in seconds.
+    Set(i64),
+    /// Move the clock by this many seconds (a frozen clock stays frozen, a running one keeps running).
+    Advance(i64),
+    /// Back to the wall clock; only `true` is accepted.
+    Real(bool),
+}
+
+/// The answer of `GET`/`POST /_control/clock`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockNow {
+    /// The IdP's current time in Unix seconds.
+    pub now: i64,
+}
+
+/// The answer of `GET /_control/info`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Info {
+    /// The issuer, `http://127.0.0.1:PORT` (no trailing slash).
+    pub issuer: String,
+    /// `{issuer}/jwks`.
+    pub jwks_uri: String,
+    /// `{issuer}/token`.
+    pub token_endpoint: String,
+    /// `{issuer}/introspect`.
+    pub introspection_endpoint: String,
+    /// `{issuer}/revoke`.
+    pub revocation_endpoint: String,
+    /// `{issuer}/_control`.
+    pub control_url: String,
+    /// The client that may call the introspection endpoint.
+    pub introspection_client_id: String,
+    /// Its secret.
+    pub introspection_client_secret: String,
+    /// The client that may use `client_credentials` at the token endpoint.
+    pub token_client_id: String,
+    /// Its secret.
+    pub token_client_secret: String,
+    /// The kid that currently signs.
+    pub active_kid: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn defect_names_match_serde() {
+        for defect in Defect::ALL {
+            let wire = serde_json::to_value(defect).expect("serialise");
+            assert_eq!(wire, json!(defect.name()));
+            assert_eq!(defect.name().parse::<Defect>(), Ok(*defect));
+        }
+        assert_eq!(Defect::ALL.len(), 23);
+    }
+
+    #[test]
+    fn every_defect_is_either_claims_only_or_jose() {
+        let jose_not_signature = [
+            Defect::WrongTyp,
+            Defect::CritUnknown,
+            Defect::JkuHeader,
+            Defect::X5uHeader,
+            Defect::KidPathTraversal,
+        ];
+        for defect in Defect::ALL {
+            let classes = [
+                defect.is_claims_only(),
+                defect.breaks_signature(),
+                jose_not_signature.contains(defect),
+            ];
+            assert_eq!(classes.iter().filter(|c| **c).count(), 1, "{defect}");
+        }
+    }
+
+    #[test]
+    fn fault_json_shapes() {
+        let cases = [
+            (json!({"kind": "status", "status": 500}), Fault::Status { status: 500 }),
+            (json!({"kind": "hang"}), Fault::Hang),
+            (json!({"kind": "garbage"}), Fault::Garbage),
+            (json!({"kind": "delay", "ms": 25}), Fault::Delay { ms: 25 }),
+        ];
+        for (wire, fault) in cases {
+            assert_eq!(serde_json::from_value::<Fault>(wire.clone()).expect("parse"), fault);
+            assert_eq!(serde_json::to_value(fault).expect("serialise"), wire);
+        }
+        let spec: FaultSpec =
+            serde_json::from_value(json!({"endpoint": "jwks", "fault": {"kind": "hang"}}))
+                .expect("times may be absent");
+        assert_eq!(spec.times, None);
+    }
+
+    #[test]
+    fn mint_request_rejects_unknown_fields_and_accepts_both_audiences() {
+        assert!(serde_json::from_value::<MintRequest>(json!({"audiance": "x"})).is_err());
+        let one: MintRequest = serde_json::from_value(json!({"audience": "a"})).expect("one");
+        assert_eq!(one.audience, Some(Audience::One("a".into())));
+        let many: MintRequest =
+            serde_json::from_value(json!({"audience": ["a", "b"]})).expect("many");
+        assert_eq!(many.audience, Some(Audience::Many(vec!["a".into(), "b".into()])));
+        assert_eq!(serde_json::to_value(MintRequest::default()).expect("ser"), json!({}));
+    }
+
+    #[test]
+    fn clock_request_shapes() {
+        let set: ClockRequest = serde_json::from_value(json!({"set": 1000})).expect("set");
+        assert_eq!(set, ClockRequest::Set(1000));
+        let adv: ClockRequest = serde_json::from_value(json!({"advance": -5})).expect("advance");
+        assert_eq!(adv, ClockRequest::Advance(-5));
+        let real: ClockRequest = serde_json::from_value(json!({"real": true})).expect("real");
+        assert_eq!(real, ClockRequest::Real(true));
+    }
+}

@@ -1,0 +1,174 @@
+//! The HTTP control API under `/_control` (`docs/contracts.md` §2): JSON in, JSON out, each route a
+//! thin call into [`Idp`]. Control requests are not recorded and faults never apply to them.
+//! Every error is `{"error":"invalid_request","error_description":...}` with status 400
+//! (or `server_error` with 500 when the IdP itself failed, e.g. writing the key file).
+
+use axum::Router;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::IdpError;
+use crate::api::{
+    ClockRequest, ExtraJwk, FaultSpec, IntrospectionOverride, KeyRef, MintRequest, RevokeRequest,
+};
+use crate::idp::Idp;
+use crate::oauth_error::OAuthError;
+use crate::routes::{NO_STORE, RawBody, json_value, method_not_allowed};
+
+pub(crate) fn router() -> Router<Idp> {
+    Router::new()
+        .route("/info", get(info))
+        .route("/mint", post(mint))
+        .route("/keys", get(keys))
+        .route("/keys/announce", post(announce))
+        .route("/keys/activate", post(activate))
+        .route("/keys/retire", post(retire))
+        .route("/keys/rotate", post(rotate))
+        .route("/keys/extra", post(add_extra).delete(clear_extra))
+        .route("/introspection/override", post(set_override))
+        .route("/revoke", post(revoke))
+        .route("/faults", post(set_fault).delete(clear_faults))
+        .route("/requests", get(requests).delete(clear_requests))
+        .route("/clock", get(clock).post(set_clock))
+        .route("/reset", post(reset))
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+type Answer = Result<Response, OAuthError>;
+
+/// A body that must be `{}` (or empty).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Empty {}
+
+fn ok<T: serde::Serialize>(value: &T) -> Answer {
+    Ok(json_value(StatusCode::OK, value, NO_STORE))
+}
+
+fn done() -> Answer {
+    ok(&json!({}))
+}
+
+/// Parses a JSON body; an empty body counts as `{}`.
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, OAuthError> {
+    let body = if body.trim_ascii().is_empty() {
+        b"{}"
+    } else {
+        body
+    };
+    serde_json::from_slice(body)
+        .map_err(|err| OAuthError::invalid_request(format!("bad JSON body: {err}")))
+}
+
+fn failed(err: IdpError) -> OAuthError {
+    if err.is_client_error() {
+        OAuthError::invalid_request(err.to_string())
+    } else {
+        OAuthError::server_error(StatusCode::INTERNAL_SERVER_ERROR).with_description(err.to_string())
+    }
+}
+
+async fn info(State(idp): State<Idp>) -> Answer {
+    ok(&idp.info())
+}
+
+async fn mint(State(idp): State<Idp>, RawBody(body): RawBody) -> Answer {
+    let request: MintRequest = parse(&body)?;
+    ok(&idp.mint(&request).map_err(failed)?)
+}
+
+async fn keys(State(idp): State<Idp>) -> Answer {
+    ok(&idp.keys())
+}
+
+async fn announce(State(idp): State<Idp>, RawBody(body): RawBody) -> Answer {
+    let Empty {} = parse(&body)?;
+    ok(&idp.announce_key().map_err(failed)?)
+}
+
+async fn activate(State(idp): State<Idp>, RawBody(body): RawBody) -> Answer {
+    let KeyRef { kid } = parse(&body)?;
+    ok(&idp.activate_key(&kid).map_err(failed)?)
+}
+
+async fn retire(State(idp): State<Idp>, RawBody(body): RawBody) -> Answer {
+    let KeyRef { kid } = parse(&body)?;
+    ok(&idp.retire_key(&kid).map_err(failed)?)
+}
+
+async fn rotate(State(idp): State<Idp>, RawBody(body): RawBody) -> Answer {
+    let Empty {} = parse(&body)?;
+    ok(&idp.rotate_keys().map_err(failed)?)
+}
+
+async fn add_extra(State(idp): State<Idp>, RawBody(body): RawBody) -> Answer {
+    let ExtraJwk { jwk } = parse(&body)?;
+    idp.add_extra_jwk(jwk);
+    done()
+}
+
+async fn clear_extra(State(idp): State<Idp>) -> Answer {
+    idp.clear_extra_jwks();
+    done()
+}
+
+async fn set_override(State(idp): State<Idp>, RawBody(body): RawBody) -> Answer {
+    let IntrospectionOverride { token, response } = parse(&body)?;
+    idp.set_introspection_override(&token, response);
+    done()
+}
+
+async fn revoke(State(idp): State<Idp>, RawBody(body): RawBody) -> Answer {
+    let RevokeRequest { token } = parse(&body)?;
+    idp.revoke(&token);
+    done()
+}
+
+async fn set_fault(State(idp): State<Idp>, RawBody(body): RawBody) -> Answer {
+    let spec: FaultSpec = parse(&body)?;
+    idp.set_fault(spec).map_err(failed)?;
+    done()
+}
+
+async fn clear_faults(State(idp): State<Idp>) -> Answer {
+    idp.clear_faults();
+    done()
+}
+
+async fn requests(State(idp): State<Idp>, RawQuery(query): RawQuery) -> Answer {
+    let mut since = None;
+    for (name, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        if name == "since" {
+            let seq = value.parse::<u64>().map_err(|_| {
+                OAuthError::invalid_request(format!("since must be a sequence number, not {value:?}"))
+            })?;
+            since = Some(seq);
+        }
+    }
+    ok(&idp.requests(since))
+}
+
+async fn clear_requests(State(idp): State<Idp>) -> Answer {
+    idp.clear_requests();
+    done()
+}
+
+async fn clock(State(idp): State<Idp>) -> Answer {
+    ok(&idp.clock())
+}
+
+async fn set_clock(State(idp): State<Idp>, RawBody(body): RawBody) -> Answer {
+    let request: ClockRequest = parse(&body)?;
+    ok(&idp.set_clock(request).map_err(failed)?)
+}
+
+async fn reset(State(idp): State<Idp>, RawBody(body): RawBody) -> Answer {
+    let Empty {} = parse(&body)?;
+    idp.reset();
+    done()
+}

@@ -1,0 +1,631 @@
+//! [`Idp`]: the IdP's state and every operation on it, without HTTP.
+//!
+//! The HTTP control API (`control.rs`) and the protocol endpoints (`routes/`) are thin shells over
+//! these methods. Locks are std locks held only inside these synchronous methods, never across an
+//! `.await`; slow work (RSA key generation, signing) happens outside them.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use axum::body::Bytes;
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::IdpConfig;
+use crate::IdpError;
+use crate::api::{
+    ClockNow, ClockRequest, Defect, EndpointKind, Fault, FaultSpec, Info, JsonObject, KeyInfo,
+    KeyRef, MintRequest, MintedToken, RecordedRequest, Rotation,
+};
+use crate::clock::Clock;
+use crate::faults::{FaultTable, fault_endpoint};
+use crate::introspection::{self, Lookup, Registry, TokenRecord};
+use crate::keys::{KeyMaterial, KeySet, SigningKey};
+use crate::log::RequestLog;
+use crate::tokens::{Signers, TokenFactory};
+
+/// `scopes_supported` in the discovery documents. The IdP issues any scope it is asked for.
+pub(crate) const SCOPES_SUPPORTED: &[&str] = &["openid"];
+
+/// A client the IdP authenticates (client_secret_basic or client_secret_post).
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Client {
+    pub(crate) id: String,
+    pub(crate) secret: String,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("id", &self.id)
+            .field("secret", &"[redacted]")
+            .finish()
+    }
+}
+
+#[derive(Debug)]
+struct Urls {
+    issuer: String,
+    jwks_uri: String,
+    token_endpoint: String,
+    introspection_endpoint: String,
+    revocation_endpoint: String,
+    control_url: String,
+}
+
+#[derive(Debug)]
+struct Inner {
+    urls: Urls,
+    introspection_client: Client,
+    token_client: Client,
+    factory: TokenFactory,
+    /// The discovery document, serialised once.
+    metadata: Bytes,
+    keys: RwLock<KeySet>,
+    /// Signs the `untrusted-key*` defects; generated on first use, never published.
+    untrusted: Mutex<Option<Arc<SigningKey>>>,
+    /// Numbers fresh kids (`untrusted-key-N`, `unknown-kid-N`).
+    serial: AtomicU64,
+    registry: Mutex<Registry>,
+    faults: Mutex<FaultTable>,
+    log: Mutex<RequestLog>,
+    clock: Mutex<Clock>,
+    /// Set when the server stops, which releases requests held by a `hang` fault.
+    stopping: watch::Sender<bool>,
+}
+
+/// The mock IdP's state and operations: the Rust face of the control API.
+///
+/// Cheap to clone; every clone shares the same state.
+#[derive(Clone, Debug)]
+pub struct Idp {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Idp {
+    /// State for an IdP whose issuer is `issuer` (no trailing slash). Loads or creates keys.
+    pub(crate) fn new(config: &IdpConfig, issuer: String) -> Result<Idp, IdpError> {
+        let urls = Urls {
+            jwks_uri: format!("{issuer}/jwks"),
+            token_endpoint: format!("{issuer}/token"),
+            introspection_endpoint: format!("{issuer}/introspect"),
+            revocation_endpoint: format!("{issuer}/revoke"),
+            control_url: format!("{issuer}/_control"),
+            issuer,
+        };
+        let keys = KeySet::open(config.state_dir.as_deref())?;
+        let metadata = metadata_document(&urls);
+        let factory = TokenFactory::new(
+            urls.issuer.clone(),
+            config.default_audience.clone(),
+            config.token_client_id.clone(),
+        );
+        Ok(Idp {
+            inner: Arc::new(Inner {
+                urls,
+                introspection_client: Client {
+                    id: config.introspection_client_id.clone(),
+                    secret: config.introspection_client_secret.clone(),
+                },
+                token_client: Client {
+                    id: config.token_client_id.clone(),
+                    secret: config.token_client_secret.clone(),
+                },
+                factory,
+                metadata,
+                keys: RwLock::new(keys),
+                untrusted: Mutex::new(None),
+                serial: AtomicU64::new(0),
+                registry: Mutex::new(Registry::default()),
+                faults: Mutex::new(FaultTable::default()),
+                log: Mutex::new(RequestLog::default()),
+                clock: Mutex::new(Clock::Real),
+                stopping: watch::channel(false).0,
+            }),
+        })
+    }
+
+    // ----- The control API -----
+
+    /// Mints a token (`POST /_control/mint`). Introspection remembers it.
+    pub fn mint(&self, request: &MintRequest) -> Result<MintedToken, IdpError> {
+        let minted = self.mint_with(request)?;
+        lock(&self.inner.registry).remember(
+            &minted.0.token,
+            TokenRecord {
+                claims: minted.0.claims.clone(),
+                signature_ok: minted.1,
+            },
+        );
+        Ok(minted.0)
+    }
+
+    /// Adds a new key, published but not signing (`POST /_control/keys/announce`).
+    pub fn announce_key(&self) -> Result<KeyRef, IdpError> {
+        let material = KeyMaterial::generate()?;
+        let kid = write(&self.inner.keys).announce(material)?;
+        Ok(KeyRef { kid })
+    }
+
+    /// Makes `kid` the signing key, publishing it if needed (`POST /_control/keys/activate`).
+    /// The previously active key stays published, as announced.
+    pub fn activate_key(&self, kid: &str) -> Result<KeyRef, IdpError> {
+        write(&self.inner.keys).activate(kid)?;
+        Ok(KeyRef { kid: kid.to_owned() })
+    }
+
+    /// Removes `kid` from the JWKS (`POST /_control/keys/retire`). The active key cannot be retired.
+    pub fn retire_key(&self, kid: &str) -> Result<KeyRef, IdpError> {
+        write(&self.inner.keys).retire(kid)?;
+        Ok(KeyRef { kid: kid.to_owned() })
+    }
+
+    /// Announces and activates a new key and retires the old one (`POST /_control/keys/rotate`).
+    pub fn rotate_keys(&self) -> Result<Rotation, IdpError> {
+        let material = KeyMaterial::generate()?;
+        Ok(write(&self.inner.keys).rotate(material)?)
+    }
+
+    /// Every managed key in creation order (`GET /_control/keys`).
+    pub fn keys(&self) -> Vec<KeyInfo> {
+        read(&self.inner.keys).infos()
+    }
+
+    /// Appends `jwk` to the published JWKS as given (`POST /_control/keys/extra`).
+    pub fn add_extra_jwk(&self, jwk: JsonObject) {
+        write(&self.inner.keys).add_extra(jwk);
+    }
+
+    /// Removes every extra JWK (`DELETE /_control/keys/extra`).
+    pub fn clear_extra_jwks(&self) {
+        write(&self.inner.keys).clear_extra();
+    }
+
+    /// Introspection of `token` answers exactly `response` from now on
+    /// (`POST /_control/introspection/override`).
+    pub fn set_introspection_override(&self, token: &str, response: JsonObject) {
+        lock(&self.inner.registry).set_override(token, response);
+    }
+
+    /// `token` introspects as `{"active":false}` from now on (`POST /_control/revoke`).
+    pub fn revoke(&self, token: &str) {
+        lock(&self.inner.registry).revoke(token);
+    }
+
+    /// Makes an endpoint misbehave (`POST /_control/faults`).
+    pub fn set_fault(&self, spec: FaultSpec) -> Result<(), IdpError> {
+        lock(&self.inner.faults)
+            .set(spec)
+            .map_err(IdpError::InvalidRequest)
+    }
+
+    /// Removes every fault (`DELETE /_control/faults`).
+    pub fn clear_faults(&self) {
+        lock(&self.inner.faults).clear();
+    }
+
+    /// Recorded protocol requests with `seq > since`, oldest first (`GET /_control/requests`).
+    pub fn requests(&self, since: Option<u64>) -> Vec<RecordedRequest> {
+        lock(&self.inner.log).since(since.unwrap_or(0))
+    }
+
+    /// Empties the request log; sequence numbers continue (`DELETE /_control/requests`).
+    pub fn clear_requests(&self) {
+        lock(&self.inner.log).clear();
+    }
+
+    /// Sets, advances or releases the virtual clock (`POST /_control/clock`).
+    pub fn set_clock(&self, request: ClockRequest) -> Result<ClockNow, IdpError> {
+        let mut clock = lock(&self.inner.clock);
+        *clock = clock.apply(request).map_err(IdpError::InvalidRequest)?;
+        Ok(ClockNow { now: clock.now() })
+    }
+
+    /// The IdP's current time (`GET /_control/clock`).
+    pub fn clock(&self) -> ClockNow {
+        ClockNow { now: self.now() }
+    }
+
+    /// Clears faults, introspection overrides, revocations, extra JWKs, the request log and the
+    /// clock; keys (and minted tokens) stay (`POST /_control/reset`).
+    pub fn reset(&self) {
+        self.clear_faults();
+        lock(&self.inner.registry).reset();
+        self.clear_extra_jwks();
+        self.clear_requests();
+        *lock(&self.inner.clock) = Clock::Real;
+    }
+
+    /// URLs, client credentials and the active kid (`GET /_control/info`).
+    pub fn info(&self) -> Info {
+        let urls = &self.inner.urls;
+        Info {
+            issuer: urls.issuer.clone(),
+            jwks_uri: urls.jwks_uri.clone(),
+            token_endpoint: urls.token_endpoint.clone(),
+            introspection_endpoint: urls.introspection_endpoint.clone(),
+            revocation_endpoint: urls.revocation_endpoint.clone(),
+            control_url: urls.control_url.clone(),
+            introspection_client_id: self.inner.introspection_client.id.clone(),
+            introspection_client_secret: self.inner.introspection_client.secret.clone(),
+            token_client_id: self.inner.token_client.id.clone(),
+            token_client_secret: self.inner.token_client.secret.clone(),
+            active_kid: self.active_kid(),
+        }
+    }
+
+    // ----- Protocol operations -----
+
+    /// The RFC 7662 answer for `token`, as the introspection endpoint gives it.
+    pub fn introspect(&self, token: &str) -> JsonObject {
+        let lookup = lock(&self.inner.registry).lookup(token);
+        match lookup {
+            Lookup::Override(response) => response,
+            Lookup::Revoked => introspection::inactive(),
+            Lookup::Minted(record) => introspection::answer(&record, self.now()),
+            Lookup::Unknown => {
+                let claims = introspection::verify_own_jwt(
+                    token,
+                    |kid| read(&self.inner.keys).get(kid).cloned(),
+                    &self.inner.urls.issuer,
+                );
+                match claims {
+                    Some(claims) => introspection::answer(
+                        &TokenRecord {
+                            claims,
+                            signature_ok: true,
+                        },
+                        self.now(),
+                    ),
+                    None => introspection::inactive(),
+                }
+            }
+        }
+    }
+
+    /// The kid that currently signs.
+    pub fn active_kid(&self) -> String {
+        read(&self.inner.keys).active().kid().to_owned()
+    }
+
+    /// The IdP clock in Unix seconds.
+    pub(crate) fn now(&self) -> i64 {
+        lock(&self.inner.clock).now()
+    }
+
+    /// A token for the `client_credentials` grant; not remembered (introspection verifies it).
+    pub(crate) fn issue(
+        &self,
+        scope: Option<String>,
+        audience: Option<crate::api::Audience>,
+    ) -> Result<MintedToken, IdpError> {
+        let request = MintRequest {
+            scope,
+            audience,
+            ..MintRequest::default()
+        };
+        Ok(self.mint_with(&request)?.0)
+    }
+
+    fn mint_with(&self, request: &MintRequest) -> Result<(MintedToken, bool), IdpError> {
+        let untrusted = if TokenFactory::needs_untrusted_key(request) {
+            Some(self.untrusted_key()?)
+        } else {
+            None
+        };
+        let (signer, active) = {
+            let keys = read(&self.inner.keys);
+            let active = Arc::clone(keys.active());
+            let signer = match &request.kid {
+                Some(kid) => Arc::clone(
+                    keys.get(kid)
+                        .ok_or_else(|| IdpError::UnknownKid(kid.clone()))?,
+                ),
+                None => Arc::clone(&active),
+            };
+            (signer, active)
+        };
+        let serial = match request.defect {
+            Some(Defect::UntrustedKey | Defect::UnknownKid) => {
+                self.inner.serial.fetch_add(1, Ordering::Relaxed) + 1
+            }
+            _ => 0,
+        };
+        let minted = self.inner.factory.mint(
+            request,
+            self.now(),
+            serial,
+            Signers {
+                signer: &signer,
+                active: &active,
+                untrusted: untrusted.as_deref(),
+            },
+        )?;
+        Ok((minted.token, minted.signature_ok))
+    }
+
+    fn untrusted_key(&self) -> Result<Arc<SigningKey>, IdpError> {
+        let mut slot = lock(&self.inner.untrusted);
+        if let Some(key) = slot.as_ref() {
+            return Ok(Arc::clone(key));
+        }
+        let key = Arc::new(SigningKey::new(
+            "untrusted".to_owned(),
+            KeyMaterial::generate()?,
+        )?);
+        *slot = Some(Arc::clone(&key));
+        Ok(key)
+    }
+
+    /// The serialised JWKS and its ETag.
+    pub(crate) fn jwks(&self) -> (Bytes, String) {
+        let keys = read(&self.inner.keys);
+        let (body, etag) = keys.jwks();
+        (body, etag.to_owned())
+    }
+
+    /// The serialised discovery document.
+    pub(crate) fn metadata(&self) -> Bytes {
+        self.inner.metadata.clone()
+    }
+
+    pub(crate) fn token_client(&self) -> &Client {
+        &self.inner.token_client
+    }
+
+    pub(crate) fn introspection_client(&self) -> &Client {
+        &self.inner.introspection_client
+    }
+
+    // ----- Plumbing for the HTTP shell -----
+
+    /// Appends a request to the log; returns its `seq`.
+    pub(crate) fn record(&self, entry: RecordedRequest) -> u64 {
+        lock(&self.inner.log).push(entry)
+    }
+
+    pub(crate) fn record_status(&self, seq: u64, status: u16) {
+        lock(&self.inner.log).set_status(seq, status);
+    }
+
+    /// The fault for one call to `endpoint`, if any (counts the call).
+    pub(crate) fn take_fault(&self, endpoint: EndpointKind) -> Option<Fault> {
+        let endpoint = fault_endpoint(endpoint)?;
+        lock(&self.inner.faults).take(endpoint)
+    }
+
+    /// Watches for the server stopping.
+    pub(crate) fn stopping(&self) -> watch::Receiver<bool> {
+        self.inner.stopping.subscribe()
+    }
+
+    pub(crate) fn stop(&self) {
+        self.inner.stopping.send_replace(true);
+    }
+}
+
+fn metadata_document(urls: &Urls) -> Bytes {
+    let auth_methods = ["client_secret_basic", "client_secret_post"];
+    let doc = json!({
+        "issuer": urls.issuer,
+        "jwks_uri": urls.jwks_uri,
+        "token_endpoint": urls.token_endpoint,
+        "introspection_endpoint": urls.introspection_endpoint,
+        "revocation_endpoint": urls.revocation_endpoint,
+        "grant_types_supported": ["client_credentials"],
+        "response_types_supported": ["code"],
+        "token_endpoint_auth_methods_supported": auth_methods,
+        "introspection_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint_auth_methods_supported": auth_methods,
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": SCOPES_SUPPORTED,
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+    });
+    Bytes::from(serde_json::to_vec(&doc).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+    use crate::api::{Audience, Fault, FaultEndpoint, KeyState, TokenFormat};
+
+    const ISSUER: &str = "http://127.0.0.1:1";
+
+    fn idp() -> Idp {
+        let config = IdpConfig {
+            default_audience: Some("http://rs/mcp".into()),
+            ..IdpConfig::default()
+        };
+        Idp::new(&config, ISSUER.to_owned()).expect("idp")
+    }
+
+    #[test]
+    fn info_and_metadata() {
+        let idp = idp();
+        let info = idp.info();
+        assert_eq!(info.issuer, ISSUER);
+        assert_eq!(info.jwks_uri, format!("{ISSUER}/jwks"));
+        assert_eq!(info.control_url, format!("{ISSUER}/_control"));
+        assert_eq!(info.introspection_client_id, "conformance-rs");
+        assert_eq!(info.token_client_id, "conformance-client");
+        assert_eq!(info.active_kid, "mock-key-1");
+        let doc: Value = serde_json::from_slice(&idp.metadata()).expect("json");
+        assert_eq!(doc["issuer"], ISSUER);
+        assert_eq!(doc["grant_types_supported"], json!(["client_credentials"]));
+        assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
+    }
+
+    #[test]
+    fn introspection_of_minted_issued_revoked_and_overridden_tokens() {
+        let idp = idp();
+        let minted = idp
+            .mint(&MintRequest {
+                scope: Some("a b".into()),
+                ..MintRequest::default()
+            })
+            .expect("mint");
+        let answer = idp.introspect(&minted.token);
+        assert_eq!(answer["active"], true);
+        assert_eq!(answer["scope"], "a b");
+        assert_eq!(answer["aud"], "http://rs/mcp");
+        assert_eq!(answer["token_type"], "Bearer");
+
+        // Issued at /token: not stored, verified against the keys.
+        let issued = idp
+            .issue(Some("s".into()), Some(Audience::One("http://x".into())))
+            .expect("issue");
+        let answer = idp.introspect(&issued.token);
+        assert_eq!(answer["active"], true);
+        assert_eq!(answer["aud"], "http://x");
+        assert_eq!(answer["client_id"], "conformance-client");
+        let mut forged = issued.token.clone();
+        forged.pop();
+        forged.push(if issued.token.ends_with('A') { 'B' } else { 'A' });
+        assert_eq!(Value::Object(idp.introspect(&forged)), json!({"active": false}));
+        assert_eq!(Value::Object(idp.introspect("garbage")), json!({"active": false}));
+
+        idp.revoke(&minted.token);
+        assert_eq!(Value::Object(idp.introspect(&minted.token)), json!({"active": false}));
+        idp.revoke(&issued.token);
+        assert_eq!(idp.introspect(&issued.token)["active"], false);
+
+        let response = json!({"active": true, "sub": "overridden"});
+        idp.set_introspection_override("anything", response.as_object().cloned().unwrap_or_default());
+        assert_eq!(Value::Object(idp.introspect("anything")), response);
+
+        idp.reset();
+        assert_eq!(idp.introspect(&minted.token)["active"], true, "reset clears revocations");
+        assert_eq!(idp.introspect("anything")["active"], false, "and overrides");
+    }
+
+    #[test]
+    fn introspection_follows_the_clock_and_defects() {
+        let idp = idp();
+        idp.set_clock(ClockRequest::Set(1_000_000)).expect("set");
+        let minted = idp.mint(&MintRequest::default()).expect("mint");
+        assert_eq!(minted.claims["iat"], 1_000_000);
+        assert_eq!(idp.introspect(&minted.token)["active"], true);
+        let now = idp.set_clock(ClockRequest::Advance(300)).expect("advance");
+        assert_eq!(now.now, 1_000_300);
+        assert_eq!(idp.introspect(&minted.token)["active"], false);
+
+        for defect in Defect::ALL {
+            let minted = idp
+                .mint(&MintRequest {
+                    defect: Some(*defect),
+                    ..MintRequest::default()
+                })
+                .expect("mint");
+            let active = idp.introspect(&minted.token)["active"] == true;
+            let expected = !defect.breaks_signature()
+                && !matches!(defect, Defect::Expired | Defect::NotYetValid);
+            assert_eq!(active, expected, "{defect}");
+        }
+
+        let opaque = idp
+            .mint(&MintRequest {
+                format: Some(TokenFormat::Opaque),
+                ..MintRequest::default()
+            })
+            .expect("opaque");
+        assert_eq!(idp.introspect(&opaque.token)["active"], true);
+    }
+
+    #[test]
+    fn fresh_kids_and_one_untrusted_key() {
+        let idp = idp();
+        let first = idp
+            .mint(&MintRequest {
+                defect: Some(Defect::UntrustedKey),
+                ..MintRequest::default()
+            })
+            .expect("mint");
+        let second = idp
+            .mint(&MintRequest {
+                defect: Some(Defect::UntrustedKey),
+                ..MintRequest::default()
+            })
+            .expect("mint");
+        assert_ne!(first.kid, second.kid);
+        assert!(first.kid.as_deref().is_some_and(|k| k.starts_with("untrusted-key-")));
+        let signature = |token: &str| token.rsplit('.').next().map(str::to_owned);
+        // Same key, different payloads: both verify with the same untrusted key.
+        let key = idp.untrusted_key().expect("key");
+        for minted in [&first, &second] {
+            let (input, sig) = minted.token.rsplit_once('.').expect("three parts");
+            let sig = base64::Engine::decode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                signature(&minted.token).unwrap_or_default(),
+            )
+            .expect("b64");
+            assert!(key.verify(input.as_bytes(), &sig));
+            assert!(!sig.is_empty());
+        }
+        let jwks: Value = serde_json::from_slice(&idp.jwks().0).expect("jwks");
+        assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(1), "untrusted key never published");
+    }
+
+    #[test]
+    fn key_operations_and_mint_with_kid() {
+        let idp = idp();
+        let announced = idp.announce_key().expect("announce");
+        assert_eq!(announced.kid, "mock-key-2");
+        let minted = idp
+            .mint(&MintRequest {
+                kid: Some("mock-key-2".into()),
+                ..MintRequest::default()
+            })
+            .expect("mint with kid");
+        assert_eq!(minted.kid.as_deref(), Some("mock-key-2"));
+        assert!(matches!(
+            idp.mint(&MintRequest {
+                kid: Some("nope".into()),
+                ..MintRequest::default()
+            }),
+            Err(IdpError::UnknownKid(_))
+        ));
+        assert!(matches!(idp.retire_key("mock-key-1"), Err(IdpError::RetireActiveKey(_))));
+        let rotation = idp.rotate_keys().expect("rotate");
+        assert_eq!(rotation, Rotation { kid: "mock-key-3".into(), retired: "mock-key-1".into() });
+        assert_eq!(idp.active_kid(), "mock-key-3");
+        let states: Vec<KeyState> = idp.keys().into_iter().map(|k| k.state).collect();
+        assert_eq!(states, [KeyState::Retired, KeyState::Announced, KeyState::Active]);
+    }
+
+    #[test]
+    fn faults_and_log_plumbing() {
+        let idp = idp();
+        idp.set_fault(FaultSpec {
+            endpoint: FaultEndpoint::Jwks,
+            fault: Fault::Garbage,
+            times: Some(1),
+        })
+        .expect("set");
+        assert_eq!(idp.take_fault(EndpointKind::Revoke), None);
+        assert_eq!(idp.take_fault(EndpointKind::Jwks), Some(Fault::Garbage));
+        assert_eq!(idp.take_fault(EndpointKind::Jwks), None);
+        assert!(
+            idp.set_fault(FaultSpec {
+                endpoint: FaultEndpoint::Jwks,
+                fault: Fault::Status { status: 42 },
+                times: None,
+            })
+            .is_err()
+        );
+    }
+}

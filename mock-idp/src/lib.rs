@@ -1,0 +1,266 @@
+//! A mock OAuth 2.1 / OpenID Connect authorization server for tests and local development.
+//!
+//! It signs access tokens (RS256 with RSA-2048 keys, or deliberately broken ones), publishes a JWKS,
+//! answers RFC 7662 introspection and RFC 7009 revocation, can be told to fail, and records every
+//! protocol request. It is driven through a Rust API ([`Idp`]) and an HTTP control API under
+//! `{issuer}/_control` that offer the same operations (`docs/contracts.md` §1–2).
+//!
+//! Architecture invariant: this crate knows nothing about MCP.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), mock_idp::IdpError> {
+//! let server = mock_idp::MockIdp::start(mock_idp::IdpConfig::default()).await?;
+//! let token = server.idp().mint(&mock_idp::MintRequest::default())?;
+//! println!("{} issued {}", server.issuer(), token.token);
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod api;
+mod clock;
+mod control;
+mod faults;
+mod idp;
+mod introspection;
+mod keys;
+mod log;
+mod oauth_error;
+mod routes;
+mod tokens;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axum::serve::ListenerExt as _;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use api::{
+    Audience, ClockNow, ClockRequest, Defect, EndpointKind, ExtraJwk, Fault, FaultEndpoint,
+    FaultSpec, Info, IntrospectionOverride, JsonObject, KeyInfo, KeyRef, KeyState, MintRequest,
+    MintedToken, RecordedRequest, RevokeRequest, Rotation, TokenFormat,
+};
+pub use idp::Idp;
+
+/// How to start a [`MockIdp`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct IdpConfig {
+    /// Where to listen; default `127.0.0.1:0` (an ephemeral port).
+    pub addr: SocketAddr,
+    /// `None`: keys in memory only. `Some(dir)`: keys persisted in `dir/keys.json` and reloaded.
+    pub state_dir: Option<PathBuf>,
+    /// The `aud` minted tokens get when the request names none (no `aud` claim if `None`).
+    pub default_audience: Option<String>,
+    /// The client allowed to call the introspection endpoint; default `conformance-rs`.
+    pub introspection_client_id: String,
+    /// Its secret; default `conformance-rs-secret`.
+    pub introspection_client_secret: String,
+    /// The client allowed to use `client_credentials` at `/token`; default `conformance-client`.
+    pub token_client_id: String,
+    /// Its secret; default `conformance-client-secret`.
+    pub token_client_secret: String,
+}
+
+impl Default for IdpConfig {
+    fn default() -> Self {
+        IdpConfig {
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            state_dir: None,
+            default_audience: None,
+            introspection_client_id: "conformance-rs".to_owned(),
+            introspection_client_secret: "conformance-rs-secret".to_owned(),
+            token_client_id: "conformance-client".to_owned(),
+            token_client_secret: "conformance-client-secret".to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Debug for IdpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdpConfig")
+            .field("addr", &self.addr)
+            .field("state_dir", &self.state_dir)
+            .field("default_audience", &self.default_audience)
+            .field("introspection_client_id", &self.introspection_client_id)
+            .field("introspection_client_secret", &"[redacted]")
+            .field("token_client_id", &self.token_client_id)
+            .field("token_client_secret", &"[redacted]")
+            .finish()
+    }
+}
+
+/// Why an IdP operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdpError {
+    /// The listening socket could not be opened.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The request is malformed or contradictory.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// No managed key has this kid.
+    #[error("unknown kid {0:?}")]
+    UnknownKid(String),
+    /// The active key cannot be retired; activate another key first.
+    #[error("cannot retire {0:?}: it is the active key; activate another key first")]
+    RetireActiveKey(String),
+    /// The key file could not be read or written.
+    #[error("key storage: {0}")]
+    KeyStorage(String),
+    /// The crypto library failed.
+    #[error("crypto failure: {0}")]
+    Crypto(String),
+}
+
+impl IdpError {
+    /// Whether the caller's request is at fault (HTTP 400) rather than the IdP (HTTP 500).
+    pub fn is_client_error(&self) -> bool {
+        matches!(
+            self,
+            IdpError::InvalidRequest(_) | IdpError::UnknownKid(_) | IdpError::RetireActiveKey(_)
+        )
+    }
+}
+
+impl From<keys::KeyError> for IdpError {
+    fn from(err: keys::KeyError) -> Self {
+        use keys::KeyError;
+        match err {
+            KeyError::UnknownKid(kid) => IdpError::UnknownKid(kid),
+            KeyError::RetireActive(kid) => IdpError::RetireActiveKey(kid),
+            KeyError::Crypto(what) => IdpError::Crypto(what.to_owned()),
+            err @ (KeyError::Io { .. } | KeyError::Corrupt { .. }) => {
+                IdpError::KeyStorage(err.to_string())
+            }
+        }
+    }
+}
+
+impl From<tokens::MintError> for IdpError {
+    fn from(err: tokens::MintError) -> Self {
+        match err {
+            tokens::MintError::Invalid(message) => IdpError::InvalidRequest(message),
+            tokens::MintError::Key(err) => err.into(),
+        }
+    }
+}
+
+/// A running mock IdP. Dropping it stops the server.
+pub struct MockIdp {
+    idp: Idp,
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for MockIdp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockIdp").field("addr", &self.addr).finish_non_exhaustive()
+    }
+}
+
+impl MockIdp {
+    /// Binds `config.addr`, loads or creates the keys, and serves until shut down or dropped.
+    /// Must be called inside a Tokio runtime.
+    pub async fn start(config: IdpConfig) -> Result<MockIdp, IdpError> {
+        let bind_error = |source| IdpError::Bind {
+            addr: config.addr,
+            source,
+        };
+        let listener = TcpListener::bind(config.addr).await.map_err(bind_error)?;
+        let addr = listener.local_addr().map_err(bind_error)?;
+        let idp = Idp::new(&config, format!("http://{addr}"))?;
+        let app = routes::app(idp.clone());
+        let listener = listener.tap_io(|stream| {
+            // Small request/response exchanges: do not wait to coalesce packets.
+            let _ = stream.set_nodelay(true);
+        });
+        let (shutdown, signal) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = signal.await;
+            });
+            // Serving only ends by the shutdown signal; it reports no errors.
+            let _ = serve.await;
+        });
+        Ok(MockIdp {
+            idp,
+            addr,
+            shutdown: Some(shutdown),
+            task: Some(task),
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT` (no trailing slash).
+    pub fn issuer(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `{issuer}/jwks`.
+    pub fn jwks_uri(&self) -> String {
+        format!("{}/jwks", self.issuer())
+    }
+
+    /// `{issuer}/token`.
+    pub fn token_endpoint(&self) -> String {
+        format!("{}/token", self.issuer())
+    }
+
+    /// `{issuer}/introspect`.
+    pub fn introspection_endpoint(&self) -> String {
+        format!("{}/introspect", self.issuer())
+    }
+
+    /// `{issuer}/revoke`.
+    pub fn revocation_endpoint(&self) -> String {
+        format!("{}/revoke", self.issuer())
+    }
+
+    /// `{issuer}/_control`.
+    pub fn control_url(&self) -> String {
+        format!("{}/_control", self.issuer())
+    }
+
+    /// The Rust API: the same operations as the control API.
+    pub fn idp(&self) -> &Idp {
+        &self.idp
+    }
+
+    /// Stops accepting connections, releases held (`hang`) requests, and waits up to 5 s for
+    /// in-flight requests to finish.
+    pub async fn shutdown(mut self) {
+        self.signal_stop();
+        if let Some(mut task) = self.task.take() {
+            if tokio::time::timeout(Duration::from_secs(5), &mut task).await.is_err() {
+                task.abort();
+            }
+        }
+    }
+
+    fn signal_stop(&mut self) {
+        self.idp.stop();
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+impl Drop for MockIdp {
+    fn drop(&mut self) {
+        self.signal_stop();
+    }
+}

@@ -1,0 +1,209 @@
+//! The request log: every protocol request, in arrival order, for tests to assert on.
+//!
+//! The log is bounded (oldest entries dropped first) so a load test cannot exhaust memory;
+//! sequence numbers keep increasing, so `since` stays meaningful across drops and clears.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use axum::http::request::Parts;
+
+use crate::api::{EndpointKind, RecordedRequest};
+use crate::clock::wall_millis;
+
+/// Request bodies are read up to this size; larger ones are refused, and recorded truncated.
+pub(crate) const BODY_CAP: usize = 64 * 1024;
+/// The most entries the log holds.
+pub(crate) const MAX_ENTRIES: usize = 10_000;
+/// The most body bytes the log holds, summed over entries.
+pub(crate) const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// Which recorded endpoint `path` belongs to; `None` for the control API (never recorded).
+pub(crate) fn classify(path: &str) -> Option<EndpointKind> {
+    if path == "/_control" || path.starts_with("/_control/") {
+        return None;
+    }
+    Some(match path {
+        "/.well-known/oauth-authorization-server" | "/.well-known/openid-configuration" => {
+            EndpointKind::Metadata
+        }
+        "/jwks" => EndpointKind::Jwks,
+        "/token" => EndpointKind::Token,
+        "/introspect" => EndpointKind::Introspect,
+        "/revoke" => EndpointKind::Revoke,
+        "/healthz" => EndpointKind::Health,
+        _ if path.starts_with("/_probe/") => EndpointKind::Probe,
+        _ => EndpointKind::Other,
+    })
+}
+
+/// A log entry for a request that has just arrived (`seq` and `status` still 0).
+pub(crate) fn capture(parts: &Parts, endpoint: EndpointKind, body: &[u8]) -> RecordedRequest {
+    let mut headers: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in &parts.headers {
+        let value = String::from_utf8_lossy(value.as_bytes());
+        headers
+            .entry(name.as_str().to_ascii_lowercase())
+            .and_modify(|joined| {
+                joined.push_str(", ");
+                joined.push_str(&value);
+            })
+            .or_insert_with(|| value.into_owned());
+    }
+    let body = &body[..body.len().min(BODY_CAP)];
+    RecordedRequest {
+        seq: 0,
+        at_ms: wall_millis(),
+        endpoint,
+        method: parts.method.as_str().to_owned(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        headers,
+        body: String::from_utf8_lossy(body).into_owned(),
+        status: 0,
+    }
+}
+
+/// The bounded, ordered log.
+#[derive(Debug)]
+pub(crate) struct RequestLog {
+    entries: VecDeque<RecordedRequest>,
+    last_seq: u64,
+    body_bytes: usize,
+    max_entries: usize,
+    max_body_bytes: usize,
+}
+
+impl Default for RequestLog {
+    fn default() -> Self {
+        RequestLog::with_limits(MAX_ENTRIES, MAX_BODY_BYTES)
+    }
+}
+
+impl RequestLog {
+    pub(crate) fn with_limits(max_entries: usize, max_body_bytes: usize) -> Self {
+        RequestLog {
+            entries: VecDeque::new(),
+            last_seq: 0,
+            body_bytes: 0,
+            max_entries,
+            max_body_bytes,
+        }
+    }
+
+    /// Appends `entry` with the next sequence number, which it returns.
+    pub(crate) fn push(&mut self, mut entry: RecordedRequest) -> u64 {
+        self.last_seq += 1;
+        entry.seq = self.last_seq;
+        self.body_bytes += entry.body.len();
+        self.entries.push_back(entry);
+        while self.entries.len() > self.max_entries
+            || (self.body_bytes > self.max_body_bytes && self.entries.len() > 1)
+        {
+            if let Some(dropped) = self.entries.pop_front() {
+                self.body_bytes -= dropped.body.len();
+            }
+        }
+        self.last_seq
+    }
+
+    /// Records the status answered to request `seq` (if it is still in the log).
+    pub(crate) fn set_status(&mut self, seq: u64, status: u16) {
+        if let Ok(i) = self.entries.binary_search_by_key(&seq, |e| e.seq) {
+            self.entries[i].status = status;
+        }
+    }
+
+    /// Entries with `seq > since`, oldest first.
+    pub(crate) fn since(&self, since: u64) -> Vec<RecordedRequest> {
+        let start = self.entries.partition_point(|e| e.seq <= since);
+        self.entries.range(start..).cloned().collect()
+    }
+
+    /// Empties the log; sequence numbers continue.
+    pub(crate) fn clear(&mut self) {
+        self.entries.clear();
+        self.body_bytes = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::Request;
+
+    use super::*;
+
+    fn parts(method: &str, uri: &str, headers: &[(&str, &str)]) -> Parts {
+        let mut builder = Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(()).expect("request").into_parts().0
+    }
+
+    #[test]
+    fn classification() {
+        assert_eq!(classify("/.well-known/openid-configuration"), Some(EndpointKind::Metadata));
+        assert_eq!(classify("/.well-known/oauth-authorization-server"), Some(EndpointKind::Metadata));
+        assert_eq!(classify("/jwks"), Some(EndpointKind::Jwks));
+        assert_eq!(classify("/token"), Some(EndpointKind::Token));
+        assert_eq!(classify("/introspect"), Some(EndpointKind::Introspect));
+        assert_eq!(classify("/revoke"), Some(EndpointKind::Revoke));
+        assert_eq!(classify("/healthz"), Some(EndpointKind::Health));
+        assert_eq!(classify("/_probe/jku"), Some(EndpointKind::Probe));
+        assert_eq!(classify("/jwks/"), Some(EndpointKind::Other));
+        assert_eq!(classify("/_controlx"), Some(EndpointKind::Other));
+        assert_eq!(classify("/_control"), None);
+        assert_eq!(classify("/_control/requests"), None);
+    }
+
+    #[test]
+    fn capture_lowercases_sorts_joins_and_caps() {
+        let parts = parts(
+            "POST",
+            "/introspect?a=1",
+            &[("X-B", "2"), ("x-a", "1"), ("X-A", "one more")],
+        );
+        let body = vec![b'x'; BODY_CAP + 10];
+        let entry = capture(&parts, EndpointKind::Introspect, &body);
+        assert_eq!(entry.method, "POST");
+        assert_eq!(entry.path, "/introspect");
+        assert_eq!(entry.query.as_deref(), Some("a=1"));
+        let headers: Vec<(&str, &str)> =
+            entry.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(headers, [("x-a", "1, one more"), ("x-b", "2")]);
+        assert_eq!(entry.body.len(), BODY_CAP);
+        assert_eq!(entry.status, 0);
+    }
+
+    #[test]
+    fn sequence_since_status_and_clear() {
+        let mut log = RequestLog::default();
+        let p = parts("GET", "/jwks", &[]);
+        let first = log.push(capture(&p, EndpointKind::Jwks, b""));
+        let second = log.push(capture(&p, EndpointKind::Jwks, b""));
+        assert_eq!((first, second), (1, 2));
+        log.set_status(second, 503);
+        let all = log.since(0);
+        assert_eq!(all.iter().map(|e| (e.seq, e.status)).collect::<Vec<_>>(), [(1, 0), (2, 503)]);
+        assert_eq!(log.since(1).len(), 1);
+        assert!(log.since(2).is_empty());
+        log.clear();
+        assert!(log.since(0).is_empty());
+        assert_eq!(log.push(capture(&p, EndpointKind::Jwks, b"")), 3, "seq continues after a clear");
+    }
+
+    #[test]
+    fn bounded_by_entries_and_bytes() {
+        let p = parts("POST", "/token", &[]);
+        let mut log = RequestLog::with_limits(3, 1_000);
+        for _ in 0..5 {
+            log.push(capture(&p, EndpointKind::Token, b"x"));
+        }
+        assert_eq!(log.since(0).iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 4, 5]);
+        let mut log = RequestLog::with_limits(100, 1_000);
+        for _ in 0..3 {
+            log.push(capture(&p, EndpointKind::Token, &[b'y'; 400]));
+        }
+        assert_eq!(log.since(0).iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3]);
+    }
+}

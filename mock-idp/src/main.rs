@@ -1,0 +1,219 @@
+//! `mock-idp`: the mock IdP as a standalone server on loopback.
+//!
+//! Prints one machine-readable line first (`mock-idp ready {json}`), then the same facts for
+//! humans, and serves until Ctrl-C or SIGTERM.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use clap::Parser;
+use mock_idp::{Audience, IdpConfig, MintRequest, MockIdp};
+use serde::Serialize;
+
+/// A mock OAuth 2.1 / OpenID Connect authorization server for tests and local development.
+#[derive(Debug, Parser)]
+#[command(name = "mock-idp", version)]
+struct Args {
+    /// Address to listen on (an IP address, or `localhost`).
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 9400)]
+    port: u16,
+    /// Where signing keys persist, so a restart serves the same JWKS
+    /// [default: $XDG_STATE_HOME/mcp-auth-conformance/mock-idp-<port>, or ~/.local/state/...].
+    #[arg(long, value_name = "DIR", conflicts_with = "ephemeral")]
+    state_dir: Option<PathBuf>,
+    /// Keep keys in memory only: every start publishes a new JWKS.
+    #[arg(long)]
+    ephemeral: bool,
+    /// Allow listening on a non-loopback address (the IdP has no real security).
+    #[arg(long)]
+    allow_non_loopback: bool,
+    /// Also print a valid access token for --audience (and --scope).
+    #[arg(long, requires = "audience")]
+    print_token: bool,
+    /// The audience of minted tokens when none is asked for (e.g. your MCP server's URL).
+    #[arg(long, value_name = "URL")]
+    audience: Option<String>,
+    /// The scope of the token printed by --print-token.
+    #[arg(long, value_name = "S")]
+    scope: Option<String>,
+}
+
+/// The machine-readable ready line's payload.
+#[derive(Serialize)]
+struct Ready<'a> {
+    issuer: &'a str,
+    jwks_uri: &'a str,
+    token_endpoint: &'a str,
+    introspection_endpoint: &'a str,
+    control_url: &'a str,
+    introspection_client_id: &'a str,
+    introspection_client_secret: &'a str,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("mock-idp: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let config = config(&args)?;
+    let state_dir = config.state_dir.clone();
+    let server = MockIdp::start(config).await?;
+    let info = server.idp().info();
+    let ready = Ready {
+        issuer: &info.issuer,
+        jwks_uri: &info.jwks_uri,
+        token_endpoint: &info.token_endpoint,
+        introspection_endpoint: &info.introspection_endpoint,
+        control_url: &info.control_url,
+        introspection_client_id: &info.introspection_client_id,
+        introspection_client_secret: &info.introspection_client_secret,
+    };
+    println!("mock-idp ready {}", serde_json::to_string(&ready)?);
+    println!("  issuer:                 {}", info.issuer);
+    println!("  jwks_uri:               {}", info.jwks_uri);
+    println!("  token_endpoint:         {}", info.token_endpoint);
+    println!("  introspection_endpoint: {}", info.introspection_endpoint);
+    println!("  revocation_endpoint:    {}", info.revocation_endpoint);
+    println!("  control_url:            {}", info.control_url);
+    println!(
+        "  introspection client:   {} / {}",
+        info.introspection_client_id, info.introspection_client_secret
+    );
+    println!(
+        "  token client:           {} / {} (client_credentials)",
+        info.token_client_id, info.token_client_secret
+    );
+    match &state_dir {
+        Some(dir) => println!("  keys:                   {} (active {})", dir.display(), info.active_kid),
+        None => println!("  keys:                   in memory (active {})", info.active_kid),
+    }
+    if args.print_token {
+        let minted = server.idp().mint(&MintRequest {
+            audience: args.audience.clone().map(Audience::One),
+            scope: args.scope.clone(),
+            ..MintRequest::default()
+        })?;
+        println!("  access token:           {}", minted.token);
+    }
+    println!("  stop with Ctrl-C");
+
+    shutdown_signal().await;
+    server.shutdown().await;
+    Ok(())
+}
+
+fn config(args: &Args) -> anyhow::Result<IdpConfig> {
+    let ip: IpAddr = if args.host.eq_ignore_ascii_case("localhost") {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    } else {
+        args.host
+            .parse()
+            .with_context(|| format!("--host {:?} is not an IP address", args.host))?
+    };
+    if !ip.is_loopback() && !args.allow_non_loopback {
+        bail!(
+            "refusing to listen on non-loopback address {ip}: this IdP hands out tokens to anyone \
+             (pass --allow-non-loopback to insist)"
+        );
+    }
+    let state_dir = if args.ephemeral {
+        None
+    } else if let Some(dir) = &args.state_dir {
+        Some(dir.clone())
+    } else {
+        Some(default_state_dir(args.port)?)
+    };
+    Ok(IdpConfig {
+        addr: SocketAddr::new(ip, args.port),
+        state_dir,
+        default_audience: args.audience.clone(),
+        ..IdpConfig::default()
+    })
+}
+
+/// `$XDG_STATE_HOME/mcp-auth-conformance/mock-idp-<port>`, else `~/.local/state/...`.
+fn default_state_dir(port: u16) -> anyhow::Result<PathBuf> {
+    let absolute = |var: &str| {
+        std::env::var_os(var)
+            .map(PathBuf::from)
+            .filter(|path| path.is_absolute())
+    };
+    let base = match absolute("XDG_STATE_HOME") {
+        Some(state) => state,
+        None => absolute("HOME")
+            .map(|home| home.join(".local").join("state"))
+            .context("neither XDG_STATE_HOME nor HOME is set: pass --state-dir DIR or --ephemeral")?,
+    };
+    Ok(base
+        .join("mcp-auth-conformance")
+        .join(format!("mock-idp-{port}")))
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn non_loopback_is_refused_unless_allowed() {
+        let args = Args::parse_from(["mock-idp", "--host", "0.0.0.0", "--ephemeral"]);
+        assert!(config(&args).is_err());
+        let args =
+            Args::parse_from(["mock-idp", "--host", "0.0.0.0", "--ephemeral", "--allow-non-loopback"]);
+        assert!(config(&args).is_ok());
+        let args = Args::parse_from(["mock-idp", "--host", "localhost", "--ephemeral"]);
+        assert_eq!(config(&args).expect("ok").addr, "127.0.0.1:9400".parse().expect("addr"));
+    }
+
+    #[test]
+    fn print_token_needs_an_audience() {
+        assert!(Args::try_parse_from(["mock-idp", "--print-token"]).is_err());
+        assert!(Args::try_parse_from(["mock-idp", "--print-token", "--audience", "http://x"]).is_ok());
+    }
+
+    #[test]
+    fn state_dir_choice() {
+        let args = Args::parse_from(["mock-idp", "--state-dir", "/tmp/x"]);
+        assert_eq!(config(&args).expect("ok").state_dir, Some(PathBuf::from("/tmp/x")));
+        let args = Args::parse_from(["mock-idp", "--ephemeral"]);
+        assert_eq!(config(&args).expect("ok").state_dir, None);
+        assert!(Args::try_parse_from(["mock-idp", "--ephemeral", "--state-dir", "/x"]).is_err());
+        let dir = default_state_dir(9400);
+        if let Ok(dir) = dir {
+            assert!(dir.ends_with("mcp-auth-conformance/mock-idp-9400"));
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! OAuth error responses (RFC 6749 §5.2): `{"error": code, "error_description"?: text}`.
+//!
+//! Every failure the IdP answers, including malformed requests, unknown paths and wrong methods,
+//! goes out in this shape, so a client never sees a framework's plain-text rejection.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// The `WWW-Authenticate` challenge sent with every 401 (RFC 6749 §5.2, RFC 9110 §11.6.1).
+pub(crate) const BASIC_CHALLENGE: &str = "Basic realm=\"mock-idp\"";
+
+/// An OAuth error as a protocol value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OAuthError {
+    status: StatusCode,
+    code: &'static str,
+    description: Option<String>,
+}
+
+impl OAuthError {
+    pub(crate) fn new(status: StatusCode, code: &'static str) -> Self {
+        OAuthError {
+            status,
+            code,
+            description: None,
+        }
+    }
+
+    pub(crate) fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+
+    /// 400 `invalid_request`.
+    pub(crate) fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request").with_description(description)
+    }
+
+    /// 401 `invalid_client`, with a Basic challenge.
+    pub(crate) fn invalid_client(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_client").with_description(description)
+    }
+
+    /// 400 `unsupported_grant_type`.
+    pub(crate) fn unsupported_grant_type(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "unsupported_grant_type").with_description(description)
+    }
+
+    /// 400 `invalid_target` (RFC 8707 §2).
+    pub(crate) fn invalid_target(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_target").with_description(description)
+    }
+
+    /// 404 `not_found`.
+    pub(crate) fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found")
+    }
+
+    /// 405 `invalid_request`.
+    pub(crate) fn method_not_allowed() -> Self {
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "invalid_request")
+            .with_description("method not allowed on this endpoint")
+    }
+
+    /// 413 `invalid_request`.
+    pub(crate) fn payload_too_large() -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request")
+            .with_description("request body exceeds 64 KiB")
+    }
+
+    /// `server_error` with the given status.
+    pub(crate) fn server_error(status: StatusCode) -> Self {
+        Self::new(status, "server_error")
+    }
+
+    #[cfg(test)]
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    #[cfg(test)]
+    pub(crate) fn code(&self) -> &'static str {
+        self.code
+    }
+}
+
+impl std::fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.description {
+            Some(description) => write!(f, "{}: {description}", self.code),
+            None => f.write_str(self.code),
+        }
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body = match &self.description {
+            Some(description) => json!({"error": self.code, "error_description": description}),
+            None => json!({"error": self.code}),
+        };
+        let mut response = (self.status, body.to_string()).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(BASIC_CHALLENGE),
+            );
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::to_bytes;
+
+    use super::*;
+
+    async fn body_of(response: Response) -> serde_json::Value {
+        let bytes = to_bytes(response.into_body(), 1 << 16).await.expect("body");
+        serde_json::from_slice(&bytes).expect("JSON")
+    }
+
+    #[tokio::test]
+    async fn shape_and_headers() {
+        let response = OAuthError::invalid_client("bad secret").into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+        assert_eq!(response.headers()[header::WWW_AUTHENTICATE], BASIC_CHALLENGE);
+        assert_eq!(
+            body_of(response).await,
+            json!({"error": "invalid_client", "error_description": "bad secret"})
+        );
+
+        let response = OAuthError::not_found().into_response();
+        assert!(response.headers().get(header::WWW_AUTHENTICATE).is_none());
+        assert_eq!(body_of(response).await, json!({"error": "not_found"}));
+    }
+}

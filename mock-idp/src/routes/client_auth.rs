@@ -1,0 +1,221 @@
+//! Client authentication at the token, introspection and revocation endpoints:
+//! `client_secret_basic` and `client_secret_post` (RFC 6749 §2.3.1).
+
+use aws_lc_rs::constant_time::verify_slices_are_equal;
+use axum::http::{HeaderMap, header};
+use base64::Engine as _;
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+
+use crate::idp::Client;
+use crate::oauth_error::OAuthError;
+use crate::routes::form::Form;
+
+/// Standard base64, padding optional.
+const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// Credentials a request presents.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Credentials {
+    pub(crate) id: String,
+    pub(crate) secret: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("id", &self.id)
+            .field("secret", &"[redacted]")
+            .finish()
+    }
+}
+
+/// The credentials in the `Authorization: Basic` header or in the form; `None` when there are none.
+/// Authorization headers with other schemes are ignored. Using both methods at once is an error.
+pub(crate) fn presented(headers: &HeaderMap, form: &Form) -> Result<Option<Credentials>, OAuthError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(OAuthError::invalid_request("more than one Authorization header"));
+    }
+    if let Some(basic) = first.and_then(|value| basic_payload(value.as_bytes())) {
+        let credentials = decode_basic(basic)?;
+        if form.get("client_secret").is_some() {
+            return Err(OAuthError::invalid_request(
+                "more than one client authentication method (Basic and client_secret)",
+            ));
+        }
+        if form.get("client_id").is_some_and(|id| id != credentials.id) {
+            return Err(OAuthError::invalid_request(
+                "client_id does not match the Basic credentials",
+            ));
+        }
+        return Ok(Some(credentials));
+    }
+    match (form.get("client_id"), form.get("client_secret")) {
+        (Some(id), Some(secret)) => Ok(Some(Credentials {
+            id: id.to_owned(),
+            secret: secret.to_owned(),
+        })),
+        (None, Some(_)) => Err(OAuthError::invalid_request("client_secret without client_id")),
+        // A client_id alone is a public client, which this IdP does not have.
+        (_, None) => Ok(None),
+    }
+}
+
+/// The client among `allowed` that the credentials authenticate.
+pub(crate) fn authenticate<'a>(
+    presented: Option<&Credentials>,
+    allowed: &[&'a Client],
+) -> Result<&'a Client, OAuthError> {
+    let Some(credentials) = presented else {
+        return Err(OAuthError::invalid_client("client authentication required"));
+    };
+    allowed
+        .iter()
+        .copied()
+        .find(|client| {
+            let id_ok = verify_slices_are_equal(client.id.as_bytes(), credentials.id.as_bytes());
+            let secret_ok =
+                verify_slices_are_equal(client.secret.as_bytes(), credentials.secret.as_bytes());
+            id_ok.is_ok() && secret_ok.is_ok()
+        })
+        .ok_or_else(|| OAuthError::invalid_client("unknown client or wrong secret"))
+}
+
+/// The part after `Basic ` (scheme case-insensitive), if the header uses that scheme.
+fn basic_payload(value: &[u8]) -> Option<&[u8]> {
+    let scheme = value.get(..6)?;
+    (scheme.eq_ignore_ascii_case(b"basic ")).then(|| value[6..].trim_ascii())
+}
+
+fn decode_basic(payload: &[u8]) -> Result<Credentials, OAuthError> {
+    let decoded = LENIENT_BASE64
+        .decode(payload)
+        .map_err(|_| OAuthError::invalid_client("Basic credentials are not valid base64"))?;
+    let text = String::from_utf8(decoded)
+        .map_err(|_| OAuthError::invalid_client("Basic credentials are not UTF-8"))?;
+    let (id, secret) = text
+        .split_once(':')
+        .ok_or_else(|| OAuthError::invalid_client("Basic credentials lack a ':'"))?;
+    Ok(Credentials {
+        id: form_decode(id),
+        secret: form_decode(secret),
+    })
+}
+
+/// Undoes the form-urlencoding RFC 6749 §2.3.1 applies to Basic credentials (`+` and `%XX`).
+/// A malformed escape is kept literally.
+fn form_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(byte) => {
+                        out.push(byte);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+    use base64::engine::general_purpose::STANDARD;
+
+    use super::*;
+
+    fn client() -> Client {
+        Client {
+            id: "my client".into(),
+            secret: "s:e%cret".into(),
+        }
+    }
+
+    fn basic(id: &str, secret: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        let value = format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")));
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_str(&value).expect("header"));
+        headers
+    }
+
+    fn form(body: &str) -> Form {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        Form::parse(&headers, body.as_bytes()).expect("form")
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let creds = presented(&basic("my+client", "s%3Ae%25cret"), &Form::default())
+            .expect("ok")
+            .expect("some");
+        assert_eq!(creds, Credentials { id: "my client".into(), secret: "s:e%cret".into() });
+        let c = client();
+        assert!(authenticate(Some(&creds), &[&c]).is_ok());
+        // Unencoded credentials without reserved characters work as well.
+        let plain = presented(&basic("a", "b"), &Form::default()).expect("ok");
+        assert_eq!(plain.map(|c| c.id), Some("a".to_owned()));
+    }
+
+    #[test]
+    fn post_credentials() {
+        let creds = presented(&HeaderMap::new(), &form("client_id=my+client&client_secret=s%3Ae%25cret"))
+            .expect("ok");
+        let c = client();
+        assert!(authenticate(creds.as_ref(), &[&c]).is_ok());
+        assert_eq!(presented(&HeaderMap::new(), &form("client_id=x")).expect("ok"), None);
+        assert!(presented(&HeaderMap::new(), &form("client_secret=x")).is_err());
+    }
+
+    #[test]
+    fn failures() {
+        let c = client();
+        let err = authenticate(None, &[&c]).expect_err("none");
+        assert_eq!((err.status().as_u16(), err.code()), (401, "invalid_client"));
+        let wrong = Credentials { id: "my client".into(), secret: "nope".into() };
+        assert!(authenticate(Some(&wrong), &[&c]).is_err());
+
+        let mut bad = HeaderMap::new();
+        bad.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic %%%not-base64"));
+        let err = presented(&bad, &Form::default()).expect_err("bad base64");
+        assert_eq!(err.code(), "invalid_client");
+        let mut no_colon = HeaderMap::new();
+        no_colon.insert(header::AUTHORIZATION, HeaderValue::from_static("basic YWJj"));
+        assert!(presented(&no_colon, &Form::default()).is_err());
+
+        let both = presented(&basic("a", "b"), &form("client_secret=b"));
+        assert_eq!(both.expect_err("two methods").code(), "invalid_request");
+        let mismatch = presented(&basic("a", "b"), &form("client_id=z"));
+        assert_eq!(mismatch.expect_err("mismatch").code(), "invalid_request");
+
+        let mut bearer = HeaderMap::new();
+        bearer.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
+        assert_eq!(presented(&bearer, &Form::default()).expect("ignored"), None);
+    }
+
+    #[test]
+    fn form_decoding_edge_cases() {
+        assert_eq!(form_decode("a%2"), "a%2");
+        assert_eq!(form_decode("%zz"), "%zz");
+        assert_eq!(form_decode("%41+%42"), "A B");
+    }
+}

@@ -1,0 +1,25 @@
+//! `POST /introspect`: RFC 7662 token introspection for the introspection client.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+
+use crate::idp::Idp;
+use crate::oauth_error::OAuthError;
+use crate::routes::client_auth::{authenticate, presented};
+use crate::routes::form::Form;
+use crate::routes::{NO_STORE, RawBody, json_value};
+
+pub(crate) async fn introspect(
+    State(idp): State<Idp>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Response, OAuthError> {
+    let form = Form::parse(&headers, &body)?;
+    let credentials = presented(&headers, &form)?;
+    authenticate(credentials.as_ref(), &[idp.introspection_client()])?;
+    let token = form
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    Ok(json_value(StatusCode::OK, &idp.introspect(token), NO_STORE))
+}

@@ -1,0 +1,13 @@
+//! The discovery documents: RFC 8414 authorization server metadata and, with the same content,
+//! OpenID Connect Discovery.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use crate::idp::Idp;
+use crate::routes::{REVALIDATE, json_bytes};
+
+pub(crate) async fn discovery(State(idp): State<Idp>) -> Response {
+    json_bytes(StatusCode::OK, idp.metadata(), REVALIDATE)
+}

@@ -1,0 +1,298 @@
+//! The reference target: an MCP server (Streamable HTTP) with correct OAuth 2.1 bearer-token
+//! auth, plus [`Variant`]s that each break exactly one rule.
+//!
+//! It is test equipment for the conformance harness: the conformant variants must pass every
+//! check, and every fault variant must be caught by the check written for its rule. [`serve`]
+//! starts a target on a socket; the `reference-target` binary wraps it for the command line.
+//!
+//! Layout: `variant` (the closed set of behaviours), `auth` (middleware and token validation),
+//! `jwks` (key set cache), `introspection` (RFC 7662 client), `challenge` (`WWW-Authenticate`
+//! rendering), `prm` (RFC 9728 metadata), `mcp` (the rmcp server).
+
+pub mod auth;
+pub mod challenge;
+pub mod introspection;
+pub mod jwks;
+pub mod mcp;
+pub mod prm;
+pub mod variant;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use axum::Router;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use rmcp::transport::streamable_http_server::StreamableHttpServerConfig;
+
+pub use auth::AuthInfo;
+pub use variant::{UnknownVariant, ValidationKind, Variant};
+
+/// How the target decides whether an access token is valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trust {
+    /// Validate JWT access tokens locally with keys from this JWKS URL.
+    Jwt {
+        /// The issuer's JWKS URL.
+        jwks_uri: String,
+    },
+    /// Ask the issuer's RFC 7662 introspection endpoint about every token.
+    Introspection {
+        /// The introspection endpoint URL.
+        endpoint: String,
+        /// The client id the target authenticates with.
+        client_id: String,
+        /// The client secret the target authenticates with.
+        client_secret: String,
+    },
+}
+
+/// Configuration of one target.
+#[derive(Debug, Clone)]
+pub struct TargetConfig {
+    /// Where to listen; default `127.0.0.1:0` (an ephemeral port).
+    pub addr: SocketAddr,
+    /// The path of the MCP endpoint; default `/mcp`.
+    pub mcp_path: String,
+    /// The trusted issuer, compared exactly with `iss`.
+    pub issuer: String,
+    /// How tokens are validated.
+    pub trust: Trust,
+    /// The audience tokens must carry; `None` means the MCP endpoint URL,
+    /// e.g. `http://127.0.0.1:PORT/mcp`.
+    pub audience: Option<String>,
+    /// Scopes every request needs; default `["mcp:tools"]`.
+    pub required_scopes: Vec<String>,
+    /// The behaviour to run with.
+    pub variant: Variant,
+    /// The minimum gap between JWKS refetches caused by unknown key ids; default 200 ms.
+    pub jwks_min_refetch: Duration,
+}
+
+/// The default issuer: where the mock IdP listens by default.
+pub const DEFAULT_ISSUER: &str = "http://127.0.0.1:9400";
+
+impl Default for TargetConfig {
+    fn default() -> Self {
+        TargetConfig {
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            mcp_path: "/mcp".to_owned(),
+            issuer: DEFAULT_ISSUER.to_owned(),
+            trust: Trust::Jwt {
+                jwks_uri: format!("{DEFAULT_ISSUER}/jwks"),
+            },
+            audience: None,
+            required_scopes: vec!["mcp:tools".to_owned()],
+            variant: Variant::Conformant,
+            jwks_min_refetch: Duration::from_millis(200),
+        }
+    }
+}
+
+/// A running target. Dropping it stops the server too; [`RunningTarget::shutdown`] also waits.
+pub struct RunningTarget {
+    addr: SocketAddr,
+    url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningTarget {
+    /// The MCP endpoint URL, e.g. `http://127.0.0.1:PORT/mcp`.
+    pub fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    /// The bound socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting connections, ends all MCP sessions and waits (up to 5 s) for the
+    /// server to finish.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let task = &mut self.task;
+        if tokio::time::timeout(Duration::from_secs(5), &mut *task)
+            .await
+            .is_err()
+        {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for RunningTarget {
+    fn drop(&mut self) {
+        // Dropping the sender wakes the shutdown signal, which stops the server gracefully.
+        self.stop.take();
+    }
+}
+
+/// Binds `config.addr` and serves the target until [`RunningTarget::shutdown`] (or drop).
+pub async fn serve(config: TargetConfig) -> anyhow::Result<RunningTarget> {
+    if !config.mcp_path.starts_with('/') {
+        bail!("mcp_path must start with '/', got {:?}", config.mcp_path);
+    }
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .with_context(|| format!("binding {}", config.addr))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    let origin = format!("http://{addr}");
+    let url = format!("{origin}{}", config.mcp_path);
+    let audience = config.audience.clone().unwrap_or_else(|| url.clone());
+    let variant = config.variant;
+
+    // One client for all outbound calls: no redirects (a redirected JWKS or introspection
+    // answer is refused), no proxy (everything is loopback), and per-request time limits.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(2))
+        .build()
+        .context("building the HTTP client")?;
+    let verifier = match config.trust.clone() {
+        Trust::Jwt { jwks_uri } => auth::Verifier::Jwt(jwks::JwksCache::new(
+            jwks_uri,
+            client,
+            config.jwks_min_refetch,
+            variant,
+        )),
+        Trust::Introspection {
+            endpoint,
+            client_id,
+            client_secret,
+        } => auth::Verifier::Introspection(introspection::Introspector::new(
+            endpoint,
+            client_id,
+            client_secret,
+            client,
+            variant,
+        )),
+    };
+
+    let prm_plan = prm::plan(
+        variant,
+        &origin,
+        &config.mcp_path,
+        &audience,
+        &config.issuer,
+    );
+    let auth_state = Arc::new(auth::AuthState::new(
+        variant,
+        config.issuer.clone(),
+        audience,
+        config.required_scopes.clone(),
+        prm_plan.challenge_url.clone(),
+        verifier,
+    ));
+
+    let rmcp_config = StreamableHttpServerConfig::default();
+    let sessions_done = rmcp_config.cancellation_token.clone();
+    let mcp_service = mcp::service(variant, addr.ip().to_string(), rmcp_config);
+
+    // route_layer puts the middleware in front of the MCP route only; the metadata routes
+    // are merged afterwards and stay public (except for the prm-requires-auth fault).
+    let mut app = Router::new()
+        .route_service(&config.mcp_path, mcp_service)
+        .route_layer(axum::middleware::from_fn_with_state(
+            auth_state.clone(),
+            auth::require_bearer,
+        ));
+    for (path, document) in prm_plan.routes {
+        let body = Arc::new(document.to_string());
+        let auth_state = auth_state.clone();
+        app = app.route(
+            &path,
+            get(move |headers: HeaderMap, uri: Uri| {
+                let body = body.clone();
+                let auth_state = auth_state.clone();
+                async move { metadata_response(&auth_state, &headers, &uri, &body).await }
+            }),
+        );
+    }
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let shutdown_signal = async move {
+        // Either an explicit stop or the handle being dropped ends the wait.
+        let _ = stopped.await;
+        // Ending the sessions closes their open SSE streams, which graceful shutdown waits for.
+        sessions_done.cancel();
+    };
+    let task = tokio::spawn(async move {
+        if let Err(err) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal)
+            .await
+        {
+            eprintln!("reference-target: server error: {err}");
+        }
+    });
+    Ok(RunningTarget {
+        addr,
+        url,
+        stop: Some(stop),
+        task,
+    })
+}
+
+/// Serves a metadata document, demanding a valid token first in the `prm-requires-auth` fault.
+async fn metadata_response(
+    auth_state: &auth::AuthState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    body: &str,
+) -> Response {
+    // prm-requires-auth: the document a client needs to find the authorization server is
+    // itself behind authentication, which RFC 9728 §3 does not allow.
+    if auth_state.variant == Variant::PrmRequiresAuth
+        && let Err(rejection) = auth_state.authenticate(headers, uri).await
+    {
+        return auth_state.reject(&rejection);
+    }
+    ([(CONTENT_TYPE, "application/json")], body.to_owned()).into_response()
+}
+
+/// Reads a response body, failing once it exceeds `cap` bytes (whatever Content-Length says).
+pub(crate) async fn read_capped(
+    mut response: reqwest::Response,
+    cap: usize,
+) -> Result<Vec<u8>, String> {
+    if response
+        .content_length()
+        .is_some_and(|len| len > cap as u64)
+    {
+        return Err(format!("answer larger than {cap} bytes"));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|err| format!("reading the answer: {}", error_chain(&err)))?
+    {
+        if body.len() + chunk.len() > cap {
+            return Err(format!("answer larger than {cap} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// An error with its sources, for error descriptions (reqwest's top-level message alone rarely
+/// says what went wrong).
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
