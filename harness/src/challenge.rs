@@ -20,7 +20,10 @@ impl Challenge {
 
     /// The first value of a parameter (names are case-insensitive).
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.params
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -85,7 +88,10 @@ impl<'a> Cursor<'a> {
 /// Parses one field value.
 pub fn parse(value: &str) -> ParsedChallenges {
     let mut out = ParsedChallenges::default();
-    let mut c = Cursor { s: value.as_bytes(), i: 0 };
+    let mut c = Cursor {
+        s: value.as_bytes(),
+        i: 0,
+    };
     loop {
         // Skip empty list elements.
         loop {
@@ -101,12 +107,19 @@ pub fn parse(value: &str) -> ParsedChallenges {
         }
         let scheme = c.take_while(is_tchar).to_string();
         if scheme.is_empty() {
-            out.violations.push(format!("expected an auth-scheme at byte {} of {value:?}", c.i));
+            out.violations.push(format!(
+                "expected an auth-scheme at byte {} of {value:?}",
+                c.i
+            ));
             // Resynchronise at the next comma.
             c.take_while(|b| b != b',');
             continue;
         }
-        let mut challenge = Challenge { scheme, token68: None, params: Vec::new() };
+        let mut challenge = Challenge {
+            scheme,
+            token68: None,
+            params: Vec::new(),
+        };
         let had_space = matches!(c.peek(), Some(b' ' | b'\t'));
         c.skip_ws();
         if had_space && !c.at_end() && c.peek() != Some(b',') {
@@ -118,7 +131,11 @@ pub fn parse(value: &str) -> ParsedChallenges {
     out
 }
 
-fn parse_challenge_body(c: &mut Cursor<'_>, challenge: &mut Challenge, violations: &mut Vec<String>) {
+fn parse_challenge_body(
+    c: &mut Cursor<'_>,
+    challenge: &mut Challenge,
+    violations: &mut Vec<String>,
+) {
     // Decide between token68 and auth-params by looking ahead.
     let save = c.i;
     let word = c.take_while(is_token68_char);
@@ -131,11 +148,16 @@ fn parse_challenge_body(c: &mut Cursor<'_>, challenge: &mut Challenge, violation
     c.skip_ws();
     let ends_here = c.at_end() || c.peek() == Some(b',');
     let is_param_name = !word.is_empty() && word.bytes().all(is_tchar);
-    if !word.is_empty() && (equals == 0 || ends_here) && !(equals == 1 && is_param_name && !ends_here) {
+    if !word.is_empty()
+        && (equals == 0 || ends_here)
+        && !(equals == 1 && is_param_name && !ends_here)
+    {
         if equals == 1 && is_param_name && ends_here {
             // `name=` with an empty value: an auth-param missing its value.
             violations.push(format!("parameter {word:?} has no value"));
-            challenge.params.push((word.to_ascii_lowercase(), String::new()));
+            challenge
+                .params
+                .push((word.to_ascii_lowercase(), String::new()));
         } else {
             challenge.token68 = Some(format!("{word}{}", "=".repeat(equals)));
         }
@@ -197,7 +219,10 @@ fn parse_challenge_body(c: &mut Cursor<'_>, challenge: &mut Challenge, violation
                 }
             }
             Some(other) => {
-                violations.push(format!("unexpected character {:?} after a parameter", other as char));
+                violations.push(format!(
+                    "unexpected character {:?} after a parameter",
+                    other as char
+                ));
                 c.take_while(|b| b != b',');
             }
         }
@@ -210,7 +235,9 @@ fn read_quoted(c: &mut Cursor<'_>, name: &str, violations: &mut Vec<String>) -> 
     loop {
         match c.peek() {
             None => {
-                violations.push(format!("parameter {name:?} has an unterminated quoted-string"));
+                violations.push(format!(
+                    "parameter {name:?} has an unterminated quoted-string"
+                ));
                 break;
             }
             Some(b'"') => {
@@ -240,7 +267,10 @@ fn check_duplicates(challenge: &Challenge, violations: &mut Vec<String>) {
     let mut seen: Vec<&str> = Vec::new();
     for (name, _) in &challenge.params {
         if seen.contains(&name.as_str()) {
-            violations.push(format!("parameter {name:?} appears more than once in the {} challenge", challenge.scheme));
+            violations.push(format!(
+                "parameter {name:?} appears more than once in the {} challenge",
+                challenge.scheme
+            ));
         }
         seen.push(name);
     }
@@ -250,20 +280,36 @@ fn check_duplicates(challenge: &Challenge, violations: &mut Vec<String>) {
 pub fn bearer_violations(challenge: &Challenge) -> Vec<String> {
     let mut v = Vec::new();
     if challenge.token68.is_some() {
-        v.push("the Bearer challenge uses token68 syntax; RFC 6750 §3 requires auth-param syntax".to_string());
+        v.push(
+            "the Bearer challenge uses token68 syntax; RFC 6750 §3 requires auth-param syntax"
+                .to_string(),
+        );
     }
     if let Some(scope) = challenge.param("scope") {
         if scope.contains(',') {
-            v.push(format!("scope {scope:?} contains a comma; RFC 6750 §3 scope is a space-delimited list"));
+            v.push(format!(
+                "scope {scope:?} contains a comma; RFC 6750 §3 scope is a space-delimited list"
+            ));
         }
-        if scope.bytes().any(|b| !(b == b' ' || b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))) {
-            v.push(format!("scope {scope:?} contains characters outside NQCHAR (RFC 6749 §3.3)"));
+        if scope.bytes().any(|b| {
+            !(b == b' ' || b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+        }) {
+            v.push(format!(
+                "scope {scope:?} contains characters outside NQCHAR (RFC 6749 §3.3)"
+            ));
         }
     }
     for attr in ["error", "error_description"] {
         if let Some(value) = challenge.param(attr) {
-            if value.bytes().any(|b| !(b == 0x20 || b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))) {
-                v.push(format!("{attr} contains characters RFC 6750 §3 does not allow"));
+            if value.bytes().any(|b| {
+                !(b == 0x20
+                    || b == 0x21
+                    || (0x23..=0x5b).contains(&b)
+                    || (0x5d..=0x7e).contains(&b))
+            }) {
+                v.push(format!(
+                    "{attr} contains characters RFC 6750 §3 does not allow"
+                ));
             }
         }
     }
@@ -305,7 +351,10 @@ mod tests {
     fn unquoted_url_is_a_violation_but_still_read() {
         let p = parse("Bearer resource_metadata=http://127.0.0.1:9/x, scope=\"a\"");
         assert_eq!(p.violations.len(), 1, "{:?}", p.violations);
-        assert_eq!(p.bearer().unwrap().param("resource_metadata"), Some("http://127.0.0.1:9/x"));
+        assert_eq!(
+            p.bearer().unwrap().param("resource_metadata"),
+            Some("http://127.0.0.1:9/x")
+        );
         assert_eq!(p.bearer().unwrap().param("scope"), Some("a"));
     }
 
@@ -318,7 +367,10 @@ mod tests {
     #[test]
     fn escaped_quotes_are_unescaped() {
         let p = parse(r#"Bearer error_description="say \"hi\"""#);
-        assert_eq!(p.bearer().unwrap().param("error_description"), Some(r#"say "hi""#));
+        assert_eq!(
+            p.bearer().unwrap().param("error_description"),
+            Some(r#"say "hi""#)
+        );
     }
 
     proptest::proptest! {

@@ -42,7 +42,9 @@ impl Mode {
     pub fn describe(self) -> &'static str {
         match self {
             Mode::A => "A (token verifier without protected-resource metadata)",
-            Mode::B => "B (resource server with metadata pointing at an external authorization server)",
+            Mode::B => {
+                "B (resource server with metadata pointing at an external authorization server)"
+            }
             Mode::C => "C (MCP server that is its own authorization server)",
             Mode::D => "D (OAuth proxy in front of an upstream identity provider)",
         }
@@ -78,7 +80,9 @@ impl std::str::FromStr for Validation {
         match s {
             "jwt" => Ok(Validation::Jwt),
             "introspection" => Ok(Validation::Introspection),
-            _ => Err(format!("unknown validation {s:?}; expected jwt or introspection")),
+            _ => Err(format!(
+                "unknown validation {s:?}; expected jwt or introspection"
+            )),
         }
     }
 }

@@ -105,10 +105,18 @@ pub fn main() -> i32 {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { exit_code::USAGE } else { exit_code::CONFORMANT };
+            return if e.use_stderr() {
+                exit_code::USAGE
+            } else {
+                exit_code::CONFORMANT
+            };
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -155,7 +163,10 @@ fn default_state_dir(port: u16) -> Option<PathBuf> {
     let base = std::env::var_os("XDG_STATE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))?;
-    Some(base.join("mcp-auth-conformance").join(format!("mock-idp-{port}")))
+    Some(
+        base.join("mcp-auth-conformance")
+            .join(format!("mock-idp-{port}")),
+    )
 }
 
 async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
@@ -178,7 +189,13 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
             let port = if demo { 0 } else { cli.idp_port };
             let config = mock_idp::IdpConfig {
                 addr: SocketAddr::from(([127, 0, 0, 1], port)),
-                state_dir: if demo { None } else { cli.idp_state_dir.clone().or_else(|| default_state_dir(port)) },
+                state_dir: if demo {
+                    None
+                } else {
+                    cli.idp_state_dir
+                        .clone()
+                        .or_else(|| default_state_dir(port))
+                },
                 ..Default::default()
             };
             let idp = mock_idp::MockIdp::start(config).await.map_err(|e| {
@@ -198,12 +215,16 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
         Some(t) => t.clone(),
         None => {
             let trust = match variant.validation() {
-                reference_target::ValidationKind::Jwt => reference_target::Trust::Jwt { jwks_uri: format!("{idp_url}/jwks") },
-                reference_target::ValidationKind::Introspection => reference_target::Trust::Introspection {
-                    endpoint: format!("{idp_url}/introspect"),
-                    client_id: "conformance-rs".into(),
-                    client_secret: "conformance-rs-secret".into(),
+                reference_target::ValidationKind::Jwt => reference_target::Trust::Jwt {
+                    jwks_uri: format!("{idp_url}/jwks"),
                 },
+                reference_target::ValidationKind::Introspection => {
+                    reference_target::Trust::Introspection {
+                        endpoint: format!("{idp_url}/introspect"),
+                        client_id: "conformance-rs".into(),
+                        client_secret: "conformance-rs-secret".into(),
+                    }
+                }
             };
             let running = reference_target::serve(reference_target::TargetConfig {
                 issuer: idp_url.clone(),
@@ -212,9 +233,14 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
                 ..Default::default()
             })
             .await
-            .map_err(|e| HarnessError::Internal(format!("cannot start the reference target: {e:#}")))?;
+            .map_err(|e| {
+                HarnessError::Internal(format!("cannot start the reference target: {e:#}"))
+            })?;
             let url = running.url();
-            eprintln!("No --target given: running against the bundled reference target ({}) at {url}", variant.name());
+            eprintln!(
+                "No --target given: running against the bundled reference target ({}) at {url}",
+                variant.name()
+            );
             reference = Some(running);
             url
         }
@@ -229,7 +255,9 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
         eprintln!("  JWKS URL                {}", info.jwks_uri);
         eprintln!(
             "  introspection endpoint  {} (client {} / {}, HTTP Basic)",
-            info.introspection_endpoint, info.introspection_client_id, info.introspection_client_secret
+            info.introspection_endpoint,
+            info.introspection_client_id,
+            info.introspection_client_secret
         );
         eprintln!("  audience                {audience}");
         eprintln!();
@@ -240,9 +268,16 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
         audience: cli.audience.clone(),
         spec: cli.spec_version,
         idp_url,
-        limits: Limits { deadline: Duration::from_millis(cli.timeout_ms), max_body: cli.max_body },
+        limits: Limits {
+            deadline: Duration::from_millis(cli.timeout_ms),
+            max_body: cli.max_body,
+        },
         options: Options {
-            scopes: if cli.scopes.is_empty() { None } else { Some(cli.scopes.clone()) },
+            scopes: if cli.scopes.is_empty() {
+                None
+            } else {
+                Some(cli.scopes.clone())
+            },
             validation: cli.validation,
             mode: cli.mode,
             jwks_wait: Duration::from_secs(cli.jwks_wait),
@@ -261,9 +296,14 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
     let report = result?;
     print!("{}", render_terminal(&report, TerminalStyle::detect()));
     if !cli.no_json {
-        std::fs::write(&cli.json, report.to_json())
-            .map_err(|e| HarnessError::Internal(format!("cannot write {}: {e}", cli.json.display())))?;
+        std::fs::write(&cli.json, report.to_json()).map_err(|e| {
+            HarnessError::Internal(format!("cannot write {}: {e}", cli.json.display()))
+        })?;
         println!("JSON report written to {}", cli.json.display());
     }
-    Ok(if report.summary.conformant { exit_code::CONFORMANT } else { exit_code::NON_CONFORMANT })
+    Ok(if report.summary.conformant {
+        exit_code::CONFORMANT
+    } else {
+        exit_code::NON_CONFORMANT
+    })
 }

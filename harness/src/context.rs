@@ -1,7 +1,7 @@
 //! The state one run shares between discovery, steps and probes.
 
-use std::sync::{Mutex, OnceLock};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -79,7 +79,18 @@ impl Ctx {
         idp_info: IdpInfo,
         options: Options,
     ) -> Ctx {
-        Ctx { target, target_url, audience, spec, idp, idp_info, options, jwks_story: Mutex::new(JwksStory::default()), negotiated_version: OnceLock::new(), next_id: AtomicU64::new(1) }
+        Ctx {
+            target,
+            target_url,
+            audience,
+            spec,
+            idp,
+            idp_info,
+            options,
+            jwks_story: Mutex::new(JwksStory::default()),
+            negotiated_version: OnceLock::new(),
+            next_id: AtomicU64::new(1),
+        }
     }
 
     pub fn next_id(&self) -> u64 {
@@ -88,18 +99,25 @@ impl Ctx {
 
     /// The protocol version for requests after `initialize`: the negotiated one, else the judged revision.
     pub fn protocol_version(&self) -> String {
-        self.negotiated_version.get().cloned().unwrap_or_else(|| self.spec.as_str().to_string())
+        self.negotiated_version
+            .get()
+            .cloned()
+            .unwrap_or_else(|| self.spec.as_str().to_string())
     }
 
     /// The target's origin (`scheme://host:port`).
     pub fn origin(&self) -> String {
-        url::Url::parse(&self.target_url).map(|u| u.origin().ascii_serialization()).unwrap_or_default()
+        url::Url::parse(&self.target_url)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default()
     }
 
     /// Mints a token; the audience defaults to [`Ctx::audience`], and a `null` scope means none.
     pub async fn mint(&self, request: &Value) -> Result<MintedToken, HarnessError> {
         let mut request = request.as_object().cloned().unwrap_or_default();
-        request.entry("audience").or_insert_with(|| Value::String(self.audience.clone()));
+        request
+            .entry("audience")
+            .or_insert_with(|| Value::String(self.audience.clone()));
         if request.get("scope").is_some_and(Value::is_null) {
             request.remove("scope");
         }

@@ -82,11 +82,15 @@ pub struct Facts {
 impl Facts {
     /// The metadata document clients would use: via the pointer first, then the well-known URLs.
     pub fn prm(&self) -> Option<(&PrmAttempt, &Value)> {
-        self.prm_attempts.iter().find_map(|a| a.document.as_ref().map(|d| (a, d)))
+        self.prm_attempts
+            .iter()
+            .find_map(|a| a.document.as_ref().map(|d| (a, d)))
     }
 
     pub fn resource_metadata_param(&self) -> Option<&str> {
-        self.challenges.bearer().and_then(|b| b.param("resource_metadata"))
+        self.challenges
+            .bearer()
+            .and_then(|b| b.param("resource_metadata"))
     }
 }
 
@@ -103,9 +107,14 @@ pub fn metadata_document(exchange: &Exchange) -> Option<Value> {
 }
 
 /// The request the harness sends to an MCP endpoint.
-pub fn mcp_request(ctx: &Ctx, call: &McpCall, authorization: &[String], session: Option<&str>) -> Request {
-    let mut request =
-        Request::new(reqwest::Method::POST, ctx.target_url.clone()).header("accept", "application/json, text/event-stream");
+pub fn mcp_request(
+    ctx: &Ctx,
+    call: &McpCall,
+    authorization: &[String],
+    session: Option<&str>,
+) -> Request {
+    let mut request = Request::new(reqwest::Method::POST, ctx.target_url.clone())
+        .header("accept", "application/json, text/event-stream");
     // The version header belongs to requests after initialization (MCP Streamable HTTP).
     if *call != McpCall::Initialize {
         request = request.header("mcp-protocol-version", ctx.protocol_version());
@@ -122,15 +131,29 @@ pub fn mcp_request(ctx: &Ctx, call: &McpCall, authorization: &[String], session:
 /// Whether an answer to a JSON-RPC request is an acceptance: 2xx with a JSON-RPC result.
 pub fn accepted(exchange: &Exchange) -> Result<(), String> {
     let Some(response) = exchange.response() else {
-        return Err(format!("no answer: {}", exchange.response.as_ref().err().cloned().unwrap_or_default()));
+        return Err(format!(
+            "no answer: {}",
+            exchange
+                .response
+                .as_ref()
+                .err()
+                .cloned()
+                .unwrap_or_default()
+        ));
     };
     if !response.is_success() {
         return Err(format!("answered HTTP {}", response.status));
     }
     match read_response(response.header("content-type"), &response.body) {
         RpcOutcome::Result(_) => Ok(()),
-        RpcOutcome::Error { code, message } => Err(format!("HTTP {} with JSON-RPC error {code}: {message}", response.status)),
-        RpcOutcome::NoResponse => Err(format!("HTTP {} without a JSON-RPC response", response.status)),
+        RpcOutcome::Error { code, message } => Err(format!(
+            "HTTP {} with JSON-RPC error {code}: {message}",
+            response.status
+        )),
+        RpcOutcome::NoResponse => Err(format!(
+            "HTTP {} without a JSON-RPC response",
+            response.status
+        )),
         RpcOutcome::Unreadable(why) => Err(format!("HTTP {} but {why}", response.status)),
     }
 }
@@ -143,19 +166,32 @@ fn origin_of(url: &url::Url) -> String {
 pub async fn discover(ctx: &Ctx) -> Result<Facts, HarnessError> {
     let log_start = ctx.idp.last_seq().await?;
     // 1. The unauthenticated request every client starts with.
-    let unauthenticated = ctx.target.send(mcp_request(ctx, &McpCall::Initialize, &[], None)).await;
+    let unauthenticated = ctx
+        .target
+        .send(mcp_request(ctx, &McpCall::Initialize, &[], None))
+        .await;
     if let Err(reason) = &unauthenticated.response {
-        return Err(HarnessError::TargetUnreachable { url: ctx.target_url.clone(), reason: reason.clone() });
+        return Err(HarnessError::TargetUnreachable {
+            url: ctx.target_url.clone(),
+            reason: reason.clone(),
+        });
     }
     let challenges = challenge::parse_all(
-        unauthenticated.response().map(|r| r.header_values("www-authenticate")).unwrap_or_default(),
+        unauthenticated
+            .response()
+            .map(|r| r.header_values("www-authenticate"))
+            .unwrap_or_default(),
     );
 
     // 2. Protected-resource metadata, anonymously, at every place a client may look.
-    let url = url::Url::parse(&ctx.target_url).map_err(|e| HarnessError::Usage(format!("bad target URL: {e}")))?;
+    let url = url::Url::parse(&ctx.target_url)
+        .map_err(|e| HarnessError::Usage(format!("bad target URL: {e}")))?;
     let origin = origin_of(&url);
     let mut candidates: Vec<(String, PrmRole)> = Vec::new();
-    if let Some(pointer) = challenges.bearer().and_then(|b| b.param("resource_metadata")) {
+    if let Some(pointer) = challenges
+        .bearer()
+        .and_then(|b| b.param("resource_metadata"))
+    {
         if let Ok(u) = url::Url::parse(pointer) {
             if matches!(u.scheme(), "http" | "https") {
                 candidates.push((pointer.to_string(), PrmRole::Pointer));
@@ -164,9 +200,15 @@ pub async fn discover(ctx: &Ctx) -> Result<Facts, HarnessError> {
     }
     let path = url.path().trim_end_matches('/');
     if !path.is_empty() {
-        candidates.push((format!("{origin}/.well-known/oauth-protected-resource{path}"), PrmRole::PathInserted));
+        candidates.push((
+            format!("{origin}/.well-known/oauth-protected-resource{path}"),
+            PrmRole::PathInserted,
+        ));
     }
-    candidates.push((format!("{origin}/.well-known/oauth-protected-resource"), PrmRole::Root));
+    candidates.push((
+        format!("{origin}/.well-known/oauth-protected-resource"),
+        PrmRole::Root,
+    ));
     let mut prm_attempts: Vec<PrmAttempt> = Vec::new();
     for (candidate, role) in candidates {
         if let Some(existing) = prm_attempts.iter_mut().find(|a| a.url == candidate) {
@@ -175,27 +217,49 @@ pub async fn discover(ctx: &Ctx) -> Result<Facts, HarnessError> {
         }
         let anonymous = ctx
             .target
-            .send(Request::new(reqwest::Method::GET, candidate.clone()).header("accept", "application/json"))
+            .send(
+                Request::new(reqwest::Method::GET, candidate.clone())
+                    .header("accept", "application/json"),
+            )
             .await;
         let document = metadata_document(&anonymous);
-        prm_attempts.push(PrmAttempt { url: candidate, roles: vec![role], anonymous, authenticated: None, document });
+        prm_attempts.push(PrmAttempt {
+            url: candidate,
+            roles: vec![role],
+            anonymous,
+            authenticated: None,
+            document,
+        });
     }
 
     // 3. Required scopes: from the challenge, else the metadata, unless given on the command line.
     let (required_scopes, scopes_reason) = if let Some(scopes) = &ctx.options.scopes {
         (scopes.clone(), "given with --scope".to_string())
     } else if let Some(scope) = challenges.bearer().and_then(|b| b.param("scope")) {
-        (scope.split_whitespace().map(str::to_string).collect(), "from the scope parameter of the 401 challenge".to_string())
-    } else if let Some(scopes) = prm_attempts
-        .iter()
-        .find_map(|a| a.document.as_ref()?.get("scopes_supported")?.as_array().cloned())
-    {
         (
-            scopes.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+            scope.split_whitespace().map(str::to_string).collect(),
+            "from the scope parameter of the 401 challenge".to_string(),
+        )
+    } else if let Some(scopes) = prm_attempts.iter().find_map(|a| {
+        a.document
+            .as_ref()?
+            .get("scopes_supported")?
+            .as_array()
+            .cloned()
+    }) {
+        (
+            scopes
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
             "from scopes_supported in the protected-resource metadata".to_string(),
         )
     } else {
-        (Vec::new(), "none advertised (tokens carry no scope; use --scope to set them)".to_string())
+        (
+            Vec::new(),
+            "none advertised (tokens carry no scope; use --scope to set them)".to_string(),
+        )
     };
 
     // 4. The positive control: a valid token must get a successful MCP answer.
@@ -203,7 +267,11 @@ pub async fn discover(ctx: &Ctx) -> Result<Facts, HarnessError> {
     let mut positive = positive_control(ctx, &required_scopes, "jwt").await?;
     let mut seen = ctx.idp.requests_since(log_mark).await?;
     let mut validation = ctx.options.validation;
-    let mut validation_reason = if validation.is_some() { "given with --validation".to_string() } else { String::new() };
+    let mut validation_reason = if validation.is_some() {
+        "given with --validation".to_string()
+    } else {
+        String::new()
+    };
     if validation.is_none() {
         if seen.iter().any(|r| r.endpoint == "introspect") {
             validation = Some(Validation::Introspection);
@@ -228,14 +296,20 @@ pub async fn discover(ctx: &Ctx) -> Result<Facts, HarnessError> {
         }
     }
     if validation.is_none() {
-        validation_reason = "unknown: the target contacted neither the JWKS nor the introspection endpoint".into();
+        validation_reason =
+            "unknown: the target contacted neither the JWKS nor the introspection endpoint".into();
     }
 
     // 5. Metadata that was refused anonymously is read with the token, so later checks can judge it.
     if positive.passed {
-        let token = ctx.mint(&json!({"scope": non_empty(&required_scopes)})).await?;
+        let token = ctx
+            .mint(&json!({"scope": non_empty(&required_scopes)}))
+            .await?;
         for attempt in &mut prm_attempts {
-            let refused = attempt.anonymous.status().is_some_and(|s| s == 401 || s == 403);
+            let refused = attempt
+                .anonymous
+                .status()
+                .is_some_and(|s| s == 401 || s == 403);
             if attempt.document.is_none() && refused {
                 let exchange = ctx
                     .target
@@ -257,17 +331,31 @@ pub async fn discover(ctx: &Ctx) -> Result<Facts, HarnessError> {
     } else {
         let prm = prm_attempts.iter().find_map(|a| a.document.as_ref());
         match prm {
-            None => (Mode::A, "no protected-resource metadata at the challenge pointer or the well-known URLs".to_string()),
+            None => (
+                Mode::A,
+                "no protected-resource metadata at the challenge pointer or the well-known URLs"
+                    .to_string(),
+            ),
             Some(doc) => {
                 let servers: Vec<&str> = doc
                     .get("authorization_servers")
                     .and_then(Value::as_array)
                     .map(|a| a.iter().filter_map(Value::as_str).collect())
                     .unwrap_or_default();
-                if servers.iter().any(|s| url::Url::parse(s).is_ok_and(|u| origin_of(&u) == origin)) {
-                    (Mode::C, "the metadata names an authorization server on the target's own origin".to_string())
+                if servers
+                    .iter()
+                    .any(|s| url::Url::parse(s).is_ok_and(|u| origin_of(&u) == origin))
+                {
+                    (
+                        Mode::C,
+                        "the metadata names an authorization server on the target's own origin"
+                            .to_string(),
+                    )
                 } else {
-                    (Mode::B, "the metadata names an external authorization server".to_string())
+                    (
+                        Mode::B,
+                        "the metadata names an external authorization server".to_string(),
+                    )
                 }
             }
         }
@@ -289,18 +377,33 @@ pub async fn discover(ctx: &Ctx) -> Result<Facts, HarnessError> {
 }
 
 fn non_empty(scopes: &[String]) -> Value {
-    if scopes.is_empty() { Value::Null } else { Value::String(scopes.join(" ")) }
+    if scopes.is_empty() {
+        Value::Null
+    } else {
+        Value::String(scopes.join(" "))
+    }
 }
 
-async fn positive_control(ctx: &Ctx, scopes: &[String], format: &str) -> Result<PositiveControl, HarnessError> {
-    let token = ctx.mint(&json!({"scope": non_empty(scopes), "format": format})).await?;
+async fn positive_control(
+    ctx: &Ctx,
+    scopes: &[String],
+    format: &str,
+) -> Result<PositiveControl, HarnessError> {
+    let token = ctx
+        .mint(&json!({"scope": non_empty(scopes), "format": format}))
+        .await?;
     let auth = vec![format!("Bearer {}", token.token)];
-    let init = ctx.target.send(mcp_request(ctx, &McpCall::Initialize, &auth, None)).await;
+    let init = ctx
+        .target
+        .send(mcp_request(ctx, &McpCall::Initialize, &auth, None))
+        .await;
     let mut exchanges = vec![init.clone()];
     if let Err(why) = accepted(&init) {
         let hint = match init.status() {
             Some(403) => " (403: the token may lack a scope the target needs; pass --scope)",
-            Some(401) => " (401: is the target configured to trust the mock IdP's issuer, JWKS or introspection endpoint, and this audience?)",
+            Some(401) => {
+                " (401: is the target configured to trust the mock IdP's issuer, JWKS or introspection endpoint, and this audience?)"
+            }
             _ => "",
         };
         return Ok(PositiveControl {
@@ -310,20 +413,44 @@ async fn positive_control(ctx: &Ctx, scopes: &[String], format: &str) -> Result<
             session_id: None,
         });
     }
-    let session_id = init.response().and_then(|r| r.header("mcp-session-id")).map(str::to_string);
-    if let Some(RpcOutcome::Result(result)) = init.response().map(|r| read_response(r.header("content-type"), &r.body)) {
+    let session_id = init
+        .response()
+        .and_then(|r| r.header("mcp-session-id"))
+        .map(str::to_string);
+    if let Some(RpcOutcome::Result(result)) = init
+        .response()
+        .map(|r| read_response(r.header("content-type"), &r.body))
+    {
         if let Some(version) = result.get("protocolVersion").and_then(Value::as_str) {
             let _ = ctx.negotiated_version.set(version.to_string());
         }
     }
-    let initialized = ctx.target.send(mcp_request(ctx, &McpCall::Initialized, &auth, session_id.as_deref())).await;
+    let initialized = ctx
+        .target
+        .send(mcp_request(
+            ctx,
+            &McpCall::Initialized,
+            &auth,
+            session_id.as_deref(),
+        ))
+        .await;
     exchanges.push(initialized);
-    let list = ctx.target.send(mcp_request(ctx, &McpCall::ToolsList, &auth, session_id.as_deref())).await;
+    let list = ctx
+        .target
+        .send(mcp_request(
+            ctx,
+            &McpCall::ToolsList,
+            &auth,
+            session_id.as_deref(),
+        ))
+        .await;
     exchanges.push(list.clone());
     if let Err(why) = accepted(&list) {
         return Ok(PositiveControl {
             passed: false,
-            message: format!("initialize succeeded but tools/list with the same valid {format} token failed: {why}"),
+            message: format!(
+                "initialize succeeded but tools/list with the same valid {format} token failed: {why}"
+            ),
             exchanges,
             session_id,
         });

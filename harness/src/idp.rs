@@ -52,22 +52,39 @@ impl IdpClient {
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| HarnessError::Idp(format!("cannot build an HTTP client: {e}")))?;
-        Ok(IdpClient { http, control_url: format!("{}/_control", base.trim_end_matches('/')) })
+        Ok(IdpClient {
+            http,
+            control_url: format!("{}/_control", base.trim_end_matches('/')),
+        })
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, HarnessError> {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, HarnessError> {
         let url = format!("{}{path}", self.control_url);
         let mut req = self.http.request(method.clone(), &url);
         if let Some(body) = body {
             req = req.json_value(&body);
         }
-        let resp = req.send().await.map_err(|e| HarnessError::Idp(format!("{method} {url}: {e}")))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| HarnessError::Idp(format!("{method} {url}: {e}")))?;
         let status = resp.status();
-        let text = resp.text().await.map_err(|e| HarnessError::Idp(format!("{method} {url}: {e}")))?;
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| HarnessError::Idp(format!("{method} {url}: {e}")))?;
         if !status.is_success() {
-            return Err(HarnessError::Idp(format!("{method} {url} answered {status}: {text}")));
+            return Err(HarnessError::Idp(format!(
+                "{method} {url} answered {status}: {text}"
+            )));
         }
-        serde_json::from_str(&text).map_err(|e| HarnessError::Idp(format!("{method} {url}: answer is not JSON: {e}")))
+        serde_json::from_str(&text)
+            .map_err(|e| HarnessError::Idp(format!("{method} {url}: answer is not JSON: {e}")))
     }
 
     pub async fn info(&self) -> Result<IdpInfo, HarnessError> {
@@ -92,7 +109,9 @@ impl IdpClient {
 
     /// Mints a token; `request` is a MintRequest as documented in docs/contracts.md.
     pub async fn mint(&self, request: &Value) -> Result<MintedToken, HarnessError> {
-        let v = self.call(reqwest::Method::POST, "/mint", Some(request.clone())).await?;
+        let v = self
+            .call(reqwest::Method::POST, "/mint", Some(request.clone()))
+            .await?;
         let token = v
             .get("token")
             .and_then(Value::as_str)
@@ -111,62 +130,133 @@ impl IdpClient {
         Ok(v.as_array()
             .into_iter()
             .flatten()
-            .filter_map(|k| Some((k.get("kid")?.as_str()?.to_string(), k.get("state")?.as_str()?.to_string())))
+            .filter_map(|k| {
+                Some((
+                    k.get("kid")?.as_str()?.to_string(),
+                    k.get("state")?.as_str()?.to_string(),
+                ))
+            })
             .collect())
     }
 
     pub async fn announce_key(&self) -> Result<String, HarnessError> {
-        let v = self.call(reqwest::Method::POST, "/keys/announce", Some(json!({}))).await?;
+        let v = self
+            .call(reqwest::Method::POST, "/keys/announce", Some(json!({})))
+            .await?;
         kid_of(&v)
     }
 
     /// Makes a new key active and retires the old one; returns `(new, retired)`.
     pub async fn rotate_keys(&self) -> Result<(String, Option<String>), HarnessError> {
-        let v = self.call(reqwest::Method::POST, "/keys/rotate", Some(json!({}))).await?;
-        Ok((kid_of(&v)?, v.get("retired").and_then(Value::as_str).map(str::to_string)))
+        let v = self
+            .call(reqwest::Method::POST, "/keys/rotate", Some(json!({})))
+            .await?;
+        Ok((
+            kid_of(&v)?,
+            v.get("retired").and_then(Value::as_str).map(str::to_string),
+        ))
     }
 
     pub async fn add_extra_jwk(&self, jwk: Value) -> Result<(), HarnessError> {
-        self.call(reqwest::Method::POST, "/keys/extra", Some(json!({ "jwk": jwk }))).await.map(drop)
+        self.call(
+            reqwest::Method::POST,
+            "/keys/extra",
+            Some(json!({ "jwk": jwk })),
+        )
+        .await
+        .map(drop)
     }
 
     pub async fn clear_extra_jwks(&self) -> Result<(), HarnessError> {
-        self.call(reqwest::Method::DELETE, "/keys/extra", None).await.map(drop)
-    }
-
-    pub async fn override_introspection(&self, token: &str, response: Value) -> Result<(), HarnessError> {
-        self.call(reqwest::Method::POST, "/introspection/override", Some(json!({"token": token, "response": response})))
+        self.call(reqwest::Method::DELETE, "/keys/extra", None)
             .await
             .map(drop)
+    }
+
+    pub async fn override_introspection(
+        &self,
+        token: &str,
+        response: Value,
+    ) -> Result<(), HarnessError> {
+        self.call(
+            reqwest::Method::POST,
+            "/introspection/override",
+            Some(json!({"token": token, "response": response})),
+        )
+        .await
+        .map(drop)
     }
 
     pub async fn revoke(&self, token: &str) -> Result<(), HarnessError> {
-        self.call(reqwest::Method::POST, "/revoke", Some(json!({ "token": token }))).await.map(drop)
+        self.call(
+            reqwest::Method::POST,
+            "/revoke",
+            Some(json!({ "token": token })),
+        )
+        .await
+        .map(drop)
     }
 
-    pub async fn set_fault(&self, endpoint: &str, fault: Value, times: Option<u32>) -> Result<(), HarnessError> {
-        self.call(reqwest::Method::POST, "/faults", Some(json!({"endpoint": endpoint, "fault": fault, "times": times})))
+    pub async fn set_fault(
+        &self,
+        endpoint: &str,
+        fault: Value,
+        times: Option<u32>,
+    ) -> Result<(), HarnessError> {
+        self.call(
+            reqwest::Method::POST,
+            "/faults",
+            Some(json!({"endpoint": endpoint, "fault": fault, "times": times})),
+        )
+        .await
+        .map(drop)
+    }
+
+    pub async fn clear_faults(&self) -> Result<(), HarnessError> {
+        self.call(reqwest::Method::DELETE, "/faults", None)
             .await
             .map(drop)
     }
 
-    pub async fn clear_faults(&self) -> Result<(), HarnessError> {
-        self.call(reqwest::Method::DELETE, "/faults", None).await.map(drop)
-    }
-
     pub async fn requests_since(&self, since: u64) -> Result<Vec<IdpRequest>, HarnessError> {
-        let v = self.call(reqwest::Method::GET, &format!("/requests?since={since}"), None).await?;
+        let v = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/requests?since={since}"),
+                None,
+            )
+            .await?;
         Ok(v.as_array()
             .into_iter()
             .flatten()
             .map(|r| IdpRequest {
                 seq: r.get("seq").and_then(Value::as_u64).unwrap_or(0),
                 at_ms: r.get("at_ms").and_then(Value::as_u64).unwrap_or(0),
-                endpoint: r.get("endpoint").and_then(Value::as_str).unwrap_or("").to_string(),
-                method: r.get("method").and_then(Value::as_str).unwrap_or("").to_string(),
-                path: r.get("path").and_then(Value::as_str).unwrap_or("").to_string(),
-                headers: r.get("headers").and_then(Value::as_object).cloned().unwrap_or_default(),
-                body: r.get("body").and_then(Value::as_str).unwrap_or("").to_string(),
+                endpoint: r
+                    .get("endpoint")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                method: r
+                    .get("method")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                path: r
+                    .get("path")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                headers: r
+                    .get("headers")
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default(),
+                body: r
+                    .get("body")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
                 status: r.get("status").and_then(Value::as_u64).unwrap_or(0) as u16,
             })
             .collect())
@@ -174,16 +264,25 @@ impl IdpClient {
 
     /// The highest sequence number recorded so far (0 when the log is empty).
     pub async fn last_seq(&self) -> Result<u64, HarnessError> {
-        Ok(self.requests_since(0).await?.last().map(|r| r.seq).unwrap_or(0))
+        Ok(self
+            .requests_since(0)
+            .await?
+            .last()
+            .map(|r| r.seq)
+            .unwrap_or(0))
     }
 
     pub async fn now(&self) -> Result<i64, HarnessError> {
         let v = self.call(reqwest::Method::GET, "/clock", None).await?;
-        v.get("now").and_then(Value::as_i64).ok_or_else(|| HarnessError::Idp("clock answer lacks now".into()))
+        v.get("now")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| HarnessError::Idp("clock answer lacks now".into()))
     }
 
     pub async fn reset(&self) -> Result<(), HarnessError> {
-        self.call(reqwest::Method::POST, "/reset", Some(json!({}))).await.map(drop)
+        self.call(reqwest::Method::POST, "/reset", Some(json!({})))
+            .await
+            .map(drop)
     }
 }
 
@@ -208,6 +307,7 @@ trait JsonValueBody {
 
 impl JsonValueBody for reqwest::RequestBuilder {
     fn json_value(self, body: &Value) -> Self {
-        self.header("content-type", "application/json").body(body.to_string())
+        self.header("content-type", "application/json")
+            .body(body.to_string())
     }
 }

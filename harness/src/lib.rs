@@ -56,10 +56,24 @@ pub async fn run(config: RunConfig) -> Result<Report, HarnessError> {
     let started = Instant::now();
     let idp = idp::IdpClient::new(&config.idp_url)?;
     let info = idp.info().await?;
-    let target = target::TargetClient::new(config.limits).map_err(|e| HarnessError::Internal(format!("HTTP client: {e}")))?;
-    let audience = config.audience.clone().unwrap_or_else(|| config.target.clone());
-    url::Url::parse(&config.target).map_err(|e| HarnessError::Usage(format!("--target {:?} is not a URL: {e}", config.target)))?;
-    let ctx = context::Ctx::new(target, config.target.clone(), audience, config.spec, idp.clone(), info.clone(), config.options.clone());
+    let target = target::TargetClient::new(config.limits)
+        .map_err(|e| HarnessError::Internal(format!("HTTP client: {e}")))?;
+    let audience = config
+        .audience
+        .clone()
+        .unwrap_or_else(|| config.target.clone());
+    url::Url::parse(&config.target).map_err(|e| {
+        HarnessError::Usage(format!("--target {:?} is not a URL: {e}", config.target))
+    })?;
+    let ctx = context::Ctx::new(
+        target,
+        config.target.clone(),
+        audience,
+        config.spec,
+        idp.clone(),
+        info.clone(),
+        config.options.clone(),
+    );
 
     // Announce a key before the target first fetches the JWKS, so the rotation check can sign with
     // it later without waiting out a refetch cool-down.
@@ -75,7 +89,13 @@ pub async fn run(config: RunConfig) -> Result<Report, HarnessError> {
     let facts = discovery::discover(&ctx).await?;
     let ctx = Arc::new(ctx);
     let facts = Arc::new(facts);
-    let checks = runner::run_checks(ctx.clone(), facts.clone(), &config.catalogue, &config.checks).await;
+    let checks = runner::run_checks(
+        ctx.clone(),
+        facts.clone(),
+        &config.catalogue,
+        &config.checks,
+    )
+    .await;
     let summary = report::Summary::of(&checks);
     Ok(Report {
         schema_version: report::SCHEMA_VERSION,
@@ -99,7 +119,12 @@ pub async fn run(config: RunConfig) -> Result<Report, HarnessError> {
             evidence: if facts.positive.passed {
                 Vec::new()
             } else {
-                facts.positive.exchanges.iter().map(target::Exchange::evidence).collect()
+                facts
+                    .positive
+                    .exchanges
+                    .iter()
+                    .map(target::Exchange::evidence)
+                    .collect()
             },
         },
         checks,

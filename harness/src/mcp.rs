@@ -39,8 +39,12 @@ impl McpCall {
                     "clientInfo": {"name": "mcp-auth-conformance", "version": env!("CARGO_PKG_VERSION")}
                 }
             }),
-            McpCall::Initialized => json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-            McpCall::ToolsList => json!({"jsonrpc": "2.0", "id": id, "method": "tools/list", "params": {}}),
+            McpCall::Initialized => {
+                json!({"jsonrpc": "2.0", "method": "notifications/initialized"})
+            }
+            McpCall::ToolsList => {
+                json!({"jsonrpc": "2.0", "id": id, "method": "tools/list", "params": {}})
+            }
             McpCall::Ping => json!({"jsonrpc": "2.0", "id": id, "method": "ping"}),
             McpCall::ToolsCall { name, arguments } => json!({
                 "jsonrpc": "2.0", "id": id, "method": "tools/call",
@@ -58,7 +62,10 @@ impl McpCall {
 #[derive(Debug, Clone, PartialEq)]
 pub enum RpcOutcome {
     Result(Value),
-    Error { code: i64, message: String },
+    Error {
+        code: i64,
+        message: String,
+    },
     /// A 202 to a notification or anything else without a JSON-RPC response in it.
     NoResponse,
     /// The body claimed to be JSON or SSE but could not be read as JSON-RPC.
@@ -86,14 +93,18 @@ pub fn read_response(content_type: Option<&str>, body: &[u8]) -> RpcOutcome {
         return RpcOutcome::NoResponse;
     }
     match serde_json::from_slice::<Value>(body) {
-        Ok(value) => outcome_of(&value).unwrap_or(RpcOutcome::Unreadable("JSON without result or error".into())),
+        Ok(value) => outcome_of(&value).unwrap_or(RpcOutcome::Unreadable(
+            "JSON without result or error".into(),
+        )),
         Err(e) => RpcOutcome::Unreadable(format!("body is not JSON: {e}")),
     }
 }
 
 fn outcome_of(value: &Value) -> Option<RpcOutcome> {
     let value = match value {
-        Value::Array(items) => items.iter().find(|v| v.get("result").is_some() || v.get("error").is_some())?,
+        Value::Array(items) => items
+            .iter()
+            .find(|v| v.get("result").is_some() || v.get("error").is_some())?,
         other => other,
     };
     if let Some(result) = value.get("result") {
@@ -102,7 +113,11 @@ fn outcome_of(value: &Value) -> Option<RpcOutcome> {
     let error = value.get("error")?;
     Some(RpcOutcome::Error {
         code: error.get("code").and_then(Value::as_i64).unwrap_or(0),
-        message: error.get("message").and_then(Value::as_str).unwrap_or("").to_string(),
+        message: error
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
     })
 }
 
@@ -142,11 +157,17 @@ mod tests {
     #[test]
     fn reads_json_and_sse() {
         let body = br#"{"jsonrpc":"2.0","id":1,"result":{"ok":true}}"#;
-        assert!(matches!(read_response(Some("application/json"), body), RpcOutcome::Result(_)));
+        assert!(matches!(
+            read_response(Some("application/json"), body),
+            RpcOutcome::Result(_)
+        ));
         let sse = b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-1,\"message\":\"no\"}}\n\n";
         assert_eq!(
             read_response(Some("text/event-stream"), sse),
-            RpcOutcome::Error { code: -1, message: "no".into() }
+            RpcOutcome::Error {
+                code: -1,
+                message: "no".into()
+            }
         );
         assert!(sse_has_response(sse));
         assert!(!sse_has_response(b"data: {\"jsonrpc\""));
@@ -154,7 +175,10 @@ mod tests {
 
     #[test]
     fn garbage_is_unreadable() {
-        assert!(matches!(read_response(Some("application/json"), b"<html>"), RpcOutcome::Unreadable(_)));
+        assert!(matches!(
+            read_response(Some("application/json"), b"<html>"),
+            RpcOutcome::Unreadable(_)
+        ));
         assert_eq!(read_response(None, b""), RpcOutcome::NoResponse);
     }
 }

@@ -37,21 +37,43 @@ pub async fn run(ctx: &Ctx, facts: &Facts, probe: Probe) -> Result<StepOutcome, 
 }
 
 fn attempts_evidence(facts: &Facts) -> Vec<Exchange> {
-    facts.prm_attempts.iter().map(|a| a.deciding_exchange().clone()).collect()
+    facts
+        .prm_attempts
+        .iter()
+        .map(|a| a.deciding_exchange().clone())
+        .collect()
 }
 
 fn prm_discovery(facts: &Facts) -> StepOutcome {
     match facts.prm() {
-        Some((attempt, _)) => StepOutcome::pass(format!("metadata found at {}", attempt.url), Vec::new()),
+        Some((attempt, _)) => {
+            StepOutcome::pass(format!("metadata found at {}", attempt.url), Vec::new())
+        }
         None => {
             let tried: Vec<String> = facts
                 .prm_attempts
                 .iter()
-                .map(|a| format!("{} ({})", a.url, a.deciding_exchange().status().map(|s| s.to_string()).unwrap_or("no answer".into())))
+                .map(|a| {
+                    format!(
+                        "{} ({})",
+                        a.url,
+                        a.deciding_exchange()
+                            .status()
+                            .map(|s| s.to_string())
+                            .unwrap_or("no answer".into())
+                    )
+                })
                 .collect();
-            let pointer = if facts.resource_metadata_param().is_some() { "" } else { "the 401 carries no resource_metadata, and " };
+            let pointer = if facts.resource_metadata_param().is_some() {
+                ""
+            } else {
+                "the 401 carries no resource_metadata, and "
+            };
             StepOutcome::fail(
-                format!("{pointer}no protected-resource metadata was found; tried {}", tried.join(", ")),
+                format!(
+                    "{pointer}no protected-resource metadata was found; tried {}",
+                    tried.join(", ")
+                ),
                 attempts_evidence(facts),
             )
         }
@@ -59,14 +81,22 @@ fn prm_discovery(facts: &Facts) -> StepOutcome {
 }
 
 fn target_path(ctx: &Ctx) -> String {
-    url::Url::parse(&ctx.target_url).map(|u| u.path().trim_end_matches('/').to_string()).unwrap_or_default()
+    url::Url::parse(&ctx.target_url)
+        .map(|u| u.path().trim_end_matches('/').to_string())
+        .unwrap_or_default()
 }
 
 fn prm_path_inserted(ctx: &Ctx, facts: &Facts) -> StepOutcome {
     if target_path(ctx).is_empty() {
-        return StepOutcome::skip("the target is at the origin's root, where the path-inserted and root locations coincide");
+        return StepOutcome::skip(
+            "the target is at the origin's root, where the path-inserted and root locations coincide",
+        );
     }
-    let Some(attempt) = facts.prm_attempts.iter().find(|a| a.has_role(PrmRole::PathInserted)) else {
+    let Some(attempt) = facts
+        .prm_attempts
+        .iter()
+        .find(|a| a.has_role(PrmRole::PathInserted))
+    else {
         return StepOutcome::not_testable("the path-inserted URL was not probed", Vec::new());
     };
     if attempt.document.is_some() {
@@ -76,7 +106,11 @@ fn prm_path_inserted(ctx: &Ctx, facts: &Facts) -> StepOutcome {
             format!(
                 "no metadata at the path-inserted URL {} (HTTP {}), the first place MCP clients look",
                 attempt.url,
-                attempt.deciding_exchange().status().map(|s| s.to_string()).unwrap_or("no answer".into())
+                attempt
+                    .deciding_exchange()
+                    .status()
+                    .map(|s| s.to_string())
+                    .unwrap_or("no answer".into())
             ),
             vec![attempt.deciding_exchange().clone()],
         )
@@ -91,7 +125,11 @@ fn prm_no_auth(facts: &Facts) -> StepOutcome {
             refused.push(format!(
                 "{} answered HTTP {} without a token and served the metadata only with one",
                 attempt.url,
-                attempt.anonymous.status().map(|s| s.to_string()).unwrap_or("no answer".into())
+                attempt
+                    .anonymous
+                    .status()
+                    .map(|s| s.to_string())
+                    .unwrap_or("no answer".into())
             ));
             evidence.push(attempt.anonymous.clone());
         }
@@ -118,17 +156,27 @@ fn is_loopback_host(u: &url::Url) -> bool {
 
 /// Problems with a `resource` value per RFC 9728 §2 and RFC 8707 §2.
 fn resource_problems(resource: Option<&Value>) -> Vec<String> {
-    let Some(value) = resource else { return vec!["the document has no resource member".into()] };
-    let Some(text) = value.as_str() else { return vec![format!("resource is not a string: {value}")] };
-    let Ok(u) = url::Url::parse(text) else { return vec![format!("resource {text:?} is not an absolute URI")] };
+    let Some(value) = resource else {
+        return vec!["the document has no resource member".into()];
+    };
+    let Some(text) = value.as_str() else {
+        return vec![format!("resource is not a string: {value}")];
+    };
+    let Ok(u) = url::Url::parse(text) else {
+        return vec![format!("resource {text:?} is not an absolute URI")];
+    };
     let mut problems = Vec::new();
     if u.fragment().is_some() {
-        problems.push(format!("resource {text:?} has a fragment, which RFC 8707 §2 forbids"));
+        problems.push(format!(
+            "resource {text:?} has a fragment, which RFC 8707 §2 forbids"
+        ));
     }
     match u.scheme() {
         "https" => {}
         "http" if is_loopback_host(&u) => {}
-        other => problems.push(format!("resource {text:?} uses scheme {other}; https is required (http only on loopback)")),
+        other => problems.push(format!(
+            "resource {text:?} uses scheme {other}; https is required (http only on loopback)"
+        )),
     }
     if u.host().is_none() {
         problems.push(format!("resource {text:?} has no host"));
@@ -142,9 +190,18 @@ fn prm_resource_valid(facts: &Facts) -> StepOutcome {
     };
     let problems = resource_problems(doc.get("resource"));
     if problems.is_empty() {
-        StepOutcome::pass(format!("resource {:?} is a valid resource identifier", resource_of(doc).unwrap_or("")), Vec::new())
+        StepOutcome::pass(
+            format!(
+                "resource {:?} is a valid resource identifier",
+                resource_of(doc).unwrap_or("")
+            ),
+            Vec::new(),
+        )
     } else {
-        StepOutcome::fail(problems.join("; "), vec![attempt.deciding_exchange().clone()])
+        StepOutcome::fail(
+            problems.join("; "),
+            vec![attempt.deciding_exchange().clone()],
+        )
     }
 }
 
@@ -154,14 +211,22 @@ fn prm_resource_equals_url(ctx: &Ctx, facts: &Facts) -> StepOutcome {
         .iter()
         .find(|a| a.has_role(PrmRole::Pointer) && a.document.is_some())
         .or_else(|| facts.prm_attempts.iter().find(|a| a.document.is_some()));
-    let Some(attempt) = chosen else { return StepOutcome::not_testable("no metadata document", Vec::new()) };
+    let Some(attempt) = chosen else {
+        return StepOutcome::not_testable("no metadata document", Vec::new());
+    };
     let doc = attempt.document.as_ref().cloned().unwrap_or(Value::Null);
     if !resource_problems(doc.get("resource")).is_empty() {
-        return StepOutcome::not_testable("the resource value is not a valid identifier (see prm.resource-valid)", Vec::new());
+        return StepOutcome::not_testable(
+            "the resource value is not a valid identifier (see prm.resource-valid)",
+            Vec::new(),
+        );
     }
     let resource = resource_of(&doc).unwrap_or("");
     if resource == ctx.target_url {
-        return StepOutcome::pass(format!("resource equals the URL the client used ({resource})"), Vec::new());
+        return StepOutcome::pass(
+            format!("resource equals the URL the client used ({resource})"),
+            Vec::new(),
+        );
     }
     let hint = if resource.trim_end_matches('/') == ctx.target_url.trim_end_matches('/') {
         " (they differ only by a trailing slash, which strict clients reject)"
@@ -169,7 +234,10 @@ fn prm_resource_equals_url(ctx: &Ctx, facts: &Facts) -> StepOutcome {
         ""
     };
     StepOutcome::fail(
-        format!("resource {resource:?} differs from the URL the client used, {:?}{hint}", ctx.target_url),
+        format!(
+            "resource {resource:?} differs from the URL the client used, {:?}{hint}",
+            ctx.target_url
+        ),
         vec![attempt.deciding_exchange().clone()],
     )
 }
@@ -180,8 +248,14 @@ fn prm_wellknown_consistency(ctx: &Ctx, facts: &Facts) -> StepOutcome {
     let mut problems = Vec::new();
     let mut evidence = Vec::new();
     let mut compared = Vec::new();
-    for attempt in facts.prm_attempts.iter().filter(|a| !a.has_role(PrmRole::Pointer)) {
-        let Some(doc) = &attempt.document else { continue };
+    for attempt in facts
+        .prm_attempts
+        .iter()
+        .filter(|a| !a.has_role(PrmRole::Pointer))
+    {
+        let Some(doc) = &attempt.document else {
+            continue;
+        };
         let resource = resource_of(doc).unwrap_or("");
         if attempt.has_role(PrmRole::PathInserted) {
             compared.push(attempt.url.clone());
@@ -196,7 +270,9 @@ fn prm_wellknown_consistency(ctx: &Ctx, facts: &Facts) -> StepOutcome {
             compared.push(attempt.url.clone());
             // RFC 9728 §3.3 wants the origin here; MCP clients that fall back to the root document
             // expect the server URL. Either is accepted; anything else is inconsistent.
-            let ok = resource == origin || resource == format!("{origin}/") || resource == target_no_query;
+            let ok = resource == origin
+                || resource == format!("{origin}/")
+                || resource == target_no_query;
             if !ok {
                 problems.push(format!(
                     "{} has resource {resource:?}, which is neither the origin {origin:?} nor the server URL",
@@ -209,7 +285,10 @@ fn prm_wellknown_consistency(ctx: &Ctx, facts: &Facts) -> StepOutcome {
     if !problems.is_empty() {
         StepOutcome::fail(problems.join("; "), evidence)
     } else if compared.is_empty() {
-        StepOutcome::pass("no well-known document other than the one the challenge points to", Vec::new())
+        StepOutcome::pass(
+            "no well-known document other than the one the challenge points to",
+            Vec::new(),
+        )
     } else {
         StepOutcome::pass(format!("consistent: {}", compared.join(", ")), Vec::new())
     }
@@ -219,22 +298,32 @@ fn authorization_servers(doc: &Value) -> Result<Vec<String>, String> {
     let Some(value) = doc.get("authorization_servers") else {
         return Err("the document has no authorization_servers member".into());
     };
-    let Some(items) = value.as_array() else { return Err(format!("authorization_servers is not an array: {value}")) };
+    let Some(items) = value.as_array() else {
+        return Err(format!("authorization_servers is not an array: {value}"));
+    };
     if items.is_empty() {
         return Err("authorization_servers is empty; MCP requires at least one".into());
     }
     let mut out = Vec::new();
     for item in items {
         match item.as_str().map(url::Url::parse) {
-            Some(Ok(u)) if matches!(u.scheme(), "http" | "https") => out.push(item.as_str().unwrap_or("").to_string()),
-            _ => return Err(format!("authorization_servers holds {item}, which is not an issuer URL")),
+            Some(Ok(u)) if matches!(u.scheme(), "http" | "https") => {
+                out.push(item.as_str().unwrap_or("").to_string())
+            }
+            _ => {
+                return Err(format!(
+                    "authorization_servers holds {item}, which is not an issuer URL"
+                ));
+            }
         }
     }
     Ok(out)
 }
 
 fn prm_authorization_servers(facts: &Facts) -> StepOutcome {
-    let Some((attempt, doc)) = facts.prm() else { return StepOutcome::not_testable("no metadata document", Vec::new()) };
+    let Some((attempt, doc)) = facts.prm() else {
+        return StepOutcome::not_testable("no metadata document", Vec::new());
+    };
     match authorization_servers(doc) {
         Ok(list) => StepOutcome::pass(format!("authorization_servers = {list:?}"), Vec::new()),
         Err(why) => StepOutcome::fail(why, vec![attempt.deciding_exchange().clone()]),
@@ -243,7 +332,9 @@ fn prm_authorization_servers(facts: &Facts) -> StepOutcome {
 
 /// The metadata URLs MCP 2025-11-25 tells clients to try, in order.
 pub fn as_metadata_urls(issuer: &str) -> Vec<String> {
-    let Ok(u) = url::Url::parse(issuer) else { return Vec::new() };
+    let Ok(u) = url::Url::parse(issuer) else {
+        return Vec::new();
+    };
     let origin = u.origin().ascii_serialization();
     let path = u.path().trim_end_matches('/');
     if path.is_empty() {
@@ -261,10 +352,17 @@ pub fn as_metadata_urls(issuer: &str) -> Vec<String> {
 }
 
 async fn prm_as_resolvable(ctx: &Ctx, facts: &Facts) -> StepOutcome {
-    let Some((_, doc)) = facts.prm() else { return StepOutcome::not_testable("no metadata document", Vec::new()) };
+    let Some((_, doc)) = facts.prm() else {
+        return StepOutcome::not_testable("no metadata document", Vec::new());
+    };
     let servers = match authorization_servers(doc) {
         Ok(s) => s,
-        Err(why) => return StepOutcome::not_testable(format!("{why} (see prm.authorization-servers)"), Vec::new()),
+        Err(why) => {
+            return StepOutcome::not_testable(
+                format!("{why} (see prm.authorization-servers)"),
+                Vec::new(),
+            );
+        }
     };
     let mut failures = Vec::new();
     let mut evidence = Vec::new();
@@ -273,10 +371,26 @@ async fn prm_as_resolvable(ctx: &Ctx, facts: &Facts) -> StepOutcome {
         let mut ok = false;
         let mut tried = Vec::new();
         for url in as_metadata_urls(issuer) {
-            let exchange = ctx.target.send(Request::new(reqwest::Method::GET, url.clone()).header("accept", "application/json")).await;
+            let exchange = ctx
+                .target
+                .send(
+                    Request::new(reqwest::Method::GET, url.clone())
+                        .header("accept", "application/json"),
+                )
+                .await;
             let doc = metadata_document(&exchange);
-            let issuer_matches = doc.as_ref().and_then(|d| d.get("issuer")).and_then(Value::as_str) == Some(issuer.as_str());
-            tried.push(format!("{url} ({})", exchange.status().map(|s| s.to_string()).unwrap_or("no answer".into())));
+            let issuer_matches = doc
+                .as_ref()
+                .and_then(|d| d.get("issuer"))
+                .and_then(Value::as_str)
+                == Some(issuer.as_str());
+            tried.push(format!(
+                "{url} ({})",
+                exchange
+                    .status()
+                    .map(|s| s.to_string())
+                    .unwrap_or("no answer".into())
+            ));
             if doc.is_some() && issuer_matches {
                 ok = true;
                 found.push(format!("{issuer} via {url}"));
@@ -285,7 +399,10 @@ async fn prm_as_resolvable(ctx: &Ctx, facts: &Facts) -> StepOutcome {
             evidence.push(exchange);
         }
         if !ok {
-            failures.push(format!("no authorization-server metadata with issuer {issuer:?} found; tried {}", tried.join(", ")));
+            failures.push(format!(
+                "no authorization-server metadata with issuer {issuer:?} found; tried {}",
+                tried.join(", ")
+            ));
         }
     }
     if failures.is_empty() {
@@ -296,11 +413,15 @@ async fn prm_as_resolvable(ctx: &Ctx, facts: &Facts) -> StepOutcome {
 }
 
 fn prm_optional_fields(ctx: &Ctx, facts: &Facts) -> StepOutcome {
-    let Some((attempt, doc)) = facts.prm() else { return StepOutcome::not_testable("no metadata document", Vec::new()) };
+    let Some((attempt, doc)) = facts.prm() else {
+        return StepOutcome::not_testable("no metadata document", Vec::new());
+    };
     let mut problems = Vec::new();
     if let Some(methods) = doc.get("bearer_methods_supported") {
         match methods.as_array() {
-            None => problems.push(format!("bearer_methods_supported is not an array: {methods}")),
+            None => problems.push(format!(
+                "bearer_methods_supported is not an array: {methods}"
+            )),
             Some(items) => {
                 let names: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
                 if !names.contains(&"header") {
@@ -319,44 +440,79 @@ fn prm_optional_fields(ctx: &Ctx, facts: &Facts) -> StepOutcome {
         match scopes.as_array() {
             Some(items) if items.iter().all(Value::is_string) => {
                 let names: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
-                if ctx.spec >= crate::spec::SpecVersion::V2026_07_28 && names.contains(&"offline_access") {
+                if ctx.spec >= crate::spec::SpecVersion::V2026_07_28
+                    && names.contains(&"offline_access")
+                {
                     problems.push("scopes_supported lists offline_access, which MCP 2026-07-28 says not to advertise".into());
                 }
                 if names.iter().any(|s| *s == "*" || s.ends_with(":*")) {
                     problems.push("scopes_supported lists a wildcard scope".into());
                 }
             }
-            _ => problems.push(format!("scopes_supported is not an array of strings: {scopes}")),
+            _ => problems.push(format!(
+                "scopes_supported is not an array of strings: {scopes}"
+            )),
         }
     }
     if problems.is_empty() {
-        StepOutcome::pass("bearer_methods_supported and scopes_supported are sound (or absent)", Vec::new())
+        StepOutcome::pass(
+            "bearer_methods_supported and scopes_supported are sound (or absent)",
+            Vec::new(),
+        )
     } else {
-        StepOutcome::fail(problems.join("; "), vec![attempt.deciding_exchange().clone()])
+        StepOutcome::fail(
+            problems.join("; "),
+            vec![attempt.deciding_exchange().clone()],
+        )
     }
 }
 
 fn resource_metadata_param(facts: &Facts) -> StepOutcome {
     let evidence = vec![facts.unauthenticated.clone()];
     let Some(value) = facts.resource_metadata_param() else {
-        return StepOutcome::fail("the 401 challenge has no resource_metadata parameter", evidence);
+        return StepOutcome::fail(
+            "the 401 challenge has no resource_metadata parameter",
+            evidence,
+        );
     };
     match url::Url::parse(value) {
         Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-        _ => return StepOutcome::fail(format!("resource_metadata {value:?} is not an absolute http(s) URL"), evidence),
+        _ => {
+            return StepOutcome::fail(
+                format!("resource_metadata {value:?} is not an absolute http(s) URL"),
+                evidence,
+            );
+        }
     }
-    let Some(attempt) = facts.prm_attempts.iter().find(|a| a.has_role(PrmRole::Pointer)) else {
-        return StepOutcome::fail(format!("resource_metadata {value:?} was not fetched"), evidence);
+    let Some(attempt) = facts
+        .prm_attempts
+        .iter()
+        .find(|a| a.has_role(PrmRole::Pointer))
+    else {
+        return StepOutcome::fail(
+            format!("resource_metadata {value:?} was not fetched"),
+            evidence,
+        );
     };
     if attempt.document.is_some() {
-        StepOutcome::pass(format!("resource_metadata points at metadata ({value})"), Vec::new())
+        StepOutcome::pass(
+            format!("resource_metadata points at metadata ({value})"),
+            Vec::new(),
+        )
     } else {
         StepOutcome::fail(
             format!(
                 "resource_metadata {value:?} does not lead to metadata (HTTP {})",
-                attempt.deciding_exchange().status().map(|s| s.to_string()).unwrap_or("no answer".into())
+                attempt
+                    .deciding_exchange()
+                    .status()
+                    .map(|s| s.to_string())
+                    .unwrap_or("no answer".into())
             ),
-            vec![facts.unauthenticated.clone(), attempt.deciding_exchange().clone()],
+            vec![
+                facts.unauthenticated.clone(),
+                attempt.deciding_exchange().clone(),
+            ],
         )
     }
 }
@@ -364,13 +520,23 @@ fn resource_metadata_param(facts: &Facts) -> StepOutcome {
 async fn challenge_syntax(ctx: &Ctx, facts: &Facts) -> StepOutcome {
     let garbage = ctx
         .target
-        .send(mcp_request(ctx, &McpCall::Initialize, &["Bearer not-a-valid-token".to_string()], None))
+        .send(mcp_request(
+            ctx,
+            &McpCall::Initialize,
+            &["Bearer not-a-valid-token".to_string()],
+            None,
+        ))
         .await;
     let mut problems = Vec::new();
     let mut evidence = Vec::new();
     let mut seen = 0;
-    for (label, exchange) in [("no credentials", &facts.unauthenticated), ("invalid token", &garbage)] {
-        let Some(response) = exchange.response() else { continue };
+    for (label, exchange) in [
+        ("no credentials", &facts.unauthenticated),
+        ("invalid token", &garbage),
+    ] {
+        let Some(response) = exchange.response() else {
+            continue;
+        };
         let values = response.header_values("www-authenticate");
         if values.is_empty() {
             continue;
@@ -387,10 +553,16 @@ async fn challenge_syntax(ctx: &Ctx, facts: &Facts) -> StepOutcome {
         }
     }
     if seen == 0 {
-        return StepOutcome::not_testable("the target sent no WWW-Authenticate header to inspect", Vec::new());
+        return StepOutcome::not_testable(
+            "the target sent no WWW-Authenticate header to inspect",
+            Vec::new(),
+        );
     }
     if problems.is_empty() {
-        StepOutcome::pass("every challenge follows RFC 9110 §11.6.1 and RFC 6750 §3", Vec::new())
+        StepOutcome::pass(
+            "every challenge follows RFC 9110 §11.6.1 and RFC 6750 §3",
+            Vec::new(),
+        )
     } else {
         StepOutcome::fail(problems.join(" | "), evidence)
     }
@@ -400,12 +572,25 @@ async fn challenge_syntax(ctx: &Ctx, facts: &Facts) -> StepOutcome {
 
 async fn send_token(ctx: &Ctx, token: &MintedToken) -> Exchange {
     ctx.target
-        .send(mcp_request(ctx, &McpCall::Initialize, &[format!("Bearer {}", token.token)], None))
+        .send(mcp_request(
+            ctx,
+            &McpCall::Initialize,
+            &[format!("Bearer {}", token.token)],
+            None,
+        ))
         .await
 }
 
-async fn mint_with_kid(ctx: &Ctx, facts: &Facts, kid: Option<&str>) -> Result<MintedToken, HarnessError> {
-    let scope = if facts.required_scopes.is_empty() { Value::Null } else { json!(facts.required_scopes.join(" ")) };
+async fn mint_with_kid(
+    ctx: &Ctx,
+    facts: &Facts,
+    kid: Option<&str>,
+) -> Result<MintedToken, HarnessError> {
+    let scope = if facts.required_scopes.is_empty() {
+        Value::Null
+    } else {
+        json!(facts.required_scopes.join(" "))
+    };
     let mut request = json!({ "scope": scope });
     if let Some(kid) = kid {
         request["kid"] = json!(kid);
@@ -415,16 +600,31 @@ async fn mint_with_kid(ctx: &Ctx, facts: &Facts, kid: Option<&str>) -> Result<Mi
 
 /// JWKS fetches by anyone since `mark`, as `(at_ms, status)`.
 async fn jwks_fetches_since(ctx: &Ctx, mark: u64) -> Result<Vec<(u64, u16)>, HarnessError> {
-    Ok(ctx.idp.requests_since(mark).await?.into_iter().filter(|r| r.endpoint == "jwks").map(|r| (r.at_ms, r.status)).collect())
+    Ok(ctx
+        .idp
+        .requests_since(mark)
+        .await?
+        .into_iter()
+        .filter(|r| r.endpoint == "jwks")
+        .map(|r| (r.at_ms, r.status))
+        .collect())
 }
 
 fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// Presents a token signed by a key the target has not seen, waiting (bounded) for a refetch.
 /// `Ok(Ok(exchange))` = accepted; `Ok(Err(outcome))` = a verdict other than acceptance.
-async fn await_new_key(ctx: &Ctx, token: &MintedToken, mark: u64, what: &str) -> Result<Result<Exchange, StepOutcome>, HarnessError> {
+async fn await_new_key(
+    ctx: &Ctx,
+    token: &MintedToken,
+    mark: u64,
+    what: &str,
+) -> Result<Result<Exchange, StepOutcome>, HarnessError> {
     let started = Instant::now();
     let deadline = ctx.options.jwks_wait;
     let mut last;
@@ -436,18 +636,25 @@ async fn await_new_key(ctx: &Ctx, token: &MintedToken, mark: u64, what: &str) ->
         if started.elapsed() >= deadline {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(250).min(deadline.saturating_sub(started.elapsed()))).await;
+        tokio::time::sleep(
+            Duration::from_millis(250).min(deadline.saturating_sub(started.elapsed())),
+        )
+        .await;
     }
     let after = jwks_fetches_since(ctx, mark).await?;
     let waited = format!("{:.1} s", started.elapsed().as_secs_f64());
     if after.iter().any(|(_, s)| *s == 200) {
         return Ok(Err(StepOutcome::fail(
-            format!("the target refetched the JWKS after {what} and still refused a token signed by the new key (waited {waited})"),
+            format!(
+                "the target refetched the JWKS after {what} and still refused a token signed by the new key (waited {waited})"
+            ),
             vec![last],
         )));
     }
     let all = jwks_fetches_since(ctx, 0).await?;
-    let since_last = all.last().map(|(at, _)| Duration::from_millis(now_ms().saturating_sub(*at)));
+    let since_last = all
+        .last()
+        .map(|(at, _)| Duration::from_millis(now_ms().saturating_sub(*at)));
     match since_last {
         Some(age) if age < ctx.options.jwks_cooldown => Ok(Err(StepOutcome::not_testable(
             format!(
@@ -471,20 +678,31 @@ async fn await_new_key(ctx: &Ctx, token: &MintedToken, mark: u64, what: &str) ->
 async fn jwks_new_key(ctx: &Ctx, facts: &Facts) -> Result<StepOutcome, HarnessError> {
     let mut notes = Vec::new();
     // Phase 1: a key announced before the run started is used for signing.
-    let announced = ctx.jwks_story.lock().map(|s| s.announced_kid.clone()).unwrap_or(None);
+    let announced = ctx
+        .jwks_story
+        .lock()
+        .map(|s| s.announced_kid.clone())
+        .unwrap_or(None);
     if let Some(kid) = announced {
         let token = mint_with_kid(ctx, facts, Some(&kid)).await?;
         let mark = facts.log_start;
         match await_new_key(ctx, &token, mark, "the key was announced").await? {
-            Ok(_) => notes.push(format!("a token signed by the announced key {kid} was accepted")),
+            Ok(_) => notes.push(format!(
+                "a token signed by the announced key {kid} was accepted"
+            )),
             Err(outcome) => return Ok(outcome),
         }
     }
-    // Keep a token of the current key for jwks.removed-key-rejected.
+    // Keep a token of the current key for jwks.removed-key-rejected. It is never presented
+    // before then, so a target that caches verified tokens must still verify it.
     let old = mint_with_kid(ctx, facts, None).await?;
-    let old_exchange = send_token(ctx, &old).await;
+    let control = mint_with_kid(ctx, facts, None).await?;
+    let old_exchange = send_token(ctx, &control).await;
     if accepted(&old_exchange).is_err() {
-        return Ok(StepOutcome::not_testable("a valid token signed by the current key was refused", vec![old_exchange]));
+        return Ok(StepOutcome::not_testable(
+            "a valid token signed by the current key was refused",
+            vec![old_exchange],
+        ));
     }
     // Phase 2: rotate (new key, old one retired) and sign with a key the target has never seen.
     let mark = ctx.idp.last_seq().await?;
@@ -503,7 +721,10 @@ async fn jwks_new_key(ctx: &Ctx, facts: &Facts) -> Result<StepOutcome, HarnessEr
                 "after rotating to {new_kid}, a token signed by it was accepted within {:.1} s with {fetches} JWKS fetch(es)",
                 started.elapsed().as_secs_f64()
             ));
-            Ok(StepOutcome { notes, ..Default::default() })
+            Ok(StepOutcome {
+                notes,
+                ..Default::default()
+            })
         }
         Err(outcome) => Ok(outcome),
     }
@@ -515,9 +736,15 @@ async fn jwks_removed_key(ctx: &Ctx, _facts: &Facts) -> Result<StepOutcome, Harn
         Err(_) => (None, None, None),
     };
     let (Some(old), Some(mark)) = (old, mark) else {
-        return Ok(StepOutcome::not_testable("no key rotation happened (jwks.new-key-picked-up did not get that far)", Vec::new()));
+        return Ok(StepOutcome::not_testable(
+            "no key rotation happened (jwks.new-key-picked-up did not get that far)",
+            Vec::new(),
+        ));
     };
-    let refetched = jwks_fetches_since(ctx, mark).await?.iter().any(|(_, s)| *s == 200);
+    let refetched = jwks_fetches_since(ctx, mark)
+        .await?
+        .iter()
+        .any(|(_, s)| *s == 200);
     if !refetched {
         return Ok(StepOutcome::not_testable(
             "the target has not refetched the JWKS since the old key was retired, so it cannot know yet",
@@ -528,12 +755,17 @@ async fn jwks_removed_key(ctx: &Ctx, _facts: &Facts) -> Result<StepOutcome, Harn
     let kid = retired.unwrap_or_default();
     if exchange.response().is_some_and(|r| r.is_success()) {
         Ok(StepOutcome::fail(
-            format!("after refetching a JWKS without {kid}, the target still accepted a token signed by it"),
+            format!(
+                "after refetching a JWKS without {kid}, the target still accepted a token signed by it"
+            ),
             vec![exchange],
         ))
     } else {
         Ok(StepOutcome::pass(
-            format!("a token signed by the retired key {kid} was refused (HTTP {})", exchange.status().unwrap_or(0)),
+            format!(
+                "a token signed by the retired key {kid} was refused (HTTP {})",
+                exchange.status().unwrap_or(0)
+            ),
             Vec::new(),
         ))
     }
@@ -541,12 +773,22 @@ async fn jwks_removed_key(ctx: &Ctx, _facts: &Facts) -> Result<StepOutcome, Harn
 
 async fn jwks_unusable_key(ctx: &Ctx, facts: &Facts) -> Result<StepOutcome, HarnessError> {
     // An encryption-only RSA key (a copy of a published key marked `use: enc`) and an X448 key.
-    let jwks = ctx.target.send(Request::new(reqwest::Method::GET, ctx.idp_info.jwks_uri.clone())).await;
-    let mut extras = vec![json!({"kty": "OKP", "crv": "X448", "kid": "unusable-x448", "use": "sig",
-        "x": "mLGXwN6mz9AsWaIxn5xOm2ijo4xbYWGyTDLUVNTq-8jfFMTIsdT8VdSH6OXbDzaW1UJ8pyTWAOg"})];
-    if let Some(first) = metadata_document(&jwks)
-        .and_then(|d| d.get("keys").and_then(Value::as_array).and_then(|k| k.first().cloned()))
-    {
+    let jwks = ctx
+        .target
+        .send(Request::new(
+            reqwest::Method::GET,
+            ctx.idp_info.jwks_uri.clone(),
+        ))
+        .await;
+    let mut extras = vec![
+        json!({"kty": "OKP", "crv": "X448", "kid": "unusable-x448", "use": "sig",
+        "x": "mLGXwN6mz9AsWaIxn5xOm2ijo4xbYWGyTDLUVNTq-8jfFMTIsdT8VdSH6OXbDzaW1UJ8pyTWAOg"}),
+    ];
+    if let Some(first) = metadata_document(&jwks).and_then(|d| {
+        d.get("keys")
+            .and_then(Value::as_array)
+            .and_then(|k| k.first().cloned())
+    }) {
         let mut enc = first;
         enc["kid"] = json!("unusable-rsa-enc");
         enc["use"] = json!("enc");
@@ -565,7 +807,9 @@ async fn jwks_unusable_key(ctx: &Ctx, facts: &Facts) -> Result<StepOutcome, Harn
     ctx.idp.clear_extra_jwks().await?;
     Ok(match result? {
         Ok(_) => StepOutcome::pass(
-            format!("with an X448 key and an encryption-only RSA key in the JWKS, a token signed by {kid} was accepted"),
+            format!(
+                "with an X448 key and an encryption-only RSA key in the JWKS, a token signed by {kid} was accepted"
+            ),
             Vec::new(),
         ),
         Err(outcome) => outcome,
@@ -576,7 +820,10 @@ async fn jwks_outage(ctx: &Ctx, facts: &Facts) -> Result<StepOutcome, HarnessErr
     let mut notes = Vec::new();
     let mut warnings = Vec::new();
     let mut evidence = Vec::new();
-    for (label, fault) in [("HTTP 500", json!({"kind": "status", "status": 500})), ("a body that is not JSON", json!({"kind": "garbage"}))] {
+    for (label, fault) in [
+        ("HTTP 500", json!({"kind": "status", "status": 500})),
+        ("a body that is not JSON", json!({"kind": "garbage"})),
+    ] {
         let kid = ctx.idp.announce_key().await?;
         let mark = ctx.idp.last_seq().await?;
         ctx.idp.set_fault("jwks", fault, None).await?;
@@ -589,7 +836,9 @@ async fn jwks_outage(ctx: &Ctx, facts: &Facts) -> Result<StepOutcome, HarnessErr
             if exchange.response().is_some_and(|r| r.is_success()) {
                 ctx.idp.clear_faults().await?;
                 return Ok(StepOutcome::fail(
-                    format!("with the JWKS answering {label}, the target accepted a token signed by a key it could not fetch"),
+                    format!(
+                        "with the JWKS answering {label}, the target accepted a token signed by a key it could not fetch"
+                    ),
                     vec![exchange],
                 ));
             }
@@ -602,46 +851,93 @@ async fn jwks_outage(ctx: &Ctx, facts: &Facts) -> Result<StepOutcome, HarnessErr
         ctx.idp.clear_faults().await?;
         if !attempted {
             return Ok(StepOutcome::not_testable(
-                format!("the target did not try to fetch the JWKS within {} s (refetch cool-down?), so the outage was never seen", ctx.options.jwks_wait.as_secs()),
+                format!(
+                    "the target did not try to fetch the JWKS within {} s (refetch cool-down?), so the outage was never seen",
+                    ctx.options.jwks_wait.as_secs()
+                ),
                 vec![exchange],
             ));
         }
         match exchange.status() {
             Some(401) => notes.push(format!("JWKS answering {label}: refused with 401")),
-            Some(503) => notes.push(format!("JWKS answering {label}: refused with 503 (tolerated)")),
+            Some(503) => notes.push(format!(
+                "JWKS answering {label}: refused with 503 (tolerated)"
+            )),
             Some(s) => {
-                warnings.push(format!("JWKS answering {label}: refused, but with HTTP {s}; 401 (or 503) is expected"));
+                warnings.push(format!(
+                    "JWKS answering {label}: refused, but with HTTP {s}; 401 (or 503) is expected"
+                ));
                 evidence.push(exchange);
             }
             None => {
-                warnings.push(format!("JWKS answering {label}: the target did not answer within the deadline"));
+                warnings.push(format!(
+                    "JWKS answering {label}: the target did not answer within the deadline"
+                ));
                 evidence.push(exchange);
             }
         }
     }
-    Ok(StepOutcome { notes, warnings, evidence, ..Default::default() })
+    Ok(StepOutcome {
+        notes,
+        warnings,
+        evidence,
+        ..Default::default()
+    })
 }
 
-async fn introspection_request_shape(ctx: &Ctx, facts: &Facts) -> Result<StepOutcome, HarnessError> {
-    let calls: Vec<_> = ctx.idp.requests_since(facts.log_start).await?.into_iter().filter(|r| r.endpoint == "introspect").collect();
+async fn introspection_request_shape(
+    ctx: &Ctx,
+    facts: &Facts,
+) -> Result<StepOutcome, HarnessError> {
+    let calls: Vec<_> = ctx
+        .idp
+        .requests_since(facts.log_start)
+        .await?
+        .into_iter()
+        .filter(|r| r.endpoint == "introspect")
+        .collect();
     let Some(call) = calls.first() else {
-        return Ok(StepOutcome::not_testable("the target never called the introspection endpoint", Vec::new()));
+        return Ok(StepOutcome::not_testable(
+            "the target never called the introspection endpoint",
+            Vec::new(),
+        ));
     };
-    let header = |name: &str| call.headers.get(name).and_then(Value::as_str).unwrap_or("").to_string();
+    let header = |name: &str| {
+        call.headers
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     let mut problems = Vec::new();
     if call.method != "POST" {
-        problems.push(format!("used {} instead of POST (RFC 7662 §2.1)", call.method));
+        problems.push(format!(
+            "used {} instead of POST (RFC 7662 §2.1)",
+            call.method
+        ));
     }
-    if !header("content-type").to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") {
-        problems.push(format!("sent Content-Type {:?} instead of application/x-www-form-urlencoded", header("content-type")));
+    if !header("content-type")
+        .to_ascii_lowercase()
+        .starts_with("application/x-www-form-urlencoded")
+    {
+        problems.push(format!(
+            "sent Content-Type {:?} instead of application/x-www-form-urlencoded",
+            header("content-type")
+        ));
     }
-    let form: Vec<(String, String)> = url::form_urlencoded::parse(call.body.as_bytes()).into_owned().collect();
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(call.body.as_bytes())
+        .into_owned()
+        .collect();
     let has = |k: &str| form.iter().any(|(n, v)| n == k && !v.is_empty());
     if !has("token") {
         problems.push("the form has no token parameter".into());
     }
-    let basic = header("authorization").to_ascii_lowercase().starts_with("basic ");
-    let bearer = header("authorization").to_ascii_lowercase().starts_with("bearer ");
+    let basic = header("authorization")
+        .to_ascii_lowercase()
+        .starts_with("basic ");
+    let bearer = header("authorization")
+        .to_ascii_lowercase()
+        .starts_with("bearer ");
     let body_auth = has("client_id") && (has("client_secret") || has("client_assertion"));
     if !(basic || bearer || body_auth) {
         problems.push("the request carries no client authentication (RFC 7662 §2.1 requires the caller to authenticate)".into());
@@ -654,13 +950,25 @@ async fn introspection_request_shape(ctx: &Ctx, facts: &Facts) -> Result<StepOut
         call.method,
         call.path,
         header("content-type"),
-        if basic { "HTTP Basic" } else if body_auth { "in the form body" } else if bearer { "Bearer" } else { "none" }
+        if basic {
+            "HTTP Basic"
+        } else if body_auth {
+            "in the form body"
+        } else if bearer {
+            "Bearer"
+        } else {
+            "none"
+        }
     );
     if problems.is_empty() {
-        Ok(StepOutcome::pass(format!("introspection request: {summary}"), Vec::new()))
+        Ok(StepOutcome::pass(
+            format!("introspection request: {summary}"),
+            Vec::new(),
+        ))
     } else {
         let mut o = StepOutcome::fail(problems.join("; "), Vec::new());
-        o.notes.push(format!("introspection request seen by the IdP: {summary}"));
+        o.notes
+            .push(format!("introspection request seen by the IdP: {summary}"));
         Ok(o)
     }
 }

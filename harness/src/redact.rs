@@ -50,11 +50,18 @@ fn find_scheme(text: &str) -> Option<usize> {
 
 fn redact_query_secrets(text: &str) -> String {
     let mut out = text.to_string();
-    for key in ["access_token=", "client_secret=", "token=", "refresh_token=", "code="] {
+    for key in [
+        "access_token=",
+        "client_secret=",
+        "token=",
+        "refresh_token=",
+        "code=",
+    ] {
         let mut search_from = 0;
         while let Some(found) = out[search_from..].find(key) {
             let start = search_from + found;
-            let preceded_ok = start == 0 || matches!(out.as_bytes()[start - 1], b'?' | b'&' | b' ' | b'"');
+            let preceded_ok =
+                start == 0 || matches!(out.as_bytes()[start - 1], b'?' | b'&' | b' ' | b'"');
             let value_start = start + key.len();
             if !preceded_ok {
                 search_from = value_start;
@@ -109,7 +116,10 @@ pub fn normalize_run_values(text: &str) -> String {
     let mut rest = text;
     let hosts = ["127.0.0.1:", "localhost:", "[::1]:"];
     loop {
-        let next = hosts.iter().filter_map(|h| rest.find(h).map(|i| (i, h.len()))).min();
+        let next = hosts
+            .iter()
+            .filter_map(|h| rest.find(h).map(|i| (i, h.len())))
+            .min();
         let Some((i, len)) = next else { break };
         out.push_str(&rest[..i + len]);
         let after = &rest[i + len..];
@@ -129,7 +139,10 @@ fn normalize_session_ids(text: &str) -> String {
         let lower = line.to_ascii_lowercase();
         if let Some(i) = lower.find("mcp-session-id: ") {
             let start = i + "mcp-session-id: ".len();
-            let end = line[start..].find(['"', '\n', ',']).map(|e| start + e).unwrap_or(line.len());
+            let end = line[start..]
+                .find(['"', '\n', ','])
+                .map(|e| start + e)
+                .unwrap_or(line.len());
             out.push_str(&line[..start]);
             out.push_str("[SESSION]");
             out.push_str(&line[end..]);
@@ -154,14 +167,22 @@ mod tests {
     #[test]
     fn jwts_in_bodies_and_urls_are_redacted() {
         let jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln";
-        assert_eq!(redact_secrets(&format!("{{\"t\":\"{jwt}\"}}")), "{\"t\":\"[TOKEN]\"}");
-        assert_eq!(redact_secrets(&format!("http://h/mcp?access_token={jwt}")), "http://h/mcp?access_token=[REDACTED]");
+        assert_eq!(
+            redact_secrets(&format!("{{\"t\":\"{jwt}\"}}")),
+            "{\"t\":\"[TOKEN]\"}"
+        );
+        assert_eq!(
+            redact_secrets(&format!("http://h/mcp?access_token={jwt}")),
+            "http://h/mcp?access_token=[REDACTED]"
+        );
     }
 
     #[test]
     fn ports_and_sessions_are_normalised() {
         assert_eq!(
-            normalize_run_values("http://127.0.0.1:4312/mcp and [::1]:80\nmcp-session-id: abc-123\n"),
+            normalize_run_values(
+                "http://127.0.0.1:4312/mcp and [::1]:80\nmcp-session-id: abc-123\n"
+            ),
             "http://127.0.0.1:[PORT]/mcp and [::1]:[PORT]\nmcp-session-id: [SESSION]\n"
         );
     }

@@ -20,7 +20,9 @@ use crate::idp::MintedToken;
 use crate::mcp::McpCall;
 use crate::probes;
 use crate::report::CheckResult;
-use crate::scenario::{Catalogue, ChallengeExpect, Expect, HttpMethod, Need, Scenario, Step, TokenSpec};
+use crate::scenario::{
+    Catalogue, ChallengeExpect, Expect, HttpMethod, Need, Scenario, Step, TokenSpec,
+};
 use crate::target::{Exchange, Request};
 
 /// What one step found.
@@ -43,31 +45,63 @@ pub struct StepOutcome {
 
 impl StepOutcome {
     pub fn pass(note: impl Into<String>, evidence: Vec<Exchange>) -> StepOutcome {
-        StepOutcome { notes: vec![note.into()], evidence, ..Default::default() }
+        StepOutcome {
+            notes: vec![note.into()],
+            evidence,
+            ..Default::default()
+        }
     }
     pub fn fail(why: impl Into<String>, evidence: Vec<Exchange>) -> StepOutcome {
-        StepOutcome { failures: vec![why.into()], evidence, ..Default::default() }
+        StepOutcome {
+            failures: vec![why.into()],
+            evidence,
+            ..Default::default()
+        }
     }
     pub fn not_testable(why: impl Into<String>, evidence: Vec<Exchange>) -> StepOutcome {
-        StepOutcome { unmet: vec![why.into()], evidence, ..Default::default() }
+        StepOutcome {
+            unmet: vec![why.into()],
+            evidence,
+            ..Default::default()
+        }
     }
     pub fn warn(why: impl Into<String>, evidence: Vec<Exchange>) -> StepOutcome {
-        StepOutcome { warnings: vec![why.into()], evidence, ..Default::default() }
+        StepOutcome {
+            warnings: vec![why.into()],
+            evidence,
+            ..Default::default()
+        }
     }
     pub fn skip(why: impl Into<String>) -> StepOutcome {
-        StepOutcome { skip: Some(why.into()), ..Default::default() }
+        StepOutcome {
+            skip: Some(why.into()),
+            ..Default::default()
+        }
     }
 }
 
 /// Runs every selected check and returns the results in catalogue order.
-pub async fn run_checks(ctx: Arc<Ctx>, facts: Arc<Facts>, catalogue: &Catalogue, filter: &[String]) -> Vec<CheckResult> {
+pub async fn run_checks(
+    ctx: Arc<Ctx>,
+    facts: Arc<Facts>,
+    catalogue: &Catalogue,
+    filter: &[String],
+) -> Vec<CheckResult> {
     let selected: Vec<&Scenario> = catalogue
         .scenarios
         .iter()
         .map(|(_, s)| s)
-        .filter(|s| filter.is_empty() || filter.iter().any(|f| s.id == *f || s.id.starts_with(&format!("{f}.")) || s.area() == f))
+        .filter(|s| {
+            filter.is_empty()
+                || filter
+                    .iter()
+                    .any(|f| s.id == *f || s.id.starts_with(&format!("{f}.")) || s.area() == f)
+        })
         .collect();
-    let ordered = selected.iter().filter(|s| !s.last).chain(selected.iter().filter(|s| s.last));
+    let ordered = selected
+        .iter()
+        .filter(|s| !s.last)
+        .chain(selected.iter().filter(|s| s.last));
     let mut results = Vec::new();
     for scenario in ordered {
         let scenario = (*scenario).clone();
@@ -75,17 +109,33 @@ pub async fn run_checks(ctx: Arc<Ctx>, facts: Arc<Facts>, catalogue: &Catalogue,
         let task = tokio::spawn(run_check(ctx.clone(), facts.clone(), scenario.clone()));
         let mut result = match task.await {
             Ok(result) => result,
-            Err(e) => base_result(&ctx, &scenario, Status::Fail, format!("harness bug: the check panicked: {e}")),
+            Err(e) => base_result(
+                &ctx,
+                &scenario,
+                Status::Fail,
+                format!("harness bug: the check panicked: {e}"),
+            ),
         };
         result.duration_ms = started.elapsed().as_millis() as u64;
         // Faults set by a check never leak into the next one.
-        if scenario.steps.iter().any(|s| s.idp.as_ref().is_some_and(|a| a.fault.is_some())) || scenario.last {
+        if scenario
+            .steps
+            .iter()
+            .any(|s| s.idp.as_ref().is_some_and(|a| a.fault.is_some()))
+            || scenario.last
+        {
             let _ = ctx.idp.clear_faults().await;
         }
         results.push(result);
     }
     // Restore the original order of the catalogue for the report.
-    let position = |id: &str| catalogue.scenarios.iter().position(|(_, s)| s.id == id).unwrap_or(usize::MAX);
+    let position = |id: &str| {
+        catalogue
+            .scenarios
+            .iter()
+            .position(|(_, s)| s.id == id)
+            .unwrap_or(usize::MAX)
+    };
     results.sort_by_key(|r| position(&r.id));
     results
 }
@@ -139,19 +189,23 @@ fn kind_name(v: crate::check::Validation) -> &'static str {
 fn unmet_need(facts: &Facts, s: &Scenario) -> Option<String> {
     for need in &s.needs {
         let unmet = match need {
-            Need::ValidToken if !facts.positive.passed => {
-                Some(format!("the positive control failed ({}), so a refusal here would prove nothing", facts.positive.message))
-            }
+            Need::ValidToken if !facts.positive.passed => Some(format!(
+                "the positive control failed ({}), so a refusal here would prove nothing",
+                facts.positive.message
+            )),
             Need::BearerChallenge if facts.challenges.bearer().is_none() => {
                 Some("the unauthenticated request got no Bearer challenge to inspect".to_string())
             }
-            Need::Prm if facts.prm().is_none() => Some("no protected-resource metadata document was obtained".to_string()),
-            Need::Session if facts.positive.session_id.is_none() => {
-                Some("the target issued no Mcp-Session-Id (stateless), so there is no session to misuse".to_string())
+            Need::Prm if facts.prm().is_none() => {
+                Some("no protected-resource metadata document was obtained".to_string())
             }
-            Need::RequiredScopes if facts.required_scopes.is_empty() => {
-                Some("the target advertises no required scope (pass --scope to name one)".to_string())
-            }
+            Need::Session if facts.positive.session_id.is_none() => Some(
+                "the target issued no Mcp-Session-Id (stateless), so there is no session to misuse"
+                    .to_string(),
+            ),
+            Need::RequiredScopes if facts.required_scopes.is_empty() => Some(
+                "the target advertises no required scope (pass --scope to name one)".to_string(),
+            ),
             _ => None,
         };
         if unmet.is_some() {
@@ -166,7 +220,15 @@ async fn run_check(ctx: Arc<Ctx>, facts: Arc<Facts>, s: Scenario) -> CheckResult
         return base_result(&ctx, &s, Status::Skip, why);
     }
     if facts.validation.is_none() && s.validation.is_some() {
-        return base_result(&ctx, &s, Status::NotTestable, format!("how the target validates tokens is unknown: {}", facts.validation_reason));
+        return base_result(
+            &ctx,
+            &s,
+            Status::NotTestable,
+            format!(
+                "how the target validates tokens is unknown: {}",
+                facts.validation_reason
+            ),
+        );
     }
     if let Some(why) = unmet_need(&facts, &s) {
         return base_result(&ctx, &s, Status::NotTestable, why);
@@ -231,7 +293,13 @@ fn summarise(ctx: &Ctx, s: &Scenario, outcomes: Vec<(Option<String>, StepOutcome
     } else if !warnings.is_empty() {
         (Status::Warn, warnings[0].clone())
     } else {
-        (Status::Pass, details.first().cloned().unwrap_or_else(|| "as required".to_string()))
+        (
+            Status::Pass,
+            details
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "as required".to_string()),
+        )
     };
     let mut all = failures;
     all.extend(unmet);
@@ -250,7 +318,12 @@ fn summarise(ctx: &Ctx, s: &Scenario, outcomes: Vec<(Option<String>, StepOutcome
     result
 }
 
-async fn run_step(ctx: &Ctx, facts: &Facts, step: &Step, named: &HashMap<String, MintedToken>) -> Result<StepOutcome, HarnessError> {
+async fn run_step(
+    ctx: &Ctx,
+    facts: &Facts,
+    step: &Step,
+    named: &HashMap<String, MintedToken>,
+) -> Result<StepOutcome, HarnessError> {
     if let Some(action) = &step.idp {
         if let Some(fault) = &action.fault {
             let mut f = Map::new();
@@ -261,10 +334,14 @@ async fn run_step(ctx: &Ctx, facts: &Facts, step: &Step, named: &HashMap<String,
             if let Some(ms) = fault.ms {
                 f.insert("ms".into(), json!(ms));
             }
-            ctx.idp.set_fault(&fault.endpoint, Value::Object(f), None).await?;
+            ctx.idp
+                .set_fault(&fault.endpoint, Value::Object(f), None)
+                .await?;
         }
         if let Some(name) = &action.revoke {
-            let token = named.get(name).ok_or_else(|| HarnessError::Scenario(format!("no token from step {name:?}")))?;
+            let token = named
+                .get(name)
+                .ok_or_else(|| HarnessError::Scenario(format!("no token from step {name:?}")))?;
             ctx.idp.revoke(&token.token).await?;
         }
     }
@@ -278,19 +355,34 @@ async fn run_step(ctx: &Ctx, facts: &Facts, step: &Step, named: &HashMap<String,
     };
     let token_text = token.as_ref().map(|t| t.token.clone()).unwrap_or_default();
     let authorization: Vec<String> = match &step.authorization {
-        Some(values) => values.iter().map(|v| vars.string(v).replace("${token}", &token_text)).collect(),
+        Some(values) => values
+            .iter()
+            .map(|v| vars.string(v).replace("${token}", &token_text))
+            .collect(),
         None if token.is_some() => vec![format!("Bearer {token_text}")],
         None => Vec::new(),
     };
-    let session = if step.session { facts.positive.session_id.as_deref() } else { None };
+    let session = if step.session {
+        facts.positive.session_id.as_deref()
+    } else {
+        None
+    };
     let method = step.http_method.unwrap_or(HttpMethod::Post);
     let mut request = match method {
         HttpMethod::Post => {
-            let call = step.mcp.as_deref().and_then(McpCall::parse).unwrap_or(McpCall::Initialize);
+            let call = step
+                .mcp
+                .as_deref()
+                .and_then(McpCall::parse)
+                .unwrap_or(McpCall::Initialize);
             mcp_request(ctx, &call, &authorization, session)
         }
         HttpMethod::Get | HttpMethod::Delete => {
-            let m = if method == HttpMethod::Get { reqwest::Method::GET } else { reqwest::Method::DELETE };
+            let m = if method == HttpMethod::Get {
+                reqwest::Method::GET
+            } else {
+                reqwest::Method::DELETE
+            };
             let mut r = Request::new(m, ctx.target_url.clone())
                 .header("accept", "text/event-stream")
                 .header("mcp-protocol-version", ctx.protocol_version());
@@ -308,13 +400,26 @@ async fn run_step(ctx: &Ctx, facts: &Facts, step: &Step, named: &HashMap<String,
         let sep = if request.url.contains('?') { '&' } else { '?' };
         request.url = format!("{}{sep}{query}", request.url);
     }
-    let mark = if step_uses_idp_log(step) { Some(ctx.idp.last_seq().await?) } else { None };
+    let mark = if step_uses_idp_log(step) {
+        Some(ctx.idp.last_seq().await?)
+    } else {
+        None
+    };
     let exchange = ctx.target.send(request).await;
     let idp_paths: Vec<String> = match mark {
-        Some(mark) => ctx.idp.requests_since(mark).await?.into_iter().map(|r| r.path).collect(),
+        Some(mark) => ctx
+            .idp
+            .requests_since(mark)
+            .await?
+            .into_iter()
+            .map(|r| r.path)
+            .collect(),
         None => Vec::new(),
     };
-    let mut outcome = StepOutcome { token, ..Default::default() };
+    let mut outcome = StepOutcome {
+        token,
+        ..Default::default()
+    };
     if let Some(require) = &step.require {
         outcome.unmet = evaluate(require, &exchange, facts, &idp_paths);
     }
@@ -329,15 +434,29 @@ async fn run_step(ctx: &Ctx, facts: &Facts, step: &Step, named: &HashMap<String,
 }
 
 fn step_uses_idp_log(step: &Step) -> bool {
-    [&step.expect, &step.require].into_iter().flatten().any(|e| e.idp_not_requested.is_some())
+    [&step.expect, &step.require]
+        .into_iter()
+        .flatten()
+        .any(|e| e.idp_not_requested.is_some())
 }
 
 /// A one-line account of an answer.
 fn observed(exchange: &Exchange) -> String {
     match exchange.response() {
-        None => format!("no answer ({})", exchange.response.as_ref().err().cloned().unwrap_or_default()),
+        None => format!(
+            "no answer ({})",
+            exchange
+                .response
+                .as_ref()
+                .err()
+                .cloned()
+                .unwrap_or_default()
+        ),
         Some(r) => {
-            let challenge = r.header("www-authenticate").map(|c| format!(", WWW-Authenticate: {}", crate::redact::redact_secrets(c))).unwrap_or_default();
+            let challenge = r
+                .header("www-authenticate")
+                .map(|c| format!(", WWW-Authenticate: {}", crate::redact::redact_secrets(c)))
+                .unwrap_or_default();
             format!("HTTP {}{challenge}", r.status)
         }
     }
@@ -398,9 +517,16 @@ impl Vars {
         match v {
             // TOML has no null: "${remove}" stands for it and removes the field.
             Value::String(s) if s == "${remove}" => Value::Null,
-            Value::String(s) => self.number(s).map(Value::from).unwrap_or_else(|| Value::String(self.string(s))),
+            Value::String(s) => self
+                .number(s)
+                .map(Value::from)
+                .unwrap_or_else(|| Value::String(self.string(s))),
             Value::Array(items) => Value::Array(items.iter().map(|i| self.value(i)).collect()),
-            Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), self.value(v))).collect()),
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), self.value(v)))
+                    .collect(),
+            ),
             other => other.clone(),
         }
     }
@@ -414,7 +540,10 @@ async fn obtain_token(
     vars: &Vars,
 ) -> Result<MintedToken, HarnessError> {
     if let Some(from) = &spec.from_step {
-        let mut token = named.get(from).cloned().ok_or_else(|| HarnessError::Scenario(format!("no token from step {from:?}")))?;
+        let mut token = named
+            .get(from)
+            .cloned()
+            .ok_or_else(|| HarnessError::Scenario(format!("no token from step {from:?}")))?;
         if let Some(m) = &spec.mutate {
             token.token = mutate_jwt(&token.token, m);
         }
@@ -431,7 +560,14 @@ async fn obtain_token(
         Some(s) => vars.string(s),
         None => facts.required_scopes.join(" "),
     };
-    request.insert("scope".into(), if scope.is_empty() { Value::Null } else { Value::String(scope) });
+    request.insert(
+        "scope".into(),
+        if scope.is_empty() {
+            Value::Null
+        } else {
+            Value::String(scope)
+        },
+    );
     if let Some(c) = &spec.claims {
         request.insert("claims".into(), vars.value(&Value::Object(c.clone())));
     }
@@ -456,7 +592,9 @@ async fn obtain_token(
                 }
             }
         }
-        ctx.idp.override_introspection(&token.token, Value::Object(answer)).await?;
+        ctx.idp
+            .override_introspection(&token.token, Value::Object(answer))
+            .await?;
     }
     Ok(token)
 }
@@ -479,10 +617,20 @@ fn mutate_jwt(token: &str, mutation: &str) -> String {
     parts.join(".")
 }
 
-fn evaluate(expect: &Expect, exchange: &Exchange, facts: &Facts, idp_paths: &[String]) -> Vec<String> {
+fn evaluate(
+    expect: &Expect,
+    exchange: &Exchange,
+    facts: &Facts,
+    idp_paths: &[String],
+) -> Vec<String> {
     let mut problems = Vec::new();
     let Some(response) = exchange.response() else {
-        let why = exchange.response.as_ref().err().cloned().unwrap_or_default();
+        let why = exchange
+            .response
+            .as_ref()
+            .err()
+            .cloned()
+            .unwrap_or_default();
         if expect.accepted == Some(false) && expect.status.is_none() {
             return problems;
         }
@@ -492,7 +640,11 @@ fn evaluate(expect: &Expect, exchange: &Exchange, facts: &Facts, idp_paths: &[St
     if let Some(statuses) = &expect.status {
         if !statuses.contains(&response.status) {
             let wanted: Vec<String> = statuses.iter().map(u16::to_string).collect();
-            problems.push(format!("expected HTTP {}, got {}", wanted.join(" or "), response.status));
+            problems.push(format!(
+                "expected HTTP {}, got {}",
+                wanted.join(" or "),
+                response.status
+            ));
         }
     }
     match expect.accepted {
@@ -502,23 +654,43 @@ fn evaluate(expect: &Expect, exchange: &Exchange, facts: &Facts, idp_paths: &[St
             }
         }
         Some(false) if response.is_success() => {
-            problems.push(format!("expected a refusal, but the target answered HTTP {}", response.status));
+            problems.push(format!(
+                "expected a refusal, but the target answered HTTP {}",
+                response.status
+            ));
         }
         _ => {}
     }
     if let Some(c) = &expect.challenge {
-        problems.extend(evaluate_challenge(c, response.header_values("www-authenticate"), facts));
+        problems.extend(evaluate_challenge(
+            c,
+            response.header_values("www-authenticate"),
+            facts,
+        ));
     }
     if expect.body_not_html == Some(true) {
-        let ct = response.header("content-type").unwrap_or("").to_ascii_lowercase();
-        let head = response.body_text().trim_start().chars().take(15).collect::<String>().to_ascii_lowercase();
-        if ct.starts_with("text/html") || head.starts_with("<!doctype") || head.starts_with("<html") {
-            problems.push("the error body is HTML; clients expect an empty or JSON body".to_string());
+        let ct = response
+            .header("content-type")
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let head = response
+            .body_text()
+            .trim_start()
+            .chars()
+            .take(15)
+            .collect::<String>()
+            .to_ascii_lowercase();
+        if ct.starts_with("text/html") || head.starts_with("<!doctype") || head.starts_with("<html")
+        {
+            problems
+                .push("the error body is HTML; clients expect an empty or JSON body".to_string());
         }
     }
     if let Some(prefix) = &expect.idp_not_requested {
         if let Some(p) = idp_paths.iter().find(|p| p.starts_with(prefix.as_str())) {
-            problems.push(format!("the target fetched {p} from the IdP because a token header told it to"));
+            problems.push(format!(
+                "the target fetched {p} from the IdP because a token header told it to"
+            ));
         }
     }
     problems
@@ -531,7 +703,10 @@ fn evaluate_challenge(c: &ChallengeExpect, values: Vec<&str>, facts: &Facts) -> 
         if values.is_empty() {
             problems.push("no WWW-Authenticate header".to_string());
         } else {
-            problems.push(format!("no Bearer challenge in WWW-Authenticate: {}", values.join(" | ")));
+            problems.push(format!(
+                "no Bearer challenge in WWW-Authenticate: {}",
+                values.join(" | ")
+            ));
         }
         return problems;
     };
@@ -539,7 +714,9 @@ fn evaluate_challenge(c: &ChallengeExpect, values: Vec<&str>, facts: &Facts) -> 
         match bearer.param("error") {
             Some(e) if e == error => {}
             Some(e) => problems.push(format!("challenge error is {e:?}, expected {error:?}")),
-            None => problems.push(format!("challenge has no error attribute, expected error={error:?}")),
+            None => problems.push(format!(
+                "challenge has no error attribute, expected error={error:?}"
+            )),
         }
     }
     for p in &c.has {
@@ -557,9 +734,15 @@ fn evaluate_challenge(c: &ChallengeExpect, values: Vec<&str>, facts: &Facts) -> 
             None => problems.push("challenge lacks the scope parameter".to_string()),
             Some(scope) => {
                 let given: Vec<&str> = scope.split_whitespace().collect();
-                let missing: Vec<&String> = facts.required_scopes.iter().filter(|r| !given.contains(&r.as_str())).collect();
+                let missing: Vec<&String> = facts
+                    .required_scopes
+                    .iter()
+                    .filter(|r| !given.contains(&r.as_str()))
+                    .collect();
                 if !missing.is_empty() {
-                    problems.push(format!("challenge scope {scope:?} does not name the required scope(s) {missing:?}"));
+                    problems.push(format!(
+                        "challenge scope {scope:?} does not name the required scope(s) {missing:?}"
+                    ));
                 }
             }
         }

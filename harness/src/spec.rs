@@ -17,7 +17,11 @@ pub enum SpecVersion {
 }
 
 impl SpecVersion {
-    pub const ALL: &'static [SpecVersion] = &[SpecVersion::V2025_06_18, SpecVersion::V2025_11_25, SpecVersion::V2026_07_28];
+    pub const ALL: &'static [SpecVersion] = &[
+        SpecVersion::V2025_06_18,
+        SpecVersion::V2025_11_25,
+        SpecVersion::V2026_07_28,
+    ];
     pub const LATEST: SpecVersion = SpecVersion::V2026_07_28;
 
     pub fn as_str(self) -> &'static str {
@@ -38,9 +42,13 @@ impl fmt::Display for SpecVersion {
 impl FromStr for SpecVersion {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        SpecVersion::ALL.iter().copied().find(|v| v.as_str() == s).ok_or_else(|| {
-            let known: Vec<_> = SpecVersion::ALL.iter().map(|v| v.as_str()).collect();
-            format!("unknown MCP revision {s:?}; known: {}", known.join(", "))
-        })
+        SpecVersion::ALL
+            .iter()
+            .copied()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| {
+                let known: Vec<_> = SpecVersion::ALL.iter().map(|v| v.as_str()).collect();
+                format!("unknown MCP revision {s:?}; known: {}", known.join(", "))
+            })
     }
 }

@@ -22,7 +22,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { deadline: Duration::from_secs(5), max_body: 1024 * 1024 }
+        Limits {
+            deadline: Duration::from_secs(5),
+            max_body: 1024 * 1024,
+        }
     }
 }
 
@@ -38,7 +41,12 @@ pub struct Request {
 
 impl Request {
     pub fn new(method: reqwest::Method, url: impl Into<String>) -> Request {
-        Request { method, url: url.into(), headers: Vec::new(), body: None }
+        Request {
+            method,
+            url: url.into(),
+            headers: Vec::new(),
+            body: None,
+        }
     }
 
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Request {
@@ -48,7 +56,8 @@ impl Request {
 
     pub fn json_body(mut self, body: &serde_json::Value) -> Request {
         self.body = Some(body.to_string().into_bytes());
-        self.headers.push(("content-type".into(), "application/json".into()));
+        self.headers
+            .push(("content-type".into(), "application/json".into()));
         self
     }
 }
@@ -140,7 +149,11 @@ impl Exchange {
             Err(e) => (None, Vec::new(), None, Some(e.clone())),
         };
         Evidence {
-            request: format!("{} {}", self.request.method, redact_secrets(&self.request.url)),
+            request: format!(
+                "{} {}",
+                self.request.method,
+                redact_secrets(&self.request.url)
+            ),
             request_headers,
             request_body,
             status,
@@ -172,7 +185,12 @@ pub struct Evidence {
 fn is_interesting_header(name: &str) -> bool {
     matches!(
         name,
-        "www-authenticate" | "content-type" | "location" | "mcp-session-id" | "content-length" | "cache-control"
+        "www-authenticate"
+            | "content-type"
+            | "location"
+            | "mcp-session-id"
+            | "content-length"
+            | "cache-control"
     )
 }
 
@@ -210,21 +228,34 @@ impl TargetClient {
     /// Sends one request. Never fails: a transport failure is recorded in the exchange.
     pub async fn send(&self, request: Request) -> Exchange {
         let started = Instant::now();
-        let response = match tokio::time::timeout(self.limits.deadline, self.send_inner(&request)).await {
-            Ok(result) => result,
-            Err(_) => Err(format!("no complete answer within the {} ms deadline", self.limits.deadline.as_millis())),
-        };
-        Exchange { request, response, elapsed: started.elapsed() }
+        let response =
+            match tokio::time::timeout(self.limits.deadline, self.send_inner(&request)).await {
+                Ok(result) => result,
+                Err(_) => Err(format!(
+                    "no complete answer within the {} ms deadline",
+                    self.limits.deadline.as_millis()
+                )),
+            };
+        Exchange {
+            request,
+            response,
+            elapsed: started.elapsed(),
+        }
     }
 
     async fn send_inner(&self, request: &Request) -> Result<Response, String> {
         let mut headers = HeaderMap::new();
         for (name, value) in &request.headers {
-            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| format!("bad header name {name:?}: {e}"))?;
-            let value = HeaderValue::from_str(value).map_err(|e| format!("bad header value for {name}: {e}"))?;
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| format!("bad header name {name:?}: {e}"))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|e| format!("bad header value for {name}: {e}"))?;
             headers.append(name, value);
         }
-        let mut builder = self.http.request(request.method.clone(), &request.url).headers(headers);
+        let mut builder = self
+            .http
+            .request(request.method.clone(), &request.url)
+            .headers(headers);
         if let Some(body) = &request.body {
             builder = builder.body(body.clone());
         }
@@ -233,7 +264,12 @@ impl TargetClient {
         let headers = response
             .headers()
             .iter()
-            .map(|(n, v)| (n.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_ascii_lowercase(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         let mut body = Vec::new();
         let mut truncated = false;
@@ -247,7 +283,12 @@ impl TargetClient {
         // A GET that opens an event stream is judged by its status and headers; its body may
         // never end.
         if is_sse && request.method == reqwest::Method::GET {
-            return Ok(Response { status, headers, body, truncated });
+            return Ok(Response {
+                status,
+                headers,
+                body,
+                truncated,
+            });
         }
         loop {
             match response.chunk().await {
@@ -272,7 +313,12 @@ impl TargetClient {
                 }
             }
         }
-        Ok(Response { status, headers, body, truncated })
+        Ok(Response {
+            status,
+            headers,
+            body,
+            truncated,
+        })
     }
 }
 

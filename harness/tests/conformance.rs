@@ -1,1 +1,178 @@
-fn main() {}
+//! The harness graded against the reference target.
+//!
+//! Trials:
+//! - `scenario-file/<path>`: each built-in scenario file parses and validates on its own;
+//! - `self-test/<variant>`: the whole suite runs against one reference-target variant (with its
+//!   own mock IdP on ephemeral ports) and every verdict matches the expectation table; the
+//!   redacted report is compared with `reports/snapshots/<variant>.snap`;
+//! - `coverage/*`: every fault variant is caught by some check and every check is shown failing
+//!   by some variant.
+
+mod expectations;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use harness::check::Status;
+use harness::{Limits, Options, RunConfig, SpecVersion};
+use libtest_mimic::{Arguments, Failed, Trial};
+use reference_target::{TargetConfig, Trust, ValidationKind, Variant};
+
+fn main() {
+    let args = Arguments::from_args();
+    let catalogue = harness::cli::load_catalogue(&[]).expect("the built-in scenarios load");
+    let mut trials = Vec::new();
+    for (path, text) in harness::scenario::builtin_files() {
+        let path = path.to_string();
+        trials.push(Trial::test(format!("scenario-file/{path}"), move || {
+            harness::scenario::parse_scenario(&path, text)
+                .map(drop)
+                .map_err(|e| Failed::from(e.to_string()))
+        }));
+    }
+    for &variant in Variant::ALL {
+        let catalogue = catalogue.clone();
+        trials.push(Trial::test(
+            format!("self-test/{}", variant.name()),
+            move || self_test(variant, catalogue),
+        ));
+    }
+    let ids: BTreeSet<String> = catalogue
+        .scenarios
+        .iter()
+        .map(|(_, s)| s.id.clone())
+        .collect();
+    trials.push(Trial::test("coverage/every-check-is-caught-failing", move || {
+        let caught: BTreeSet<&str> =
+            Variant::ALL.iter().flat_map(|v| expectations::expectation(*v).fails.iter().copied()).collect();
+        let missing: Vec<&String> = ids.iter().filter(|id| !caught.contains(id.as_str())).collect();
+        let unknown: Vec<&&str> = caught.iter().filter(|id| !ids.contains(**id)).collect();
+        if !missing.is_empty() || !unknown.is_empty() {
+            return Err(format!("checks no variant fails: {missing:?}; unknown check IDs in the table: {unknown:?}").into());
+        }
+        Ok(())
+    }));
+    trials.push(Trial::test("coverage/every-fault-is-caught", || {
+        let uncaught: Vec<&str> = Variant::ALL
+            .iter()
+            .filter(|v| !v.is_conformant() && expectations::expectation(**v).fails.is_empty())
+            .map(|v| v.name())
+            .collect();
+        if uncaught.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("fault variants no check catches: {uncaught:?}").into())
+        }
+    }));
+    libtest_mimic::run(&args, trials).exit();
+}
+
+fn self_test(variant: Variant, catalogue: harness::Catalogue) -> Result<(), Failed> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let report = runtime.block_on(async move {
+        let idp = mock_idp::MockIdp::start(mock_idp::IdpConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| format!("mock IdP: {e}"))?;
+        let issuer = idp.issuer();
+        let trust = match variant.validation() {
+            ValidationKind::Jwt => Trust::Jwt {
+                jwks_uri: idp.jwks_uri(),
+            },
+            ValidationKind::Introspection => Trust::Introspection {
+                endpoint: idp.introspection_endpoint(),
+                client_id: "conformance-rs".into(),
+                client_secret: "conformance-rs-secret".into(),
+            },
+        };
+        // Refetching on every unknown kid makes the JWKS checks deterministic: whether the target
+        // tries a fetch never depends on how much time passed since the last one.
+        let target = reference_target::serve(TargetConfig {
+            issuer: issuer.clone(),
+            trust,
+            variant,
+            jwks_min_refetch: Duration::ZERO,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| format!("reference target: {e:#}"))?;
+        let config = RunConfig {
+            target: target.url(),
+            audience: None,
+            spec: SpecVersion::LATEST,
+            idp_url: issuer,
+            limits: Limits {
+                deadline: Duration::from_secs(5),
+                max_body: 1024 * 1024,
+            },
+            // A short cool-down: the reference target refetches within 200 ms, so waiting longer
+            // would only slow the suite down.
+            options: Options {
+                jwks_wait: Duration::from_secs(3),
+                jwks_cooldown: Duration::from_secs(1),
+                ..Default::default()
+            },
+            checks: Vec::new(),
+            catalogue,
+        };
+        let report = harness::run(config)
+            .await
+            .map_err(|e| format!("harness: {e}"));
+        target.shutdown().await;
+        idp.shutdown().await;
+        report
+    })?;
+
+    let expected = expectations::expectation(variant);
+    let mut problems = Vec::new();
+    for check in &report.checks {
+        let id = check.id.as_str();
+        let wanted: &[Status] = if expected.fails.contains(&id) {
+            &[Status::Fail]
+        } else if expected.not_testable.contains(&id) {
+            &[Status::NotTestable]
+        } else {
+            &[Status::Pass, Status::Skip]
+        };
+        if !wanted.contains(&check.status) {
+            problems.push(format!(
+                "{id}: expected {wanted:?}, got {} ({})",
+                check.status, check.message
+            ));
+        }
+    }
+    for id in expected.fails.iter().chain(expected.not_testable) {
+        if !report.checks.iter().any(|c| c.id == *id) {
+            problems.push(format!(
+                "{id}: listed in the expectation table but not in the report"
+            ));
+        }
+    }
+
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path("../../reports/snapshots");
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.set_description(format!("{}: {}", variant.name(), variant.description()));
+    let snapshot = report.normalized_json();
+    let snapshot_result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        settings.bind(|| insta::assert_snapshot!(variant.name(), snapshot));
+    }));
+    if snapshot_result.is_err() {
+        problems.push(format!(
+            "the report differs from reports/snapshots/{}.snap (review with cargo insta review)",
+            variant.name()
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n").into())
+    }
+}

@@ -72,7 +72,8 @@ pub struct MintRequest {
     /// A deliberate flaw, applied after the defaults and before the merges.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub defect: Option<Defect>,
-    /// Sign with this key instead of the active one (JWT only).
+    /// Sign with this managed key instead of the active one (JWT only). Announced and retired keys
+    /// are accepted too, so a test can mint a token signed by a key no longer published.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kid: Option<String>,
 }
@@ -492,13 +493,19 @@ mod tests {
     #[test]
     fn fault_json_shapes() {
         let cases = [
-            (json!({"kind": "status", "status": 500}), Fault::Status { status: 500 }),
+            (
+                json!({"kind": "status", "status": 500}),
+                Fault::Status { status: 500 },
+            ),
             (json!({"kind": "hang"}), Fault::Hang),
             (json!({"kind": "garbage"}), Fault::Garbage),
             (json!({"kind": "delay", "ms": 25}), Fault::Delay { ms: 25 }),
         ];
         for (wire, fault) in cases {
-            assert_eq!(serde_json::from_value::<Fault>(wire.clone()).expect("parse"), fault);
+            assert_eq!(
+                serde_json::from_value::<Fault>(wire.clone()).expect("parse"),
+                fault
+            );
             assert_eq!(serde_json::to_value(fault).expect("serialise"), wire);
         }
         let spec: FaultSpec =
@@ -514,8 +521,14 @@ mod tests {
         assert_eq!(one.audience, Some(Audience::One("a".into())));
         let many: MintRequest =
             serde_json::from_value(json!({"audience": ["a", "b"]})).expect("many");
-        assert_eq!(many.audience, Some(Audience::Many(vec!["a".into(), "b".into()])));
-        assert_eq!(serde_json::to_value(MintRequest::default()).expect("ser"), json!({}));
+        assert_eq!(
+            many.audience,
+            Some(Audience::Many(vec!["a".into(), "b".into()]))
+        );
+        assert_eq!(
+            serde_json::to_value(MintRequest::default()).expect("ser"),
+            json!({})
+        );
     }
 
     #[test]

@@ -50,7 +50,7 @@ impl Clock {
         self.now_at(wall_secs())
     }
 
-    /// Applies a control request; `wall` is the wall-clock time used to turn "advance" into an offset.
+    /// The clock after a control request. Advancing a running clock keeps it running (as an offset).
     pub(crate) fn apply(self, request: ClockRequest) -> Result<Clock, String> {
         Ok(match request {
             ClockRequest::Set(at) => Clock::Fixed(at),
@@ -87,16 +87,22 @@ mod tests {
 
     #[test]
     fn advance_on_a_running_clock_keeps_it_running() {
-        let clock = Clock::Real.apply(ClockRequest::Advance(3_600)).expect("advance");
+        let clock = Clock::Real
+            .apply(ClockRequest::Advance(3_600))
+            .expect("advance");
         assert_eq!(clock.now_at(100), 3_700);
         assert_eq!(clock.now_at(200), 3_800);
-        let clock = clock.apply(ClockRequest::Advance(-600)).expect("advance back");
+        let clock = clock
+            .apply(ClockRequest::Advance(-600))
+            .expect("advance back");
         assert_eq!(clock.now_at(100), 3_100);
     }
 
     #[test]
     fn real_resets_and_false_is_refused() {
-        let clock = Clock::Fixed(7).apply(ClockRequest::Real(true)).expect("real");
+        let clock = Clock::Fixed(7)
+            .apply(ClockRequest::Real(true))
+            .expect("real");
         assert_eq!(clock, Clock::Real);
         assert!(Clock::Fixed(7).apply(ClockRequest::Real(false)).is_err());
     }

@@ -69,7 +69,8 @@ fn failed(err: IdpError) -> OAuthError {
     if err.is_client_error() {
         OAuthError::invalid_request(err.to_string())
     } else {
-        OAuthError::server_error(StatusCode::INTERNAL_SERVER_ERROR).with_description(err.to_string())
+        OAuthError::server_error(StatusCode::INTERNAL_SERVER_ERROR)
+            .with_description(err.to_string())
     }
 }
 
@@ -145,7 +146,9 @@ async fn requests(State(idp): State<Idp>, RawQuery(query): RawQuery) -> Answer {
     for (name, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         if name == "since" {
             let seq = value.parse::<u64>().map_err(|_| {
-                OAuthError::invalid_request(format!("since must be a sequence number, not {value:?}"))
+                OAuthError::invalid_request(format!(
+                    "since must be a sequence number, not {value:?}"
+                ))
             })?;
             since = Some(seq);
         }

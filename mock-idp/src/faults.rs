@@ -97,7 +97,9 @@ mod tests {
     fn counted_faults_run_out() {
         let mut table = FaultTable::default();
         let fault = Fault::Status { status: 500 };
-        table.set(spec(FaultEndpoint::Jwks, fault, Some(2))).expect("set");
+        table
+            .set(spec(FaultEndpoint::Jwks, fault, Some(2)))
+            .expect("set");
         assert_eq!(table.take(FaultEndpoint::Token), None);
         assert_eq!(table.take(FaultEndpoint::Jwks), Some(fault));
         assert_eq!(table.take(FaultEndpoint::Jwks), Some(fault));
@@ -107,7 +109,9 @@ mod tests {
     #[test]
     fn uncounted_faults_last_until_cleared() {
         let mut table = FaultTable::default();
-        table.set(spec(FaultEndpoint::Metadata, Fault::Garbage, None)).expect("set");
+        table
+            .set(spec(FaultEndpoint::Metadata, Fault::Garbage, None))
+            .expect("set");
         for _ in 0..5 {
             assert_eq!(table.take(FaultEndpoint::Metadata), Some(Fault::Garbage));
         }
@@ -118,10 +122,19 @@ mod tests {
     #[test]
     fn setting_replaces_and_zero_removes() {
         let mut table = FaultTable::default();
-        table.set(spec(FaultEndpoint::Token, Fault::Hang, None)).expect("set");
-        table.set(spec(FaultEndpoint::Token, Fault::Delay { ms: 5 }, None)).expect("replace");
-        assert_eq!(table.take(FaultEndpoint::Token), Some(Fault::Delay { ms: 5 }));
-        table.set(spec(FaultEndpoint::Token, Fault::Hang, Some(0))).expect("zero");
+        table
+            .set(spec(FaultEndpoint::Token, Fault::Hang, None))
+            .expect("set");
+        table
+            .set(spec(FaultEndpoint::Token, Fault::Delay { ms: 5 }, None))
+            .expect("replace");
+        assert_eq!(
+            table.take(FaultEndpoint::Token),
+            Some(Fault::Delay { ms: 5 })
+        );
+        table
+            .set(spec(FaultEndpoint::Token, Fault::Hang, Some(0)))
+            .expect("zero");
         assert_eq!(table.take(FaultEndpoint::Token), None);
     }
 
@@ -142,8 +155,14 @@ mod tests {
 
     #[test]
     fn endpoint_mapping() {
-        assert_eq!(fault_endpoint(EndpointKind::Jwks), Some(FaultEndpoint::Jwks));
-        assert_eq!(fault_endpoint(EndpointKind::Metadata), Some(FaultEndpoint::Metadata));
+        assert_eq!(
+            fault_endpoint(EndpointKind::Jwks),
+            Some(FaultEndpoint::Jwks)
+        );
+        assert_eq!(
+            fault_endpoint(EndpointKind::Metadata),
+            Some(FaultEndpoint::Metadata)
+        );
         assert_eq!(fault_endpoint(EndpointKind::Revoke), None);
     }
 }

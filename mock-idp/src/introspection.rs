@@ -88,7 +88,8 @@ pub(crate) fn verify_own_jwt(
     if segments.next().is_some() {
         return None;
     }
-    let header: JsonObject = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header_b64).ok()?).ok()?;
+    let header: JsonObject =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header_b64).ok()?).ok()?;
     if header.get("alg").and_then(Value::as_str) != Some("RS256") {
         return None;
     }
@@ -251,7 +252,11 @@ mod tests {
     fn time_rules() {
         let r = record(full_claims(), true);
         assert_eq!(answer(&r, 1_999)["active"], true);
-        assert_eq!(Value::Object(answer(&r, 2_000)), json!({"active": false}), "exp is exclusive");
+        assert_eq!(
+            Value::Object(answer(&r, 2_000)),
+            json!({"active": false}),
+            "exp is exclusive"
+        );
         let mut claims = full_claims();
         claims["nbf"] = json!(1_800);
         let r = record(claims, true);
@@ -260,7 +265,11 @@ mod tests {
         assert_eq!(answer(&r, 1_800)["nbf"], 1_800);
         let mut claims = full_claims();
         claims.as_object_mut().expect("object").remove("exp");
-        assert_eq!(answer(&record(claims, true), i64::MAX)["active"], true, "no exp never expires");
+        assert_eq!(
+            answer(&record(claims, true), i64::MAX)["active"],
+            true,
+            "no exp never expires"
+        );
         let mut claims = full_claims();
         claims["exp"] = json!("soon");
         assert_eq!(answer(&record(claims, true), 0)["active"], false);
@@ -268,13 +277,19 @@ mod tests {
 
     #[test]
     fn signature_defects_are_inactive() {
-        assert_eq!(Value::Object(answer(&record(full_claims(), false), 1_500)), json!({"active": false}));
+        assert_eq!(
+            Value::Object(answer(&record(full_claims(), false), 1_500)),
+            json!({"active": false})
+        );
     }
 
     #[test]
     fn missing_claims_are_omitted() {
         let answer = answer(&record(json!({"sub": "u"}), true), 0);
-        assert_eq!(Value::Object(answer), json!({"active": true, "sub": "u", "token_type": "Bearer"}));
+        assert_eq!(
+            Value::Object(answer),
+            json!({"active": true, "sub": "u", "token_type": "Bearer"})
+        );
     }
 
     #[test]
@@ -304,6 +319,9 @@ mod tests {
         assert!(matches!(registry.lookup("b"), Lookup::Minted(_)));
         assert!(matches!(registry.lookup("c"), Lookup::Minted(_)));
         registry.remember("c", record(json!({"sub": "again"}), true));
-        assert!(matches!(registry.lookup("b"), Lookup::Minted(_)), "replacing does not evict");
+        assert!(
+            matches!(registry.lookup("b"), Lookup::Minted(_)),
+            "replacing does not evict"
+        );
     }
 }

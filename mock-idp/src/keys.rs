@@ -67,8 +67,7 @@ impl KeyMaterial {
 
     /// A key from its PKCS#8 DER encoding.
     pub(crate) fn from_pkcs8(der: &[u8]) -> Result<Self, KeyError> {
-        let pair =
-            KeyPair::from_pkcs8(der).map_err(|_| KeyError::Crypto("PKCS#8 key rejected"))?;
+        let pair = KeyPair::from_pkcs8(der).map_err(|_| KeyError::Crypto("PKCS#8 key rejected"))?;
         Ok(KeyMaterial {
             pair,
             pkcs8: der.to_vec(),
@@ -89,7 +88,9 @@ pub(crate) struct SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -131,7 +132,12 @@ impl SigningKey {
     pub(crate) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
         let mut signature = vec![0; self.pair.public_modulus_len()];
         self.pair
-            .sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), message, &mut signature)
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                message,
+                &mut signature,
+            )
             .map_err(|_| KeyError::Crypto("RSA signing failed"))?;
         Ok(signature)
     }
@@ -515,11 +521,7 @@ pub(crate) mod tests {
     /// Key generation takes tens of milliseconds; tests share a few keys.
     pub(crate) static TEST_PKCS8: LazyLock<Vec<Vec<u8>>> = LazyLock::new(|| {
         (0..3)
-            .map(|_| {
-                KeyMaterial::generate()
-                    .expect("keygen")
-                    .pkcs8
-            })
+            .map(|_| KeyMaterial::generate().expect("keygen").pkcs8)
             .collect()
     });
 
@@ -587,7 +589,10 @@ pub(crate) mod tests {
         assert!(!key.verify(b"messagE", &signature));
         // The JWK components alone verify the signature too.
         let e = URL_SAFE_NO_PAD.decode("AQAB").expect("e");
-        let components = PublicKeyComponents { n: &n[..], e: &e[..] };
+        let components = PublicKeyComponents {
+            n: &n[..],
+            e: &e[..],
+        };
         components
             .verify(&RSA_PKCS1_2048_8192_SHA256, b"message", &signature)
             .expect("JWK verifies");
@@ -599,7 +604,11 @@ pub(crate) mod tests {
         let pem = key.spki_pem();
         assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----\n"));
         assert!(pem.ends_with("\n-----END PUBLIC KEY-----\n"));
-        let body: Vec<&str> = pem.lines().skip(1).take_while(|l| !l.starts_with("-----")).collect();
+        let body: Vec<&str> = pem
+            .lines()
+            .skip(1)
+            .take_while(|l| !l.starts_with("-----"))
+            .collect();
         assert!(body.iter().rev().skip(1).all(|line| line.len() == 64));
         let der = STANDARD.decode(body.concat()).expect("PEM body is base64");
         assert!(aws_lc_rs::rsa::PublicKey::from_der(&der).is_ok());
@@ -627,24 +636,42 @@ pub(crate) mod tests {
         assert_eq!(
             set.infos(),
             [
-                KeyInfo { kid: "mock-key-1".into(), state: KeyState::Announced },
-                KeyInfo { kid: "mock-key-2".into(), state: KeyState::Active },
+                KeyInfo {
+                    kid: "mock-key-1".into(),
+                    state: KeyState::Announced
+                },
+                KeyInfo {
+                    kid: "mock-key-2".into(),
+                    state: KeyState::Active
+                },
             ]
         );
 
-        assert!(matches!(set.retire("mock-key-2"), Err(KeyError::RetireActive(_))));
+        assert!(matches!(
+            set.retire("mock-key-2"),
+            Err(KeyError::RetireActive(_))
+        ));
         assert!(matches!(set.retire("nope"), Err(KeyError::UnknownKid(_))));
         assert!(matches!(set.activate("nope"), Err(KeyError::UnknownKid(_))));
         set.retire("mock-key-1").expect("retire");
         assert_eq!(published_kids(&set), ["mock-key-2"]);
-        assert!(set.get("mock-key-1").is_some(), "retired keys are still held");
+        assert!(
+            set.get("mock-key-1").is_some(),
+            "retired keys are still held"
+        );
 
         // A retired key can be brought back; it is published again.
         set.activate("mock-key-1").expect("re-activate");
         assert_eq!(published_kids(&set), ["mock-key-1", "mock-key-2"]);
 
         let rotation = set.rotate(material(2)).expect("rotate");
-        assert_eq!(rotation, Rotation { kid: "mock-key-3".into(), retired: "mock-key-1".into() });
+        assert_eq!(
+            rotation,
+            Rotation {
+                kid: "mock-key-3".into(),
+                retired: "mock-key-1".into()
+            }
+        );
         assert_eq!(set.active().kid(), "mock-key-3");
         assert_eq!(published_kids(&set), ["mock-key-2", "mock-key-3"]);
     }
@@ -689,7 +716,10 @@ pub(crate) mod tests {
         assert_eq!(second.infos(), first.infos());
         assert_eq!(second.jwks().0, jwks_before, "same JWKS after a restart");
         let sig = second.active().sign(b"x").expect("sign");
-        assert!(first.active().verify(b"x", &sig), "same private key after a restart");
+        assert!(
+            first.active().verify(b"x", &sig),
+            "same private key after a restart"
+        );
         assert_eq!(second.next_kid(), "mock-key-3");
 
         // No temporary files are left behind.
@@ -701,7 +731,10 @@ pub(crate) mod tests {
         assert!(leftovers.is_empty(), "{leftovers:?}");
 
         fs::write(&path, b"{not json").expect("corrupt it");
-        assert!(matches!(KeySet::open(Some(&dir)), Err(KeyError::Corrupt { .. })));
+        assert!(matches!(
+            KeySet::open(Some(&dir)),
+            Err(KeyError::Corrupt { .. })
+        ));
         let _ = fs::remove_dir_all(&dir);
     }
 

@@ -164,7 +164,9 @@ pub struct MockIdp {
 
 impl std::fmt::Debug for MockIdp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MockIdp").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("MockIdp")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -244,10 +246,12 @@ impl MockIdp {
     /// in-flight requests to finish.
     pub async fn shutdown(mut self) {
         self.signal_stop();
-        if let Some(mut task) = self.task.take() {
-            if tokio::time::timeout(Duration::from_secs(5), &mut task).await.is_err() {
-                task.abort();
-            }
+        if let Some(mut task) = self.task.take()
+            && tokio::time::timeout(Duration::from_secs(5), &mut task)
+                .await
+                .is_err()
+        {
+            task.abort();
         }
     }
 

@@ -142,8 +142,14 @@ mod tests {
 
     #[test]
     fn classification() {
-        assert_eq!(classify("/.well-known/openid-configuration"), Some(EndpointKind::Metadata));
-        assert_eq!(classify("/.well-known/oauth-authorization-server"), Some(EndpointKind::Metadata));
+        assert_eq!(
+            classify("/.well-known/openid-configuration"),
+            Some(EndpointKind::Metadata)
+        );
+        assert_eq!(
+            classify("/.well-known/oauth-authorization-server"),
+            Some(EndpointKind::Metadata)
+        );
         assert_eq!(classify("/jwks"), Some(EndpointKind::Jwks));
         assert_eq!(classify("/token"), Some(EndpointKind::Token));
         assert_eq!(classify("/introspect"), Some(EndpointKind::Introspect));
@@ -168,8 +174,11 @@ mod tests {
         assert_eq!(entry.method, "POST");
         assert_eq!(entry.path, "/introspect");
         assert_eq!(entry.query.as_deref(), Some("a=1"));
-        let headers: Vec<(&str, &str)> =
-            entry.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let headers: Vec<(&str, &str)> = entry
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         assert_eq!(headers, [("x-a", "1, one more"), ("x-b", "2")]);
         assert_eq!(entry.body.len(), BODY_CAP);
         assert_eq!(entry.status, 0);
@@ -184,12 +193,19 @@ mod tests {
         assert_eq!((first, second), (1, 2));
         log.set_status(second, 503);
         let all = log.since(0);
-        assert_eq!(all.iter().map(|e| (e.seq, e.status)).collect::<Vec<_>>(), [(1, 0), (2, 503)]);
+        assert_eq!(
+            all.iter().map(|e| (e.seq, e.status)).collect::<Vec<_>>(),
+            [(1, 0), (2, 503)]
+        );
         assert_eq!(log.since(1).len(), 1);
         assert!(log.since(2).is_empty());
         log.clear();
         assert!(log.since(0).is_empty());
-        assert_eq!(log.push(capture(&p, EndpointKind::Jwks, b"")), 3, "seq continues after a clear");
+        assert_eq!(
+            log.push(capture(&p, EndpointKind::Jwks, b"")),
+            3,
+            "seq continues after a clear"
+        );
     }
 
     #[test]
@@ -199,11 +215,17 @@ mod tests {
         for _ in 0..5 {
             log.push(capture(&p, EndpointKind::Token, b"x"));
         }
-        assert_eq!(log.since(0).iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 4, 5]);
+        assert_eq!(
+            log.since(0).iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [3, 4, 5]
+        );
         let mut log = RequestLog::with_limits(100, 1_000);
         for _ in 0..3 {
             log.push(capture(&p, EndpointKind::Token, &[b'y'; 400]));
         }
-        assert_eq!(log.since(0).iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(
+            log.since(0).iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [2, 3]
+        );
     }
 }

@@ -96,8 +96,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         info.token_client_id, info.token_client_secret
     );
     match &state_dir {
-        Some(dir) => println!("  keys:                   {} (active {})", dir.display(), info.active_kid),
-        None => println!("  keys:                   in memory (active {})", info.active_kid),
+        Some(dir) => println!(
+            "  keys:                   {} (active {})",
+            dir.display(),
+            info.active_kid
+        ),
+        None => println!(
+            "  keys:                   in memory (active {})",
+            info.active_kid
+        ),
     }
     if args.print_token {
         let minted = server.idp().mint(&MintRequest {
@@ -154,7 +161,9 @@ fn default_state_dir(port: u16) -> anyhow::Result<PathBuf> {
         Some(state) => state,
         None => absolute("HOME")
             .map(|home| home.join(".local").join("state"))
-            .context("neither XDG_STATE_HOME nor HOME is set: pass --state-dir DIR or --ephemeral")?,
+            .context(
+                "neither XDG_STATE_HOME nor HOME is set: pass --state-dir DIR or --ephemeral",
+            )?,
     };
     Ok(base
         .join("mcp-auth-conformance")
@@ -191,23 +200,36 @@ mod tests {
     fn non_loopback_is_refused_unless_allowed() {
         let args = Args::parse_from(["mock-idp", "--host", "0.0.0.0", "--ephemeral"]);
         assert!(config(&args).is_err());
-        let args =
-            Args::parse_from(["mock-idp", "--host", "0.0.0.0", "--ephemeral", "--allow-non-loopback"]);
+        let args = Args::parse_from([
+            "mock-idp",
+            "--host",
+            "0.0.0.0",
+            "--ephemeral",
+            "--allow-non-loopback",
+        ]);
         assert!(config(&args).is_ok());
         let args = Args::parse_from(["mock-idp", "--host", "localhost", "--ephemeral"]);
-        assert_eq!(config(&args).expect("ok").addr, "127.0.0.1:9400".parse().expect("addr"));
+        assert_eq!(
+            config(&args).expect("ok").addr,
+            "127.0.0.1:9400".parse().expect("addr")
+        );
     }
 
     #[test]
     fn print_token_needs_an_audience() {
         assert!(Args::try_parse_from(["mock-idp", "--print-token"]).is_err());
-        assert!(Args::try_parse_from(["mock-idp", "--print-token", "--audience", "http://x"]).is_ok());
+        assert!(
+            Args::try_parse_from(["mock-idp", "--print-token", "--audience", "http://x"]).is_ok()
+        );
     }
 
     #[test]
     fn state_dir_choice() {
         let args = Args::parse_from(["mock-idp", "--state-dir", "/tmp/x"]);
-        assert_eq!(config(&args).expect("ok").state_dir, Some(PathBuf::from("/tmp/x")));
+        assert_eq!(
+            config(&args).expect("ok").state_dir,
+            Some(PathBuf::from("/tmp/x"))
+        );
         let args = Args::parse_from(["mock-idp", "--ephemeral"]);
         assert_eq!(config(&args).expect("ok").state_dir, None);
         assert!(Args::try_parse_from(["mock-idp", "--ephemeral", "--state-dir", "/x"]).is_err());

@@ -134,7 +134,10 @@ mod tests {
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
         assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
-        assert_eq!(response.headers()[header::WWW_AUTHENTICATE], BASIC_CHALLENGE);
+        assert_eq!(
+            response.headers()[header::WWW_AUTHENTICATE],
+            BASIC_CHALLENGE
+        );
         assert_eq!(
             body_of(response).await,
             json!({"error": "invalid_client", "error_description": "bad secret"})

@@ -141,8 +141,11 @@ impl TokenFactory {
             }
             Some(Defect::ScopeAsScpArray) => {
                 if let Some(scope) = claims.remove("scope") {
-                    let parts: Vec<&str> = scope.as_str().unwrap_or_default().split(' ').collect();
-                    let parts: Vec<&str> = parts.into_iter().filter(|s| !s.is_empty()).collect();
+                    let parts: Vec<&str> = scope
+                        .as_str()
+                        .unwrap_or_default()
+                        .split_whitespace()
+                        .collect();
                     claims.insert("scp".into(), json!(parts));
                 }
             }
@@ -389,14 +392,22 @@ mod tests {
         let signature = segments
             .get(2)
             .map(|s| URL_SAFE_NO_PAD.decode(s).expect("signature base64url"));
-        (header, payload, signature, format!("{}.{}", segments[0], segments[1]))
+        (
+            header,
+            payload,
+            signature,
+            format!("{}.{}", segments[0], segments[1]),
+        )
     }
 
     #[test]
     fn default_jwt() {
         let minted = mint(MintRequest::default());
         let (header, payload, signature, input) = parts(&minted.token.token);
-        assert_eq!(header, json!({"alg": "RS256", "typ": "at+jwt", "kid": "mock-key-1"}));
+        assert_eq!(
+            header,
+            json!({"alg": "RS256", "typ": "at+jwt", "kid": "mock-key-1"})
+        );
         assert_eq!(payload["iss"], ISSUER);
         assert_eq!(payload["sub"], DEFAULT_SUBJECT);
         assert_eq!(payload["aud"], "http://127.0.0.1:8000/mcp");
@@ -410,7 +421,10 @@ mod tests {
         assert_eq!(minted.token.kid.as_deref(), Some("mock-key-1"));
         assert_eq!(Value::Object(minted.token.claims.clone()), payload);
         assert_eq!(minted.token.header.clone().map(Value::Object), Some(header));
-        assert!(KEYS.active.verify(input.as_bytes(), &signature.expect("signed")));
+        assert!(
+            KEYS.active
+                .verify(input.as_bytes(), &signature.expect("signed"))
+        );
         assert!(minted.signature_ok);
     }
 
@@ -453,13 +467,19 @@ mod tests {
             .expect("mint");
         let (header, _, signature, input) = parts(&minted.token.token);
         assert_eq!(header["kid"], "mock-key-2");
-        assert!(KEYS.other.verify(input.as_bytes(), &signature.expect("sig")));
+        assert!(
+            KEYS.other
+                .verify(input.as_bytes(), &signature.expect("sig"))
+        );
     }
 
     #[test]
     fn claim_defects() {
         let (_, p, _, _) = parts(&with_defect(Defect::Expired).token.token);
-        assert_eq!((p["exp"].clone(), p["iat"].clone()), (json!(NOW - 600), json!(NOW - 900)));
+        assert_eq!(
+            (p["exp"].clone(), p["iat"].clone()),
+            (json!(NOW - 600), json!(NOW - 900))
+        );
         let (_, p, _, _) = parts(&with_defect(Defect::NotYetValid).token.token);
         assert_eq!(p["nbf"], NOW + 3600);
         let (_, p, _, _) = parts(&with_defect(Defect::MissingExp).token.token);
@@ -481,7 +501,11 @@ mod tests {
         for defect in Defect::ALL.iter().filter(|d| d.is_claims_only()) {
             let minted = with_defect(*defect);
             let (_, _, signature, input) = parts(&minted.token.token);
-            assert!(KEYS.active.verify(input.as_bytes(), &signature.expect("sig")), "{defect}");
+            assert!(
+                KEYS.active
+                    .verify(input.as_bytes(), &signature.expect("sig")),
+                "{defect}"
+            );
             assert!(minted.signature_ok);
         }
     }
@@ -495,30 +519,50 @@ mod tests {
         assert!(!KEYS.active.verify(input.as_bytes(), &signature));
         let mut repaired = signature.clone();
         repaired[128] ^= 0xff;
-        assert!(KEYS.active.verify(input.as_bytes(), &repaired), "exactly one byte flipped");
+        assert!(
+            KEYS.active.verify(input.as_bytes(), &repaired),
+            "exactly one byte flipped"
+        );
         assert_eq!(payload["sub"], DEFAULT_SUBJECT);
 
         let minted = with_defect(Defect::TamperedPayload);
         let (_, payload, signature, input) = parts(&minted.token.token);
         assert_eq!(payload["sub"], "attacker");
         assert_eq!(minted.token.claims["sub"], "attacker");
-        assert!(!KEYS.active.verify(input.as_bytes(), &signature.expect("sig")));
+        assert!(
+            !KEYS
+                .active
+                .verify(input.as_bytes(), &signature.expect("sig"))
+        );
 
         let minted = with_defect(Defect::UntrustedKey);
         let (header, _, signature, input) = parts(&minted.token.token);
         assert_eq!(header["kid"], "untrusted-key-7");
-        assert!(KEYS.untrusted.verify(input.as_bytes(), signature.as_deref().expect("sig")));
-        assert!(!KEYS.active.verify(input.as_bytes(), &signature.expect("sig")));
+        assert!(
+            KEYS.untrusted
+                .verify(input.as_bytes(), signature.as_deref().expect("sig"))
+        );
+        assert!(
+            !KEYS
+                .active
+                .verify(input.as_bytes(), &signature.expect("sig"))
+        );
 
         let minted = with_defect(Defect::UntrustedKeyKnownKid);
         let (header, _, signature, input) = parts(&minted.token.token);
         assert_eq!(header["kid"], "mock-key-1");
-        assert!(KEYS.untrusted.verify(input.as_bytes(), &signature.expect("sig")));
+        assert!(
+            KEYS.untrusted
+                .verify(input.as_bytes(), &signature.expect("sig"))
+        );
 
         let minted = with_defect(Defect::UnknownKid);
         let (header, _, signature, input) = parts(&minted.token.token);
         assert_eq!(header["kid"], "unknown-kid-7");
-        assert!(KEYS.active.verify(input.as_bytes(), &signature.expect("sig")));
+        assert!(
+            KEYS.active
+                .verify(input.as_bytes(), &signature.expect("sig"))
+        );
 
         let minted = with_defect(Defect::AlgNone);
         assert!(minted.token.token.ends_with('.'));
@@ -542,7 +586,10 @@ mod tests {
     fn hs256_key_confusion() {
         for (defect, secret) in [
             (Defect::Hs256PublicKeyPem, KEYS.active.spki_pem().to_owned()),
-            (Defect::Hs256PublicKeyJwk, KEYS.active.jwk_compact().to_owned()),
+            (
+                Defect::Hs256PublicKeyJwk,
+                KEYS.active.jwk_compact().to_owned(),
+            ),
         ] {
             let minted = with_defect(defect);
             let (header, _, signature, input) = parts(&minted.token.token);
@@ -572,7 +619,10 @@ mod tests {
         let (h, _, signature, input) = parts(&minted.token.token);
         assert_eq!(h["kid"], TRAVERSAL_KID);
         assert_eq!(minted.token.kid.as_deref(), Some(TRAVERSAL_KID));
-        assert!(KEYS.active.verify(input.as_bytes(), &signature.expect("sig")));
+        assert!(
+            KEYS.active
+                .verify(input.as_bytes(), &signature.expect("sig"))
+        );
     }
 
     #[test]

@@ -175,7 +175,9 @@ impl AuthState {
             Some(token) => token,
             // accepts-query-token: without an Authorization header, the access_token query
             // parameter is used, which RFC 9700 §2.1 and the MCP spec forbid.
-            None if self.variant == Variant::AcceptsQueryToken => {
+            None if self.variant == Variant::AcceptsQueryToken
+                && !headers.contains_key(AUTHORIZATION) =>
+            {
                 query_token(uri).ok_or(Rejection::NoCredentials)?
             }
             None => return Err(Rejection::NoCredentials),

@@ -33,7 +33,7 @@ pub use auth::AuthInfo;
 pub use variant::{UnknownVariant, ValidationKind, Variant};
 
 /// How the target decides whether an access token is valid.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Trust {
     /// Validate JWT access tokens locally with keys from this JWKS URL.
     Jwt {
@@ -49,6 +49,25 @@ pub enum Trust {
         /// The client secret the target authenticates with.
         client_secret: String,
     },
+}
+
+// Written by hand so that debug output (logs, test failures) never shows the client secret.
+impl std::fmt::Debug for Trust {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Trust::Jwt { jwks_uri } => f.debug_struct("Jwt").field("jwks_uri", jwks_uri).finish(),
+            Trust::Introspection {
+                endpoint,
+                client_id,
+                client_secret: _,
+            } => f
+                .debug_struct("Introspection")
+                .field("endpoint", endpoint)
+                .field("client_id", client_id)
+                .field("client_secret", &"<redacted>")
+                .finish(),
+        }
+    }
 }
 
 /// Configuration of one target.
@@ -137,8 +156,13 @@ impl Drop for RunningTarget {
 
 /// Binds `config.addr` and serves the target until [`RunningTarget::shutdown`] (or drop).
 pub async fn serve(config: TargetConfig) -> anyhow::Result<RunningTarget> {
-    if !config.mcp_path.starts_with('/') {
-        bail!("mcp_path must start with '/', got {:?}", config.mcp_path);
+    // Checked here because axum panics on route paths it cannot parse.
+    let path = &config.mcp_path;
+    if !path.starts_with('/') || path.contains("//") || path.contains(['{', '}', '*', '?', '#']) {
+        bail!("mcp_path must be a plain absolute path like /mcp, got {path:?}");
+    }
+    if path.starts_with("/.well-known/") {
+        bail!("mcp_path must not be under /.well-known/, got {path:?}");
     }
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await

@@ -1,5 +1,6 @@
 //! The `reference-target` command: runs one reference target variant until Ctrl-C.
 
+use std::io::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
 
 use anyhow::Context as _;
@@ -46,8 +47,12 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if args.list_variants {
+        // Written with writeln! so a closed pipe (`| head`) ends the listing instead of panicking.
+        let mut out = std::io::stdout().lock();
         for variant in Variant::ALL {
-            println!("{:<32} {}", variant.name(), variant.description());
+            if writeln!(out, "{:<32} {}", variant.name(), variant.description()).is_err() {
+                break;
+            }
         }
         return Ok(());
     }

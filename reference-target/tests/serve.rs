@@ -325,8 +325,150 @@ async fn conformant_target_challenges_accepts_and_forbids() {
     assert_eq!(prm["resource"], url.as_str());
     assert_eq!(prm["authorization_servers"], json!([ISSUER]));
 
+    // GET and DELETE are authenticated like POST.
+    let get_stream = answer(
+        http.get(&url)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", &session)
+            .send()
+            .await
+            .expect("get"),
+    )
+    .await;
+    assert_eq!(get_stream.status, 401);
+    let delete = answer(
+        http.delete(&url)
+            .header("mcp-session-id", &session)
+            .send()
+            .await
+            .expect("delete"),
+    )
+    .await;
+    assert_eq!(delete.status, 401);
+
+    // An open SSE stream does not hold up shutdown.
+    let stream = http
+        .get(&url)
+        .header("accept", "text/event-stream")
+        .header("authorization", &bearer)
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-06-18")
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(stream.status().as_u16(), 200);
+    let started = std::time::Instant::now();
     target.shutdown().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
+    drop(stream);
     jwks.stop();
+}
+
+/// Introspection trust: the target posts the token with Basic client authentication and judges
+/// the answer; an unauthenticated-introspection fault is visible to the endpoint.
+#[tokio::test]
+async fn introspection_trust_round_trip() {
+    use axum::http::HeaderMap;
+    let seen_auth: Arc<std::sync::Mutex<Vec<Option<String>>>> = Arc::default();
+    let audience = Arc::new(std::sync::Mutex::new(String::new()));
+    let app = Router::new().route(
+        "/introspect",
+        axum::routing::post({
+            let seen_auth = seen_auth.clone();
+            let audience = audience.clone();
+            move |headers: HeaderMap, body: String| {
+                let authorization = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                if let Ok(mut seen) = seen_auth.lock() {
+                    seen.push(authorization);
+                }
+                let aud = audience.lock().map(|a| a.clone()).unwrap_or_default();
+                let form: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+                let token = form.iter().find(|(k, _)| k == "token").map(|(_, v)| v.clone()).unwrap_or_default();
+                let hint_ok = form.iter().any(|(k, v)| k == "token_type_hint" && v == "access_token");
+                let answer = match token.as_str() {
+                    "good" if hint_ok => json!({"active": true, "iss": ISSUER, "sub": "bob", "aud": [aud], "scope": "mcp:tools", "exp": now() + 60, "token_type": "Bearer"}),
+                    "refresh" => json!({"active": true, "iss": ISSUER, "aud": aud, "scope": "mcp:tools", "token_type": "refresh_token"}),
+                    "broken" => return std::future::ready((StatusCode::INTERNAL_SERVER_ERROR, "{}".to_owned())),
+                    _ => json!({"active": false}),
+                };
+                std::future::ready((StatusCode::OK, answer.to_string()))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let idp = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    let http = client();
+    for variant in [
+        Variant::Introspection,
+        Variant::IntrospectUnauthenticated,
+        Variant::IntrospectFailsOpen,
+    ] {
+        let target = serve(TargetConfig {
+            issuer: ISSUER.to_owned(),
+            trust: Trust::Introspection {
+                endpoint: format!("http://{idp}/introspect"),
+                client_id: "conformance-rs".to_owned(),
+                client_secret: "conformance-rs-secret".to_owned(),
+            },
+            variant,
+            ..TargetConfig::default()
+        })
+        .await
+        .expect("serve");
+        let url = target.url();
+        if let Ok(mut aud) = audience.lock() {
+            *aud = url.clone();
+        }
+        let good = post(&http, &url, Some("Bearer good"), None, INITIALIZE).await;
+        assert_eq!(good.status, 200, "{variant}: {}", good.body);
+        let inactive = post(&http, &url, Some("Bearer revoked"), None, INITIALIZE).await;
+        assert_eq!(inactive.status, 401, "{variant}");
+        let refresh = post(&http, &url, Some("Bearer refresh"), None, INITIALIZE).await;
+        assert_eq!(refresh.status, 401, "{variant}");
+        let broken = post(&http, &url, Some("Bearer broken"), None, INITIALIZE).await;
+        let expected = if variant == Variant::IntrospectFailsOpen {
+            200
+        } else {
+            401
+        };
+        assert_eq!(broken.status, expected, "{variant}");
+        let expected_auth = (variant != Variant::IntrospectUnauthenticated).then(|| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD
+                    .encode("conformance-rs:conformance-rs-secret")
+            )
+        });
+        let seen = seen_auth
+            .lock()
+            .map(|mut s| std::mem::take(&mut *s))
+            .unwrap_or_default();
+        assert_eq!(seen.len(), 4, "{variant}");
+        assert!(
+            seen.iter().all(|a| *a == expected_auth),
+            "{variant}: {seen:?}"
+        );
+        target.shutdown().await;
+    }
+    let _ = stop.send(());
+    let _ = server.await;
 }
 
 /// A few faults whose mechanics involve state or key handling, each next to the conformant

@@ -123,7 +123,8 @@ impl Summary {
 impl Report {
     /// The JSON report (pretty, stable key order).
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"cannot render the report: {e}\"}}"))
+        serde_json::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("{{\"error\":\"cannot render the report: {e}\"}}"))
     }
 
     /// The JSON report with run-specific values (ports, sessions, durations) normalised, for
@@ -191,7 +192,13 @@ fn normalize_seconds(s: &str) -> String {
 mod tests {
     #[test]
     fn seconds_are_normalised() {
-        assert_eq!(super::normalize_seconds("accepted within 0.3 s, 2 fetches, 12.25 s ago"), "accepted within [SECONDS] s, 2 fetches, [SECONDS] s ago");
-        assert_eq!(super::normalize_seconds("HTTP 401 and v1.2"), "HTTP 401 and v1.2");
+        assert_eq!(
+            super::normalize_seconds("accepted within 0.3 s, 2 fetches, 12.25 s ago"),
+            "accepted within [SECONDS] s, 2 fetches, [SECONDS] s ago"
+        );
+        assert_eq!(
+            super::normalize_seconds("HTTP 401 and v1.2"),
+            "HTTP 401 and v1.2"
+        );
     }
 }

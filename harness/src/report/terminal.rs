@@ -17,7 +17,11 @@ impl TerminalStyle {
     pub fn detect() -> TerminalStyle {
         use std::io::IsTerminal;
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        if !no_color && std::io::stdout().is_terminal() { TerminalStyle::Color } else { TerminalStyle::Plain }
+        if !no_color && std::io::stdout().is_terminal() {
+            TerminalStyle::Color
+        } else {
+            TerminalStyle::Plain
+        }
     }
 }
 
@@ -40,20 +44,49 @@ fn label(style: TerminalStyle, status: Status) -> String {
 
 pub fn render_terminal(report: &Report, style: TerminalStyle) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{}", paint(style, "1", &format!("MCP authorization conformance: {}", report.target)));
+    let _ = writeln!(
+        out,
+        "{}",
+        paint(
+            style,
+            "1",
+            &format!("MCP authorization conformance: {}", report.target)
+        )
+    );
     let _ = writeln!(out, "  MCP revision:  {}", report.spec_version);
-    let _ = writeln!(out, "  mode:          {} ({})", report.mode.describe(), report.mode_reason);
+    let _ = writeln!(
+        out,
+        "  mode:          {} ({})",
+        report.mode.describe(),
+        report.mode_reason
+    );
     let validation = match report.validation {
         Some(crate::check::Validation::Jwt) => "JWT against the JWKS",
         Some(crate::check::Validation::Introspection) => "introspection (RFC 7662)",
         None => "unknown",
     };
-    let _ = writeln!(out, "  validation:    {validation} ({})", report.validation_reason);
-    let scopes = if report.required_scopes.is_empty() { "none".to_string() } else { report.required_scopes.join(" ") };
+    let _ = writeln!(
+        out,
+        "  validation:    {validation} ({})",
+        report.validation_reason
+    );
+    let scopes = if report.required_scopes.is_empty() {
+        "none".to_string()
+    } else {
+        report.required_scopes.join(" ")
+    };
     let _ = writeln!(out, "  scopes:        {scopes} ({})", report.scopes_reason);
     let _ = writeln!(out, "  mock IdP:      {}", report.idp.issuer);
-    let pc = if report.positive_control.passed { paint(style, "32", "passed") } else { paint(style, "31;1", "FAILED") };
-    let _ = writeln!(out, "  positive control: {pc}: {}", report.positive_control.message);
+    let pc = if report.positive_control.passed {
+        paint(style, "32", "passed")
+    } else {
+        paint(style, "31;1", "FAILED")
+    };
+    let _ = writeln!(
+        out,
+        "  positive control: {pc}: {}",
+        report.positive_control.message
+    );
     if !report.positive_control.passed {
         for e in &report.positive_control.evidence {
             let _ = writeln!(out, "      > {}", e.request);
@@ -73,7 +106,13 @@ pub fn render_terminal(report: &Report, style: TerminalStyle) -> String {
             let _ = writeln!(out, "{}", paint(style, "1", &format!("[{area}]")));
         }
         let level = format!("{:<6}", c.level.to_string());
-        let _ = writeln!(out, "  {} {level} {:<40} {}", label(style, c.status), c.id, c.title);
+        let _ = writeln!(
+            out,
+            "  {} {level} {:<40} {}",
+            label(style, c.status),
+            c.id,
+            c.title
+        );
         if matches!(c.status, Status::Fail | Status::Warn | Status::NotTestable) {
             let _ = writeln!(out, "         {}", c.message);
             for d in c.details.iter().take(4) {
@@ -82,7 +121,11 @@ pub fn render_terminal(report: &Report, style: TerminalStyle) -> String {
             if matches!(c.status, Status::Fail | Status::Warn) {
                 for e in c.evidence.iter().take(2) {
                     let _ = writeln!(out, "         > {}", e.request);
-                    for h in e.request_headers.iter().filter(|h| h.to_ascii_lowercase().starts_with("authorization")) {
+                    for h in e
+                        .request_headers
+                        .iter()
+                        .filter(|h| h.to_ascii_lowercase().starts_with("authorization"))
+                    {
                         let _ = writeln!(out, "         > {h}");
                     }
                     match (e.status, &e.error) {
@@ -94,7 +137,11 @@ pub fn render_terminal(report: &Report, style: TerminalStyle) -> String {
                         }
                         _ => {}
                     }
-                    for h in e.response_headers.iter().filter(|h| h.starts_with("www-authenticate") || h.starts_with("location")) {
+                    for h in e
+                        .response_headers
+                        .iter()
+                        .filter(|h| h.starts_with("www-authenticate") || h.starts_with("location"))
+                    {
                         let _ = writeln!(out, "         < {h}");
                     }
                 }
@@ -111,12 +158,22 @@ pub fn render_terminal(report: &Report, style: TerminalStyle) -> String {
     let _ = writeln!(
         out,
         "MUST: {}/{} passed ({} failed, {} not testable); SHOULD: {}/{} passed; {} skipped as not applicable",
-        s.must.passed, s.must.applicable, s.must.failed, s.must.not_testable, s.should.passed, s.should.applicable, s.skipped
+        s.must.passed,
+        s.must.applicable,
+        s.must.failed,
+        s.must.not_testable,
+        s.should.passed,
+        s.should.applicable,
+        s.skipped
     );
     let verdict = if s.conformant {
         paint(style, "32;1", "CONFORMANT: every applicable MUST passed")
     } else {
-        paint(style, "31;1", "NOT CONFORMANT: an applicable MUST failed or could not be tested")
+        paint(
+            style,
+            "31;1",
+            "NOT CONFORMANT: an applicable MUST failed or could not be tested",
+        )
     };
     let _ = writeln!(out, "{verdict}");
     let _ = Level::Must;

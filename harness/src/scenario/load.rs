@@ -37,6 +37,11 @@ impl Catalogue {
     }
 }
 
+/// The built-in scenario files as `(path relative to scenarios/, contents)`.
+pub fn builtin_files() -> &'static [(&'static str, &'static str)] {
+    builtin::BUILTIN
+}
+
 /// The scenarios embedded in the binary.
 pub fn load_builtin() -> Result<Catalogue, HarnessError> {
     let mut catalogue = Catalogue::default();
@@ -52,15 +57,20 @@ pub fn load_builtin() -> Result<Catalogue, HarnessError> {
 /// Every `*.toml` under `dir`, recursively, sorted by path.
 pub fn load_dir(dir: &Path) -> Result<Vec<(String, Scenario)>, HarnessError> {
     let mut files = Vec::new();
-    collect(dir, &mut files).map_err(|e| HarnessError::Scenario(format!("{}: {e}", dir.display())))?;
+    collect(dir, &mut files)
+        .map_err(|e| HarnessError::Scenario(format!("{}: {e}", dir.display())))?;
     files.sort();
     if files.is_empty() {
-        return Err(HarnessError::Scenario(format!("{}: no scenario files (*.toml) found", dir.display())));
+        return Err(HarnessError::Scenario(format!(
+            "{}: no scenario files (*.toml) found",
+            dir.display()
+        )));
     }
     let mut out = Vec::new();
     for file in files {
         let display = file.display().to_string();
-        let text = std::fs::read_to_string(&file).map_err(|e| HarnessError::Scenario(format!("{display}: {e}")))?;
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| HarnessError::Scenario(format!("{display}: {e}")))?;
         out.push((display.clone(), parse_scenario(&display, &text)?));
     }
     Ok(out)
@@ -81,11 +91,18 @@ fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()>
 /// Parses and validates one scenario file; errors name the file, line and field.
 pub fn parse_scenario(path: &str, text: &str) -> Result<Scenario, HarnessError> {
     let scenario: Scenario = toml::from_str(text).map_err(|e| {
-        let line = e.span().map(|s| line_at(text, s.start)).map(|l| format!(":{l}")).unwrap_or_default();
+        let line = e
+            .span()
+            .map(|s| line_at(text, s.start))
+            .map(|l| format!(":{l}"))
+            .unwrap_or_default();
         HarnessError::Scenario(format!("{path}{line}: {}", e.message()))
     })?;
     validate(&scenario).map_err(|(needle, message)| {
-        let line = needle.and_then(|n| find_line(text, &n)).map(|l| format!(":{l}")).unwrap_or_default();
+        let line = needle
+            .and_then(|n| find_line(text, &n))
+            .map(|l| format!(":{l}"))
+            .unwrap_or_default();
         HarnessError::Scenario(format!("{path}{line}: {message}"))
     })?;
     Ok(scenario)
@@ -103,17 +120,33 @@ type Invalid = (Option<String>, String);
 
 fn validate(s: &Scenario) -> Result<(), Invalid> {
     let id_ok = s.id.split_once('.').is_some_and(|(area, name)| {
-        let ok = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        let ok = |p: &str| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        };
         ok(area) && ok(name)
     });
     if !id_ok {
-        return Err((Some("id".into()), format!("field `id`: {:?} is not of the form `area.name` in lowercase kebab-case", s.id)));
+        return Err((
+            Some("id".into()),
+            format!(
+                "field `id`: {:?} is not of the form `area.name` in lowercase kebab-case",
+                s.id
+            ),
+        ));
     }
     if s.modes.is_empty() {
-        return Err((Some("modes".into()), "field `modes`: at least one mode is required".into()));
+        return Err((
+            Some("modes".into()),
+            "field `modes`: at least one mode is required".into(),
+        ));
     }
     if s.references.is_empty() {
-        return Err((Some("references".into()), "field `references`: at least one reference is required".into()));
+        return Err((
+            Some("references".into()),
+            "field `references`: at least one reference is required".into(),
+        ));
     }
     if s.steps.is_empty() {
         return Err((None, "at least one [[step]] is required".into()));
@@ -121,7 +154,10 @@ fn validate(s: &Scenario) -> Result<(), Invalid> {
     let mut names = BTreeSet::new();
     for (i, step) in s.steps.iter().enumerate() {
         let at = |field: &str, message: String| -> Invalid {
-            (Some(field.to_string()), format!("step {} field `{field}`: {message}", i + 1))
+            (
+                Some(field.to_string()),
+                format!("step {} field `{field}`: {message}", i + 1),
+            )
         };
         validate_step(step, &names).map_err(|(field, message)| at(&field, message))?;
         if let Some(name) = &step.name {
@@ -144,23 +180,34 @@ fn validate_step(step: &Step, earlier: &BTreeSet<String>) -> Result<(), (String,
             || step.expect.is_some()
             || step.require.is_some();
         if request_fields {
-            return Err(("probe".into(), "a probe step decides on its own; it takes no request or expect fields".into()));
+            return Err((
+                "probe".into(),
+                "a probe step decides on its own; it takes no request or expect fields".into(),
+            ));
         }
     } else if step.expect.is_none() && step.require.is_none() {
-        return Err(("expect".into(), "a request step needs `expect` or `require`".into()));
+        return Err((
+            "expect".into(),
+            "a request step needs `expect` or `require`".into(),
+        ));
     }
     if let Some(method) = &step.mcp {
         if McpCall::parse(method).is_none() {
             return Err((
                 "mcp".into(),
-                format!("unknown MCP method {method:?}; known: initialize, notifications/initialized, tools/list, ping"),
+                format!(
+                    "unknown MCP method {method:?}; known: initialize, notifications/initialized, tools/list, ping"
+                ),
             ));
         }
     }
     if let Some(token) = &step.token {
         if let Some(from) = &token.from_step {
             if !earlier.contains(from) {
-                return Err(("from_step".into(), format!("no earlier step is named {from:?}")));
+                return Err((
+                    "from_step".into(),
+                    format!("no earlier step is named {from:?}"),
+                ));
             }
         }
         if let Some(m) = &token.mutate {
@@ -168,25 +215,39 @@ fn validate_step(step: &Step, earlier: &BTreeSet<String>) -> Result<(), (String,
                 return Err(("mutate".into(), "`mutate` needs `from_step`".into()));
             }
             if !matches!(m.as_str(), "flip-signature" | "flip-payload") {
-                return Err(("mutate".into(), format!("unknown mutation {m:?}; known: flip-signature, flip-payload")));
+                return Err((
+                    "mutate".into(),
+                    format!("unknown mutation {m:?}; known: flip-signature, flip-payload"),
+                ));
             }
         }
         if let Some(f) = &token.format {
             if !matches!(f.as_str(), "jwt" | "opaque") {
-                return Err(("format".into(), format!("unknown format {f:?}; known: jwt, opaque")));
+                return Err((
+                    "format".into(),
+                    format!("unknown format {f:?}; known: jwt, opaque"),
+                ));
             }
         }
     }
     if let Some(idp) = &step.idp {
         if let Some(fault) = &idp.fault {
-            if !matches!(fault.endpoint.as_str(), "jwks" | "introspect" | "token" | "metadata") {
-                return Err(("endpoint".into(), format!("unknown endpoint {:?}", fault.endpoint)));
+            if !matches!(
+                fault.endpoint.as_str(),
+                "jwks" | "introspect" | "token" | "metadata"
+            ) {
+                return Err((
+                    "endpoint".into(),
+                    format!("unknown endpoint {:?}", fault.endpoint),
+                ));
             }
             match fault.kind.as_str() {
                 "status" if fault.status.is_none() => {
                     return Err(("status".into(), "a `status` fault needs `status`".into()));
                 }
-                "delay" if fault.ms.is_none() => return Err(("ms".into(), "a `delay` fault needs `ms`".into())),
+                "delay" if fault.ms.is_none() => {
+                    return Err(("ms".into(), "a `delay` fault needs `ms`".into()));
+                }
                 "status" | "delay" | "hang" | "garbage" => {}
                 other => return Err(("kind".into(), format!("unknown fault kind {other:?}"))),
             }
@@ -225,7 +286,10 @@ expect = { status = [401] }
 
     #[test]
     fn unknown_field_names_file_line_and_field() {
-        let text = MINIMAL.replace("expect = { status = [401] }", "expect = { status = [401] }\nbogus = 1");
+        let text = MINIMAL.replace(
+            "expect = { status = [401] }",
+            "expect = { status = [401] }\nbogus = 1",
+        );
         let err = parse_scenario("dir/x.toml", &text).unwrap_err().to_string();
         assert!(err.starts_with("dir/x.toml:14:"), "{err}");
         assert!(err.contains("bogus"), "{err}");
@@ -233,7 +297,10 @@ expect = { status = [401] }
 
     #[test]
     fn semantic_errors_name_the_line() {
-        let text = MINIMAL.replace("expect = { status = [401] }", "mcp = \"nope\"\nexpect = { status = [401] }");
+        let text = MINIMAL.replace(
+            "expect = { status = [401] }",
+            "mcp = \"nope\"\nexpect = { status = [401] }",
+        );
         let err = parse_scenario("x.toml", &text).unwrap_err().to_string();
         assert!(err.starts_with("x.toml:13:"), "{err}");
         assert!(err.contains("`mcp`"), "{err}");

@@ -8,5 +8,5 @@
 mod load;
 mod model;
 
-pub use load::{Catalogue, load_builtin, load_dir, parse_scenario};
+pub use load::{Catalogue, builtin_files, load_builtin, load_dir, parse_scenario};
 pub use model::*;

@@ -48,7 +48,10 @@ impl Scenario {
     }
 
     pub fn level_for(&self, spec: SpecVersion) -> Level {
-        self.level_by_version.get(&spec).copied().unwrap_or(self.level)
+        self.level_by_version
+            .get(&spec)
+            .copied()
+            .unwrap_or(self.level)
     }
 }
 

@@ -35,11 +35,16 @@ impl std::fmt::Debug for Credentials {
 
 /// The credentials in the `Authorization: Basic` header or in the form; `None` when there are none.
 /// Authorization headers with other schemes are ignored. Using both methods at once is an error.
-pub(crate) fn presented(headers: &HeaderMap, form: &Form) -> Result<Option<Credentials>, OAuthError> {
+pub(crate) fn presented(
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<Option<Credentials>, OAuthError> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let first = values.next();
     if values.next().is_some() {
-        return Err(OAuthError::invalid_request("more than one Authorization header"));
+        return Err(OAuthError::invalid_request(
+            "more than one Authorization header",
+        ));
     }
     if let Some(basic) = first.and_then(|value| basic_payload(value.as_bytes())) {
         let credentials = decode_basic(basic)?;
@@ -60,7 +65,9 @@ pub(crate) fn presented(headers: &HeaderMap, form: &Form) -> Result<Option<Crede
             id: id.to_owned(),
             secret: secret.to_owned(),
         })),
-        (None, Some(_)) => Err(OAuthError::invalid_request("client_secret without client_id")),
+        (None, Some(_)) => Err(OAuthError::invalid_request(
+            "client_secret without client_id",
+        )),
         // A client_id alone is a public client, which this IdP does not have.
         (_, None) => Ok(None),
     }
@@ -117,7 +124,9 @@ fn form_decode(text: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' => {
-                let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok());
                 match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                     Some(byte) => {
                         out.push(byte);
@@ -150,7 +159,10 @@ mod tests {
     fn basic(id: &str, secret: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
         let value = format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")));
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_str(&value).expect("header"));
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&value).expect("header"),
+        );
         headers
     }
 
@@ -168,7 +180,13 @@ mod tests {
         let creds = presented(&basic("my+client", "s%3Ae%25cret"), &Form::default())
             .expect("ok")
             .expect("some");
-        assert_eq!(creds, Credentials { id: "my client".into(), secret: "s:e%cret".into() });
+        assert_eq!(
+            creds,
+            Credentials {
+                id: "my client".into(),
+                secret: "s:e%cret".into()
+            }
+        );
         let c = client();
         assert!(authenticate(Some(&creds), &[&c]).is_ok());
         // Unencoded credentials without reserved characters work as well.
@@ -178,11 +196,17 @@ mod tests {
 
     #[test]
     fn post_credentials() {
-        let creds = presented(&HeaderMap::new(), &form("client_id=my+client&client_secret=s%3Ae%25cret"))
-            .expect("ok");
+        let creds = presented(
+            &HeaderMap::new(),
+            &form("client_id=my+client&client_secret=s%3Ae%25cret"),
+        )
+        .expect("ok");
         let c = client();
         assert!(authenticate(creds.as_ref(), &[&c]).is_ok());
-        assert_eq!(presented(&HeaderMap::new(), &form("client_id=x")).expect("ok"), None);
+        assert_eq!(
+            presented(&HeaderMap::new(), &form("client_id=x")).expect("ok"),
+            None
+        );
         assert!(presented(&HeaderMap::new(), &form("client_secret=x")).is_err());
     }
 
@@ -191,15 +215,24 @@ mod tests {
         let c = client();
         let err = authenticate(None, &[&c]).expect_err("none");
         assert_eq!((err.status().as_u16(), err.code()), (401, "invalid_client"));
-        let wrong = Credentials { id: "my client".into(), secret: "nope".into() };
+        let wrong = Credentials {
+            id: "my client".into(),
+            secret: "nope".into(),
+        };
         assert!(authenticate(Some(&wrong), &[&c]).is_err());
 
         let mut bad = HeaderMap::new();
-        bad.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic %%%not-base64"));
+        bad.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic %%%not-base64"),
+        );
         let err = presented(&bad, &Form::default()).expect_err("bad base64");
         assert_eq!(err.code(), "invalid_client");
         let mut no_colon = HeaderMap::new();
-        no_colon.insert(header::AUTHORIZATION, HeaderValue::from_static("basic YWJj"));
+        no_colon.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("basic YWJj"),
+        );
         assert!(presented(&no_colon, &Form::default()).is_err());
 
         let both = presented(&basic("a", "b"), &form("client_secret=b"));
@@ -208,7 +241,10 @@ mod tests {
         assert_eq!(mismatch.expect_err("mismatch").code(), "invalid_request");
 
         let mut bearer = HeaderMap::new();
-        bearer.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
+        bearer.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer abc"),
+        );
         assert_eq!(presented(&bearer, &Form::default()).expect("ignored"), None);
     }
 

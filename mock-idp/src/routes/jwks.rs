@@ -14,7 +14,11 @@ pub(crate) async fn jwks(State(idp): State<Idp>, headers: HeaderMap) -> Response
     let not_modified = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.split(',').any(|tag| tag.trim() == etag || tag.trim() == "*"));
+        .is_some_and(|value| {
+            value
+                .split(',')
+                .any(|tag| tag.trim() == etag || tag.trim() == "*")
+        });
     let mut response = if not_modified {
         json_bytes(StatusCode::NOT_MODIFIED, Bytes::new(), REVALIDATE)
     } else {

@@ -50,7 +50,10 @@ pub(crate) fn app(idp: Idp) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         // Unknown paths, including `/_probe/*` (the jku/x5u targets), answer 404 `not_found`.
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(idp.clone(), recorder::record))
+        .layer(middleware::from_fn_with_state(
+            idp.clone(),
+            recorder::record,
+        ))
         .with_state(idp)
 }
 
@@ -63,7 +66,11 @@ pub(crate) async fn method_not_allowed() -> OAuthError {
 }
 
 async fn health() -> Response {
-    json_bytes(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#), NO_STORE)
+    json_bytes(
+        StatusCode::OK,
+        Bytes::from_static(br#"{"status":"ok"}"#),
+        NO_STORE,
+    )
 }
 
 /// A JSON response from already-serialised bytes.
@@ -107,7 +114,9 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
             Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 Err(OAuthError::payload_too_large())
             }
-            Err(_) => Err(OAuthError::invalid_request("could not read the request body")),
+            Err(_) => Err(OAuthError::invalid_request(
+                "could not read the request body",
+            )),
         }
     }
 }

@@ -28,7 +28,9 @@ pub(crate) async fn record(State(idp): State<Idp>, request: Request, next: Next)
         Ok((bytes, true)) => (bytes, Some(OAuthError::payload_too_large())),
         Err(()) => (
             Bytes::new(),
-            Some(OAuthError::invalid_request("could not read the request body")),
+            Some(OAuthError::invalid_request(
+                "could not read the request body",
+            )),
         ),
     };
     let seq = idp.record(capture(&parts, endpoint, &bytes));

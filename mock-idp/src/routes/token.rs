@@ -40,10 +40,19 @@ pub(crate) async fn token(
     };
     let scope = form.get("scope").map(str::to_owned);
     let minted = idp.issue(scope.clone(), audience).map_err(|err| {
-        OAuthError::server_error(StatusCode::INTERNAL_SERVER_ERROR).with_description(err.to_string())
+        OAuthError::server_error(StatusCode::INTERNAL_SERVER_ERROR)
+            .with_description(err.to_string())
     })?;
-    let lifetime = minted.claims.get("exp").and_then(Value::as_i64).unwrap_or_default()
-        - minted.claims.get("iat").and_then(Value::as_i64).unwrap_or_default();
+    let lifetime = minted
+        .claims
+        .get("exp")
+        .and_then(Value::as_i64)
+        .unwrap_or_default()
+        - minted
+            .claims
+            .get("iat")
+            .and_then(Value::as_i64)
+            .unwrap_or_default();
     let mut answer = json!({
         "access_token": minted.token,
         "token_type": "Bearer",
@@ -57,8 +66,9 @@ pub(crate) async fn token(
 
 /// RFC 8707 §2: an absolute URI without a fragment; kept exactly as sent (it becomes `aud`).
 fn checked_resource(resource: &str) -> Result<String, OAuthError> {
-    let url = url::Url::parse(resource)
-        .map_err(|_| OAuthError::invalid_target(format!("resource {resource:?} is not an absolute URI")))?;
+    let url = url::Url::parse(resource).map_err(|_| {
+        OAuthError::invalid_target(format!("resource {resource:?} is not an absolute URI"))
+    })?;
     if url.fragment().is_some() {
         return Err(OAuthError::invalid_target(format!(
             "resource {resource:?} must not contain a fragment"
@@ -73,7 +83,10 @@ mod tests {
 
     #[test]
     fn resource_rules() {
-        assert_eq!(checked_resource("https://rs.example/mcp").as_deref().ok(), Some("https://rs.example/mcp"));
+        assert_eq!(
+            checked_resource("https://rs.example/mcp").as_deref().ok(),
+            Some("https://rs.example/mcp")
+        );
         assert!(checked_resource("/relative").is_err());
         assert!(checked_resource("https://rs.example/mcp#frag").is_err());
     }
