@@ -10,7 +10,8 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
     };
     for entry in entries.flatten() {
         let path = entry.path();
-        if path.is_dir() {
+        // `examples/` holds scenarios for users to copy, not built-in checks.
+        if path.is_dir() && !path.ends_with("examples") {
             collect(&path, out);
         } else if path.extension().is_some_and(|e| e == "toml") {
             out.push(path);

@@ -300,17 +300,17 @@ pub fn bearer_violations(challenge: &Challenge) -> Vec<String> {
         }
     }
     for attr in ["error", "error_description"] {
-        if let Some(value) = challenge.param(attr) {
-            if value.bytes().any(|b| {
+        if let Some(value) = challenge.param(attr)
+            && value.bytes().any(|b| {
                 !(b == 0x20
                     || b == 0x21
                     || (0x23..=0x5b).contains(&b)
                     || (0x5d..=0x7e).contains(&b))
-            }) {
-                v.push(format!(
-                    "{attr} contains characters RFC 6750 §3 does not allow"
-                ));
-            }
+            })
+        {
+            v.push(format!(
+                "{attr} contains characters RFC 6750 §3 does not allow"
+            ));
         }
     }
     v

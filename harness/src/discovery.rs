@@ -191,12 +191,10 @@ pub async fn discover(ctx: &Ctx) -> Result<Facts, HarnessError> {
     if let Some(pointer) = challenges
         .bearer()
         .and_then(|b| b.param("resource_metadata"))
+        && let Ok(u) = url::Url::parse(pointer)
+        && matches!(u.scheme(), "http" | "https")
     {
-        if let Ok(u) = url::Url::parse(pointer) {
-            if matches!(u.scheme(), "http" | "https") {
-                candidates.push((pointer.to_string(), PrmRole::Pointer));
-            }
-        }
+        candidates.push((pointer.to_string(), PrmRole::Pointer));
     }
     let path = url.path().trim_end_matches('/');
     if !path.is_empty() {
@@ -420,10 +418,9 @@ async fn positive_control(
     if let Some(RpcOutcome::Result(result)) = init
         .response()
         .map(|r| read_response(r.header("content-type"), &r.body))
+        && let Some(version) = result.get("protocolVersion").and_then(Value::as_str)
     {
-        if let Some(version) = result.get("protocolVersion").and_then(Value::as_str) {
-            let _ = ctx.negotiated_version.set(version.to_string());
-        }
+        let _ = ctx.negotiated_version.set(version.to_string());
     }
     let initialized = ctx
         .target

@@ -77,10 +77,10 @@ pub fn read_response(content_type: Option<&str>, body: &[u8]) -> RpcOutcome {
     let ct = content_type.unwrap_or("").to_ascii_lowercase();
     if ct.starts_with("text/event-stream") {
         for data in sse_data(body) {
-            if let Ok(value) = serde_json::from_str::<Value>(&data) {
-                if let Some(outcome) = outcome_of(&value) {
-                    return outcome;
-                }
+            if let Ok(value) = serde_json::from_str::<Value>(&data)
+                && let Some(outcome) = outcome_of(&value)
+            {
+                return outcome;
             }
         }
         return if body.is_empty() {

@@ -12,7 +12,7 @@ use std::time::Instant;
 use serde_json::{Map, Value, json};
 
 use crate::challenge;
-use crate::check::{Level, Status};
+use crate::check::Status;
 use crate::context::Ctx;
 use crate::discovery::{Facts, accepted, mcp_request};
 use crate::error::HarnessError;
@@ -159,22 +159,22 @@ fn base_result(ctx: &Ctx, s: &Scenario, status: Status, message: String) -> Chec
 
 /// Why a check does not apply, if it does not.
 fn not_applicable(ctx: &Ctx, facts: &Facts, s: &Scenario) -> Option<String> {
-    if let Some(versions) = &s.spec_versions {
-        if !versions.contains(&ctx.spec) {
-            return Some(format!("does not apply to MCP revision {}", ctx.spec));
-        }
+    if let Some(versions) = &s.spec_versions
+        && !versions.contains(&ctx.spec)
+    {
+        return Some(format!("does not apply to MCP revision {}", ctx.spec));
     }
     if !s.modes.contains(&facts.mode) {
         return Some(format!("does not apply to mode {}", facts.mode.describe()));
     }
-    if let Some(kind) = s.validation {
-        if facts.validation.is_some_and(|v| v != kind) {
-            return Some(format!(
-                "applies to targets that validate tokens by {}; this one uses {}",
-                kind_name(kind),
-                facts.validation.map(kind_name).unwrap_or("?")
-            ));
-        }
+    if let Some(kind) = s.validation
+        && facts.validation.is_some_and(|v| v != kind)
+    {
+        return Some(format!(
+            "applies to targets that validate tokens by {}; this one uses {}",
+            kind_name(kind),
+            facts.validation.map(kind_name).unwrap_or("?")
+        ));
     }
     None
 }
@@ -314,7 +314,6 @@ fn summarise(ctx: &Ctx, s: &Scenario, outcomes: Vec<(Option<String>, StepOutcome
     if matches!(status, Status::Fail | Status::Warn) {
         result.fix = Some(s.fix.trim().to_string());
     }
-    let _ = Level::Must;
     result
 }
 
@@ -423,10 +422,10 @@ async fn run_step(
     if let Some(require) = &step.require {
         outcome.unmet = evaluate(require, &exchange, facts, &idp_paths);
     }
-    if outcome.unmet.is_empty() {
-        if let Some(expect) = &step.expect {
-            outcome.failures = evaluate(expect, &exchange, facts, &idp_paths);
-        }
+    if outcome.unmet.is_empty()
+        && let Some(expect) = &step.expect
+    {
+        outcome.failures = evaluate(expect, &exchange, facts, &idp_paths);
     }
     outcome.notes.push(observed(&exchange));
     outcome.evidence.push(exchange);
@@ -637,15 +636,15 @@ fn evaluate(
         problems.push(format!("no answer: {why}"));
         return problems;
     };
-    if let Some(statuses) = &expect.status {
-        if !statuses.contains(&response.status) {
-            let wanted: Vec<String> = statuses.iter().map(u16::to_string).collect();
-            problems.push(format!(
-                "expected HTTP {}, got {}",
-                wanted.join(" or "),
-                response.status
-            ));
-        }
+    if let Some(statuses) = &expect.status
+        && !statuses.contains(&response.status)
+    {
+        let wanted: Vec<String> = statuses.iter().map(u16::to_string).collect();
+        problems.push(format!(
+            "expected HTTP {}, got {}",
+            wanted.join(" or "),
+            response.status
+        ));
     }
     match expect.accepted {
         Some(true) => {
@@ -686,12 +685,12 @@ fn evaluate(
                 .push("the error body is HTML; clients expect an empty or JSON body".to_string());
         }
     }
-    if let Some(prefix) = &expect.idp_not_requested {
-        if let Some(p) = idp_paths.iter().find(|p| p.starts_with(prefix.as_str())) {
-            problems.push(format!(
-                "the target fetched {p} from the IdP because a token header told it to"
-            ));
-        }
+    if let Some(prefix) = &expect.idp_not_requested
+        && let Some(p) = idp_paths.iter().find(|p| p.starts_with(prefix.as_str()))
+    {
+        problems.push(format!(
+            "the target fetched {p} from the IdP because a token header told it to"
+        ));
     }
     problems
 }

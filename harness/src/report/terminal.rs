@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::Report;
-use crate::check::{Level, Status};
+use crate::check::Status;
 
 /// Whether to colour the output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,6 +176,5 @@ pub fn render_terminal(report: &Report, style: TerminalStyle) -> String {
         )
     };
     let _ = writeln!(out, "{verdict}");
-    let _ = Level::Must;
     out
 }

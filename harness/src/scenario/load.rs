@@ -112,8 +112,18 @@ fn line_at(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
-fn find_line(text: &str, needle: &str) -> Option<usize> {
-    text.find(needle).map(|i| line_at(text, i))
+/// The line of the first assignment to `field` (`field =` or `field=`), so a field name that
+/// also appears in prose is not mistaken for the field.
+fn find_line(text: &str, field: &str) -> Option<usize> {
+    text.match_indices(field)
+        .find(|(i, _)| {
+            let before_ok = *i == 0
+                || !text.as_bytes()[i - 1].is_ascii_alphanumeric()
+                    && text.as_bytes()[i - 1] != b'_';
+            let after = text[i + field.len()..].trim_start_matches([' ', '\t']);
+            before_ok && after.starts_with('=')
+        })
+        .map(|(i, _)| line_at(text, i))
 }
 
 type Invalid = (Option<String>, String);
@@ -160,10 +170,10 @@ fn validate(s: &Scenario) -> Result<(), Invalid> {
             )
         };
         validate_step(step, &names).map_err(|(field, message)| at(&field, message))?;
-        if let Some(name) = &step.name {
-            if !names.insert(name.clone()) {
-                return Err(at("name", format!("step name {name:?} is used twice")));
-            }
+        if let Some(name) = &step.name
+            && !names.insert(name.clone())
+        {
+            return Err(at("name", format!("step name {name:?} is used twice")));
         }
     }
     Ok(())
@@ -191,24 +201,24 @@ fn validate_step(step: &Step, earlier: &BTreeSet<String>) -> Result<(), (String,
             "a request step needs `expect` or `require`".into(),
         ));
     }
-    if let Some(method) = &step.mcp {
-        if McpCall::parse(method).is_none() {
-            return Err((
-                "mcp".into(),
-                format!(
-                    "unknown MCP method {method:?}; known: initialize, notifications/initialized, tools/list, ping"
-                ),
-            ));
-        }
+    if let Some(method) = &step.mcp
+        && McpCall::parse(method).is_none()
+    {
+        return Err((
+            "mcp".into(),
+            format!(
+                "unknown MCP method {method:?}; known: initialize, notifications/initialized, tools/list, ping"
+            ),
+        ));
     }
     if let Some(token) = &step.token {
-        if let Some(from) = &token.from_step {
-            if !earlier.contains(from) {
-                return Err((
-                    "from_step".into(),
-                    format!("no earlier step is named {from:?}"),
-                ));
-            }
+        if let Some(from) = &token.from_step
+            && !earlier.contains(from)
+        {
+            return Err((
+                "from_step".into(),
+                format!("no earlier step is named {from:?}"),
+            ));
         }
         if let Some(m) = &token.mutate {
             if token.from_step.is_none() {
@@ -221,13 +231,13 @@ fn validate_step(step: &Step, earlier: &BTreeSet<String>) -> Result<(), (String,
                 ));
             }
         }
-        if let Some(f) = &token.format {
-            if !matches!(f.as_str(), "jwt" | "opaque") {
-                return Err((
-                    "format".into(),
-                    format!("unknown format {f:?}; known: jwt, opaque"),
-                ));
-            }
+        if let Some(f) = &token.format
+            && !matches!(f.as_str(), "jwt" | "opaque")
+        {
+            return Err((
+                "format".into(),
+                format!("unknown format {f:?}; known: jwt, opaque"),
+            ));
         }
     }
     if let Some(idp) = &step.idp {
@@ -252,10 +262,10 @@ fn validate_step(step: &Step, earlier: &BTreeSet<String>) -> Result<(), (String,
                 other => return Err(("kind".into(), format!("unknown fault kind {other:?}"))),
             }
         }
-        if let Some(r) = &idp.revoke {
-            if !earlier.contains(r) {
-                return Err(("revoke".into(), format!("no earlier step is named {r:?}")));
-            }
+        if let Some(r) = &idp.revoke
+            && !earlier.contains(r)
+        {
+            return Err(("revoke".into(), format!("no earlier step is named {r:?}")));
         }
     }
     Ok(())
@@ -291,7 +301,7 @@ expect = { status = [401] }
             "expect = { status = [401] }\nbogus = 1",
         );
         let err = parse_scenario("dir/x.toml", &text).unwrap_err().to_string();
-        assert!(err.starts_with("dir/x.toml:14:"), "{err}");
+        assert!(err.starts_with("dir/x.toml:12:"), "{err}");
         assert!(err.contains("bogus"), "{err}");
     }
 
@@ -302,7 +312,7 @@ expect = { status = [401] }
             "mcp = \"nope\"\nexpect = { status = [401] }",
         );
         let err = parse_scenario("x.toml", &text).unwrap_err().to_string();
-        assert!(err.starts_with("x.toml:13:"), "{err}");
+        assert!(err.starts_with("x.toml:11:"), "{err}");
         assert!(err.contains("`mcp`"), "{err}");
     }
 
