@@ -168,3 +168,36 @@ fn a_user_scenario_runs_next_to_the_built_in_ones() {
         "{stdout}"
     );
 }
+
+#[test]
+fn spec_version_changes_levels_and_applicability() {
+    let dir = temp_dir("spec-version");
+    let json = dir.join("r.json");
+    let out = bin()
+        .args(["--spec-version", "2025-06-18", "--check", "www", "--json"])
+        .arg(&json)
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("report")).expect("JSON");
+    let check = |id: &str| {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .cloned()
+            .expect(id)
+    };
+    assert_eq!(report["spec_version"], "2025-06-18");
+    // resource_metadata in the challenge is a MUST in 2025-06-18 and a SHOULD afterwards.
+    assert_eq!(check("www.resource-metadata-param")["level"], "MUST");
+    // The scope parameter of the 401 arrived with 2025-11-25.
+    assert_eq!(check("www.scope-param")["status"], "skip");
+}

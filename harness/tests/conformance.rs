@@ -164,6 +164,27 @@ fn self_test(variant: Variant, catalogue: harness::Catalogue) -> Result<(), Fail
     let snapshot_result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         settings.bind(|| insta::assert_snapshot!(variant.name(), snapshot));
     }));
+    // The human report of a few variants is kept too, so changes to what people read are reviewed.
+    let terminal_result = if matches!(
+        variant,
+        Variant::Conformant | Variant::IgnoresAudience | Variant::NoPrm
+    ) {
+        let text = harness::report::normalize_text(&harness::report::render_terminal(
+            &report,
+            harness::report::TerminalStyle::Plain,
+        ));
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            settings.bind(|| insta::assert_snapshot!(format!("{}.terminal", variant.name()), text));
+        }))
+    } else {
+        Ok(())
+    };
+    if terminal_result.is_err() {
+        problems.push(format!(
+            "the terminal report differs from reports/snapshots/{}.terminal.snap",
+            variant.name()
+        ));
+    }
     if snapshot_result.is_err() {
         problems.push(format!(
             "the report differs from reports/snapshots/{}.snap (review with cargo insta review)",

@@ -56,7 +56,7 @@ pub fn render_terminal(report: &Report, style: TerminalStyle) -> String {
     let _ = writeln!(out, "  MCP revision:  {}", report.spec_version);
     let _ = writeln!(
         out,
-        "  mode:          {} ({})",
+        "  mode:          {}: {}",
         report.mode.describe(),
         report.mode_reason
     );
@@ -67,7 +67,7 @@ pub fn render_terminal(report: &Report, style: TerminalStyle) -> String {
     };
     let _ = writeln!(
         out,
-        "  validation:    {validation} ({})",
+        "  validation:    {validation}: {}",
         report.validation_reason
     );
     let scopes = if report.required_scopes.is_empty() {
@@ -75,7 +75,7 @@ pub fn render_terminal(report: &Report, style: TerminalStyle) -> String {
     } else {
         report.required_scopes.join(" ")
     };
-    let _ = writeln!(out, "  scopes:        {scopes} ({})", report.scopes_reason);
+    let _ = writeln!(out, "  scopes:        {scopes}: {}", report.scopes_reason);
     let _ = writeln!(out, "  mock IdP:      {}", report.idp.issuer);
     let pc = if report.positive_control.passed {
         paint(style, "32", "passed")

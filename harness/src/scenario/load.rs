@@ -50,9 +50,30 @@ pub fn load_builtin() -> Result<Catalogue, HarnessError> {
         let display = format!("scenarios/{path}");
         parsed.push((display.clone(), parse_scenario(&display, text)?));
     }
+    // Areas in the order a client meets them: the challenge, discovery, then token validation.
+    let rank = |s: &Scenario| {
+        AREA_ORDER
+            .iter()
+            .position(|a| *a == s.area())
+            .unwrap_or(AREA_ORDER.len())
+    };
+    parsed.sort_by_key(|(_, s)| rank(s));
     catalogue.extend(parsed)?;
     Ok(catalogue)
 }
+
+/// Report order of the built-in areas; within an area, files keep their path order.
+pub const AREA_ORDER: &[&str] = &[
+    "rs",
+    "www",
+    "prm",
+    "jwt",
+    "aud",
+    "scope",
+    "jwks",
+    "introspect",
+    "transport",
+];
 
 /// Every `*.toml` under `dir`, recursively, sorted by path.
 pub fn load_dir(dir: &Path) -> Result<Vec<(String, Scenario)>, HarnessError> {
