@@ -12,6 +12,8 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
         let path = entry.path();
         // `examples/` holds scenarios for users to copy, not built-in checks.
         if path.is_dir() && !path.ends_with("examples") {
+            // A file added to a subdirectory changes only that directory's entry list.
+            println!("cargo:rerun-if-changed={}", path.display());
             collect(&path, out);
         } else if path.extension().is_some_and(|e| e == "toml") {
             out.push(path);

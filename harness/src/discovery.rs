@@ -436,7 +436,7 @@ async fn positive_control(
         .target
         .send(mcp_request(
             ctx,
-            &McpCall::ToolsList,
+            &McpCall::Ping,
             &auth,
             session_id.as_deref(),
         ))
@@ -446,7 +446,7 @@ async fn positive_control(
         return Ok(PositiveControl {
             passed: false,
             message: format!(
-                "initialize succeeded but tools/list with the same valid {format} token failed: {why}"
+                "initialize succeeded but ping with the same valid {format} token failed: {why}"
             ),
             exchanges,
             session_id,
@@ -454,7 +454,7 @@ async fn positive_control(
     }
     Ok(PositiveControl {
         passed: true,
-        message: format!("a valid {format} token was accepted for initialize and tools/list"),
+        message: format!("a valid {format} token was accepted for initialize and ping"),
         exchanges,
         session_id,
     })

@@ -69,15 +69,27 @@ impl IdpClient {
         if let Some(body) = body {
             req = req.json_value(&body);
         }
-        let resp = req
+        let mut resp = req
             .send()
             .await
             .map_err(|e| HarnessError::Idp(format!("{method} {url}: {e}")))?;
         let status = resp.status();
-        let text = resp
-            .text()
+        // A standalone IdP is trusted, but its answers are still read under a size bound.
+        const MAX_CONTROL_ANSWER: usize = 32 * 1024 * 1024;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
             .await
-            .map_err(|e| HarnessError::Idp(format!("{method} {url}: {e}")))?;
+            .map_err(|e| HarnessError::Idp(format!("{method} {url}: {e}")))?
+        {
+            if bytes.len() + chunk.len() > MAX_CONTROL_ANSWER {
+                return Err(HarnessError::Idp(format!(
+                    "{method} {url}: answer larger than {MAX_CONTROL_ANSWER} bytes"
+                )));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let text = String::from_utf8_lossy(&bytes).into_owned();
         if !status.is_success() {
             return Err(HarnessError::Idp(format!(
                 "{method} {url} answered {status}: {text}"
@@ -264,12 +276,32 @@ impl IdpClient {
 
     /// The highest sequence number recorded so far (0 when the log is empty).
     pub async fn last_seq(&self) -> Result<u64, HarnessError> {
-        Ok(self
-            .requests_since(0)
-            .await?
-            .last()
-            .map(|r| r.seq)
-            .unwrap_or(0))
+        let v = self
+            .call(reqwest::Method::GET, "/requests/last", None)
+            .await?;
+        Ok(v.get("seq").and_then(Value::as_u64).unwrap_or(0))
+    }
+
+    /// Makes `kid` the signing key (publishing it again if it was retired).
+    pub async fn activate_key(&self, kid: &str) -> Result<(), HarnessError> {
+        self.call(
+            reqwest::Method::POST,
+            "/keys/activate",
+            Some(json!({ "kid": kid })),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Deletes a key that does not sign.
+    pub async fn forget_key(&self, kid: &str) -> Result<(), HarnessError> {
+        self.call(
+            reqwest::Method::POST,
+            "/keys/forget",
+            Some(json!({ "kid": kid })),
+        )
+        .await
+        .map(drop)
     }
 
     pub async fn now(&self) -> Result<i64, HarnessError> {

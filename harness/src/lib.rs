@@ -48,6 +48,25 @@ pub struct RunConfig {
     pub catalogue: Catalogue,
 }
 
+/// Puts the IdP's keys back as they were before the run: the original signing key active again
+/// and every key the run created deleted, so a target configured against a long-lived IdP keeps
+/// working and the IdP's key set does not grow run after run.
+async fn restore_keys(
+    idp: &idp::IdpClient,
+    before: &[(String, String)],
+) -> Result<(), HarnessError> {
+    // The key rotation retired the original signing key; activating it publishes it again.
+    if let Some((kid, _)) = before.iter().find(|(_, state)| state == "active") {
+        idp.activate_key(kid).await?;
+    }
+    for (kid, _) in idp.keys().await? {
+        if !before.iter().any(|(k, _)| *k == kid) {
+            idp.forget_key(&kid).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Runs the whole suite against one target and returns the report.
 ///
 /// A non-conformant target yields a report with failures; `Err` means the harness could not work
@@ -77,25 +96,34 @@ pub async fn run(config: RunConfig) -> Result<Report, HarnessError> {
 
     // Announce a key before the target first fetches the JWKS, so the rotation check can sign with
     // it later without waiting out a refetch cool-down.
-    let keys = idp.keys().await?;
-    let announced = match keys.iter().find(|(_, state)| state == "announced") {
-        Some((kid, _)) => kid.clone(),
-        None => idp.announce_key().await?,
-    };
+    let keys_before = idp.keys().await?;
+    let announced = idp.announce_key().await?;
     if let Ok(mut story) = ctx.jwks_story.lock() {
         story.announced_kid = Some(announced);
     }
 
-    let facts = discovery::discover(&ctx).await?;
     let ctx = Arc::new(ctx);
-    let facts = Arc::new(facts);
-    let checks = runner::run_checks(
-        ctx.clone(),
-        facts.clone(),
-        &config.catalogue,
-        &config.checks,
-    )
-    .await;
+    let outcome = match discovery::discover(&ctx).await {
+        Ok(facts) => {
+            let facts = Arc::new(facts);
+            let checks = runner::run_checks(
+                ctx.clone(),
+                facts.clone(),
+                &config.catalogue,
+                &config.checks,
+            )
+            .await;
+            Ok((facts, checks))
+        }
+        Err(e) => Err(e),
+    };
+    // Whatever happened, the IdP's keys go back to how they were.
+    restore_keys(&idp, &keys_before).await?;
+    let (facts, checks) = outcome?;
+    let mut notes = Vec::new();
+    if let Some(note) = probes::resync_after_rotation(&ctx, &facts).await? {
+        notes.push(note);
+    }
     let summary = report::Summary::of(&checks);
     Ok(Report {
         schema_version: report::SCHEMA_VERSION,
@@ -129,6 +157,7 @@ pub async fn run(config: RunConfig) -> Result<Report, HarnessError> {
         },
         checks,
         summary,
+        notes,
         duration_ms: started.elapsed().as_millis() as u64,
     })
 }

@@ -367,9 +367,18 @@ async fn prm_as_resolvable(ctx: &Ctx, facts: &Facts) -> StepOutcome {
     let mut failures = Vec::new();
     let mut evidence = Vec::new();
     let mut found = Vec::new();
-    for issuer in &servers {
+    // A hostile document could list thousands of issuers; a real one lists a few.
+    const MAX_ISSUERS: usize = 5;
+    if servers.len() > MAX_ISSUERS {
+        found.push(format!(
+            "only the first {MAX_ISSUERS} of {} issuers were resolved",
+            servers.len()
+        ));
+    }
+    for issuer in servers.iter().take(MAX_ISSUERS) {
         let mut ok = false;
         let mut tried = Vec::new();
+        let mut slash_mismatch = None;
         for url in as_metadata_urls(issuer) {
             let exchange = ctx
                 .target
@@ -379,11 +388,11 @@ async fn prm_as_resolvable(ctx: &Ctx, facts: &Facts) -> StepOutcome {
                 )
                 .await;
             let doc = metadata_document(&exchange);
-            let issuer_matches = doc
+            let named = doc
                 .as_ref()
                 .and_then(|d| d.get("issuer"))
                 .and_then(Value::as_str)
-                == Some(issuer.as_str());
+                .map(str::to_string);
             tried.push(format!(
                 "{url} ({})",
                 exchange
@@ -391,18 +400,30 @@ async fn prm_as_resolvable(ctx: &Ctx, facts: &Facts) -> StepOutcome {
                     .map(|s| s.to_string())
                     .unwrap_or("no answer".into())
             ));
-            if doc.is_some() && issuer_matches {
-                ok = true;
-                found.push(format!("{issuer} via {url}"));
-                break;
+            match named {
+                Some(n) if n == *issuer => {
+                    ok = true;
+                    found.push(format!("{issuer} via {url}"));
+                    break;
+                }
+                Some(n) if n.trim_end_matches('/') == issuer.trim_end_matches('/') => {
+                    slash_mismatch = Some(n)
+                }
+                _ => {}
             }
             evidence.push(exchange);
         }
         if !ok {
-            failures.push(format!(
+            let mut failure = format!(
                 "no authorization-server metadata with issuer {issuer:?} found; tried {}",
                 tried.join(", ")
-            ));
+            );
+            if let Some(named) = slash_mismatch {
+                failure.push_str(&format!(
+                    "; the metadata names {named:?}, which differs only by a trailing slash, but RFC 8414 §3.3 compares issuers exactly (URL types that normalise, such as pydantic's AnyHttpUrl, add the slash)"
+                ));
+            }
+            failures.push(failure);
         }
     }
     if failures.is_empty() {
@@ -470,6 +491,11 @@ fn prm_optional_fields(ctx: &Ctx, facts: &Facts) -> StepOutcome {
 fn resource_metadata_param(facts: &Facts) -> StepOutcome {
     let evidence = vec![facts.unauthenticated.clone()];
     let Some(value) = facts.resource_metadata_param() else {
+        if facts.mode == crate::check::Mode::A {
+            return StepOutcome::skip(
+                "the target publishes no metadata and points at none (judged by prm.discovery-mechanism)",
+            );
+        }
         return StepOutcome::fail(
             "the 401 challenge has no resource_metadata parameter",
             evidence,
@@ -598,14 +624,14 @@ async fn mint_with_kid(
     ctx.mint(&request).await
 }
 
-/// JWKS fetches by anyone since `mark`, as `(at_ms, status)`.
+/// JWKS fetches since `mark` by anyone but the harness itself, as `(at_ms, status)`.
 async fn jwks_fetches_since(ctx: &Ctx, mark: u64) -> Result<Vec<(u64, u16)>, HarnessError> {
     Ok(ctx
         .idp
         .requests_since(mark)
         .await?
         .into_iter()
-        .filter(|r| r.endpoint == "jwks")
+        .filter(|r| r.endpoint == "jwks" && !crate::target::is_own_request(&r.headers))
         .map(|r| (r.at_ms, r.status))
         .collect())
 }
@@ -753,6 +779,12 @@ async fn jwks_removed_key(ctx: &Ctx, _facts: &Facts) -> Result<StepOutcome, Harn
     }
     let exchange = send_token(ctx, &old).await;
     let kid = retired.unwrap_or_default();
+    if exchange.response().is_none() {
+        return Ok(StepOutcome::not_testable(
+            "the target did not answer the request with the retired key's token",
+            vec![exchange],
+        ));
+    }
     if exchange.response().is_some_and(|r| r.is_success()) {
         Ok(StepOutcome::fail(
             format!(
@@ -849,6 +881,11 @@ async fn jwks_outage(ctx: &Ctx, facts: &Facts) -> Result<StepOutcome, HarnessErr
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
         ctx.idp.clear_faults().await?;
+        if !attempted && jwks_fetches_since(ctx, facts.log_start).await?.is_empty() {
+            return Ok(StepOutcome::skip(
+                "the target never fetched the JWKS during this run (a static key or a long-lived cache), so a JWKS outage cannot reach it",
+            ));
+        }
         if !attempted {
             return Ok(StepOutcome::not_testable(
                 format!(
@@ -970,5 +1007,36 @@ async fn introspection_request_shape(
         o.notes
             .push(format!("introspection request seen by the IdP: {summary}"));
         Ok(o)
+    }
+}
+
+/// After the keys were put back, presents a token signed by the restored key until the target
+/// accepts it (bounded by `--jwks-wait`), so the target leaves the run holding a key set that
+/// works for the next run. Returns a note for the report when it does not get there.
+pub async fn resync_after_rotation(
+    ctx: &Ctx,
+    facts: &Facts,
+) -> Result<Option<String>, HarnessError> {
+    let rotated = ctx
+        .jwks_story
+        .lock()
+        .map(|s| s.rotation_mark.is_some())
+        .unwrap_or(false);
+    if !rotated || !facts.positive.passed {
+        return Ok(None);
+    }
+    let token = mint_with_kid(ctx, facts, None).await?;
+    let started = Instant::now();
+    loop {
+        if accepted(&send_token(ctx, &token).await).is_ok() {
+            return Ok(None);
+        }
+        if started.elapsed() >= ctx.options.jwks_wait {
+            return Ok(Some(format!(
+                "after the run the IdP's original signing key is active again, but the target did not accept it within {} s (it is probably inside its JWKS refetch cool-down); it will pick the key up by itself, but a run started right away may see its positive control fail",
+                ctx.options.jwks_wait.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }

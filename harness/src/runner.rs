@@ -80,6 +80,10 @@ impl StepOutcome {
     }
 }
 
+/// The longest one check may take, whatever the target does; a check that needs more is
+/// reported not testable instead of stalling the run.
+pub const CHECK_BUDGET: std::time::Duration = std::time::Duration::from_secs(90);
+
 /// Runs every selected check and returns the results in catalogue order.
 pub async fn run_checks(
     ctx: Arc<Ctx>,
@@ -107,9 +111,22 @@ pub async fn run_checks(
         let scenario = (*scenario).clone();
         let started = Instant::now();
         let task = tokio::spawn(run_check(ctx.clone(), facts.clone(), scenario.clone()));
-        let mut result = match task.await {
-            Ok(result) => result,
-            Err(e) => base_result(
+        let abort = task.abort_handle();
+        let mut result = match tokio::time::timeout(CHECK_BUDGET, task).await {
+            Err(_) => {
+                abort.abort();
+                base_result(
+                    &ctx,
+                    &scenario,
+                    Status::NotTestable,
+                    format!(
+                        "the check did not finish within its {} s budget (a target answering very slowly?)",
+                        CHECK_BUDGET.as_secs()
+                    ),
+                )
+            }
+            Ok(Ok(result)) => result,
+            Ok(Err(e)) => base_result(
                 &ctx,
                 &scenario,
                 Status::Fail,
@@ -228,6 +245,19 @@ async fn run_check(ctx: Arc<Ctx>, facts: Arc<Facts>, s: Scenario) -> CheckResult
                 "how the target validates tokens is unknown: {}",
                 facts.validation_reason
             ),
+        );
+    }
+    // A stateless target has no session to misuse: the check does not apply, rather than
+    // being untestable (which would count against a MUST).
+    if s.needs.contains(&Need::Session)
+        && facts.positive.passed
+        && facts.positive.session_id.is_none()
+    {
+        return base_result(
+            &ctx,
+            &s,
+            Status::Skip,
+            "the target is stateless (it issued no Mcp-Session-Id)".to_string(),
         );
     }
     if let Some(why) = unmet_need(&facts, &s) {
@@ -503,11 +533,12 @@ impl Vars {
         if inner.is_empty() {
             return Some(self.now);
         }
-        let (sign, digits) = inner.split_at(1);
+        let sign = inner.chars().next()?;
+        let digits = &inner[sign.len_utf8()..];
         let n: i64 = digits.parse().ok()?;
         match sign {
-            "+" => Some(self.now + n),
-            "-" => Some(self.now - n),
+            '+' => Some(self.now + n),
+            '-' => Some(self.now - n),
             _ => None,
         }
     }

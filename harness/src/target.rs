@@ -202,6 +202,17 @@ fn excerpt(text: &str, max: usize) -> String {
     format!("{cut}…")
 }
 
+/// The `User-Agent` of every request the harness sends.
+pub const USER_AGENT: &str = concat!("mcp-auth-conformance/", env!("CARGO_PKG_VERSION"));
+
+/// Whether a request recorded by the mock IdP came from the harness itself (not the target).
+pub fn is_own_request(headers: &serde_json::Map<String, serde_json::Value>) -> bool {
+    headers
+        .get("user-agent")
+        .and_then(serde_json::Value::as_str)
+        .is_some_and(|ua| ua.starts_with("mcp-auth-conformance/"))
+}
+
 /// Sends requests to the target under [`Limits`] and hands back [`Exchange`]s.
 #[derive(Debug, Clone)]
 pub struct TargetClient {
@@ -216,7 +227,7 @@ impl TargetClient {
             .no_proxy()
             .connect_timeout(limits.deadline)
             .pool_max_idle_per_host(4)
-            .user_agent(concat!("mcp-auth-conformance/", env!("CARGO_PKG_VERSION")))
+            .user_agent(USER_AGENT)
             .build()?;
         Ok(TargetClient { http, limits })
     }
@@ -300,7 +311,7 @@ impl TargetClient {
                         break;
                     }
                     body.extend_from_slice(&chunk);
-                    if is_sse && crate::mcp::sse_has_response(&body) {
+                    if is_sse && chunk.contains(&b'\n') && crate::mcp::sse_has_response(&body) {
                         break;
                     }
                 }

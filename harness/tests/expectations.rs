@@ -29,6 +29,7 @@ const NEEDS_CHALLENGE: &[&str] = &[
 /// Checks that need the positive control in introspection mode.
 const NEEDS_VALID_INTROSPECTION: &[&str] = &[
     "introspect.inactive-rejected",
+    "introspect.revocation-honoured",
     "introspect.aud-mismatch",
     "introspect.claims-validated",
     "introspect.error-fails-closed",
@@ -123,6 +124,7 @@ pub fn expectation(variant: Variant) -> Expectation {
         // The IdP answers active:false for tokens it does not know, so garbage gets in too.
         Variant::IntrospectIgnoresActive => fails(&[
             "introspect.inactive-rejected",
+            "introspect.revocation-honoured",
             "www.invalid-token-error",
             "transport.session-not-auth",
         ]),

@@ -29,11 +29,13 @@ pub(crate) fn router() -> Router<Idp> {
         .route("/keys/activate", post(activate))
         .route("/keys/retire", post(retire))
         .route("/keys/rotate", post(rotate))
+        .route("/keys/forget", post(forget))
         .route("/keys/extra", post(add_extra).delete(clear_extra))
         .route("/introspection/override", post(set_override))
         .route("/revoke", post(revoke))
         .route("/faults", post(set_fault).delete(clear_faults))
         .route("/requests", get(requests).delete(clear_requests))
+        .route("/requests/last", get(last_request))
         .route("/clock", get(clock).post(set_clock))
         .route("/reset", post(reset))
         .method_not_allowed_fallback(method_not_allowed)
@@ -100,6 +102,15 @@ async fn activate(State(idp): State<Idp>, RawBody(body): RawBody) -> Answer {
 async fn retire(State(idp): State<Idp>, RawBody(body): RawBody) -> Answer {
     let KeyRef { kid } = parse(&body)?;
     ok(&idp.retire_key(&kid).map_err(failed)?)
+}
+
+async fn forget(State(idp): State<Idp>, RawBody(body): RawBody) -> Answer {
+    let KeyRef { kid } = parse(&body)?;
+    ok(&idp.forget_key(&kid).map_err(failed)?)
+}
+
+async fn last_request(State(idp): State<Idp>) -> Answer {
+    ok(&serde_json::json!({ "seq": idp.last_request_seq() }))
 }
 
 async fn rotate(State(idp): State<Idp>, RawBody(body): RawBody) -> Answer {

@@ -177,6 +177,19 @@ impl Idp {
     }
 
     /// Announces and activates a new key and retires the old one (`POST /_control/keys/rotate`).
+    /// Deletes a key that does not sign (see the control API's `/keys/forget`).
+    pub fn forget_key(&self, kid: &str) -> Result<KeyRef, IdpError> {
+        write(&self.inner.keys).forget(kid)?;
+        Ok(KeyRef {
+            kid: kid.to_owned(),
+        })
+    }
+
+    /// The sequence number of the newest recorded request (0 before the first).
+    pub fn last_request_seq(&self) -> u64 {
+        lock(&self.inner.log).last_seq()
+    }
+
     pub fn rotate_keys(&self) -> Result<Rotation, IdpError> {
         let material = KeyMaterial::generate()?;
         Ok(write(&self.inner.keys).rotate(material)?)

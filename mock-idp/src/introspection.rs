@@ -200,12 +200,13 @@ impl Registry {
         self.revoked.clear();
     }
 
-    /// Overrides win over revocation, which wins over what was minted.
+    /// Revocation wins over an override (a revoked token stays revoked, as RFC 7009 §2 says),
+    /// and an override wins over what was minted.
     pub(crate) fn lookup(&self, token: &str) -> Lookup {
-        if let Some(response) = self.overrides.get(token) {
-            Lookup::Override(response.clone())
-        } else if self.revoked.get(token).is_some() {
+        if self.revoked.get(token).is_some() {
             Lookup::Revoked
+        } else if let Some(response) = self.overrides.get(token) {
+            Lookup::Override(response.clone())
         } else if let Some(record) = self.minted.get(token) {
             Lookup::Minted(Arc::clone(record))
         } else {
@@ -302,7 +303,11 @@ mod tests {
         assert_eq!(registry.lookup("t"), Lookup::Revoked);
         let response = json!({"active": true, "sub": "override"});
         registry.set_override("t", response.as_object().expect("object").clone());
-        assert!(matches!(registry.lookup("t"), Lookup::Override(r) if r["sub"] == "override"));
+        // A revoked token stays revoked, whatever override is set later.
+        assert_eq!(registry.lookup("t"), Lookup::Revoked);
+        registry.remember("u", record(full_claims(), true));
+        registry.set_override("u", response.as_object().expect("object").clone());
+        assert!(matches!(registry.lookup("u"), Lookup::Override(r) if r["sub"] == "override"));
         registry.reset();
         assert!(matches!(registry.lookup("t"), Lookup::Minted(_)));
     }

@@ -359,6 +359,24 @@ impl KeySet {
         self.commit(keys, self.next_index)
     }
 
+    /// Deletes a key that no longer signs, from the JWKS and from the state directory, so keys
+    /// created for one test run do not pile up in a long-lived IdP. The active key stays.
+    pub(crate) fn forget(&mut self, kid: &str) -> Result<(), KeyError> {
+        if self.get(kid).is_none() {
+            return Err(KeyError::UnknownKid(kid.to_owned()));
+        }
+        if self.active().kid == kid {
+            return Err(KeyError::RetireActive(kid.to_owned()));
+        }
+        let keys = self
+            .keys
+            .iter()
+            .filter(|k| k.key.kid != kid)
+            .cloned()
+            .collect();
+        self.commit(keys, self.next_index)
+    }
+
     /// Announces and activates `material`, and retires the previously active key.
     pub(crate) fn rotate(&mut self, material: KeyMaterial) -> Result<Rotation, KeyError> {
         let kid = self.next_kid();

@@ -114,6 +114,11 @@ impl RequestLog {
     }
 
     /// Entries with `seq > since`, oldest first.
+    /// The sequence number of the newest request recorded so far (0 before the first).
+    pub(crate) fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
     pub(crate) fn since(&self, since: u64) -> Vec<RecordedRequest> {
         let start = self.entries.partition_point(|e| e.seq <= since);
         self.entries.range(start..).cloned().collect()

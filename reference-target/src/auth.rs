@@ -261,8 +261,8 @@ impl AuthState {
                     let kid = kid.ok_or_else(|| invalid("kid missing"))?;
                     match jwks.lookup(Some(kid)).await {
                         KeyLookup::Found(key) => {
-                            let decoding = DecodingKey::from_rsa_raw_components(&key.n, &key.e);
-                            if !verify(signature, &signing_input, &decoding, Algorithm::RS256) {
+                            let sig = URL_SAFE_NO_PAD.decode(signature).unwrap_or_default();
+                            if !key.verify_rs256(signing_input.as_bytes(), &sig) {
                                 return Err(invalid("signature verification failed"));
                             }
                         }

@@ -22,7 +22,7 @@ pub const JWKS_MAX_BYTES: usize = 256 * 1024;
 pub const JWKS_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// An RSA verification key taken from the JWKS.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct RsaKey {
     /// The key id it was published under.
     pub kid: String,
@@ -30,6 +30,23 @@ pub struct RsaKey {
     pub n: Vec<u8>,
     /// The public exponent, big-endian, without leading zero bytes.
     pub e: Vec<u8>,
+    /// The key parsed once, when the JWKS was read, so verification never re-parses it.
+    pub verifier: Arc<aws_lc_rs::signature::ParsedPublicKey>,
+}
+
+impl PartialEq for RsaKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.kid == other.kid && self.n == other.n && self.e == other.e
+    }
+}
+
+impl Eq for RsaKey {}
+
+impl RsaKey {
+    /// Whether `signature` is a valid RS256 (PKCS#1 v1.5, SHA-256) signature of `message`.
+    pub fn verify_rs256(&self, message: &[u8], signature: &[u8]) -> bool {
+        self.verifier.verify_sig(message, signature).is_ok()
+    }
 }
 
 /// What a key lookup found.
@@ -220,10 +237,16 @@ fn usable_key(jwk: &Value) -> Result<RsaKey, String> {
     if e.is_empty() || e.len() > 8 {
         return Err("exponent size out of range".to_owned());
     }
+    let verifier = aws_lc_rs::signature::ParsedPublicKey::new(
+        &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
+        spki_der(&n, &e),
+    )
+    .map_err(|_| "not a usable RSA public key".to_owned())?;
     Ok(RsaKey {
         kid: kid.to_owned(),
         n,
         e,
+        verifier: Arc::new(verifier),
     })
 }
 

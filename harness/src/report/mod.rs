@@ -29,6 +29,9 @@ pub struct Report {
     pub positive_control: PositiveControlReport,
     pub checks: Vec<CheckResult>,
     pub summary: Summary,
+    /// Remarks about the run itself (not verdicts), e.g. the state the target was left in.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     pub duration_ms: u64,
 }
 

@@ -166,6 +166,9 @@ pub fn render_terminal(report: &Report, style: TerminalStyle) -> String {
         s.should.applicable,
         s.skipped
     );
+    for note in &report.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
     let verdict = if s.conformant {
         paint(style, "32;1", "CONFORMANT: every applicable MUST passed")
     } else {

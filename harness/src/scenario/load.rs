@@ -149,6 +149,33 @@ fn find_line(text: &str, field: &str) -> Option<usize> {
 
 type Invalid = (Option<String>, String);
 
+/// The token defects the mock IdP mints (docs/contracts.md, section 2).
+pub const DEFECTS: &[&str] = &[
+    "expired",
+    "not-yet-valid",
+    "missing-exp",
+    "wrong-audience",
+    "missing-audience",
+    "wrong-issuer",
+    "bad-signature",
+    "tampered-payload",
+    "untrusted-key",
+    "untrusted-key-known-kid",
+    "unknown-kid",
+    "alg-none",
+    "alg-none-unsigned",
+    "hs256-public-key-pem",
+    "hs256-public-key-jwk",
+    "wrong-typ",
+    "missing-scope",
+    "scope-as-scp-array",
+    "scope-as-scp-string",
+    "crit-unknown",
+    "jku-header",
+    "x5u-header",
+    "kid-path-traversal",
+];
+
 fn validate(s: &Scenario) -> Result<(), Invalid> {
     let id_ok = s.id.split_once('.').is_some_and(|(area, name)| {
         let ok = |p: &str| {
@@ -251,6 +278,14 @@ fn validate_step(step: &Step, earlier: &BTreeSet<String>) -> Result<(), (String,
                     format!("unknown mutation {m:?}; known: flip-signature, flip-payload"),
                 ));
             }
+        }
+        if let Some(d) = &token.defect
+            && !DEFECTS.contains(&d.as_str())
+        {
+            return Err((
+                "defect".into(),
+                format!("unknown defect {d:?}; known: {}", DEFECTS.join(", ")),
+            ));
         }
         if let Some(f) = &token.format
             && !matches!(f.as_str(), "jwt" | "opaque")
