@@ -13,7 +13,7 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
         // `examples/` holds scenarios for users to copy, not built-in checks.
         if path.is_dir() && !path.ends_with("examples") {
             // A file added to a subdirectory changes only that directory's entry list.
-            println!("cargo:rerun-if-changed={}", path.display());
+            println!("cargo:rerun-if-changed={}", relative(&path));
             collect(&path, out);
         } else if path.extension().is_some_and(|e| e == "toml") {
             out.push(path);
@@ -21,9 +21,20 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// `path` relative to the harness package, as cargo resolves `rerun-if-changed` paths.
+fn relative(path: &Path) -> String {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR"));
+    match path.strip_prefix(base.join("..")) {
+        Ok(rest) => format!("../{}", rest.to_string_lossy().replace('\\', "/")),
+        Err(_) => path.display().to_string(),
+    }
+}
+
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
-    println!("cargo:rerun-if-changed={}", root.display());
+    // Relative paths keep the rerun check and the embedded files tied to this checkout, even
+    // when another checkout of the workspace shares the target directory.
+    println!("cargo:rerun-if-changed=../scenarios");
     let mut files = Vec::new();
     collect(&root, &mut files);
     files.sort();
@@ -31,17 +42,16 @@ fn main() {
         "/// Built-in scenario files: (path relative to scenarios/, contents).\npub static BUILTIN: &[(&str, &str)] = &[\n",
     );
     for file in &files {
-        println!("cargo:rerun-if-changed={}", file.display());
+        println!("cargo:rerun-if-changed={}", relative(file));
         let rel = file
             .strip_prefix(&root)
             .unwrap_or(file)
             .to_string_lossy()
             .replace('\\', "/");
-        let abs = file.canonicalize().unwrap_or_else(|_| file.clone());
+        // Resolved when the harness compiles, against its own manifest directory.
         writeln!(
             code,
-            "    ({rel:?}, include_str!({:?})),",
-            abs.display().to_string()
+            "    ({rel:?}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/../scenarios/{rel}\"))),"
         )
         .ok();
     }

@@ -26,7 +26,12 @@ fn redact_scheme_credentials(text: &str) -> String {
         out.push_str(&tail[..spaces]);
         let creds = &tail[spaces..];
         let creds_len = creds.find([',', '"', '\n']).unwrap_or(creds.len());
-        if creds_len > 0 {
+        // `Bearer error="invalid_token"` is a challenge with auth-params, not a credential.
+        let is_auth_param =
+            creds[..creds_len].ends_with('=') && creds[creds_len..].starts_with('"');
+        if is_auth_param {
+            out.push_str(&creds[..creds_len]);
+        } else if creds_len > 0 {
             out.push_str("[REDACTED]");
         }
         rest = &creds[creds_len..];
@@ -162,6 +167,13 @@ mod tests {
         assert_eq!(redact_secrets("bearer abc.def"), "bearer [REDACTED]");
         assert_eq!(redact_secrets("Bearer"), "Bearer");
         assert_eq!(redact_secrets("Basic dXNlcjpwYXNz"), "Basic [REDACTED]");
+    }
+
+    #[test]
+    fn challenges_are_not_mistaken_for_credentials() {
+        let challenge = r#"Bearer error="invalid_token", scope="a b""#;
+        assert_eq!(redact_secrets(challenge), challenge);
+        assert_eq!(redact_secrets("Bearer realm=\"x\""), "Bearer realm=\"x\"");
     }
 
     #[test]
