@@ -987,6 +987,16 @@ fn probe() -> impl Strategy<Value = Probe> {
         ("GET", "/healthz"),
         ("GET", "/nope"),
         ("POST", "/token/"),
+        // The control API must answer malformed input with the same JSON error shape.
+        ("POST", "/_control/mint"),
+        ("POST", "/_control/keys/activate"),
+        ("POST", "/_control/keys/forget"),
+        ("POST", "/_control/keys/extra"),
+        ("POST", "/_control/introspection/override"),
+        ("POST", "/_control/revoke"),
+        ("POST", "/_control/faults"),
+        ("POST", "/_control/clock"),
+        ("GET", "/_control/requests"),
     ]);
     let other_method = prop::option::weighted(
         0.2,

@@ -20,7 +20,20 @@ use crate::oauth_error::OAuthError;
 
 pub(crate) async fn record(State(idp): State<Idp>, request: Request, next: Next) -> Response {
     let Some(endpoint) = classify(request.uri().path()) else {
-        return next.run(request).await;
+        // The control API is not recorded, but its bodies are read and capped the same way: a
+        // handler that ignores an oversized body would otherwise leave the client blocked
+        // sending it while a large answer is written, and the connection would be cut.
+        let (parts, body) = request.into_parts();
+        return match read_capped(body, BODY_CAP).await {
+            Ok((bytes, false)) => {
+                next.run(Request::from_parts(parts, Body::from(bytes)))
+                    .await
+            }
+            Ok((_, true)) => OAuthError::payload_too_large().into_response(),
+            Err(()) => {
+                OAuthError::invalid_request("could not read the request body").into_response()
+            }
+        };
     };
     let (parts, body) = request.into_parts();
     let (bytes, refusal) = match read_capped(body, BODY_CAP).await {
