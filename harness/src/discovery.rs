@@ -131,15 +131,7 @@ pub fn mcp_request(
 /// Whether an answer to a JSON-RPC request is an acceptance: 2xx with a JSON-RPC result.
 pub fn accepted(exchange: &Exchange) -> Result<(), String> {
     let Some(response) = exchange.response() else {
-        return Err(format!(
-            "no answer: {}",
-            exchange
-                .response
-                .as_ref()
-                .err()
-                .cloned()
-                .unwrap_or_default()
-        ));
+        return Err(format!("no answer: {}", exchange.failure()));
     };
     if !response.is_success() {
         return Err(format!("answered HTTP {}", response.status));
@@ -213,13 +205,7 @@ pub async fn discover(ctx: &Ctx) -> Result<Facts, HarnessError> {
             existing.roles.push(role);
             continue;
         }
-        let anonymous = ctx
-            .target
-            .send(
-                Request::new(reqwest::Method::GET, candidate.clone())
-                    .header("accept", "application/json"),
-            )
-            .await;
+        let anonymous = ctx.target.send(Request::get_json(candidate.clone())).await;
         let document = metadata_document(&anonymous);
         prm_attempts.push(PrmAttempt {
             url: candidate,
@@ -312,8 +298,7 @@ pub async fn discover(ctx: &Ctx) -> Result<Facts, HarnessError> {
                 let exchange = ctx
                     .target
                     .send(
-                        Request::new(reqwest::Method::GET, attempt.url.clone())
-                            .header("accept", "application/json")
+                        Request::get_json(attempt.url.clone())
                             .header("authorization", format!("Bearer {}", token.token)),
                     )
                     .await;

@@ -53,16 +53,7 @@ fn prm_discovery(facts: &Facts) -> StepOutcome {
             let tried: Vec<String> = facts
                 .prm_attempts
                 .iter()
-                .map(|a| {
-                    format!(
-                        "{} ({})",
-                        a.url,
-                        a.deciding_exchange()
-                            .status()
-                            .map(|s| s.to_string())
-                            .unwrap_or("no answer".into())
-                    )
-                })
+                .map(|a| format!("{} ({})", a.url, a.deciding_exchange().status_text()))
                 .collect();
             let pointer = if facts.resource_metadata_param().is_some() {
                 ""
@@ -106,11 +97,7 @@ fn prm_path_inserted(ctx: &Ctx, facts: &Facts) -> StepOutcome {
             format!(
                 "no metadata at the path-inserted URL {} (HTTP {}), the first place MCP clients look",
                 attempt.url,
-                attempt
-                    .deciding_exchange()
-                    .status()
-                    .map(|s| s.to_string())
-                    .unwrap_or("no answer".into())
+                attempt.deciding_exchange().status_text()
             ),
             vec![attempt.deciding_exchange().clone()],
         )
@@ -125,11 +112,7 @@ fn prm_no_auth(facts: &Facts) -> StepOutcome {
             refused.push(format!(
                 "{} answered HTTP {} without a token and served the metadata only with one",
                 attempt.url,
-                attempt
-                    .anonymous
-                    .status()
-                    .map(|s| s.to_string())
-                    .unwrap_or("no answer".into())
+                attempt.anonymous.status_text()
             ));
             evidence.push(attempt.anonymous.clone());
         }
@@ -380,26 +363,14 @@ async fn prm_as_resolvable(ctx: &Ctx, facts: &Facts) -> StepOutcome {
         let mut tried = Vec::new();
         let mut slash_mismatch = None;
         for url in as_metadata_urls(issuer) {
-            let exchange = ctx
-                .target
-                .send(
-                    Request::new(reqwest::Method::GET, url.clone())
-                        .header("accept", "application/json"),
-                )
-                .await;
+            let exchange = ctx.target.send(Request::get_json(url.clone())).await;
             let doc = metadata_document(&exchange);
             let named = doc
                 .as_ref()
                 .and_then(|d| d.get("issuer"))
                 .and_then(Value::as_str)
                 .map(str::to_string);
-            tried.push(format!(
-                "{url} ({})",
-                exchange
-                    .status()
-                    .map(|s| s.to_string())
-                    .unwrap_or("no answer".into())
-            ));
+            tried.push(format!("{url} ({})", exchange.status_text()));
             match named {
                 Some(n) if n == *issuer => {
                     ok = true;
@@ -529,11 +500,7 @@ fn resource_metadata_param(facts: &Facts) -> StepOutcome {
         StepOutcome::fail(
             format!(
                 "resource_metadata {value:?} does not lead to metadata (HTTP {})",
-                attempt
-                    .deciding_exchange()
-                    .status()
-                    .map(|s| s.to_string())
-                    .unwrap_or("no answer".into())
+                attempt.deciding_exchange().status_text()
             ),
             vec![
                 facts.unauthenticated.clone(),

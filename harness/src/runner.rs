@@ -203,8 +203,16 @@ fn kind_name(v: crate::check::Validation) -> &'static str {
     }
 }
 
-fn unmet_need(facts: &Facts, s: &Scenario) -> Option<String> {
+/// The first unmet precondition: usually "not testable", but a stateless target has no session
+/// to misuse, so a check needing one does not apply (rather than counting against a MUST).
+fn unmet_need(facts: &Facts, s: &Scenario) -> Option<(Status, String)> {
     for need in &s.needs {
+        if *need == Need::Session && facts.positive.passed && facts.positive.session_id.is_none() {
+            return Some((
+                Status::Skip,
+                "the target is stateless (it issued no Mcp-Session-Id)".to_string(),
+            ));
+        }
         let unmet = match need {
             Need::ValidToken if !facts.positive.passed => Some(format!(
                 "the positive control failed ({}), so a refusal here would prove nothing",
@@ -225,8 +233,8 @@ fn unmet_need(facts: &Facts, s: &Scenario) -> Option<String> {
             ),
             _ => None,
         };
-        if unmet.is_some() {
-            return unmet;
+        if let Some(why) = unmet {
+            return Some((Status::NotTestable, why));
         }
     }
     None
@@ -247,21 +255,8 @@ async fn run_check(ctx: Arc<Ctx>, facts: Arc<Facts>, s: Scenario) -> CheckResult
             ),
         );
     }
-    // A stateless target has no session to misuse: the check does not apply, rather than
-    // being untestable (which would count against a MUST).
-    if s.needs.contains(&Need::Session)
-        && facts.positive.passed
-        && facts.positive.session_id.is_none()
-    {
-        return base_result(
-            &ctx,
-            &s,
-            Status::Skip,
-            "the target is stateless (it issued no Mcp-Session-Id)".to_string(),
-        );
-    }
-    if let Some(why) = unmet_need(&facts, &s) {
-        return base_result(&ctx, &s, Status::NotTestable, why);
+    if let Some((status, why)) = unmet_need(&facts, &s) {
+        return base_result(&ctx, &s, status, why);
     }
     let mut named: HashMap<String, MintedToken> = HashMap::new();
     let mut outcomes = Vec::new();
@@ -472,15 +467,7 @@ fn step_uses_idp_log(step: &Step) -> bool {
 /// A one-line account of an answer.
 fn observed(exchange: &Exchange) -> String {
     match exchange.response() {
-        None => format!(
-            "no answer ({})",
-            exchange
-                .response
-                .as_ref()
-                .err()
-                .cloned()
-                .unwrap_or_default()
-        ),
+        None => format!("no answer ({})", exchange.failure()),
         Some(r) => {
             let challenge = r
                 .header("www-authenticate")
@@ -655,12 +642,7 @@ fn evaluate(
 ) -> Vec<String> {
     let mut problems = Vec::new();
     let Some(response) = exchange.response() else {
-        let why = exchange
-            .response
-            .as_ref()
-            .err()
-            .cloned()
-            .unwrap_or_default();
+        let why = exchange.failure();
         if expect.accepted == Some(false) && expect.status.is_none() {
             return problems;
         }

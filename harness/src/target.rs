@@ -49,6 +49,11 @@ impl Request {
         }
     }
 
+    /// A GET that asks for JSON, as metadata fetches do.
+    pub fn get_json(url: impl Into<String>) -> Request {
+        Request::new(reqwest::Method::GET, url).header("accept", "application/json")
+    }
+
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Request {
         self.headers.push((name.to_string(), value.into()));
         self
@@ -111,6 +116,22 @@ impl Exchange {
 
     pub fn status(&self) -> Option<u16> {
         self.response().map(|r| r.status)
+    }
+
+    /// Why no response was obtained; empty when one was.
+    pub fn failure(&self) -> &str {
+        self.response
+            .as_ref()
+            .err()
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+
+    /// The status as text, or `no answer`, for messages.
+    pub fn status_text(&self) -> String {
+        self.status()
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "no answer".to_string())
     }
 
     /// A redacted, size-bounded rendering for reports.

@@ -131,6 +131,15 @@ async fn run_against(behaviour: Behaviour) -> (Result<harness::Report, HarnessEr
     (result, elapsed)
 }
 
+fn assert_unreachable_by_deadline(result: Result<harness::Report, HarnessError>) {
+    match result {
+        Err(HarnessError::TargetUnreachable { reason, .. }) => {
+            assert!(reason.contains("deadline"), "{reason}")
+        }
+        other => panic!("expected an unreachable target, got {other:?}"),
+    }
+}
+
 fn assert_not_conformant(report: &harness::Report) {
     assert!(
         !report.summary.conformant,
@@ -147,12 +156,7 @@ fn assert_not_conformant(report: &harness::Report) {
 #[tokio::test]
 async fn stalled_target_is_reported_unreachable() {
     let (result, elapsed) = run_against(Behaviour::Stall).await;
-    match result {
-        Err(HarnessError::TargetUnreachable { reason, .. }) => {
-            assert!(reason.contains("deadline"), "{reason}")
-        }
-        other => panic!("expected an unreachable target, got {other:?}"),
-    }
+    assert_unreachable_by_deadline(result);
     assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
 }
 
@@ -193,22 +197,12 @@ async fn invalid_json_is_not_an_acceptance() {
 async fn endless_event_streams_hit_the_deadline() {
     let (result, elapsed) = run_against(Behaviour::EndlessSse).await;
     // The very first request never completes, so the target counts as unreachable.
-    match result {
-        Err(HarnessError::TargetUnreachable { reason, .. }) => {
-            assert!(reason.contains("deadline"), "{reason}")
-        }
-        other => panic!("expected an unreachable target, got {other:?}"),
-    }
+    assert_unreachable_by_deadline(result);
     assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
 }
 
 #[tokio::test]
 async fn dripping_headers_hit_the_deadline() {
     let (result, _) = run_against(Behaviour::Drip).await;
-    match result {
-        Err(HarnessError::TargetUnreachable { reason, .. }) => {
-            assert!(reason.contains("deadline"), "{reason}")
-        }
-        other => panic!("expected an unreachable target, got {other:?}"),
-    }
+    assert_unreachable_by_deadline(result);
 }
