@@ -94,7 +94,71 @@ pub struct Cli {
     #[arg(long)]
     pub no_json: bool,
 
-    /// List every check with its level, modes and references, then exit.
+    /// Also write the official MCP conformance suite's checks.json format here.
+    #[arg(long, value_name = "FILE")]
+    pub checks_json: Option<PathBuf>,
+
+    /// Write JUnit XML here (one test case per check).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+
+    /// Write a Markdown summary here (e.g. "$GITHUB_STEP_SUMMARY"; appended to if it exists).
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+
+    /// Write an SVG badge ("MCP auth: 41/44 MUST") here.
+    #[arg(long, value_name = "FILE")]
+    pub badge: Option<PathBuf>,
+
+    /// Write a shields.io endpoint JSON here.
+    #[arg(long, value_name = "FILE")]
+    pub shields: Option<PathBuf>,
+
+    /// Write every format into this directory: report.json, checks.json, junit.xml, summary.md,
+    /// badge.svg, shields.json.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+
+    /// Replace times, durations, ports and session IDs in written files by fixed values, so
+    /// reports can be committed and compared.
+    #[arg(long)]
+    pub normalize: bool,
+
+    /// Known failures (the official conformance suite's expected-failures format): listed
+    /// failures do not fail the run, listed checks that pass do.
+    #[arg(long, value_name = "FILE")]
+    pub expected_failures: Option<PathBuf>,
+
+    /// Start the target with this shell command (the mock IdP's settings in its environment,
+    /// see the README), wait until it listens, run, and stop it. Without --target the target is
+    /// http://127.0.0.1:<free port>/mcp; port 0 in --target also picks a free port.
+    #[arg(long, value_name = "CMD")]
+    pub command: Option<String>,
+
+    /// Keep the output of --command in this file (default: shown only if it fails to start).
+    #[arg(long, value_name = "FILE", requires = "command")]
+    pub command_log: Option<PathBuf>,
+
+    /// Seconds --command may take to start listening.
+    #[arg(long, value_name = "SECS", default_value_t = 60, requires = "command")]
+    pub command_timeout: u64,
+
+    /// A valid token the target accepts, used wherever a check needs an ordinary valid token
+    /// (for targets that accept only pre-shared tokens).
+    #[arg(long, value_name = "TOKEN", conflicts_with = "static_token")]
+    pub token: Option<String>,
+
+    /// Mint one valid token before the run, pass it to --command as MCP_AUTH_STATIC_TOKEN and use
+    /// it as --token (for static token verifiers).
+    #[arg(long)]
+    pub static_token: bool,
+
+    /// Progress on stderr: auto (live on a terminal, one line per check when $CI is set), live,
+    /// lines or off.
+    #[arg(long, value_name = "HOW", default_value = "auto")]
+    pub progress: String,
+
+    /// List every check with its level, modes and references, then exit (--check filters).
     #[arg(long)]
     pub list: bool,
 }
@@ -141,9 +205,22 @@ pub fn load_catalogue(dirs: &[PathBuf]) -> Result<Catalogue, HarnessError> {
     Ok(catalogue)
 }
 
-fn list(catalogue: &Catalogue, spec: SpecVersion) -> String {
+/// Whether a check is selected by `--check` filters (an ID, an ID prefix or an area).
+pub fn selected(filters: &[String], id: &str) -> bool {
+    let area = id.split('.').next().unwrap_or("");
+    filters.is_empty()
+        || filters
+            .iter()
+            .any(|f| id == f || id.starts_with(&format!("{f}.")) || area == f)
+}
+
+fn list(catalogue: &Catalogue, spec: SpecVersion, filters: &[String]) -> String {
     let mut out = String::new();
-    for (path, s) in &catalogue.scenarios {
+    for (path, s) in catalogue
+        .scenarios
+        .iter()
+        .filter(|(_, s)| selected(filters, &s.id))
+    {
         let modes: Vec<String> = s.modes.iter().map(|m| format!("{m:?}")).collect();
         let refs: Vec<&str> = s.references.iter().map(|r| r.id.as_str()).collect();
         out.push_str(&format!(
@@ -172,9 +249,32 @@ fn default_state_dir(port: u16) -> Option<PathBuf> {
 async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
     let catalogue = load_catalogue(&cli.scenario_dirs)?;
     if cli.list {
-        print!("{}", list(&catalogue, cli.spec_version));
+        let text = list(&catalogue, cli.spec_version, &cli.checks);
+        if text.is_empty() {
+            return Err(HarnessError::Usage(format!(
+                "no check matches --check {}",
+                cli.checks.join(" --check ")
+            )));
+        }
+        print!("{text}");
         return Ok(exit_code::CONFORMANT);
     }
+    if let Some(f) = cli.checks.iter().find(|f| {
+        !catalogue
+            .scenarios
+            .iter()
+            .any(|(_, s)| selected(std::slice::from_ref(f), &s.id))
+    }) {
+        return Err(HarnessError::Usage(format!(
+            "--check {f:?} matches no check (see --list)"
+        )));
+    }
+    let baseline = cli
+        .expected_failures
+        .as_deref()
+        .map(|p| crate::Baseline::load(p, &catalogue))
+        .transpose()?;
+    let progress = parse_progress(&cli.progress)?;
     let variant: reference_target::Variant = cli
         .reference_variant
         .parse()
@@ -185,7 +285,7 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
     let idp_url = match &cli.idp {
         Some(url) => url.trim_end_matches('/').to_string(),
         None => {
-            let demo = cli.target.is_none();
+            let demo = cli.target.is_none() && cli.command.is_none();
             let port = if demo { 0 } else { cli.idp_port };
             let config = mock_idp::IdpConfig {
                 addr: SocketAddr::from(([127, 0, 0, 1], port)),
@@ -209,9 +309,15 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
         }
     };
 
-    // The target: the user's, or the bundled reference target.
+    // The target: the user's (started by --command or already running), or the bundled
+    // reference target.
     let mut reference = None;
-    let target = match &cli.target {
+    let target_arg = match (&cli.target, &cli.command) {
+        (Some(t), Some(_)) => Some(crate::spawn::resolve_port(t)?),
+        (None, Some(_)) => Some(crate::spawn::resolve_port("http://127.0.0.1:0/mcp")?),
+        (t, None) => t.clone(),
+    };
+    let target = match &target_arg {
         Some(t) => t.clone(),
         None => {
             let trust = match variant.validation() {
@@ -249,7 +355,45 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
     let idp = crate::idp::IdpClient::new(&idp_url)?;
     let info = idp.info().await?;
     let audience = cli.audience.clone().unwrap_or_else(|| target.clone());
-    if cli.target.is_some() {
+    let mut valid_token = cli.token.clone();
+    if cli.static_token {
+        let minted = idp
+            .mint(&serde_json::json!({
+                "audience": audience,
+                "scope": if cli.scopes.is_empty() { serde_json::Value::Null } else { cli.scopes.join(" ").into() },
+                // Long enough for any run; a static verifier has no expiry of its own to check.
+                "lifetime_secs": 86_400,
+            }))
+            .await?;
+        valid_token = Some(minted.token);
+    }
+    let mut spawned = None;
+    if let Some(command) = &cli.command {
+        let env = crate::spawn::TargetEnv {
+            target_url: target.clone(),
+            issuer: info.issuer.clone(),
+            jwks_uri: info.jwks_uri.clone(),
+            introspection_url: info.introspection_endpoint.clone(),
+            client_id: info.introspection_client_id.clone(),
+            client_secret: info.introspection_client_secret.clone(),
+            audience: audience.clone(),
+            required_scopes: cli.scopes.clone(),
+            static_token: valid_token.clone().filter(|_| cli.static_token),
+        };
+        let log = cli.command_log.clone();
+        let timeout = Duration::from_secs(cli.command_timeout);
+        let command = command.clone();
+        let started = tokio::task::spawn_blocking(move || {
+            crate::spawn::SpawnedTarget::start(&command, &env, log, timeout)
+        })
+        .await
+        .map_err(|e| HarnessError::Internal(format!("starting --command: {e}")))??;
+        eprintln!(
+            "Started the target (pid {}) for {target} with --command",
+            started.pid()
+        );
+        spawned = Some(started);
+    } else if cli.target.is_some() {
         eprintln!("Configure the target to trust the mock IdP:");
         eprintln!("  issuer                  {}", info.issuer);
         eprintln!("  JWKS URL                {}", info.jwks_uri);
@@ -282,11 +426,17 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
             mode: cli.mode,
             jwks_wait: Duration::from_secs(cli.jwks_wait),
             jwks_cooldown: Duration::from_secs(cli.jwks_cooldown),
+            valid_token,
+            progress,
         },
         checks: cli.checks.clone(),
         catalogue,
+        baseline,
     };
     let result = crate::run(config).await;
+    if let Some(mut t) = spawned {
+        tokio::task::spawn_blocking(move || t.stop()).await.ok();
+    }
     if let Some(r) = reference {
         r.shutdown().await;
     }
@@ -295,15 +445,95 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
     }
     let report = result?;
     print!("{}", render_terminal(&report, TerminalStyle::detect()));
-    if !cli.no_json {
-        std::fs::write(&cli.json, report.to_json()).map_err(|e| {
-            HarnessError::Internal(format!("cannot write {}: {e}", cli.json.display()))
-        })?;
-        println!("JSON report written to {}", cli.json.display());
+    for (path, text, append) in outputs(&cli, &report) {
+        write_output(&path, &text, append)?;
+        println!("Wrote {}", path.display());
     }
-    Ok(if report.summary.conformant {
+    Ok(if report.passes() {
         exit_code::CONFORMANT
     } else {
         exit_code::NON_CONFORMANT
     })
+}
+
+fn parse_progress(how: &str) -> Result<crate::Progress, HarnessError> {
+    use std::io::IsTerminal as _;
+    Ok(match how {
+        "auto" if std::io::stderr().is_terminal() => crate::Progress::Live,
+        "auto" if std::env::var_os("CI").is_some() => crate::Progress::Lines,
+        "auto" | "off" => crate::Progress::Off,
+        "live" => crate::Progress::Live,
+        "lines" => crate::Progress::Lines,
+        other => {
+            return Err(HarnessError::Usage(format!(
+                "unknown --progress {other:?}; expected auto, live, lines or off"
+            )));
+        }
+    })
+}
+
+/// A report format.
+type Renderer = fn(&crate::Report) -> String;
+
+/// Every file the command line asked for: (path, contents, append).
+fn outputs(cli: &Cli, report: &crate::Report) -> Vec<(PathBuf, String, bool)> {
+    use crate::report::{
+        render_badge_svg, render_checks_json, render_junit, render_markdown, render_shields_json,
+    };
+    let normalized;
+    let (report, finish): (&crate::Report, fn(String) -> String) = if cli.normalize {
+        normalized = report.normalized();
+        (&normalized, |t: String| crate::report::normalize_text(&t))
+    } else {
+        (report, |t: String| t)
+    };
+    let own_json = || {
+        if cli.normalize {
+            report.normalized_json() + "\n"
+        } else {
+            report.to_json() + "\n"
+        }
+    };
+    let mut files = Vec::new();
+    if !cli.no_json {
+        files.push((cli.json.clone(), own_json(), false));
+    }
+    let formats: [(&Option<PathBuf>, &str, Renderer); 5] = [
+        (&cli.checks_json, "checks.json", render_checks_json),
+        (&cli.junit, "junit.xml", render_junit),
+        (&cli.markdown, "summary.md", render_markdown),
+        (&cli.badge, "badge.svg", render_badge_svg),
+        (&cli.shields, "shields.json", render_shields_json),
+    ];
+    for (flag, name, render) in formats {
+        let text = finish(render(report));
+        if let Some(path) = flag {
+            // A step summary collects several steps: append rather than overwrite Markdown.
+            files.push((path.clone(), text.clone(), name == "summary.md"));
+        }
+        if let Some(dir) = &cli.out_dir {
+            files.push((dir.join(name), text, false));
+        }
+    }
+    if let Some(dir) = &cli.out_dir {
+        files.push((dir.join("report.json"), own_json(), false));
+    }
+    files
+}
+
+fn write_output(path: &std::path::Path, text: &str, append: bool) -> Result<(), HarnessError> {
+    use std::io::Write as _;
+    let fail =
+        |e: std::io::Error| HarnessError::Internal(format!("cannot write {}: {e}", path.display()));
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(fail)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(path)
+        .map_err(fail)?;
+    file.write_all(text.as_bytes()).map_err(fail)
 }

@@ -23,6 +23,49 @@ pub struct Options {
     pub jwks_wait: Duration,
     /// The refetch cool-down the JWKS checks allow a target (PyJWT and `jose` use about 30 s).
     pub jwks_cooldown: Duration,
+    /// A pre-shared token the target accepts (`--token`, or minted for `--static-token`): used
+    /// wherever a check needs an ordinary valid token, for targets that accept no minted one.
+    pub valid_token: Option<String>,
+    /// How the runner shows progress on stderr.
+    pub progress: Progress,
+}
+
+/// Progress of a run on stderr, for runs long enough to look hung (JWKS cool-downs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Progress {
+    /// Nothing (tests, piped output).
+    #[default]
+    Off,
+    /// One line per check as it starts (CI logs).
+    Lines,
+    /// One line rewritten in place (a terminal).
+    Live,
+}
+
+impl Progress {
+    /// Shows that check `index` of `total` is starting.
+    pub fn starting(self, index: usize, total: usize, id: &str) {
+        match self {
+            Progress::Off => {}
+            Progress::Lines => eprintln!("[{index}/{total}] {id}"),
+            Progress::Live => {
+                use std::io::Write as _;
+                let mut err = std::io::stderr().lock();
+                let _ = write!(err, "\r\x1b[2K[{index}/{total}] {id}");
+                let _ = err.flush();
+            }
+        }
+    }
+
+    /// Clears the live line once the run is over.
+    pub fn finish(self) {
+        if self == Progress::Live {
+            use std::io::Write as _;
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[2K");
+            let _ = err.flush();
+        }
+    }
 }
 
 impl Default for Options {
@@ -33,6 +76,8 @@ impl Default for Options {
             mode: None,
             jwks_wait: Duration::from_secs(5),
             jwks_cooldown: Duration::from_secs(30),
+            valid_token: None,
+            progress: Progress::Off,
         }
     }
 }
@@ -115,6 +160,15 @@ impl Ctx {
     /// Mints a token; the audience defaults to [`Ctx::audience`], and a `null` scope means none.
     pub async fn mint(&self, request: &Value) -> Result<MintedToken, HarnessError> {
         let mut request = request.as_object().cloned().unwrap_or_default();
+        if let Some(token) = &self.options.valid_token
+            && self.is_ordinary(&request)
+        {
+            return Ok(MintedToken {
+                token: token.clone(),
+                claims: Value::Object(Default::default()),
+                kid: None,
+            });
+        }
         request
             .entry("audience")
             .or_insert_with(|| Value::String(self.audience.clone()));
@@ -122,5 +176,29 @@ impl Ctx {
             request.remove("scope");
         }
         self.idp.mint(&Value::Object(request)).await
+    }
+
+    /// Whether a mint request asks for nothing but a valid token for the target: no claim, header,
+    /// key or defect of its own, the default audience and the required scopes (or none).
+    fn is_ordinary(&self, request: &serde_json::Map<String, Value>) -> bool {
+        request.iter().all(|(k, v)| match k.as_str() {
+            "audience" => v.as_str() == Some(self.audience.as_str()),
+            "format" => v.as_str() == Some("jwt"),
+            "scope" => {
+                v.is_null() || {
+                    let asked: std::collections::BTreeSet<&str> =
+                        v.as_str().unwrap_or_default().split_whitespace().collect();
+                    let required: std::collections::BTreeSet<&str> = self
+                        .options
+                        .scopes
+                        .iter()
+                        .flatten()
+                        .map(String::as_str)
+                        .collect();
+                    required.is_empty() || asked == required
+                }
+            }
+            _ => false,
+        })
     }
 }

@@ -5,6 +5,7 @@
 //! runs the checks described by [`scenario`] files, and [`report`] renders the verdicts. Only
 //! [`target`] sends HTTP to the target; [`idp`] drives the mock IdP through its control API.
 
+pub mod baseline;
 pub mod challenge;
 pub mod check;
 pub mod cli;
@@ -18,13 +19,15 @@ pub mod redact;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod spawn;
 pub mod spec;
 pub mod target;
 
 use std::sync::Arc;
 use std::time::Instant;
 
-pub use context::Options;
+pub use baseline::Baseline;
+pub use context::{Options, Progress};
 pub use error::{HarnessError, exit_code};
 pub use report::Report;
 pub use scenario::Catalogue;
@@ -46,6 +49,8 @@ pub struct RunConfig {
     /// Check IDs, ID prefixes or areas to run; empty runs all.
     pub checks: Vec<String>,
     pub catalogue: Catalogue,
+    /// Known failures that do not fail the run (`--expected-failures`).
+    pub baseline: Option<Baseline>,
 }
 
 /// Puts the IdP's keys back as they were before the run: the original signing key active again
@@ -73,6 +78,7 @@ async fn restore_keys(
 /// (unreachable target, IdP not answering).
 pub async fn run(config: RunConfig) -> Result<Report, HarnessError> {
     let started = Instant::now();
+    let started_at = report::rfc3339(std::time::SystemTime::now());
     let idp = idp::IdpClient::new(&config.idp_url)?;
     let info = idp.info().await?;
     let target = target::TargetClient::new(config.limits)
@@ -119,7 +125,8 @@ pub async fn run(config: RunConfig) -> Result<Report, HarnessError> {
     };
     // Whatever happened, the IdP's keys go back to how they were.
     restore_keys(&idp, &keys_before).await?;
-    let (facts, checks) = outcome?;
+    let (facts, mut checks) = outcome?;
+    let baseline = config.baseline.as_ref().map(|b| b.apply(&mut checks));
     let mut notes = Vec::new();
     if let Some(note) = probes::resync_after_rotation(&ctx, &facts).await? {
         notes.push(note);
@@ -128,6 +135,7 @@ pub async fn run(config: RunConfig) -> Result<Report, HarnessError> {
     Ok(Report {
         schema_version: report::SCHEMA_VERSION,
         tool: format!("mcp-auth-conformance {}", env!("CARGO_PKG_VERSION")),
+        started_at,
         target: config.target.clone(),
         spec_version: config.spec,
         mode: facts.mode,
@@ -158,6 +166,7 @@ pub async fn run(config: RunConfig) -> Result<Report, HarnessError> {
         checks,
         summary,
         notes,
+        baseline,
         duration_ms: started.elapsed().as_millis() as u64,
     })
 }

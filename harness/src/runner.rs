@@ -95,20 +95,19 @@ pub async fn run_checks(
         .scenarios
         .iter()
         .map(|(_, s)| s)
-        .filter(|s| {
-            filter.is_empty()
-                || filter
-                    .iter()
-                    .any(|f| s.id == *f || s.id.starts_with(&format!("{f}.")) || s.area() == f)
-        })
+        .filter(|s| crate::cli::selected(filter, &s.id))
         .collect();
     let ordered = selected
         .iter()
         .filter(|s| !s.last)
         .chain(selected.iter().filter(|s| s.last));
     let mut results = Vec::new();
-    for scenario in ordered {
+    let total = selected.len();
+    for (index, scenario) in ordered.enumerate() {
         let scenario = (*scenario).clone();
+        ctx.options
+            .progress
+            .starting(index + 1, total, &scenario.id);
         let started = Instant::now();
         let task = tokio::spawn(run_check(ctx.clone(), facts.clone(), scenario.clone()));
         let abort = task.abort_handle();
@@ -145,6 +144,7 @@ pub async fn run_checks(
         }
         results.push(result);
     }
+    ctx.options.progress.finish();
     // Restore the original order of the catalogue for the report.
     let position = |id: &str| {
         catalogue
@@ -170,6 +170,7 @@ fn base_result(ctx: &Ctx, s: &Scenario, status: Status, message: String) -> Chec
         fix: None,
         references: s.references.clone(),
         evidence: Vec::new(),
+        expected_failure: false,
         duration_ms: 0,
     }
 }

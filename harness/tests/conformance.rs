@@ -120,6 +120,7 @@ fn self_test(variant: Variant, catalogue: harness::Catalogue) -> Result<(), Fail
             },
             checks: Vec::new(),
             catalogue,
+            baseline: None,
         };
         let report = harness::run(config)
             .await
@@ -164,26 +165,37 @@ fn self_test(variant: Variant, catalogue: harness::Catalogue) -> Result<(), Fail
     let snapshot_result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         settings.bind(|| insta::assert_snapshot!(variant.name(), snapshot));
     }));
-    // The human report of a few variants is kept too, so changes to what people read are reviewed.
-    let terminal_result = if matches!(
+    // Every report format of a few variants is kept too, so changes to what people and CI tools
+    // read are reviewed.
+    if matches!(
         variant,
         Variant::Conformant | Variant::IgnoresAudience | Variant::NoPrm
     ) {
-        let text = harness::report::normalize_text(&harness::report::render_terminal(
-            &report,
-            harness::report::TerminalStyle::Plain,
-        ));
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            settings.bind(|| insta::assert_snapshot!(format!("{}.terminal", variant.name()), text));
-        }))
-    } else {
-        Ok(())
-    };
-    if terminal_result.is_err() {
-        problems.push(format!(
-            "the terminal report differs from reports/snapshots/{}.terminal.snap",
-            variant.name()
-        ));
+        use harness::report::{
+            TerminalStyle, normalize_text, render_badge_svg, render_checks_json, render_junit,
+            render_markdown, render_shields_json, render_terminal,
+        };
+        let normalized = report.normalized();
+        let formats: [(&str, String); 6] = [
+            ("terminal", render_terminal(&report, TerminalStyle::Plain)),
+            ("checks-json", render_checks_json(&normalized)),
+            ("junit", render_junit(&normalized)),
+            ("markdown", render_markdown(&normalized)),
+            ("badge", render_badge_svg(&normalized)),
+            ("shields", render_shields_json(&normalized)),
+        ];
+        for (format, text) in formats {
+            let text = normalize_text(&text);
+            let name = format!("{}.{format}", variant.name());
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                settings.bind(|| insta::assert_snapshot!(name.clone(), text));
+            }));
+            if r.is_err() {
+                problems.push(format!(
+                    "the {format} report differs from reports/snapshots/{name}.snap"
+                ));
+            }
+        }
     }
     if snapshot_result.is_err() {
         problems.push(format!(

@@ -1,5 +1,9 @@
 //! The report model: one source of truth that every renderer reads.
 
+mod badge;
+mod checks_json;
+mod junit;
+mod markdown;
 mod terminal;
 
 use serde::Serialize;
@@ -8,6 +12,10 @@ use crate::check::{Level, Mode, Reference, Status, Validation};
 use crate::spec::SpecVersion;
 use crate::target::Evidence;
 
+pub use badge::{render_badge_svg, render_shields_json};
+pub use checks_json::render_checks_json;
+pub use junit::render_junit;
+pub use markdown::render_markdown;
 pub use terminal::{TerminalStyle, render_terminal};
 
 /// Version of the JSON report's shape; bumped on incompatible changes.
@@ -17,6 +25,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub struct Report {
     pub schema_version: u32,
     pub tool: String,
+    /// When the run started, RFC 3339 in UTC.
+    pub started_at: String,
     pub target: String,
     pub spec_version: SpecVersion,
     pub mode: Mode,
@@ -32,7 +42,22 @@ pub struct Report {
     /// Remarks about the run itself (not verdicts), e.g. the state the target was left in.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// How the run compared with an expected-failures baseline, when one was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineOutcome>,
     pub duration_ms: u64,
+}
+
+/// The comparison of a run with an expected-failures file (`--expected-failures`).
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct BaselineOutcome {
+    pub file: String,
+    /// Entries whose checks failed, as the baseline expects.
+    pub expected: Vec<String>,
+    /// Entries whose checks all passed: the baseline is stale and the run fails.
+    pub stale: Vec<String>,
+    /// Failing MUST checks the baseline does not list.
+    pub unexpected: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -67,7 +92,22 @@ pub struct CheckResult {
     pub references: Vec<Reference>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<Evidence>,
+    /// The check failed and an expected-failures baseline lists it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub expected_failure: bool,
     pub duration_ms: u64,
+}
+
+impl CheckResult {
+    /// Whether this result stands against conformance: a failed check, or an applicable MUST
+    /// that could not be tested.
+    pub fn is_failure(&self) -> bool {
+        match self.status {
+            Status::Fail => true,
+            Status::NotTestable => self.level == Level::Must,
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -121,9 +161,35 @@ impl Summary {
         s.conformant = s.must.passed == s.must.applicable;
         s
     }
+
+    /// `41/44 MUST`, as on the badge.
+    pub fn must_fraction(&self) -> String {
+        format!("{}/{} MUST", self.must.passed, self.must.applicable)
+    }
 }
 
 impl Report {
+    /// The report with times and durations replaced by fixed values, for snapshots and committed
+    /// reports in every format (ports and session IDs are normalised in the rendered text).
+    pub fn normalized(&self) -> Report {
+        let mut r = self.clone();
+        r.started_at = NORMALIZED_TIME.to_string();
+        r.duration_ms = 0;
+        for c in &mut r.checks {
+            c.duration_ms = 0;
+        }
+        r
+    }
+
+    /// Whether the run passes: conformant, or failing only where a baseline expects it, and the
+    /// baseline is not stale.
+    pub fn passes(&self) -> bool {
+        match &self.baseline {
+            None => self.summary.conformant,
+            Some(b) => b.unexpected.is_empty() && b.stale.is_empty(),
+        }
+    }
+
     /// The JSON report (pretty, stable key order).
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self)
@@ -133,7 +199,7 @@ impl Report {
     /// The JSON report with run-specific values (ports, sessions, durations) normalised, for
     /// snapshots and committed reports.
     pub fn normalized_json(&self) -> String {
-        let mut r = self.clone();
+        let mut r = self.normalized();
         r.duration_ms = 0;
         for c in &mut r.checks {
             c.duration_ms = 0;
@@ -143,6 +209,34 @@ impl Report {
         normalize_timings(&mut value);
         serde_json::to_string_pretty(&value).unwrap_or_default()
     }
+}
+
+/// The time every normalised report shows.
+pub const NORMALIZED_TIME: &str = "2000-01-01T00:00:00Z";
+
+/// Formats a time as RFC 3339 in UTC, to the second.
+pub fn rfc3339(time: std::time::SystemTime) -> String {
+    let secs = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's well-known algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Normalises run-specific values in any rendered text (terminal output).
@@ -193,6 +287,20 @@ fn normalize_seconds(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        use std::time::{Duration, UNIX_EPOCH};
+        assert_eq!(super::rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            super::rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400 + 3_661)),
+            "2000-02-29T01:01:01Z"
+        );
+        assert_eq!(
+            super::rfc3339(UNIX_EPOCH + Duration::from_secs(1_796_083_200)),
+            "2026-12-01T00:00:00Z"
+        );
+    }
+
     #[test]
     fn seconds_are_normalised() {
         assert_eq!(

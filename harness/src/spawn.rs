@@ -1,0 +1,339 @@
+//! `--command`: starts the target under test with the mock IdP's settings in its environment,
+//! waits until it answers, and stops it (its whole process group) when the run ends.
+//!
+//! The environment contract is documented in the README ("Spawning the target"); the names are
+//! the constants below so the docs, the interop targets and this code cannot drift apart.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::error::HarnessError;
+
+/// What the spawned target is told.
+#[derive(Debug, Clone, Default)]
+pub struct TargetEnv {
+    /// The MCP endpoint URL (after a `:0` port was replaced by a free one).
+    pub target_url: String,
+    pub issuer: String,
+    pub jwks_uri: String,
+    pub introspection_url: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub audience: String,
+    pub required_scopes: Vec<String>,
+    /// A valid access token minted before the start, for targets that only accept pre-shared
+    /// tokens (static verifiers, API keys).
+    pub static_token: Option<String>,
+}
+
+impl TargetEnv {
+    /// The variables set for the command, sorted by name.
+    pub fn variables(&self) -> Result<BTreeMap<&'static str, String>, HarnessError> {
+        let url = url::Url::parse(&self.target_url).map_err(|e| {
+            HarnessError::Usage(format!("--target {:?} is not a URL: {e}", self.target_url))
+        })?;
+        let host = url.host_str().unwrap_or("127.0.0.1").to_string();
+        // `Url::host_str` keeps the brackets of an IPv6 literal; a server binds without them.
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let port = url.port_or_known_default().unwrap_or(80).to_string();
+        let path = url.path().to_string();
+        let scopes = self.required_scopes.join(" ");
+        let mut v = BTreeMap::new();
+        v.insert("MCP_TARGET_URL", self.target_url.clone());
+        v.insert("MCP_TARGET_HOST", host.clone());
+        v.insert("MCP_TARGET_PORT", port.clone());
+        v.insert("MCP_TARGET_PATH", path);
+        v.insert("HOST", host);
+        v.insert("PORT", port);
+        v.insert("MCP_AUTH_ISSUER", self.issuer.clone());
+        v.insert("MCP_AUTH_JWKS_URI", self.jwks_uri.clone());
+        v.insert("MCP_AUTH_INTROSPECTION_URL", self.introspection_url.clone());
+        v.insert("MCP_AUTH_CLIENT_ID", self.client_id.clone());
+        v.insert("MCP_AUTH_CLIENT_SECRET", self.client_secret.clone());
+        v.insert("MCP_AUTH_AUDIENCE", self.audience.clone());
+        v.insert("MCP_AUTH_RESOURCE", self.target_url.clone());
+        v.insert("MCP_AUTH_REQUIRED_SCOPES", scopes.clone());
+        if let Some(t) = &self.static_token {
+            v.insert("MCP_AUTH_STATIC_TOKEN", t.clone());
+        }
+        // The names FastMCP's settings read, so a FastMCP server configured from its environment
+        // (`FASTMCP_SERVER_AUTH=...JWTVerifier`) needs no wrapper script.
+        v.insert("FASTMCP_SERVER_AUTH_JWT_ISSUER", self.issuer.clone());
+        v.insert("FASTMCP_SERVER_AUTH_JWT_JWKS_URI", self.jwks_uri.clone());
+        v.insert("FASTMCP_SERVER_AUTH_JWT_AUDIENCE", self.audience.clone());
+        v.insert("FASTMCP_SERVER_AUTH_JWT_REQUIRED_SCOPES", scopes);
+        Ok(v)
+    }
+}
+
+/// Replaces port 0 in a target URL with a free loopback port, so CI need not pick one.
+pub fn resolve_port(target_url: &str) -> Result<String, HarnessError> {
+    let mut url = url::Url::parse(target_url)
+        .map_err(|e| HarnessError::Usage(format!("--target {target_url:?} is not a URL: {e}")))?;
+    if url.port() != Some(0) {
+        return Ok(target_url.to_string());
+    }
+    let host = url.host_str().unwrap_or("127.0.0.1").to_string();
+    let bind = format!("{}:0", host);
+    let addr = bind
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| HarnessError::Usage(format!("cannot resolve {host:?} in --target")))?;
+    let listener = TcpListener::bind(addr)
+        .map_err(|e| HarnessError::Internal(format!("cannot find a free port on {host}: {e}")))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| HarnessError::Internal(format!("cannot read the free port: {e}")))?
+        .port();
+    drop(listener);
+    url.set_port(Some(port))
+        .map_err(|_| HarnessError::Usage(format!("--target {target_url:?} cannot have a port")))?;
+    Ok(url.to_string())
+}
+
+/// A started target. Dropping it stops the process group.
+#[derive(Debug)]
+pub struct SpawnedTarget {
+    child: Child,
+    command: String,
+    log_path: PathBuf,
+    /// Removed on drop unless the user asked to keep the log.
+    temporary_log: bool,
+}
+
+/// How long a started target may take to accept connections.
+pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl SpawnedTarget {
+    /// Starts `command` with `sh -c` in its own process group, output to `log` (or a temporary
+    /// file), and waits until the target URL's port accepts connections.
+    pub fn start(
+        command: &str,
+        env: &TargetEnv,
+        log: Option<PathBuf>,
+        start_timeout: Duration,
+    ) -> Result<SpawnedTarget, HarnessError> {
+        let vars = env.variables()?;
+        let temporary_log = log.is_none();
+        let log_path = log.unwrap_or_else(|| {
+            std::env::temp_dir().join(format!("mcp-auth-target-{}.log", std::process::id()))
+        });
+        let out = File::create(&log_path).map_err(|e| {
+            HarnessError::Internal(format!("cannot create {}: {e}", log_path.display()))
+        })?;
+        let err = out
+            .try_clone()
+            .map_err(|e| HarnessError::Internal(format!("cannot share the log file: {e}")))?;
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(command)
+            .envs(&vars)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err);
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::CommandExt as _;
+            // Its own process group, so stopping it also stops what the shell started.
+            cmd.process_group(0);
+        }
+        let child = cmd.spawn().map_err(|e| {
+            HarnessError::Usage(format!("--command {command:?} could not be started: {e}"))
+        })?;
+        let mut spawned = SpawnedTarget {
+            child,
+            command: command.to_string(),
+            log_path,
+            temporary_log,
+        };
+        spawned.wait_until_listening(
+            &vars["MCP_TARGET_HOST"],
+            &vars["MCP_TARGET_PORT"],
+            start_timeout,
+        )?;
+        Ok(spawned)
+    }
+
+    fn wait_until_listening(
+        &mut self,
+        host: &str,
+        port: &str,
+        timeout: Duration,
+    ) -> Result<(), HarnessError> {
+        let addrs: Vec<SocketAddr> = format!("{host}:{port}")
+            .to_socket_addrs()
+            .map(|a| a.collect())
+            .unwrap_or_default();
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(HarnessError::TargetUnreachable {
+                    url: format!("{host}:{port}"),
+                    reason: format!(
+                        "--command {:?} exited ({status}) before it listened; its output:\n{}",
+                        self.command,
+                        self.log_tail()
+                    ),
+                });
+            }
+            if addrs
+                .iter()
+                .any(|a| TcpStream::connect_timeout(a, Duration::from_millis(200)).is_ok())
+            {
+                return Ok(());
+            }
+            if started.elapsed() > timeout {
+                return Err(HarnessError::TargetUnreachable {
+                    url: format!("{host}:{port}"),
+                    reason: format!(
+                        "--command {:?} did not listen within {} s; its output:\n{}",
+                        self.command,
+                        timeout.as_secs(),
+                        self.log_tail()
+                    ),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The last lines the target printed, for error messages.
+    pub fn log_tail(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut f) = File::open(&self.log_path) {
+            let _ = f.read_to_string(&mut text);
+        }
+        let lines: Vec<&str> = text.lines().collect();
+        let start = lines.len().saturating_sub(20);
+        lines[start..]
+            .iter()
+            .map(|l| format!("  | {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Stops the process group: SIGTERM, then SIGKILL after a grace period.
+    pub fn stop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            // The shell is gone; its group may still hold children.
+            signal_group(self.child.id(), "KILL");
+            return;
+        }
+        signal_group(self.child.id(), "TERM");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                // Anything left in the group after the shell exited is killed outright.
+                signal_group(self.child.id(), "KILL");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        signal_group(self.child.id(), "KILL");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for SpawnedTarget {
+    fn drop(&mut self) {
+        self.stop();
+        if self.temporary_log {
+            let _ = std::fs::remove_file(&self.log_path);
+        }
+    }
+}
+
+/// Sends a signal to a process group with the system's `kill`, since this crate forbids the
+/// `unsafe` a direct system call would need.
+fn signal_group(pgid: u32, signal: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg("--")
+        .arg(format!("-{pgid}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_zero_is_replaced_and_others_kept() {
+        let u = resolve_port("http://127.0.0.1:0/mcp").unwrap();
+        assert!(!u.contains(":0/"), "{u}");
+        assert!(u.ends_with("/mcp"));
+        assert_eq!(
+            resolve_port("http://127.0.0.1:8000/mcp").unwrap(),
+            "http://127.0.0.1:8000/mcp"
+        );
+    }
+
+    #[test]
+    fn variables_split_the_url() {
+        let env = TargetEnv {
+            target_url: "http://[::1]:8123/a/mcp".into(),
+            required_scopes: vec!["a".into(), "b".into()],
+            ..Default::default()
+        };
+        let v = env.variables().unwrap();
+        assert_eq!(v["MCP_TARGET_HOST"], "::1");
+        assert_eq!(v["MCP_TARGET_PORT"], "8123");
+        assert_eq!(v["MCP_TARGET_PATH"], "/a/mcp");
+        assert_eq!(v["MCP_AUTH_REQUIRED_SCOPES"], "a b");
+        assert!(!v.contains_key("MCP_AUTH_STATIC_TOKEN"));
+    }
+
+    #[test]
+    fn a_command_that_exits_early_is_reported_with_its_output() {
+        let env = TargetEnv {
+            target_url: resolve_port("http://127.0.0.1:0/mcp").unwrap(),
+            ..Default::default()
+        };
+        let err = SpawnedTarget::start(
+            "echo starting; echo boom >&2; exit 3",
+            &env,
+            None,
+            Duration::from_secs(10),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("exited"), "{err}");
+        assert!(err.contains("boom"), "{err}");
+    }
+
+    #[test]
+    fn a_listening_command_is_started_and_stopped() {
+        let env = TargetEnv {
+            target_url: resolve_port("http://127.0.0.1:0/mcp").unwrap(),
+            ..Default::default()
+        };
+        // python3 is on every machine this project supports; it listens on the given port.
+        let cmd = "exec python3 -c 'import os,socket,time; s=socket.socket(); s.bind((os.environ[\"MCP_TARGET_HOST\"], int(os.environ[\"MCP_TARGET_PORT\"]))); s.listen(); time.sleep(60)'";
+        let mut t = SpawnedTarget::start(cmd, &env, None, Duration::from_secs(20)).unwrap();
+        let pid = t.pid();
+        t.stop();
+        let alive = Command::new("kill")
+            .args(["-0", &pid.to_string()])
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(!alive, "process {pid} survived stop()");
+    }
+}
