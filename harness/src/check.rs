@@ -72,6 +72,9 @@ pub enum Validation {
     Jwt,
     /// RFC 7662 introspection at the IdP.
     Introspection,
+    /// A fixed list of pre-shared tokens (a static verifier, API keys): no IdP is consulted, so
+    /// the token-validation checks do not apply.
+    PreShared,
 }
 
 impl std::str::FromStr for Validation {
@@ -80,8 +83,9 @@ impl std::str::FromStr for Validation {
         match s {
             "jwt" => Ok(Validation::Jwt),
             "introspection" => Ok(Validation::Introspection),
+            "pre-shared" => Ok(Validation::PreShared),
             _ => Err(format!(
-                "unknown validation {s:?}; expected jwt or introspection"
+                "unknown validation {s:?}; expected jwt, introspection or pre-shared"
             )),
         }
     }

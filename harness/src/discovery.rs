@@ -257,7 +257,17 @@ pub async fn discover(ctx: &Ctx) -> Result<Facts, HarnessError> {
         String::new()
     };
     if validation.is_none() {
-        if seen.iter().any(|r| r.endpoint == "introspect") {
+        if positive.passed
+            && ctx.options.valid_token.is_some()
+            && !seen
+                .iter()
+                .any(|r| r.endpoint == "introspect" || r.endpoint == "jwks")
+        {
+            validation = Some(Validation::PreShared);
+            validation_reason =
+                "the target accepted the pre-shared token (--token) without contacting the IdP"
+                    .into();
+        } else if seen.iter().any(|r| r.endpoint == "introspect") {
             validation = Some(Validation::Introspection);
             validation_reason = "the target called the IdP's introspection endpoint".into();
         } else if seen.iter().any(|r| r.endpoint == "jwks") {

@@ -849,8 +849,15 @@ async fn jwks_outage(ctx: &Ctx, facts: &Facts) -> Result<StepOutcome, HarnessErr
         }
         ctx.idp.clear_faults().await?;
         if !attempted && jwks_fetches_since(ctx, facts.log_start).await?.is_empty() {
-            return Ok(StepOutcome::skip(
-                "the target never fetched the JWKS during this run (a static key or a long-lived cache), so a JWKS outage cannot reach it",
+            // Not a skip: a verifier that cached the JWKS in an earlier run against this IdP (jose
+            // keeps it for minutes) looks the same as one with a static key, and a skip would let
+            // an untested MUST pass the run.
+            return Ok(StepOutcome::not_testable(
+                format!(
+                    "the target never fetched the JWKS during this run (a JWKS cached from an earlier run, or a static key), so a JWKS outage could not reach it within {} s; restart the target or rerun with --jwks-wait 35 to judge",
+                    ctx.options.jwks_wait.as_secs()
+                ),
+                vec![exchange],
             ));
         }
         if !attempted {

@@ -201,6 +201,7 @@ fn kind_name(v: crate::check::Validation) -> &'static str {
     match v {
         crate::check::Validation::Jwt => "JWT (JWKS)",
         crate::check::Validation::Introspection => "introspection",
+        crate::check::Validation::PreShared => "pre-shared tokens",
     }
 }
 
@@ -259,6 +260,7 @@ async fn run_check(ctx: Arc<Ctx>, facts: Arc<Facts>, s: Scenario) -> CheckResult
     if let Some((status, why)) = unmet_need(&facts, &s) {
         return base_result(&ctx, &s, status, why);
     }
+
     let mut named: HashMap<String, MintedToken> = HashMap::new();
     let mut outcomes = Vec::new();
     for step in &s.steps {
@@ -452,6 +454,18 @@ async fn run_step(
         && let Some(expect) = &step.expect
     {
         outcome.failures = evaluate(expect, &exchange, facts, &idp_paths);
+        // A target that accepts only a pre-shared token (--token) refuses every minted one; a
+        // refusal of a token that was meant to be accepted proves nothing about it.
+        let minted = outcome
+            .token
+            .as_ref()
+            .is_some_and(|t| ctx.options.valid_token.as_deref() != Some(t.token.as_str()));
+        if minted && ctx.options.valid_token.is_some() && !outcome.failures.is_empty() {
+            outcome.unmet = vec![
+                "the target accepts only the pre-shared token (--token), so how it treats this minted token cannot be judged".to_string(),
+            ];
+            outcome.failures.clear();
+        }
     }
     outcome.notes.push(observed(&exchange));
     outcome.evidence.push(exchange);

@@ -60,16 +60,15 @@ impl TargetEnv {
         v.insert("MCP_AUTH_CLIENT_SECRET", self.client_secret.clone());
         v.insert("MCP_AUTH_AUDIENCE", self.audience.clone());
         v.insert("MCP_AUTH_RESOURCE", self.target_url.clone());
-        v.insert("MCP_AUTH_REQUIRED_SCOPES", scopes.clone());
+        v.insert("MCP_AUTH_REQUIRED_SCOPES", scopes);
         if let Some(t) = &self.static_token {
             v.insert("MCP_AUTH_STATIC_TOKEN", t.clone());
         }
-        // The names FastMCP's settings read, so a FastMCP server configured from its environment
-        // (`FASTMCP_SERVER_AUTH=...JWTVerifier`) needs no wrapper script.
-        v.insert("FASTMCP_SERVER_AUTH_JWT_ISSUER", self.issuer.clone());
-        v.insert("FASTMCP_SERVER_AUTH_JWT_JWKS_URI", self.jwks_uri.clone());
-        v.insert("FASTMCP_SERVER_AUTH_JWT_AUDIENCE", self.audience.clone());
-        v.insert("FASTMCP_SERVER_AUTH_JWT_REQUIRED_SCOPES", scopes);
+        // FastMCP 4.1 reads no auth settings from its environment, but it does read where to
+        // listen, so a FastMCP server started with `fastmcp run` needs no wrapper for that.
+        v.insert("FASTMCP_HOST", v["MCP_TARGET_HOST"].clone());
+        v.insert("FASTMCP_PORT", v["MCP_TARGET_PORT"].clone());
+        v.insert("FASTMCP_STREAMABLE_HTTP_PATH", v["MCP_TARGET_PATH"].clone());
         Ok(v)
     }
 }

@@ -1,7 +1,8 @@
 """FastMCP resource server with `IntrospectionTokenVerifier` (RFC 7662).
 
 Env: MCP_TARGET_HOST/PORT/PATH, MCP_AUTH_INTROSPECTION_URL, MCP_AUTH_CLIENT_ID,
-MCP_AUTH_CLIENT_SECRET, MCP_AUTH_REQUIRED_SCOPES. No audience is configured.
+MCP_AUTH_CLIENT_SECRET, MCP_AUTH_AUDIENCE (empty or unset: no audience check),
+MCP_AUTH_REQUIRED_SCOPES.
 """
 
 import _common as c
@@ -17,6 +18,7 @@ verifier = IntrospectionTokenVerifier(
     client_id=c.env("MCP_AUTH_CLIENT_ID"),
     client_secret=c.env("MCP_AUTH_CLIENT_SECRET"),
     required_scopes=c.required_scopes(),
+    audience=c.audience(),
 )
 
 mcp = FastMCP("interop-fastmcp-introspection", auth=verifier)

@@ -49,6 +49,7 @@ pub fn render_markdown(report: &Report) -> String {
     let validation = match report.validation {
         Some(crate::check::Validation::Jwt) => "JWT against the JWKS",
         Some(crate::check::Validation::Introspection) => "introspection (RFC 7662)",
+        Some(crate::check::Validation::PreShared) => "pre-shared tokens only",
         None => "unknown",
     };
     let _ = writeln!(out, "| Token validation | {validation} |");

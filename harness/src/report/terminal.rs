@@ -63,6 +63,7 @@ pub fn render_terminal(report: &Report, style: TerminalStyle) -> String {
     let validation = match report.validation {
         Some(crate::check::Validation::Jwt) => "JWT against the JWKS",
         Some(crate::check::Validation::Introspection) => "introspection (RFC 7662)",
+        Some(crate::check::Validation::PreShared) => "pre-shared tokens only",
         None => "unknown",
     };
     let _ = writeln!(

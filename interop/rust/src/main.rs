@@ -163,15 +163,15 @@ impl AuthState {
     }
 
     fn refuse(&self, status: StatusCode, error: Option<(&str, &str)>) -> Response {
-        (
-            status,
-            [(header::WWW_AUTHENTICATE, self.challenge(error))],
-        )
-            .into_response()
+        (status, [(header::WWW_AUTHENTICATE, self.challenge(error))]).into_response()
     }
 }
 
-async fn require_bearer(State(auth): State<Arc<AuthState>>, request: Request, next: Next) -> Response {
+async fn require_bearer(
+    State(auth): State<Arc<AuthState>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let token = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -182,9 +182,7 @@ async fn require_bearer(State(auth): State<Arc<AuthState>>, request: Request, ne
     let Some(token) = token else {
         return auth.refuse(StatusCode::UNAUTHORIZED, None);
     };
-    let invalid = |why: &str| {
-        auth.refuse(StatusCode::UNAUTHORIZED, Some(("invalid_token", why)))
-    };
+    let invalid = |why: &str| auth.refuse(StatusCode::UNAUTHORIZED, Some(("invalid_token", why)));
     let Ok(header) = decode_header(&token) else {
         return invalid("malformed token");
     };
@@ -284,10 +282,7 @@ async fn main() -> anyhow::Result<()> {
             &format!("/.well-known/oauth-protected-resource{}", settings.path),
             get(move || async move { Json(metadata) }),
         )
-        .nest_service(
-            &settings.path,
-            tower_layer(mcp, auth.clone()),
-        );
+        .nest_service(&settings.path, tower_layer(mcp, auth.clone()));
     let listener = tokio::net::TcpListener::bind((settings.host.as_str(), settings.port)).await?;
     eprintln!("interop-rmcp-server listening on {}", settings.url);
     axum::serve(listener, app).await?;
