@@ -135,7 +135,30 @@ pub fn normalize_run_values(text: &str) -> String {
         rest = &after[digits..];
     }
     out.push_str(rest);
-    normalize_session_ids(&out)
+    normalize_jsonrpc_ids(&normalize_session_ids(&out))
+}
+
+/// JSON-RPC request IDs count the requests of a run, and waiting loops send a varying number.
+fn normalize_jsonrpc_ids(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let keys = ["\\\"id\\\":", "\"id\":"];
+    loop {
+        let next = keys
+            .iter()
+            .filter_map(|k| rest.find(k).map(|i| (i, k.len())))
+            .min();
+        let Some((i, len)) = next else { break };
+        out.push_str(&rest[..i + len]);
+        let after = &rest[i + len..];
+        let digits = after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        if digits > 0 {
+            out.push_str("[ID]");
+        }
+        rest = &after[digits..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn normalize_session_ids(text: &str) -> String {
@@ -196,6 +219,14 @@ mod tests {
                 "http://127.0.0.1:4312/mcp and [::1]:80\nmcp-session-id: abc-123\n"
             ),
             "http://127.0.0.1:[PORT]/mcp and [::1]:[PORT]\nmcp-session-id: [SESSION]\n"
+        );
+    }
+
+    #[test]
+    fn jsonrpc_ids_are_normalised_plain_and_escaped() {
+        assert_eq!(
+            normalize_run_values(r#"{"id":12,"x":"{\"id\":413,\"jsonrpc\":\"2.0\"}","id": "a"}"#),
+            r#"{"id":[ID],"x":"{\"id\":[ID],\"jsonrpc\":\"2.0\"}","id": "a"}"#
         );
     }
 }
