@@ -386,6 +386,12 @@ async fn positive_control(
         .mint(&json!({"scope": non_empty(scopes), "format": format}))
         .await?;
     let auth = vec![format!("Bearer {}", token.token)];
+    // With --token the control uses the caller's token, not one the IdP minted.
+    let what = if ctx.options.valid_token.is_some() {
+        "the pre-shared token (--token)".to_string()
+    } else {
+        format!("a valid {format} token")
+    };
     let init = ctx
         .target
         .send(mcp_request(ctx, &McpCall::Initialize, &auth, None))
@@ -401,7 +407,7 @@ async fn positive_control(
         };
         return Ok(PositiveControl {
             passed: false,
-            message: format!("a valid {format} token was refused: {why}{hint}"),
+            message: format!("{what} was refused: {why}{hint}"),
             exchanges,
             session_id: None,
         });
@@ -440,16 +446,14 @@ async fn positive_control(
     if let Err(why) = accepted(&list) {
         return Ok(PositiveControl {
             passed: false,
-            message: format!(
-                "initialize succeeded but ping with the same valid {format} token failed: {why}"
-            ),
+            message: format!("initialize succeeded but ping with {what} failed: {why}"),
             exchanges,
             session_id,
         });
     }
     Ok(PositiveControl {
         passed: true,
-        message: format!("a valid {format} token was accepted for initialize and ping"),
+        message: format!("{what} was accepted for initialize and ping"),
         exchanges,
         session_id,
     })

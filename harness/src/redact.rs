@@ -25,11 +25,18 @@ fn redact_scheme_credentials(text: &str) -> String {
         let spaces = tail.len() - tail.trim_start_matches(' ').len();
         out.push_str(&tail[..spaces]);
         let creds = &tail[spaces..];
-        let creds_len = creds.find([',', '"', '\n']).unwrap_or(creds.len());
+        // A credential is one token68 word, so it ends at the first space: prose such as
+        // "the provided bearer token is invalid" then loses at most one word.
+        let creds_len = creds.find([',', '"', '\n', ' ']).unwrap_or(creds.len());
         // `Bearer error="invalid_token"` is a challenge with auth-params, not a credential.
         let is_auth_param =
             creds[..creds_len].ends_with('=') && creds[creds_len..].starts_with('"');
-        if is_auth_param {
+        // "bearer token" in an error description is prose, not a credential.
+        let is_prose = matches!(
+            creds[..creds_len].to_ascii_lowercase().as_str(),
+            "token" | "tokens" | "credential" | "credentials" | "authentication" | "auth"
+        );
+        if is_auth_param || is_prose {
             out.push_str(&creds[..creds_len]);
         } else if creds_len > 0 {
             out.push_str("[REDACTED]");
@@ -189,6 +196,11 @@ mod tests {
     fn bearer_credentials_are_redacted_and_scheme_kept() {
         assert_eq!(redact_secrets("bearer abc.def"), "bearer [REDACTED]");
         assert_eq!(redact_secrets("Bearer"), "Bearer");
+        assert_eq!(
+            redact_secrets("The provided bearer token is invalid"),
+            "The provided bearer token is invalid"
+        );
+        assert_eq!(redact_secrets("Bearer abc def"), "Bearer [REDACTED] def");
         assert_eq!(redact_secrets("Basic dXNlcjpwYXNz"), "Basic [REDACTED]");
     }
 

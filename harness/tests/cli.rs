@@ -201,3 +201,146 @@ fn spec_version_changes_levels_and_applicability() {
     // The scope parameter of the 401 arrived with 2025-11-25.
     assert_eq!(check("www.scope-param")["status"], "skip");
 }
+
+/// `--expected-failures`: listed failures do not fail the run; a listed check that passes does.
+#[test]
+fn expected_failures_forgive_listed_failures_and_flag_stale_entries() {
+    let dir = temp_dir("baseline");
+    let run = |baseline: &str| {
+        let file = dir.join("expected-failures.yml");
+        std::fs::write(&file, baseline).expect("baseline");
+        bin()
+            .args([
+                "--reference-variant",
+                "accepts-missing-aud",
+                "--no-json",
+                "--check",
+                "aud",
+                "--expected-failures",
+            ])
+            .arg(&file)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run")
+    };
+    // The variant fails exactly aud.missing-audience.
+    let out = run("server:\n  - aud.missing-audience\n");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("aud.missing-audience"), "{stdout}");
+
+    // Listing a check that passes makes the entry stale, and the run fails.
+    let out = run("server:\n  - aud.missing-audience\n  - aud.wrong-audience\n");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("aud.wrong-audience"), "{stdout}");
+    assert!(stdout.to_lowercase().contains("stale"), "{stdout}");
+
+    // A malformed baseline is a usage error naming the file and line.
+    let out = run("server:\n  - aud.missing-audience\n  oops\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("expected-failures.yml:3"), "{stderr}");
+}
+
+/// The reference target's binary, built on demand so that this test also works under
+/// `cargo test -p mcp-auth-conformance`.
+fn reference_target_binary() -> std::path::PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "-q",
+            "-p",
+            "reference-target",
+            "--bin",
+            "reference-target",
+        ])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .status()
+        .expect("cargo build");
+    assert!(status.success(), "building reference-target failed");
+    let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_mcp-auth-conformance"));
+    exe.with_file_name(format!("reference-target{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// `--command`: the harness starts the server with the IdP's settings in its environment,
+/// waits for it, judges it, writes every report format, and stops it.
+#[test]
+fn command_starts_the_target_with_the_idp_settings_judges_it_and_stops_it() {
+    let target = reference_target_binary();
+    let dir = temp_dir("command");
+    let pid_file = dir.join("target.pid");
+    // The shell's PID becomes the server's through `exec`, so the test can see it stopped.
+    let command = format!(
+        "echo $$ > '{}'; exec '{}' --port \"$MCP_TARGET_PORT\" --issuer \"$MCP_AUTH_ISSUER\" --jwks-uri \"$MCP_AUTH_JWKS_URI\" --audience \"$MCP_AUTH_AUDIENCE\" --scope \"$MCP_AUTH_REQUIRED_SCOPES\"",
+        pid_file.display(),
+        target.display()
+    );
+    let out_dir = dir.join("out");
+    let out = bin()
+        .args([
+            "--command",
+            &command,
+            "--scope",
+            "mcp:tools",
+            "--check",
+            "rs",
+        ])
+        .arg("--out-dir")
+        .arg(&out_dir)
+        .env("NO_COLOR", "1")
+        .current_dir(&dir)
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("CONFORMANT"), "{stdout}");
+    for file in [
+        "report.json",
+        "checks.json",
+        "junit.xml",
+        "summary.md",
+        "badge.svg",
+        "shields.json",
+    ] {
+        assert!(out_dir.join(file).is_file(), "{file} missing");
+    }
+    let pid = std::fs::read_to_string(&pid_file).expect("pid file");
+    let alive = Command::new("kill")
+        .args(["-0", pid.trim()])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("kill -0");
+    assert!(
+        !alive.success(),
+        "the target (pid {}) is still running",
+        pid.trim()
+    );
+}
+
+/// A command that exits before it listens is reported with its output and exit code 3.
+#[test]
+fn a_command_that_never_listens_is_reported_with_its_output() {
+    let out = bin()
+        .args([
+            "--command",
+            "echo 'cannot bind: config missing' >&2; exit 7",
+            "--no-json",
+        ])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(3), "{all}");
+    assert!(all.contains("cannot bind: config missing"), "{all}");
+}

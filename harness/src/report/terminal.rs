@@ -107,9 +107,14 @@ pub fn render_terminal(report: &Report, style: TerminalStyle) -> String {
             let _ = writeln!(out, "{}", paint(style, "1", &format!("[{area}]")));
         }
         let level = format!("{:<6}", c.level.to_string());
+        let expected = if c.expected_failure {
+            " (expected by the baseline)"
+        } else {
+            ""
+        };
         let _ = writeln!(
             out,
-            "  {} {level} {:<40} {}",
+            "  {} {level} {:<40} {}{expected}",
             label(style, c.status),
             c.id,
             c.title
@@ -180,5 +185,50 @@ pub fn render_terminal(report: &Report, style: TerminalStyle) -> String {
         )
     };
     let _ = writeln!(out, "{verdict}");
+    if let Some(b) = &report.baseline {
+        let _ = writeln!(
+            out,
+            "expected failures ({}): {} as expected, {} stale, {} unexpected",
+            b.file,
+            b.expected.len(),
+            b.stale.len(),
+            b.unexpected.len()
+        );
+        if !b.stale.is_empty() {
+            let _ = writeln!(
+                out,
+                "{}",
+                paint(
+                    style,
+                    "31;1",
+                    &format!(
+                        "stale baseline entries (these now pass; remove them): {}",
+                        b.stale.join(", ")
+                    )
+                )
+            );
+        }
+        if !b.unexpected.is_empty() {
+            let _ = writeln!(
+                out,
+                "MUST failures the baseline does not list: {}",
+                b.unexpected.join(", ")
+            );
+        }
+        let verdict = if report.passes() {
+            paint(
+                style,
+                "32;1",
+                "PASSING: every MUST failure is expected by the baseline, and no entry is stale",
+            )
+        } else {
+            paint(
+                style,
+                "31;1",
+                "FAILING: a MUST failure is not in the baseline, or a baseline entry is stale",
+            )
+        };
+        let _ = writeln!(out, "{verdict}");
+    }
     out
 }
