@@ -25,7 +25,12 @@ want=$(sha256sum "$lock" | cut -d' ' -f1)
 if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
   echo "== installing the Python targets' pinned environment"
   rm -rf "$VENV"
-  python3 -m venv "$VENV"
+  # Some Debian Pythons ship without ensurepip; virtualenv from pip does the same job there.
+  python3 -m venv "$VENV" 2>/dev/null || {
+    rm -rf "$VENV"
+    python3 -m pip install --quiet --disable-pip-version-check --user virtualenv
+    python3 -m virtualenv --quiet "$VENV"
+  }
   "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-deps -r "$lock"
   "$VENV/bin/pip" check
   echo "$want" > "$stamp"
