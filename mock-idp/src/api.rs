@@ -330,6 +330,14 @@ pub enum FaultEndpoint {
     Token,
     /// Both discovery documents.
     Metadata,
+    /// `/authorize` and its consent form.
+    Authorize,
+    /// `/register` and `/register/{id}`.
+    Register,
+    /// `/userinfo`.
+    Userinfo,
+    /// `POST /revoke`.
+    Revoke,
 }
 
 /// How a faulty endpoint misbehaves.
@@ -379,6 +387,12 @@ pub enum EndpointKind {
     Introspect,
     /// The revocation endpoint.
     Revoke,
+    /// The authorization endpoint and its consent form.
+    Authorize,
+    /// Dynamic client registration and management.
+    Register,
+    /// The userinfo endpoint.
+    Userinfo,
     /// `/_probe/*` (URLs planted in `jku`/`x5u` headers).
     Probe,
     /// `/healthz`.

@@ -38,6 +38,10 @@ pub(crate) fn router() -> Router<Idp> {
         .route("/requests/last", get(last_request))
         .route("/clock", get(clock).post(set_clock))
         .route("/reset", post(reset))
+        .route(
+            "/clients",
+            get(list_clients).post(add_client).delete(forget_clients),
+        )
         .method_not_allowed_fallback(method_not_allowed)
 }
 
@@ -74,6 +78,21 @@ fn failed(err: IdpError) -> OAuthError {
         OAuthError::server_error(StatusCode::INTERNAL_SERVER_ERROR)
             .with_description(err.to_string())
     }
+}
+
+async fn list_clients(State(idp): State<Idp>) -> Answer {
+    ok(&idp.clients())
+}
+
+async fn add_client(State(idp): State<Idp>, RawBody(body): RawBody) -> Answer {
+    let config: crate::ClientConfig = parse(&body)?;
+    idp.add_client(&config).map_err(failed)?;
+    done()
+}
+
+async fn forget_clients(State(idp): State<Idp>) -> Answer {
+    idp.forget_dynamic_clients();
+    done()
 }
 
 async fn info(State(idp): State<Idp>) -> Answer {

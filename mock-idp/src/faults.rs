@@ -18,9 +18,11 @@ pub(crate) fn fault_endpoint(kind: EndpointKind) -> Option<FaultEndpoint> {
         EndpointKind::Jwks => Some(FaultEndpoint::Jwks),
         EndpointKind::Token => Some(FaultEndpoint::Token),
         EndpointKind::Introspect => Some(FaultEndpoint::Introspect),
-        EndpointKind::Revoke | EndpointKind::Probe | EndpointKind::Health | EndpointKind::Other => {
-            None
-        }
+        EndpointKind::Authorize => Some(FaultEndpoint::Authorize),
+        EndpointKind::Register => Some(FaultEndpoint::Register),
+        EndpointKind::Userinfo => Some(FaultEndpoint::Userinfo),
+        EndpointKind::Revoke => Some(FaultEndpoint::Revoke),
+        EndpointKind::Probe | EndpointKind::Health | EndpointKind::Other => None,
     }
 }
 
@@ -163,6 +165,10 @@ mod tests {
             fault_endpoint(EndpointKind::Metadata),
             Some(FaultEndpoint::Metadata)
         );
-        assert_eq!(fault_endpoint(EndpointKind::Revoke), None);
+        assert_eq!(
+            fault_endpoint(EndpointKind::Revoke),
+            Some(FaultEndpoint::Revoke)
+        );
+        assert_eq!(fault_endpoint(EndpointKind::Probe), None);
     }
 }

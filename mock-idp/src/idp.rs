@@ -14,18 +14,19 @@ use tokio::sync::watch;
 use crate::IdpConfig;
 use crate::IdpError;
 use crate::api::{
-    ClockNow, ClockRequest, Defect, EndpointKind, Fault, FaultSpec, Info, JsonObject, KeyInfo,
-    KeyRef, MintRequest, MintedToken, RecordedRequest, Rotation,
+    Audience, ClockNow, ClockRequest, Defect, EndpointKind, Fault, FaultSpec, Info, JsonObject,
+    KeyInfo, KeyRef, MintRequest, MintedToken, RecordedRequest, Rotation,
 };
+use crate::authz::clients::{AuthMethod, ClientRecord, Origin};
+use crate::authz::grants::Grant;
+use crate::authz::redirect::RedirectPolicy;
+use crate::authz::{AuthzState, RegistrationMode};
 use crate::clock::Clock;
 use crate::faults::{FaultTable, fault_endpoint};
 use crate::introspection::{self, Lookup, Registry, TokenRecord};
 use crate::keys::{KeyMaterial, KeySet, SigningKey};
 use crate::log::RequestLog;
 use crate::tokens::{Signers, TokenFactory};
-
-/// `scopes_supported` in the discovery documents. The IdP issues any scope it is asked for.
-pub(crate) const SCOPES_SUPPORTED: &[&str] = &["openid"];
 
 /// A client the IdP authenticates (client_secret_basic or client_secret_post).
 #[derive(Clone, PartialEq, Eq)]
@@ -47,6 +48,9 @@ impl std::fmt::Debug for Client {
 struct Urls {
     issuer: String,
     jwks_uri: String,
+    authorization_endpoint: String,
+    registration_endpoint: String,
+    userinfo_endpoint: String,
     token_endpoint: String,
     introspection_endpoint: String,
     revocation_endpoint: String,
@@ -58,6 +62,7 @@ struct Inner {
     urls: Urls,
     introspection_client: Client,
     token_client: Client,
+    authz: AuthzState,
     factory: TokenFactory,
     /// The discovery document, serialised once.
     metadata: Bytes,
@@ -99,6 +104,9 @@ impl Idp {
     pub(crate) fn new(config: &IdpConfig, issuer: String) -> Result<Idp, IdpError> {
         let urls = Urls {
             jwks_uri: format!("{issuer}/jwks"),
+            authorization_endpoint: format!("{issuer}/authorize"),
+            registration_endpoint: format!("{issuer}/register"),
+            userinfo_endpoint: format!("{issuer}/userinfo"),
             token_endpoint: format!("{issuer}/token"),
             introspection_endpoint: format!("{issuer}/introspect"),
             revocation_endpoint: format!("{issuer}/revoke"),
@@ -106,7 +114,30 @@ impl Idp {
             issuer,
         };
         let keys = KeySet::open(config.state_dir.as_deref())?;
-        let metadata = metadata_document(&urls);
+        let metadata = metadata_document(&urls, &config.authz);
+        // The client-credentials client of the first part stays, as a configured client that
+        // may use either secret method.
+        let token_client_record = ClientRecord {
+            client_id: config.token_client_id.clone(),
+            client_secret: Some(config.token_client_secret.clone()),
+            auth_method: AuthMethod::ClientSecretBasic,
+            any_secret_method: true,
+            redirect_uris: Vec::new(),
+            grant_types: vec!["client_credentials".to_owned()],
+            scope: None,
+            redirect_policy: RedirectPolicy::default(),
+            client_name: Some("client-credentials client".to_owned()),
+            origin: Origin::Configured,
+            registration_access_token: None,
+            issued_at: 0,
+            metadata: JsonObject::new(),
+        };
+        let authz = AuthzState::new(
+            config.authz.clone(),
+            vec![token_client_record],
+            crate::clock::wall_secs(),
+        )
+        .map_err(IdpError::InvalidRequest)?;
         let factory = TokenFactory::new(
             urls.issuer.clone(),
             config.default_audience.clone(),
@@ -123,6 +154,7 @@ impl Idp {
                     id: config.token_client_id.clone(),
                     secret: config.token_client_secret.clone(),
                 },
+                authz,
                 factory,
                 metadata,
                 keys: RwLock::new(keys),
@@ -255,14 +287,39 @@ impl Idp {
         ClockNow { now: self.now() }
     }
 
-    /// Clears faults, introspection overrides, revocations, extra JWKs, the request log and the
+    /// Clears faults, introspection overrides, revocations, codes and refresh tokens, extra JWKs, the request log and the
     /// clock; keys (and minted tokens) stay (`POST /_control/reset`).
     pub fn reset(&self) {
         self.clear_faults();
+        self.inner.authz.grants().clear();
         lock(&self.inner.registry).reset();
         self.clear_extra_jwks();
         self.clear_requests();
         *lock(&self.inner.clock) = Clock::Real;
+    }
+
+    /// Adds (or replaces) a pre-registered client (`POST /_control/clients`).
+    pub fn add_client(&self, config: &crate::ClientConfig) -> Result<(), IdpError> {
+        let record =
+            ClientRecord::from_config(config, self.now()).map_err(IdpError::InvalidRequest)?;
+        self.inner.authz.clients_mut().insert(record);
+        Ok(())
+    }
+
+    /// Every client as its registration would describe it, secrets included
+    /// (`GET /_control/clients`).
+    pub fn clients(&self) -> Vec<serde_json::Value> {
+        self.inner
+            .authz
+            .clients()
+            .list()
+            .map(|c| c.registration_response(None))
+            .collect()
+    }
+
+    /// Forgets dynamically registered clients (`DELETE /_control/clients`).
+    pub fn forget_dynamic_clients(&self) {
+        self.inner.authz.clients_mut().forget_dynamic();
     }
 
     /// URLs, client credentials and the active kid (`GET /_control/info`).
@@ -292,6 +349,25 @@ impl Idp {
             Lookup::Override(response) => response,
             Lookup::Revoked => introspection::inactive(),
             Lookup::Minted(record) => introspection::answer(&record, self.now()),
+            Lookup::Unknown if token.starts_with("mock_rt_") => {
+                let found = self.inner.authz.grants().refresh_active(token, self.now());
+                match found {
+                    Some((grant, expires_at)) => {
+                        let mut answer = JsonObject::new();
+                        answer.insert("active".into(), json!(true));
+                        answer.insert("token_type".into(), json!("refresh_token"));
+                        answer.insert("iss".into(), json!(self.inner.urls.issuer));
+                        answer.insert("client_id".into(), json!(grant.client_id));
+                        answer.insert("sub".into(), json!(grant.subject));
+                        if !grant.scope.is_empty() {
+                            answer.insert("scope".into(), json!(grant.scope));
+                        }
+                        answer.insert("exp".into(), json!(expires_at));
+                        answer
+                    }
+                    None => introspection::inactive(),
+                }
+            }
             Lookup::Unknown => {
                 let claims = introspection::verify_own_jwt(
                     token,
@@ -327,10 +403,18 @@ impl Idp {
         &self,
         scope: Option<String>,
         audience: Option<crate::api::Audience>,
+        client_id: &str,
     ) -> Result<MintedToken, IdpError> {
+        // The factory's default `client_id` is the configured client-credentials client.
+        let claims = (client_id != self.inner.token_client.id).then(|| {
+            let mut claims = JsonObject::new();
+            claims.insert("client_id".into(), json!(client_id));
+            claims
+        });
         let request = MintRequest {
             scope,
             audience,
+            claims,
             ..MintRequest::default()
         };
         Ok(self.mint_with(&request)?.0)
@@ -398,8 +482,66 @@ impl Idp {
         self.inner.metadata.clone()
     }
 
-    pub(crate) fn token_client(&self) -> &Client {
-        &self.inner.token_client
+    /// The authorization-server state.
+    pub(crate) fn authz(&self) -> &AuthzState {
+        &self.inner.authz
+    }
+
+    pub(crate) fn issuer(&self) -> &str {
+        &self.inner.urls.issuer
+    }
+
+    pub(crate) fn registration_endpoint(&self) -> &str {
+        &self.inner.urls.registration_endpoint
+    }
+
+    /// An access token for a user grant: `aud` = the grant's resources (the default audience
+    /// when there are none), `client_id`, `scope`, `sub`.
+    pub(crate) fn issue_for_grant(
+        &self,
+        grant: &Grant,
+        scope: &str,
+        resources: &[String],
+    ) -> Result<MintedToken, IdpError> {
+        let audience = match resources {
+            [] => None,
+            [one] => Some(Audience::One(one.clone())),
+            many => Some(Audience::Many(many.to_vec())),
+        };
+        let mut claims = JsonObject::new();
+        claims.insert("client_id".into(), json!(grant.client_id));
+        let request = MintRequest {
+            audience,
+            scope: (!scope.is_empty()).then(|| scope.to_owned()),
+            subject: Some(grant.subject.clone()),
+            lifetime_secs: Some(self.inner.authz.settings.access_token_ttl_secs),
+            claims: Some(claims),
+            ..MintRequest::default()
+        };
+        Ok(self.mint_with(&request)?.0)
+    }
+
+    /// An OpenID Connect ID token for a grant whose scope includes `openid`.
+    pub(crate) fn id_token_for_grant(&self, grant: &Grant) -> Result<MintedToken, IdpError> {
+        let mut claims = JsonObject::new();
+        claims.insert("auth_time".into(), json!(self.now()));
+        claims.insert("scope".into(), serde_json::Value::Null);
+        claims.insert("client_id".into(), serde_json::Value::Null);
+        claims.insert("azp".into(), json!(grant.client_id));
+        if let Some(nonce) = &grant.nonce {
+            claims.insert("nonce".into(), json!(nonce));
+        }
+        let mut header = JsonObject::new();
+        header.insert("typ".into(), json!("JWT"));
+        let request = MintRequest {
+            audience: Some(Audience::One(grant.client_id.clone())),
+            subject: Some(grant.subject.clone()),
+            lifetime_secs: Some(self.inner.authz.settings.access_token_ttl_secs),
+            claims: Some(claims),
+            header: Some(header),
+            ..MintRequest::default()
+        };
+        Ok(self.mint_with(&request)?.0)
     }
 
     pub(crate) fn introspection_client(&self) -> &Client {
@@ -433,24 +575,35 @@ impl Idp {
     }
 }
 
-fn metadata_document(urls: &Urls) -> Bytes {
-    let auth_methods = ["client_secret_basic", "client_secret_post"];
-    let doc = json!({
+fn metadata_document(urls: &Urls, settings: &crate::authz::AuthzSettings) -> Bytes {
+    let secret_methods = ["client_secret_basic", "client_secret_post"];
+    let mut doc = json!({
         "issuer": urls.issuer,
-        "jwks_uri": urls.jwks_uri,
+        "authorization_endpoint": urls.authorization_endpoint,
         "token_endpoint": urls.token_endpoint,
+        "jwks_uri": urls.jwks_uri,
+        "userinfo_endpoint": urls.userinfo_endpoint,
         "introspection_endpoint": urls.introspection_endpoint,
         "revocation_endpoint": urls.revocation_endpoint,
-        "grant_types_supported": ["client_credentials"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "response_types_supported": ["code"],
-        "token_endpoint_auth_methods_supported": auth_methods,
-        "introspection_endpoint_auth_methods_supported": auth_methods,
-        "revocation_endpoint_auth_methods_supported": auth_methods,
+        "response_modes_supported": ["query"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": secret_methods,
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
-        "scopes_supported": SCOPES_SUPPORTED,
+        "authorization_response_iss_parameter_supported": true,
+        "scopes_supported": settings.scopes_supported,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce"],
     });
+    if settings.registration == RegistrationMode::Dynamic {
+        doc["registration_endpoint"] = json!(urls.registration_endpoint);
+    }
+    if settings.client_id_metadata_documents {
+        doc["client_id_metadata_document_supported"] = json!(true);
+    }
     Bytes::from(serde_json::to_vec(&doc).unwrap_or_default())
 }
 
@@ -485,7 +638,12 @@ mod tests {
         assert_eq!(info.active_kid, "mock-key-1");
         let doc: Value = serde_json::from_slice(&idp.metadata()).expect("json");
         assert_eq!(doc["issuer"], ISSUER);
-        assert_eq!(doc["grant_types_supported"], json!(["client_credentials"]));
+        assert_eq!(
+            doc["grant_types_supported"],
+            json!(["authorization_code", "refresh_token", "client_credentials"])
+        );
+        assert_eq!(doc["authorization_endpoint"], format!("{ISSUER}/authorize"));
+        assert_eq!(doc["registration_endpoint"], format!("{ISSUER}/register"));
         assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
     }
 
@@ -506,7 +664,11 @@ mod tests {
 
         // Issued at /token: not stored, verified against the keys.
         let issued = idp
-            .issue(Some("s".into()), Some(Audience::One("http://x".into())))
+            .issue(
+                Some("s".into()),
+                Some(Audience::One("http://x".into())),
+                "conformance-client",
+            )
             .expect("issue");
         let answer = idp.introspect(&issued.token);
         assert_eq!(answer["active"], true);

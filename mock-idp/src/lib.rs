@@ -17,6 +17,7 @@
 //! ```
 
 mod api;
+mod authz;
 mod clock;
 mod control;
 mod faults;
@@ -42,6 +43,9 @@ pub use api::{
     FaultSpec, Info, IntrospectionOverride, JsonObject, KeyInfo, KeyRef, KeyState, MintRequest,
     MintedToken, RecordedRequest, RevokeRequest, Rotation, TokenFormat,
 };
+pub use authz::clients::{AuthMethod, ClientConfig};
+pub use authz::redirect::RedirectPolicy;
+pub use authz::{AuthzSettings, ConsentMode, RegistrationMode};
 pub use idp::Idp;
 
 /// How to start a [`MockIdp`].
@@ -61,6 +65,8 @@ pub struct IdpConfig {
     pub token_client_id: String,
     /// Its secret; default `conformance-client-secret`.
     pub token_client_secret: String,
+    /// The authorization server: registration mode, clients, consent, lifetimes.
+    pub authz: AuthzSettings,
 }
 
 impl Default for IdpConfig {
@@ -73,6 +79,7 @@ impl Default for IdpConfig {
             introspection_client_secret: "conformance-rs-secret".to_owned(),
             token_client_id: "conformance-client".to_owned(),
             token_client_secret: "conformance-client-secret".to_owned(),
+            authz: AuthzSettings::default(),
         }
     }
 }
@@ -87,6 +94,7 @@ impl std::fmt::Debug for IdpConfig {
             .field("introspection_client_secret", &"[redacted]")
             .field("token_client_id", &self.token_client_id)
             .field("token_client_secret", &"[redacted]")
+            .field("authz", &self.authz)
             .finish()
     }
 }

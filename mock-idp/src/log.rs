@@ -27,6 +27,10 @@ pub(crate) fn classify(path: &str) -> Option<EndpointKind> {
             EndpointKind::Metadata
         }
         "/jwks" => EndpointKind::Jwks,
+        "/authorize" | "/authorize/decision" => EndpointKind::Authorize,
+        "/register" => EndpointKind::Register,
+        _ if path.starts_with("/register/") => EndpointKind::Register,
+        "/userinfo" => EndpointKind::Userinfo,
         "/token" => EndpointKind::Token,
         "/introspect" => EndpointKind::Introspect,
         "/revoke" => EndpointKind::Revoke,

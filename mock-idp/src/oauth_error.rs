@@ -42,6 +42,23 @@ impl OAuthError {
         Self::new(StatusCode::UNAUTHORIZED, "invalid_client").with_description(description)
     }
 
+    /// 400 with any RFC 6749 §5.2 / RFC 7591 §3.2.2 code (`invalid_grant`, `invalid_scope`,
+    /// `unauthorized_client`, `invalid_client_metadata`, ...).
+    pub(crate) fn bad_request(code: &'static str, description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code).with_description(description)
+    }
+
+    /// 400 `invalid_grant`.
+    pub(crate) fn invalid_grant(description: impl Into<String>) -> Self {
+        Self::bad_request("invalid_grant", description)
+    }
+
+    /// 401 `invalid_token` with a Bearer challenge (RFC 6750 §3.1), for bearer-protected
+    /// endpoints such as userinfo and client management.
+    pub(crate) fn invalid_token(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_token").with_description(description)
+    }
+
     /// 400 `unsupported_grant_type`.
     pub(crate) fn unsupported_grant_type(description: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "unsupported_grant_type").with_description(description)
@@ -74,14 +91,16 @@ impl OAuthError {
         Self::new(status, "server_error")
     }
 
-    #[cfg(test)]
     pub(crate) fn status(&self) -> StatusCode {
         self.status
     }
 
-    #[cfg(test)]
     pub(crate) fn code(&self) -> &'static str {
         self.code
+    }
+
+    pub(crate) fn description(&self) -> Option<&str> {
+        self.description.as_deref()
     }
 }
 
@@ -107,7 +126,20 @@ impl IntoResponse for OAuthError {
             HeaderValue::from_static("application/json"),
         );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if self.status == StatusCode::UNAUTHORIZED {
+        if self.code == "invalid_token" {
+            // RFC 6750 §3: a Bearer challenge naming the error; the description is ours, so
+            // it contains no quote or backslash that would need escaping.
+            let challenge = match &self.description {
+                Some(d) => format!(
+                    "Bearer error=\"invalid_token\", error_description=\"{}\"",
+                    d.replace(['"', '\\'], "'")
+                ),
+                None => "Bearer error=\"invalid_token\"".to_owned(),
+            };
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                headers.insert(header::WWW_AUTHENTICATE, value);
+            }
+        } else if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(BASIC_CHALLENGE),

@@ -143,10 +143,17 @@ async fn metadata_and_jwks() {
         assert_eq!(doc["token_endpoint"], idp.token_endpoint());
         assert_eq!(doc["introspection_endpoint"], idp.introspection_endpoint());
         assert_eq!(doc["revocation_endpoint"], format!("{issuer}/revoke"));
-        assert_eq!(doc["grant_types_supported"], json!(["client_credentials"]));
+        assert_eq!(
+            doc["grant_types_supported"],
+            json!(["authorization_code", "refresh_token", "client_credentials"])
+        );
         assert_eq!(doc["response_types_supported"], json!(["code"]));
+        assert_eq!(doc["authorization_endpoint"], format!("{issuer}/authorize"));
+        assert_eq!(
+            doc["token_endpoint_auth_methods_supported"],
+            json!(["client_secret_basic", "client_secret_post", "none"])
+        );
         let methods = json!(["client_secret_basic", "client_secret_post"]);
-        assert_eq!(doc["token_endpoint_auth_methods_supported"], methods);
         assert_eq!(
             doc["introspection_endpoint_auth_methods_supported"],
             methods
@@ -934,6 +941,36 @@ struct Probe {
     body: Vec<u8>,
 }
 
+/// Registration requests, mostly malformed: odd types, unknown methods, bad redirect URIs.
+fn registration_json() -> impl Strategy<Value = Vec<u8>> {
+    let field = prop::sample::select(vec![
+        "redirect_uris",
+        "grant_types",
+        "response_types",
+        "token_endpoint_auth_method",
+        "scope",
+        "client_name",
+    ]);
+    let value = prop_oneof![
+        Just(json!(["http://127.0.0.1:3000/cb"])),
+        Just(json!(["https://evil.example/cb#f", "javascript:x"])),
+        Just(json!(["authorization_code", "refresh_token"])),
+        Just(json!(["client_credentials"])),
+        Just(json!(["implicit"])),
+        Just(json!("none")),
+        Just(json!("private_key_jwt")),
+        Just(json!(42)),
+        Just(json!(null)),
+        Just(json!({"nested": [1, 2]})),
+        "[ -~]{0,16}".prop_map(Value::String),
+    ];
+    prop::collection::vec((field, value), 0..6).prop_map(|pairs| {
+        let object: serde_json::Map<String, Value> =
+            pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        Value::Object(object).to_string().into_bytes()
+    })
+}
+
 fn form_body() -> impl Strategy<Value = Vec<u8>> {
     let name = prop::sample::select(vec![
         "grant_type",
@@ -943,11 +980,30 @@ fn form_body() -> impl Strategy<Value = Vec<u8>> {
         "scope",
         "resource",
         "token_type_hint",
+        "code",
+        "code_verifier",
+        "refresh_token",
+        "redirect_uri",
+        "response_type",
+        "code_challenge",
+        "code_challenge_method",
+        "state",
+        "request_id",
+        "csrf",
+        "decision",
         "x",
     ]);
     let value = prop_oneof![
         prop::sample::select(vec![
             "client_credentials",
+            "authorization_code",
+            "refresh_token",
+            "code",
+            "S256",
+            "plain",
+            "approve",
+            "http%3A%2F%2F127.0.0.1%3A3000%2Fcb",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
             "password",
             "conformance-client",
             "conformance-client-secret",
@@ -982,6 +1038,13 @@ fn probe() -> impl Strategy<Value = Probe> {
         ("POST", "/introspect"),
         ("POST", "/introspect"),
         ("POST", "/revoke"),
+        ("GET", "/authorize"),
+        ("POST", "/authorize"),
+        ("POST", "/authorize/decision"),
+        ("POST", "/register"),
+        ("GET", "/register/dcr_0"),
+        ("DELETE", "/register/dcr_0"),
+        ("GET", "/userinfo"),
         ("GET", "/_probe/jku"),
         ("GET", "/_probe/x5u"),
         ("GET", "/healthz"),
@@ -997,6 +1060,7 @@ fn probe() -> impl Strategy<Value = Probe> {
         ("POST", "/_control/faults"),
         ("POST", "/_control/clock"),
         ("GET", "/_control/requests"),
+        ("POST", "/_control/clients"),
     ]);
     let other_method = prop::option::weighted(
         0.2,
@@ -1004,7 +1068,15 @@ fn probe() -> impl Strategy<Value = Probe> {
             "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "BREW",
         ]),
     );
-    let query = prop::option::weighted(0.2, "[a-z0-9=&%._-]{0,16}");
+    let query = prop::option::weighted(
+        0.4,
+        prop_oneof![
+            "[a-z0-9=&%._-]{0,16}".boxed(),
+            form_body()
+                .prop_map(|b| String::from_utf8_lossy(&b).into_owned())
+                .boxed(),
+        ],
+    );
     let target = (endpoint, other_method, query).prop_map(|((method, path), other, query)| {
         let path = match query {
             Some(q) => format!("{path}?{q}"),
@@ -1018,7 +1090,7 @@ fn probe() -> impl Strategy<Value = Probe> {
         1 => Just(Some(
             "application/x-www-form-urlencoded; charset=utf-8".to_owned()
         )),
-        1 => Just(Some("application/json".to_owned())),
+        2 => Just(Some("application/json".to_owned())),
         1 => Just(Some("multipart/form-data; boundary=x".to_owned())),
         1 => "[ -~]{0,24}".prop_map(Some),
     ];
@@ -1037,6 +1109,7 @@ fn probe() -> impl Strategy<Value = Probe> {
     ];
     let body = prop_oneof![
         8 => form_body(),
+        2 => registration_json(),
         1 => prop::collection::vec(any::<u8>(), 0..256),
         1 => "[ -~]{0,64}".prop_map(String::into_bytes),
         1 => Just(vec![b'a'; 70 * 1024]),
@@ -1092,7 +1165,7 @@ fn random_requests_never_get_a_server_error() {
     let client = client();
     let base = idp.issuer();
     let config = ProptestConfig {
-        cases: 64,
+        cases: 160,
         failure_persistence: None,
         ..ProptestConfig::default()
     };

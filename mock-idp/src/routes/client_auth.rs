@@ -7,6 +7,7 @@ use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
+use crate::authz::clients::{AuthMethod, ClientRecord};
 use crate::idp::Client;
 use crate::oauth_error::OAuthError;
 use crate::routes::form::Form;
@@ -91,6 +92,83 @@ pub(crate) fn authenticate<'a>(
             id_ok.is_ok() && secret_ok.is_ok()
         })
         .ok_or_else(|| OAuthError::invalid_client("unknown client or wrong secret"))
+}
+
+/// How a request to the token (or revocation) endpoint identified its client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Presented {
+    /// Nothing: no credentials and no `client_id`.
+    Nothing,
+    /// A public client's `client_id` alone.
+    PublicId(String),
+    /// A secret, by Basic or in the form.
+    Secret(Credentials, AuthMethod),
+}
+
+/// Reads the client's identification without judging it.
+pub(crate) fn presented_client(headers: &HeaderMap, form: &Form) -> Result<Presented, OAuthError> {
+    let basic_used = headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .any(|v| basic_payload(v.as_bytes()).is_some());
+    Ok(match presented(headers, form)? {
+        Some(credentials) => {
+            let method = if basic_used {
+                AuthMethod::ClientSecretBasic
+            } else {
+                AuthMethod::ClientSecretPost
+            };
+            Presented::Secret(credentials, method)
+        }
+        None => match form.get("client_id") {
+            Some(id) => Presented::PublicId(id.to_owned()),
+            None => Presented::Nothing,
+        },
+    })
+}
+
+/// Authenticates a registered client by the method it registered (RFC 6749 §2.3, RFC 7591 §2):
+/// every failure is 401 `invalid_client` (RFC 6749 §5.2).
+pub(crate) fn authenticate_registered(
+    presented: &Presented,
+    lookup: impl Fn(&str) -> Option<ClientRecord>,
+) -> Result<ClientRecord, OAuthError> {
+    match presented {
+        Presented::Nothing => Err(OAuthError::invalid_client(
+            "client authentication required (or client_id for a public client)",
+        )),
+        Presented::PublicId(id) => {
+            let client = lookup(id).ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
+            if client.is_public() {
+                Ok(client)
+            } else {
+                Err(OAuthError::invalid_client(format!(
+                    "this client must authenticate with {}",
+                    client.auth_method.as_str()
+                )))
+            }
+        }
+        Presented::Secret(credentials, method) => {
+            let client = lookup(&credentials.id)
+                .ok_or_else(|| OAuthError::invalid_client("unknown client or wrong secret"))?;
+            let Some(secret) = client.client_secret.as_deref() else {
+                return Err(OAuthError::invalid_client(
+                    "this is a public client: send client_id without a secret",
+                ));
+            };
+            if verify_slices_are_equal(secret.as_bytes(), credentials.secret.as_bytes()).is_err() {
+                return Err(OAuthError::invalid_client("unknown client or wrong secret"));
+            }
+            if !client.any_secret_method && client.auth_method != *method {
+                return Err(OAuthError::invalid_client(format!(
+                    "this client is registered for {}, not {}",
+                    client.auth_method.as_str(),
+                    method.as_str()
+                )));
+            }
+            Ok(client)
+        }
+    }
 }
 
 /// The part after `Basic ` (scheme case-insensitive), if the header uses that scheme.

@@ -3,14 +3,17 @@
 //! Handlers are thin: they parse the request by hand (so a malformed request gets an OAuth error,
 //! never a framework rejection), call [`Idp`], and shape the answer.
 
+mod authorize;
 mod client_auth;
 mod form;
 mod introspect;
 mod jwks;
 mod metadata;
 mod recorder;
+mod register;
 mod revoke;
 mod token;
+mod userinfo;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -42,6 +45,20 @@ pub(crate) fn app(idp: Idp) -> Router {
             get(metadata::discovery),
         )
         .route("/jwks", get(jwks::jwks))
+        .route(
+            "/authorize",
+            get(authorize::authorize).post(authorize::authorize),
+        )
+        .route("/authorize/decision", post(authorize::decision))
+        .route("/register", post(register::register))
+        .route(
+            "/register/{client_id}",
+            get(register::read_client).delete(register::delete_client),
+        )
+        .route(
+            "/userinfo",
+            get(userinfo::userinfo).post(userinfo::userinfo),
+        )
         .route("/token", post(token::token))
         .route("/introspect", post(introspect::introspect))
         .route("/revoke", post(revoke::revoke))

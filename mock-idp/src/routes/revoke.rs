@@ -1,4 +1,5 @@
-//! `POST /revoke`: RFC 7009 token revocation, for either configured client.
+//! `POST /revoke`: RFC 7009 token revocation, for the resource server's introspection client and
+//! for every registered client (public clients identify themselves by `client_id`).
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -6,7 +7,9 @@ use axum::response::Response;
 
 use crate::idp::Idp;
 use crate::oauth_error::OAuthError;
-use crate::routes::client_auth::{authenticate, presented};
+use crate::routes::client_auth::{
+    Presented, authenticate, authenticate_registered, presented_client,
+};
 use crate::routes::form::Form;
 use crate::routes::{NO_STORE, RawBody};
 
@@ -16,16 +19,28 @@ pub(crate) async fn revoke(
     RawBody(body): RawBody,
 ) -> Result<Response, OAuthError> {
     let form = Form::parse(&headers, &body)?;
-    let credentials = presented(&headers, &form)?;
-    authenticate(
-        credentials.as_ref(),
-        &[idp.token_client(), idp.introspection_client()],
-    )?;
+    let presented = presented_client(&headers, &form)?;
+    let introspection_client = match &presented {
+        Presented::Secret(credentials, _) => {
+            authenticate(Some(credentials), &[idp.introspection_client()]).is_ok()
+        }
+        _ => false,
+    };
+    if !introspection_client {
+        authenticate_registered(&presented, |id| idp.authz().client(id))?;
+    }
     let token = form
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     // RFC 7009 §2.2: 200 whether or not the token was known; `token_type_hint` is only a hint.
+    // Revoking a refresh token revokes its family and the access tokens issued in it (§2.1).
     idp.revoke(token);
+    if let Some(family) = idp.authz().grants().family_of(token) {
+        let issued = idp.authz().grants().revoke_family(family);
+        for access in issued {
+            idp.revoke(&access);
+        }
+    }
     let mut response = Response::default();
     response
         .headers_mut()

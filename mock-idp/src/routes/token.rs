@@ -1,16 +1,21 @@
-//! `POST /token`: the `client_credentials` grant (RFC 6749 §4.4) with RFC 8707 `resource`.
+//! `POST /token`: the `authorization_code` (with PKCE), `refresh_token` and `client_credentials`
+//! grants, RFC 8707 `resource`, and the RFC 6749 §5.2 errors exactly.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use crate::api::Audience;
+use crate::api::{Audience, MintedToken};
+use crate::authz::clients::{ClientRecord, GRANT_TYPES};
+use crate::authz::grants::{CodeRefusal, Grant, RefreshRefusal};
+use crate::authz::pkce;
 use crate::idp::Idp;
 use crate::oauth_error::OAuthError;
-use crate::routes::client_auth::{authenticate, presented};
+use crate::routes::client_auth::{authenticate_registered, presented_client};
 use crate::routes::form::Form;
 use crate::routes::{NO_STORE, RawBody, json_value};
+use crate::tokens::random_hex;
 
 pub(crate) async fn token(
     State(idp): State<Idp>,
@@ -18,76 +23,270 @@ pub(crate) async fn token(
     RawBody(body): RawBody,
 ) -> Result<Response, OAuthError> {
     let form = Form::parse(&headers, &body)?;
-    let credentials = presented(&headers, &form)?;
-    authenticate(credentials.as_ref(), &[idp.token_client()])?;
-    match form.get("grant_type") {
-        None => return Err(OAuthError::invalid_request("grant_type is required")),
-        Some("client_credentials") => {}
-        Some(other) => {
-            return Err(OAuthError::unsupported_grant_type(format!(
-                "grant_type {other:?} is not supported; use client_credentials"
-            )));
-        }
+    let presented = presented_client(&headers, &form)?;
+    let grant_type = form
+        .get("grant_type")
+        .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+    let client = authenticate_registered(&presented, |id| idp.authz().client(id))?;
+    if !GRANT_TYPES.contains(&grant_type) {
+        return Err(OAuthError::unsupported_grant_type(format!(
+            "grant_type {grant_type:?} is not supported; use authorization_code, refresh_token or client_credentials"
+        )));
     }
-    let mut resources = form
-        .all("resource")
-        .map(checked_resource)
-        .collect::<Result<Vec<String>, OAuthError>>()?;
+    // RFC 6749 §5.2: an authenticated client that may not use this grant.
+    if !client.allows_grant(grant_type) {
+        return Err(OAuthError::bad_request(
+            "unauthorized_client",
+            format!("this client is not allowed the {grant_type} grant"),
+        ));
+    }
+    let answer = match grant_type {
+        "client_credentials" => client_credentials(&idp, &client, &form)?,
+        "authorization_code" => authorization_code(&idp, &client, &form)?,
+        _ => refresh_token(&idp, &client, &form)?,
+    };
+    Ok(json_value(StatusCode::OK, &answer, NO_STORE))
+}
+
+fn server_error(err: crate::IdpError) -> OAuthError {
+    OAuthError::server_error(StatusCode::INTERNAL_SERVER_ERROR).with_description(err.to_string())
+}
+
+/// The `resource` parameters, checked (RFC 8707 §2).
+fn resources(idp: &Idp, form: &Form) -> Result<Vec<String>, OAuthError> {
+    let resources: Vec<String> = form.all("resource").map(str::to_owned).collect();
+    idp.authz().check_resources(&resources)?;
+    Ok(resources)
+}
+
+fn client_credentials(idp: &Idp, client: &ClientRecord, form: &Form) -> Result<Value, OAuthError> {
+    let mut resources = resources(idp, form)?;
+    let scope = form.get("scope").map(str::to_owned);
+    if let Some(scope) = &scope
+        && !client.scope_allowed(scope)
+    {
+        return Err(OAuthError::bad_request(
+            "invalid_scope",
+            format!("scope {scope:?} is not allowed for this client"),
+        ));
+    }
     let audience = match resources.len() {
         0 => None,
         1 => resources.pop().map(Audience::One),
         _ => Some(Audience::Many(resources)),
     };
-    let scope = form.get("scope").map(str::to_owned);
-    let minted = idp.issue(scope.clone(), audience).map_err(|err| {
-        OAuthError::server_error(StatusCode::INTERNAL_SERVER_ERROR)
-            .with_description(err.to_string())
-    })?;
-    let lifetime = minted
-        .claims
-        .get("exp")
-        .and_then(Value::as_i64)
-        .unwrap_or_default()
-        - minted
-            .claims
-            .get("iat")
-            .and_then(Value::as_i64)
-            .unwrap_or_default();
+    let minted = idp
+        .issue(scope.clone(), audience, &client.client_id)
+        .map_err(server_error)?;
     let mut answer = json!({
         "access_token": minted.token,
         "token_type": "Bearer",
-        "expires_in": lifetime,
+        "expires_in": lifetime(&minted),
     });
     if let Some(scope) = scope {
         answer["scope"] = json!(scope);
     }
-    Ok(json_value(StatusCode::OK, &answer, NO_STORE))
+    Ok(answer)
 }
 
-/// RFC 8707 §2: an absolute URI without a fragment; kept exactly as sent (it becomes `aud`).
-fn checked_resource(resource: &str) -> Result<String, OAuthError> {
-    let url = url::Url::parse(resource).map_err(|_| {
-        OAuthError::invalid_target(format!("resource {resource:?} is not an absolute URI"))
-    })?;
-    if url.fragment().is_some() {
+fn authorization_code(idp: &Idp, client: &ClientRecord, form: &Form) -> Result<Value, OAuthError> {
+    let code = form
+        .get("code")
+        .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+    let authz = idp.authz();
+    let redeemed = authz
+        .grants()
+        .redeem_code(code, &client.client_id, idp.now());
+    let record = match redeemed {
+        Ok(record) => record,
+        Err(CodeRefusal::Replayed { tokens, family }) => {
+            // OAuth 2.1 §4.1.3: a replayed code revokes what it issued.
+            for token in tokens {
+                idp.revoke(&token);
+            }
+            if let Some(family) = family {
+                for token in authz.grants().revoke_family(family) {
+                    idp.revoke(&token);
+                }
+            }
+            return Err(OAuthError::invalid_grant(
+                "the authorization code was already used; the tokens issued for it are revoked",
+            ));
+        }
+        Err(CodeRefusal::Expired) => {
+            return Err(OAuthError::invalid_grant("the authorization code expired"));
+        }
+        Err(CodeRefusal::Unknown | CodeRefusal::OtherClient) => {
+            return Err(OAuthError::invalid_grant(
+                "unknown authorization code, or issued to another client",
+            ));
+        }
+    };
+    if let Some(sent) = &record.redirect_uri
+        && form.get("redirect_uri") != Some(sent.as_str())
+    {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri must be the one sent to the authorization endpoint",
+        ));
+    }
+    let verifier = form
+        .get("code_verifier")
+        .ok_or_else(|| OAuthError::invalid_request("code_verifier is required (PKCE)"))?;
+    if let Some(problem) = pkce::verifier_problem(verifier, &record.code_challenge) {
+        return Err(OAuthError::invalid_grant(problem));
+    }
+    let resources = narrowed_resources(idp, form, &record.grant)?;
+    let grant = record.grant;
+    let access = idp
+        .issue_for_grant(&grant, &grant.scope, &resources)
+        .map_err(server_error)?;
+    let mut answer = token_answer(&access, &grant.scope);
+    let mut family = None;
+    if client.allows_grant("refresh_token") {
+        let id = authz.grants().new_family(grant.clone());
+        let refresh = new_refresh_token(idp, id)?;
+        authz.grants().family_issued(id, &access.token);
+        answer["refresh_token"] = json!(refresh);
+        family = Some(id);
+    }
+    authz.grants().code_issued(code, &access.token, family);
+    if grant.scope.split_ascii_whitespace().any(|s| s == "openid") {
+        let id_token = idp.id_token_for_grant(&grant).map_err(server_error)?;
+        answer["id_token"] = json!(id_token.token);
+    }
+    Ok(answer)
+}
+
+fn refresh_token(idp: &Idp, client: &ClientRecord, form: &Form) -> Result<Value, OAuthError> {
+    let presented = form
+        .get("refresh_token")
+        .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+    let authz = idp.authz();
+    // The request is checked before the token is used, so a bad request does not burn it.
+    let peeked = authz.grants().peek_refresh(presented);
+    let checks = peeked
+        .filter(|grant| grant.client_id == client.client_id)
+        .map(|grant| {
+            let scope = requested_scope(form, &grant)?;
+            let resources = narrowed_resources(idp, form, &grant)?;
+            Ok::<_, OAuthError>((scope, resources))
+        })
+        .transpose()?;
+    // Public clients' refresh tokens rotate (OAuth 2.1 §4.3.1); confidential ones on request.
+    let rotate = client.is_public() || authz.settings.rotate_confidential_refresh_tokens;
+    let used = authz
+        .grants()
+        .use_refresh(presented, &client.client_id, idp.now(), rotate);
+    let (family, grant) = match used {
+        Ok(found) => found,
+        Err(RefreshRefusal::Replayed { tokens }) => {
+            for token in tokens {
+                idp.revoke(&token);
+            }
+            return Err(OAuthError::invalid_grant(
+                "the refresh token was already used (rotated); the whole token family is revoked",
+            ));
+        }
+        Err(RefreshRefusal::Revoked) => {
+            return Err(OAuthError::invalid_grant("the refresh token was revoked"));
+        }
+        Err(RefreshRefusal::Expired) => {
+            return Err(OAuthError::invalid_grant("the refresh token expired"));
+        }
+        Err(RefreshRefusal::Unknown | RefreshRefusal::OtherClient) => {
+            return Err(OAuthError::invalid_grant(
+                "unknown refresh token, or issued to another client",
+            ));
+        }
+    };
+    let (scope, resources) = match checks {
+        Some(checked) => checked,
+        None => (grant.scope.clone(), grant.resources.clone()),
+    };
+    let access = idp
+        .issue_for_grant(&grant, &scope, &resources)
+        .map_err(server_error)?;
+    let mut answer = token_answer(&access, &scope);
+    let refresh = if rotate {
+        new_refresh_token(idp, family)?
+    } else {
+        presented.to_owned()
+    };
+    authz.grants().family_issued(family, &access.token);
+    answer["refresh_token"] = json!(refresh);
+    Ok(answer)
+}
+
+/// The scope a refresh asks for: the grant's, or a narrower one (RFC 6749 §6).
+fn requested_scope(form: &Form, grant: &Grant) -> Result<String, OAuthError> {
+    Ok(match form.get("scope") {
+        None => grant.scope.clone(),
+        Some(asked) => {
+            let granted: Vec<&str> = grant.scope.split_ascii_whitespace().collect();
+            if let Some(extra) = asked
+                .split_ascii_whitespace()
+                .find(|s| !granted.contains(s))
+            {
+                return Err(OAuthError::bad_request(
+                    "invalid_scope",
+                    format!("scope {extra:?} was not granted originally"),
+                ));
+            }
+            asked.to_owned()
+        }
+    })
+}
+
+/// The audiences for a token: the `resource`s of this request, which must be among the grant's,
+/// or else all of the grant's.
+fn narrowed_resources(idp: &Idp, form: &Form, grant: &Grant) -> Result<Vec<String>, OAuthError> {
+    let asked = resources(idp, form)?;
+    if asked.is_empty() {
+        return Ok(grant.resources.clone());
+    }
+    if !grant.resources.is_empty()
+        && let Some(other) = asked.iter().find(|r| !grant.resources.contains(r))
+    {
         return Err(OAuthError::invalid_target(format!(
-            "resource {resource:?} must not contain a fragment"
+            "resource {other:?} was not part of the authorization"
         )));
     }
-    Ok(resource.to_owned())
+    Ok(asked)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+fn new_refresh_token(idp: &Idp, family: u64) -> Result<String, OAuthError> {
+    let token = format!(
+        "mock_rt_{}",
+        random_hex(24).map_err(|e| server_error(e.into()))?
+    );
+    let expires_at = idp
+        .now()
+        .saturating_add(idp.authz().settings.refresh_token_ttl_secs);
+    idp.authz()
+        .grants()
+        .add_refresh(token.clone(), family, expires_at);
+    Ok(token)
+}
 
-    #[test]
-    fn resource_rules() {
-        assert_eq!(
-            checked_resource("https://rs.example/mcp").as_deref().ok(),
-            Some("https://rs.example/mcp")
-        );
-        assert!(checked_resource("/relative").is_err());
-        assert!(checked_resource("https://rs.example/mcp#frag").is_err());
+fn token_answer(access: &MintedToken, scope: &str) -> Value {
+    let mut answer = json!({
+        "access_token": access.token,
+        "token_type": "Bearer",
+        "expires_in": lifetime(access),
+    });
+    if !scope.is_empty() {
+        answer["scope"] = json!(scope);
     }
+    answer
+}
+
+fn lifetime(minted: &MintedToken) -> i64 {
+    let claim = |name: &str| {
+        minted
+            .claims
+            .get(name)
+            .and_then(Value::as_i64)
+            .unwrap_or_default()
+    };
+    claim("exp") - claim("iat")
 }

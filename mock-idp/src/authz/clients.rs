@@ -1,0 +1,496 @@
+//! OAuth clients: pre-registered ones from the configuration, and ones registered dynamically
+//! (RFC 7591) and managed by their registration access token (RFC 7592).
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::api::JsonObject;
+use crate::authz::redirect::{RedirectPolicy, registration_problem};
+
+/// How a client authenticates at the token endpoint (RFC 7591 §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// A public client: `client_id` only, no secret.
+    None,
+    /// HTTP Basic (RFC 6749 §2.3.1); the RFC 7591 default.
+    #[default]
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
+}
+
+impl AuthMethod {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::None => "none",
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+        }
+    }
+
+    fn parse(text: &str) -> Option<AuthMethod> {
+        Some(match text {
+            "none" => AuthMethod::None,
+            "client_secret_basic" => AuthMethod::ClientSecretBasic,
+            "client_secret_post" => AuthMethod::ClientSecretPost,
+            _ => return None,
+        })
+    }
+}
+
+/// The grant types the IdP implements.
+pub(crate) const GRANT_TYPES: &[&str] =
+    &["authorization_code", "refresh_token", "client_credentials"];
+
+/// A client known in advance, from the configuration file or the Rust API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    /// The `client_id`.
+    pub client_id: String,
+    /// The secret of a confidential client; none for a public client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    /// Defaults to `client_secret_basic` with a secret and `none` without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_method: Option<AuthMethod>,
+    /// Registered redirect URIs.
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// Defaults to `authorization_code` and `refresh_token`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_types: Option<Vec<String>>,
+    /// Scopes the client may ask for (space-separated); any scope when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// How redirect URIs are matched.
+    #[serde(default)]
+    pub redirect_policy: RedirectPolicy,
+    /// A display name for the consent page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
+}
+
+/// Where a client came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    Configured,
+    Dynamic,
+}
+
+/// A client as the IdP knows it.
+#[derive(Clone, PartialEq)]
+pub(crate) struct ClientRecord {
+    pub(crate) client_id: String,
+    pub(crate) client_secret: Option<String>,
+    pub(crate) auth_method: AuthMethod,
+    /// A configured confidential client without an explicit method may use either secret method.
+    pub(crate) any_secret_method: bool,
+    pub(crate) redirect_uris: Vec<String>,
+    pub(crate) grant_types: Vec<String>,
+    pub(crate) scope: Option<String>,
+    pub(crate) redirect_policy: RedirectPolicy,
+    pub(crate) client_name: Option<String>,
+    pub(crate) origin: Origin,
+    /// RFC 7592: the bearer token that reads or deletes a dynamically registered client.
+    pub(crate) registration_access_token: Option<String>,
+    pub(crate) issued_at: i64,
+    /// The client metadata as registered (RFC 7591 §3.2.1 echoes it back).
+    pub(crate) metadata: JsonObject,
+}
+
+impl std::fmt::Debug for ClientRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientRecord")
+            .field("client_id", &self.client_id)
+            .field("auth_method", &self.auth_method)
+            .field("redirect_uris", &self.redirect_uris)
+            .field("grant_types", &self.grant_types)
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientRecord {
+    pub(crate) fn from_config(config: &ClientConfig, now: i64) -> Result<ClientRecord, String> {
+        let auth_method =
+            config
+                .token_endpoint_auth_method
+                .unwrap_or(if config.client_secret.is_some() {
+                    AuthMethod::ClientSecretBasic
+                } else {
+                    AuthMethod::None
+                });
+        match (auth_method, &config.client_secret) {
+            (AuthMethod::None, Some(_)) => {
+                return Err(format!(
+                    "client {:?}: a public client (token_endpoint_auth_method none) has no client_secret",
+                    config.client_id
+                ));
+            }
+            (AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost, None) => {
+                return Err(format!(
+                    "client {:?}: {} needs a client_secret",
+                    config.client_id,
+                    auth_method.as_str()
+                ));
+            }
+            _ => {}
+        }
+        let grant_types = config
+            .grant_types
+            .clone()
+            .unwrap_or_else(|| vec!["authorization_code".to_owned(), "refresh_token".to_owned()]);
+        if let Some(unknown) = grant_types
+            .iter()
+            .find(|g| !GRANT_TYPES.contains(&g.as_str()))
+        {
+            return Err(format!(
+                "client {:?}: unknown grant type {unknown:?}",
+                config.client_id
+            ));
+        }
+        if let Some(problem) = config
+            .redirect_uris
+            .iter()
+            .find_map(|u| registration_problem(u))
+        {
+            return Err(format!("client {:?}: {problem}", config.client_id));
+        }
+        Ok(ClientRecord {
+            client_id: config.client_id.clone(),
+            client_secret: config.client_secret.clone(),
+            auth_method,
+            any_secret_method: config.token_endpoint_auth_method.is_none()
+                && config.client_secret.is_some(),
+            redirect_uris: config.redirect_uris.clone(),
+            grant_types,
+            scope: config.scope.clone(),
+            redirect_policy: config.redirect_policy,
+            client_name: config.client_name.clone(),
+            origin: Origin::Configured,
+            registration_access_token: None,
+            issued_at: now,
+            metadata: JsonObject::new(),
+        })
+    }
+
+    pub(crate) fn allows_grant(&self, grant: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant)
+    }
+
+    pub(crate) fn is_public(&self) -> bool {
+        self.auth_method == AuthMethod::None
+    }
+
+    /// Whether every scope in `requested` is one this client may have.
+    pub(crate) fn scope_allowed(&self, requested: &str) -> bool {
+        match &self.scope {
+            None => true,
+            Some(allowed) => requested
+                .split_ascii_whitespace()
+                .all(|s| allowed.split_ascii_whitespace().any(|a| a == s)),
+        }
+    }
+
+    /// The RFC 7591 §3.2.1 / RFC 7592 §3 answer describing this client.
+    pub(crate) fn registration_response(&self, registration_client_uri: Option<&str>) -> Value {
+        let mut out = self.metadata.clone();
+        out.insert("client_id".into(), json!(self.client_id));
+        out.insert("client_id_issued_at".into(), json!(self.issued_at));
+        if let Some(secret) = &self.client_secret {
+            out.insert("client_secret".into(), json!(secret));
+            out.insert("client_secret_expires_at".into(), json!(0));
+        }
+        out.insert(
+            "token_endpoint_auth_method".into(),
+            json!(self.auth_method.as_str()),
+        );
+        out.insert("redirect_uris".into(), json!(self.redirect_uris));
+        out.insert("grant_types".into(), json!(self.grant_types));
+        out.insert(
+            "response_types".into(),
+            if self.allows_grant("authorization_code") {
+                json!(["code"])
+            } else {
+                json!([])
+            },
+        );
+        if let Some(scope) = &self.scope {
+            out.insert("scope".into(), json!(scope));
+        }
+        if let Some(name) = &self.client_name {
+            out.insert("client_name".into(), json!(name));
+        }
+        if let (Some(token), Some(uri)) = (&self.registration_access_token, registration_client_uri)
+        {
+            out.insert("registration_access_token".into(), json!(token));
+            out.insert("registration_client_uri".into(), json!(uri));
+        }
+        Value::Object(out)
+    }
+}
+
+/// An RFC 7591 §3.2.2 error: `invalid_redirect_uri` or `invalid_client_metadata`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RegistrationError {
+    pub(crate) code: &'static str,
+    pub(crate) description: String,
+}
+
+fn metadata_error(description: impl Into<String>) -> RegistrationError {
+    RegistrationError {
+        code: "invalid_client_metadata",
+        description: description.into(),
+    }
+}
+
+/// The fields of a registration request the IdP acts on, checked (RFC 7591 §2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Registration {
+    pub(crate) auth_method: AuthMethod,
+    pub(crate) redirect_uris: Vec<String>,
+    pub(crate) grant_types: Vec<String>,
+    pub(crate) scope: Option<String>,
+    pub(crate) client_name: Option<String>,
+    /// Every field as sent, echoed back in the answer.
+    pub(crate) metadata: JsonObject,
+}
+
+/// Checks a registration request body (JSON object).
+pub(crate) fn check_registration(body: &Value) -> Result<Registration, RegistrationError> {
+    let Some(object) = body.as_object() else {
+        return Err(metadata_error(
+            "the registration request must be a JSON object",
+        ));
+    };
+    let strings = |name: &str| -> Result<Option<Vec<String>>, RegistrationError> {
+        match object.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|i| {
+                    i.as_str().map(str::to_owned).ok_or_else(|| {
+                        metadata_error(format!("{name} must be an array of strings"))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(_) => Err(metadata_error(format!(
+                "{name} must be an array of strings"
+            ))),
+        }
+    };
+    let string = |name: &str| -> Result<Option<String>, RegistrationError> {
+        match object.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(metadata_error(format!("{name} must be a string"))),
+        }
+    };
+    let auth_method = match string("token_endpoint_auth_method")? {
+        None => AuthMethod::ClientSecretBasic,
+        Some(m) => AuthMethod::parse(&m).ok_or_else(|| {
+            metadata_error(format!(
+                "token_endpoint_auth_method {m:?} is not supported; use none, client_secret_basic or client_secret_post"
+            ))
+        })?,
+    };
+    let grant_types =
+        strings("grant_types")?.unwrap_or_else(|| vec!["authorization_code".to_owned()]);
+    if grant_types.is_empty() {
+        return Err(metadata_error("grant_types must not be empty"));
+    }
+    if let Some(unknown) = grant_types
+        .iter()
+        .find(|g| !GRANT_TYPES.contains(&g.as_str()))
+    {
+        return Err(metadata_error(format!(
+            "grant type {unknown:?} is not supported"
+        )));
+    }
+    let response_types = strings("response_types")?.unwrap_or_else(|| vec!["code".to_owned()]);
+    if let Some(unknown) = response_types.iter().find(|r| r.as_str() != "code") {
+        return Err(metadata_error(format!(
+            "response type {unknown:?} is not supported; only code"
+        )));
+    }
+    let wants_code = grant_types.iter().any(|g| g == "authorization_code");
+    // RFC 7591 §2.1: the grant and response types must agree.
+    if wants_code && !response_types.iter().any(|r| r == "code") {
+        return Err(metadata_error(
+            "grant type authorization_code needs response type code",
+        ));
+    }
+    if auth_method == AuthMethod::None && grant_types.iter().any(|g| g == "client_credentials") {
+        return Err(metadata_error(
+            "a public client (token_endpoint_auth_method none) cannot use client_credentials",
+        ));
+    }
+    let redirect_uris = strings("redirect_uris")?.unwrap_or_default();
+    if wants_code && redirect_uris.is_empty() {
+        return Err(RegistrationError {
+            code: "invalid_redirect_uri",
+            description: "redirect_uris is required for the authorization_code grant".to_owned(),
+        });
+    }
+    if let Some(problem) = redirect_uris.iter().find_map(|u| registration_problem(u)) {
+        return Err(RegistrationError {
+            code: "invalid_redirect_uri",
+            description: problem,
+        });
+    }
+    Ok(Registration {
+        auth_method,
+        redirect_uris,
+        grant_types,
+        scope: string("scope")?,
+        client_name: string("client_name")?,
+        metadata: object.clone(),
+    })
+}
+
+/// The most dynamically registered clients kept; the oldest are forgotten first.
+const DYNAMIC_CAPACITY: usize = 10_000;
+
+/// Every client of one issuer.
+#[derive(Debug, Default)]
+pub(crate) struct ClientRegistry {
+    clients: BTreeMap<String, ClientRecord>,
+    /// Dynamic clients in registration order, for eviction.
+    dynamic_order: VecDeque<String>,
+}
+
+impl ClientRegistry {
+    pub(crate) fn get(&self, client_id: &str) -> Option<&ClientRecord> {
+        self.clients.get(client_id)
+    }
+
+    /// Adds or replaces a client.
+    pub(crate) fn insert(&mut self, record: ClientRecord) {
+        if record.origin == Origin::Dynamic {
+            self.dynamic_order.push_back(record.client_id.clone());
+            while self.dynamic_order.len() > DYNAMIC_CAPACITY {
+                if let Some(old) = self.dynamic_order.pop_front() {
+                    self.clients.remove(&old);
+                }
+            }
+        }
+        self.clients.insert(record.client_id.clone(), record);
+    }
+
+    pub(crate) fn remove(&mut self, client_id: &str) -> Option<ClientRecord> {
+        self.dynamic_order.retain(|id| id != client_id);
+        self.clients.remove(client_id)
+    }
+
+    /// Forgets every dynamically registered and fetched client.
+    pub(crate) fn forget_dynamic(&mut self) {
+        self.clients.retain(|_, c| c.origin == Origin::Configured);
+        self.dynamic_order.clear();
+    }
+
+    pub(crate) fn list(&self) -> impl Iterator<Item = &ClientRecord> {
+        self.clients.values()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registration_defaults_follow_rfc_7591() {
+        let r = check_registration(&json!({"redirect_uris": ["http://127.0.0.1:9/cb"]}))
+            .expect("valid");
+        assert_eq!(r.auth_method, AuthMethod::ClientSecretBasic);
+        assert_eq!(r.grant_types, ["authorization_code"]);
+    }
+
+    #[test]
+    fn registration_errors_use_the_rfc_7591_codes() {
+        let code = |body: Value| check_registration(&body).expect_err("invalid").code;
+        assert_eq!(code(json!({})), "invalid_redirect_uri");
+        assert_eq!(
+            code(json!({"redirect_uris": ["http://evil.example/cb"]})),
+            "invalid_redirect_uri"
+        );
+        assert_eq!(code(json!([])), "invalid_client_metadata");
+        assert_eq!(
+            code(json!({"redirect_uris": "https://a.example/cb"})),
+            "invalid_client_metadata"
+        );
+        assert_eq!(
+            code(
+                json!({"redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "private_key_jwt"})
+            ),
+            "invalid_client_metadata"
+        );
+        assert_eq!(
+            code(
+                json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"})
+            ),
+            "invalid_client_metadata"
+        );
+        assert_eq!(
+            code(json!({"redirect_uris": ["https://a.example/cb"], "response_types": ["token"]})),
+            "invalid_client_metadata"
+        );
+        assert!(
+            check_registration(&json!({"grant_types": ["client_credentials"]})).is_ok(),
+            "no redirect URI is needed without the code grant"
+        );
+    }
+
+    #[test]
+    fn configured_clients_are_checked() {
+        let public = ClientConfig {
+            client_id: "p".into(),
+            client_secret: None,
+            token_endpoint_auth_method: None,
+            redirect_uris: vec!["http://127.0.0.1/cb".into()],
+            grant_types: None,
+            scope: Some("a b".into()),
+            redirect_policy: RedirectPolicy::default(),
+            client_name: None,
+        };
+        let record = ClientRecord::from_config(&public, 0).expect("valid");
+        assert!(record.is_public());
+        assert!(record.scope_allowed("a"));
+        assert!(!record.scope_allowed("a c"));
+        let mut bad = public.clone();
+        bad.token_endpoint_auth_method = Some(AuthMethod::ClientSecretPost);
+        assert!(ClientRecord::from_config(&bad, 0).is_err());
+        let mut bad = public;
+        bad.grant_types = Some(vec!["implicit".into()]);
+        assert!(ClientRecord::from_config(&bad, 0).is_err());
+    }
+
+    #[test]
+    fn dynamic_clients_are_bounded() {
+        let mut registry = ClientRegistry::default();
+        for i in 0..DYNAMIC_CAPACITY + 2 {
+            registry.insert(ClientRecord {
+                client_id: format!("c{i}"),
+                client_secret: None,
+                auth_method: AuthMethod::None,
+                any_secret_method: false,
+                redirect_uris: vec![],
+                grant_types: vec![],
+                scope: None,
+                redirect_policy: RedirectPolicy::default(),
+                client_name: None,
+                origin: Origin::Dynamic,
+                registration_access_token: None,
+                issued_at: 0,
+                metadata: JsonObject::new(),
+            });
+        }
+        assert!(registry.get("c0").is_none());
+        assert!(registry.get("c2").is_some());
+        assert_eq!(registry.list().count(), DYNAMIC_CAPACITY);
+    }
+}

@@ -1,0 +1,567 @@
+//! The authorization-server side of the IdP: clients and their registration, the authorization
+//! endpoint with PKCE and consent, and the grants the token endpoint redeems.
+//!
+//! Pure rules live in the submodules; this module holds the per-issuer state and the steps of
+//! the authorization-code flow, which the HTTP handlers in `routes/` only parse and shape.
+
+pub(crate) mod clients;
+pub(crate) mod grants;
+pub(crate) mod pkce;
+pub(crate) mod redirect;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use serde::{Deserialize, Serialize};
+
+use crate::oauth_error::OAuthError;
+use clients::{ClientConfig, ClientRecord, ClientRegistry};
+use grants::{CodeRecord, Grant, GrantStore};
+
+/// Whether clients may register themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RegistrationMode {
+    /// RFC 7591 Dynamic Client Registration at `/register`, RFC 7592 management
+    /// (like WorkOS AuthKit or Descope).
+    #[default]
+    Dynamic,
+    /// Only configured clients; no `registration_endpoint` and no `/register` (like GitHub,
+    /// Google or Azure).
+    PreRegistered,
+}
+
+/// How the authorization endpoint obtains the user's approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConsentMode {
+    /// Approve at once, as the default subject, with the scopes asked for.
+    #[default]
+    Auto,
+    /// An HTML login and consent page: choose the subject and scopes, approve or deny.
+    Page,
+}
+
+/// The authorization-server settings of one issuer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthzSettings {
+    /// Dynamic registration, or configured clients only.
+    pub registration: RegistrationMode,
+    /// Accept HTTPS URLs as client IDs and fetch their Client ID Metadata Documents.
+    pub client_id_metadata_documents: bool,
+    /// Let Client ID Metadata Document URLs resolve to loopback or private addresses (tests only).
+    pub allow_private_metadata_urls: bool,
+    /// Clients known in advance.
+    pub clients: Vec<ClientConfig>,
+    /// Automatic approval or a consent page.
+    pub consent: ConsentMode,
+    /// The subject of automatically approved grants.
+    pub default_subject: String,
+    /// When set, the only RFC 8707 resources tokens may be requested for; others get
+    /// `invalid_target`.
+    pub resources: Option<Vec<String>>,
+    /// Lifetime of access tokens issued by grants.
+    pub access_token_ttl_secs: i64,
+    /// Lifetime of refresh tokens.
+    pub refresh_token_ttl_secs: i64,
+    /// Lifetime of authorization codes.
+    pub code_ttl_secs: i64,
+    /// Rotate the refresh tokens of confidential clients too (public clients always rotate).
+    pub rotate_confidential_refresh_tokens: bool,
+    /// `scopes_supported` in the metadata. The IdP grants any scope a client may ask for.
+    pub scopes_supported: Vec<String>,
+}
+
+impl Default for AuthzSettings {
+    fn default() -> Self {
+        AuthzSettings {
+            registration: RegistrationMode::Dynamic,
+            client_id_metadata_documents: false,
+            allow_private_metadata_urls: false,
+            clients: Vec::new(),
+            consent: ConsentMode::Auto,
+            default_subject: "conformance-user".to_owned(),
+            resources: None,
+            access_token_ttl_secs: 300,
+            refresh_token_ttl_secs: 86_400,
+            code_ttl_secs: 60,
+            rotate_confidential_refresh_tokens: false,
+            scopes_supported: ["openid", "profile", "email", "offline_access"]
+                .map(str::to_owned)
+                .to_vec(),
+        }
+    }
+}
+
+/// A checked authorization request, ready to be approved or denied.
+#[derive(Debug, Clone)]
+pub(crate) struct AuthorizeRequest {
+    pub(crate) client: ClientRecord,
+    /// Where the answer goes.
+    pub(crate) redirect_uri: String,
+    /// The `redirect_uri` as sent, which the token request must repeat (absent if not sent).
+    pub(crate) redirect_uri_sent: Option<String>,
+    pub(crate) state: Option<String>,
+    pub(crate) scope: String,
+    pub(crate) resources: Vec<String>,
+    pub(crate) code_challenge: String,
+    pub(crate) nonce: Option<String>,
+}
+
+/// The raw parameters of an authorization request.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AuthorizeParams {
+    pub(crate) client_id: Option<String>,
+    pub(crate) redirect_uri: Option<String>,
+    pub(crate) response_type: Option<String>,
+    pub(crate) scope: Option<String>,
+    pub(crate) state: Option<String>,
+    pub(crate) code_challenge: Option<String>,
+    pub(crate) code_challenge_method: Option<String>,
+    pub(crate) resources: Vec<String>,
+    pub(crate) nonce: Option<String>,
+}
+
+/// What the authorization endpoint does with a request.
+#[derive(Debug)]
+pub(crate) enum AuthorizeStep {
+    /// The request cannot be answered at any redirect URI: show this error, never redirect
+    /// (RFC 6749 §4.1.2.1, OAuth 2.1 §4.1.2.1).
+    ErrorPage(OAuthError),
+    /// Send the user agent here (a code, or an error the client may see).
+    Redirect(String),
+    /// Ask the user (or approve at once).
+    Consent(Box<AuthorizeRequest>),
+}
+
+/// A consent page waiting for the user's decision.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingConsent {
+    pub(crate) request: AuthorizeRequest,
+    /// Must come back in the form and in the cookie (double-submit CSRF protection).
+    pub(crate) csrf: String,
+    pub(crate) expires_at: i64,
+}
+
+const PENDING_CAPACITY: usize = 1_000;
+/// How long a consent page stays answerable.
+pub(crate) const CONSENT_TTL_SECS: i64 = 600;
+
+/// The authorization-server state of one issuer.
+#[derive(Debug)]
+pub(crate) struct AuthzState {
+    pub(crate) settings: AuthzSettings,
+    clients: RwLock<ClientRegistry>,
+    grants: Mutex<GrantStore>,
+    pending: Mutex<(HashMap<String, PendingConsent>, VecDeque<String>)>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl AuthzState {
+    /// State with the configured clients (and `extra`, e.g. the client-credentials client).
+    pub(crate) fn new(
+        settings: AuthzSettings,
+        extra: Vec<ClientRecord>,
+        now: i64,
+    ) -> Result<AuthzState, String> {
+        let mut registry = ClientRegistry::default();
+        for record in extra {
+            registry.insert(record);
+        }
+        for config in &settings.clients {
+            registry.insert(ClientRecord::from_config(config, now)?);
+        }
+        Ok(AuthzState {
+            settings,
+            clients: RwLock::new(registry),
+            grants: Mutex::new(GrantStore::default()),
+            pending: Mutex::new((HashMap::new(), VecDeque::new())),
+        })
+    }
+
+    pub(crate) fn client(&self, client_id: &str) -> Option<ClientRecord> {
+        read(&self.clients).get(client_id).cloned()
+    }
+
+    pub(crate) fn clients(&self) -> RwLockReadGuard<'_, ClientRegistry> {
+        read(&self.clients)
+    }
+
+    pub(crate) fn clients_mut(&self) -> RwLockWriteGuard<'_, ClientRegistry> {
+        write(&self.clients)
+    }
+
+    pub(crate) fn grants(&self) -> MutexGuard<'_, GrantStore> {
+        lock(&self.grants)
+    }
+
+    /// Checks an authorization request. `client` is the resolved client, if any.
+    pub(crate) fn check_authorize(
+        &self,
+        params: &AuthorizeParams,
+        client: Option<ClientRecord>,
+        issuer: &str,
+    ) -> AuthorizeStep {
+        // 1. Problems that make the redirect URI untrustworthy: answer here, never redirect.
+        let Some(client_id) = params.client_id.as_deref() else {
+            return AuthorizeStep::ErrorPage(OAuthError::invalid_request("client_id is required"));
+        };
+        let Some(client) = client else {
+            return AuthorizeStep::ErrorPage(OAuthError::invalid_request(format!(
+                "unknown client_id {client_id:?}"
+            )));
+        };
+        let redirect_uri = match params.redirect_uri.as_deref() {
+            Some(uri) => {
+                if !redirect::matches(client.redirect_policy, &client.redirect_uris, uri) {
+                    return AuthorizeStep::ErrorPage(OAuthError::invalid_request(format!(
+                        "redirect_uri {uri:?} is not registered for this client"
+                    )));
+                }
+                uri.to_owned()
+            }
+            None => match client.redirect_uris.as_slice() {
+                [only] => only.clone(),
+                [] => {
+                    return AuthorizeStep::ErrorPage(OAuthError::invalid_request(
+                        "the client has no registered redirect URI",
+                    ));
+                }
+                _ => {
+                    return AuthorizeStep::ErrorPage(OAuthError::invalid_request(
+                        "redirect_uri is required: the client has several",
+                    ));
+                }
+            },
+        };
+        // 2. Everything else goes back to the client at its redirect URI.
+        let back = |error: OAuthError| {
+            AuthorizeStep::Redirect(error_redirect(
+                &redirect_uri,
+                &error,
+                params.state.as_deref(),
+                issuer,
+            ))
+        };
+        match params.response_type.as_deref() {
+            Some("code") => {}
+            None => return back(OAuthError::invalid_request("response_type is required")),
+            Some(other) => {
+                return back(OAuthError::bad_request(
+                    "unsupported_response_type",
+                    format!("response_type {other:?} is not supported; use code"),
+                ));
+            }
+        }
+        if !client.allows_grant("authorization_code") {
+            return back(OAuthError::bad_request(
+                "unauthorized_client",
+                "this client may not use the authorization_code grant",
+            ));
+        }
+        if let Some(problem) = pkce::challenge_problem(
+            params.code_challenge.as_deref(),
+            params.code_challenge_method.as_deref(),
+        ) {
+            return back(OAuthError::invalid_request(problem));
+        }
+        let scope = params
+            .scope
+            .clone()
+            .or_else(|| client.scope.clone())
+            .unwrap_or_default();
+        if !client.scope_allowed(&scope) {
+            return back(OAuthError::bad_request(
+                "invalid_scope",
+                format!("scope {scope:?} is not allowed for this client"),
+            ));
+        }
+        if let Err(error) = self.check_resources(&params.resources) {
+            return back(error);
+        }
+        let request = AuthorizeRequest {
+            client,
+            redirect_uri,
+            redirect_uri_sent: params.redirect_uri.clone(),
+            state: params.state.clone(),
+            scope,
+            resources: params.resources.clone(),
+            code_challenge: params.code_challenge.clone().unwrap_or_default(),
+            nonce: params.nonce.clone(),
+        };
+        AuthorizeStep::Consent(Box::new(request))
+    }
+
+    /// RFC 8707 §2: absolute URIs without fragments, and known ones when a list is configured.
+    pub(crate) fn check_resources(&self, resources: &[String]) -> Result<(), OAuthError> {
+        for resource in resources {
+            let url = url::Url::parse(resource).map_err(|_| {
+                OAuthError::invalid_target(format!("resource {resource:?} is not an absolute URI"))
+            })?;
+            if url.fragment().is_some() {
+                return Err(OAuthError::invalid_target(format!(
+                    "resource {resource:?} must not contain a fragment"
+                )));
+            }
+            if let Some(known) = &self.settings.resources
+                && !known.iter().any(|k| k == resource)
+            {
+                return Err(OAuthError::invalid_target(format!(
+                    "resource {resource:?} is not a resource this server issues tokens for"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Approves a request: stores a code and returns the redirect that carries it.
+    pub(crate) fn approve(
+        &self,
+        request: &AuthorizeRequest,
+        subject: &str,
+        scope: &str,
+        code: String,
+        now: i64,
+        issuer: &str,
+    ) -> String {
+        let record = CodeRecord {
+            grant: Grant {
+                client_id: request.client.client_id.clone(),
+                subject: subject.to_owned(),
+                scope: scope.to_owned(),
+                resources: request.resources.clone(),
+                nonce: request.nonce.clone(),
+            },
+            redirect_uri: request.redirect_uri_sent.clone(),
+            code_challenge: request.code_challenge.clone(),
+            expires_at: now.saturating_add(self.settings.code_ttl_secs),
+            used: false,
+            issued_tokens: Vec::new(),
+            family: None,
+        };
+        self.grants().add_code(code.clone(), record);
+        let mut pairs = vec![("code", code.as_str())];
+        if let Some(state) = &request.state {
+            pairs.push(("state", state));
+        }
+        pairs.push(("iss", issuer));
+        with_query(&request.redirect_uri, &pairs)
+    }
+
+    /// Parks a request for the consent page; returns its id.
+    pub(crate) fn park(&self, pending: PendingConsent, id: String, now: i64) {
+        let mut guard = lock(&self.pending);
+        let (map, order) = &mut *guard;
+        map.retain(|_, p| p.expires_at > now);
+        order.retain(|k| map.contains_key(k));
+        order.push_back(id.clone());
+        map.insert(id, pending);
+        while order.len() > PENDING_CAPACITY {
+            if let Some(old) = order.pop_front() {
+                map.remove(&old);
+            }
+        }
+    }
+
+    /// Takes a parked request (each consent page answers once).
+    pub(crate) fn unpark(&self, id: &str, now: i64) -> Option<PendingConsent> {
+        let mut guard = lock(&self.pending);
+        let pending = guard.0.remove(id)?;
+        (pending.expires_at > now).then_some(pending)
+    }
+}
+
+/// The redirect that reports an error to the client (RFC 6749 §4.1.2.1, RFC 9207 `iss`).
+pub(crate) fn error_redirect(
+    redirect_uri: &str,
+    error: &OAuthError,
+    state: Option<&str>,
+    issuer: &str,
+) -> String {
+    let mut pairs = vec![("error", error.code())];
+    let description = error.description().unwrap_or_default();
+    if !description.is_empty() {
+        pairs.push(("error_description", description));
+    }
+    if let Some(state) = state {
+        pairs.push(("state", state));
+    }
+    pairs.push(("iss", issuer));
+    with_query(redirect_uri, &pairs)
+}
+
+/// `uri` with `pairs` appended to its query, keeping what it already has.
+fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
+    match url::Url::parse(uri) {
+        Ok(mut url) => {
+            {
+                let mut query = url.query_pairs_mut();
+                for (k, v) in pairs {
+                    query.append_pair(k, v);
+                }
+            }
+            url.to_string()
+        }
+        // Registered URIs are absolute, so this is not reached; keep the URI usable anyway.
+        Err(_) => {
+            let encoded: String = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(pairs)
+                .finish();
+            let separator = if uri.contains('?') { '&' } else { '?' };
+            format!("{uri}{separator}{encoded}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clients::AuthMethod;
+    use redirect::RedirectPolicy;
+
+    const ISSUER: &str = "http://127.0.0.1:1";
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    fn state(settings: AuthzSettings) -> AuthzState {
+        let client = ClientConfig {
+            client_id: "app".into(),
+            client_secret: None,
+            token_endpoint_auth_method: Some(AuthMethod::None),
+            redirect_uris: vec!["http://127.0.0.1:3000/cb".into()],
+            grant_types: None,
+            scope: Some("mcp:tools openid".into()),
+            redirect_policy: RedirectPolicy::LoopbackAnyPort,
+            client_name: None,
+        };
+        AuthzState::new(
+            AuthzSettings {
+                clients: vec![client],
+                ..settings
+            },
+            vec![],
+            0,
+        )
+        .expect("state")
+    }
+
+    fn params() -> AuthorizeParams {
+        AuthorizeParams {
+            client_id: Some("app".into()),
+            redirect_uri: Some("http://127.0.0.1:4567/cb".into()),
+            response_type: Some("code".into()),
+            scope: Some("mcp:tools".into()),
+            state: Some("xyz".into()),
+            code_challenge: Some(CHALLENGE.into()),
+            code_challenge_method: Some("S256".into()),
+            resources: vec!["http://127.0.0.1:9/mcp".into()],
+            nonce: None,
+        }
+    }
+
+    fn step(s: &AuthzState, p: &AuthorizeParams) -> AuthorizeStep {
+        let client = p.client_id.as_deref().and_then(|id| s.client(id));
+        s.check_authorize(p, client, ISSUER)
+    }
+
+    #[test]
+    fn a_good_request_is_approved_with_code_state_and_iss() {
+        let s = state(AuthzSettings::default());
+        let AuthorizeStep::Consent(request) = step(&s, &params()) else {
+            panic!("expected consent");
+        };
+        let location = s.approve(&request, "u", "mcp:tools", "CODE".into(), 0, ISSUER);
+        assert_eq!(
+            location,
+            "http://127.0.0.1:4567/cb?code=CODE&state=xyz&iss=http%3A%2F%2F127.0.0.1%3A1"
+        );
+    }
+
+    #[test]
+    fn untrustworthy_redirects_get_an_error_page() {
+        let s = state(AuthzSettings::default());
+        let mut p = params();
+        p.redirect_uri = Some("https://evil.example/cb".into());
+        assert!(matches!(step(&s, &p), AuthorizeStep::ErrorPage(_)));
+        let mut p = params();
+        p.client_id = Some("nobody".into());
+        assert!(matches!(step(&s, &p), AuthorizeStep::ErrorPage(_)));
+        let mut p = params();
+        p.client_id = None;
+        assert!(matches!(step(&s, &p), AuthorizeStep::ErrorPage(_)));
+    }
+
+    #[test]
+    fn other_errors_go_back_to_the_client() {
+        let s = state(AuthzSettings {
+            resources: Some(vec!["http://127.0.0.1:9/mcp".into()]),
+            ..AuthzSettings::default()
+        });
+        let error_of = |p: &AuthorizeParams| match step(&s, p) {
+            AuthorizeStep::Redirect(location) => {
+                let url = url::Url::parse(&location).expect("url");
+                let pairs: HashMap<String, String> = url.query_pairs().into_owned().collect();
+                assert_eq!(pairs.get("state").map(String::as_str), Some("xyz"));
+                assert_eq!(pairs.get("iss").map(String::as_str), Some(ISSUER));
+                pairs["error"].clone()
+            }
+            other => panic!("expected a redirect, got {other:?}"),
+        };
+        let mut p = params();
+        p.code_challenge_method = Some("plain".into());
+        assert_eq!(error_of(&p), "invalid_request");
+        let mut p = params();
+        p.code_challenge = None;
+        assert_eq!(error_of(&p), "invalid_request");
+        let mut p = params();
+        p.response_type = Some("token".into());
+        assert_eq!(error_of(&p), "unsupported_response_type");
+        let mut p = params();
+        p.scope = Some("admin".into());
+        assert_eq!(error_of(&p), "invalid_scope");
+        let mut p = params();
+        p.resources = vec!["http://127.0.0.1:9/other".into()];
+        assert_eq!(error_of(&p), "invalid_target");
+    }
+
+    #[test]
+    fn consent_pages_answer_once_and_expire() {
+        let s = state(AuthzSettings::default());
+        let AuthorizeStep::Consent(request) = step(&s, &params()) else {
+            panic!("expected consent");
+        };
+        let pending = PendingConsent {
+            request: *request,
+            csrf: "c".into(),
+            expires_at: 100,
+        };
+        s.park(pending.clone(), "id".into(), 0);
+        assert!(s.unpark("id", 0).is_some());
+        assert!(s.unpark("id", 0).is_none());
+        s.park(pending, "late".into(), 0);
+        assert!(s.unpark("late", 100).is_none());
+    }
+
+    #[test]
+    fn query_is_appended() {
+        assert_eq!(
+            with_query("https://a.example/cb?x=1", &[("code", "a b")]),
+            "https://a.example/cb?x=1&code=a+b"
+        );
+        assert_eq!(
+            with_query("com.example.app:/cb", &[("code", "c")]),
+            "com.example.app:/cb?code=c"
+        );
+    }
+}

@@ -1,0 +1,139 @@
+//! `POST /register` (RFC 7591 Dynamic Client Registration) and `GET|DELETE /register/{id}`
+//! (RFC 7592 client management with the registration access token). In pre-registered mode the
+//! endpoints do not exist: they answer 404 like any unknown path.
+
+use aws_lc_rs::constant_time::verify_slices_are_equal;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::authz::RegistrationMode;
+use crate::authz::clients::{AuthMethod, ClientRecord, Origin, check_registration};
+use crate::idp::Idp;
+use crate::oauth_error::OAuthError;
+use crate::routes::{NO_STORE, RawBody, json_value};
+use crate::tokens::random_hex;
+
+fn enabled(idp: &Idp) -> Result<(), OAuthError> {
+    match idp.authz().settings.registration {
+        RegistrationMode::Dynamic => Ok(()),
+        RegistrationMode::PreRegistered => Err(OAuthError::not_found()),
+    }
+}
+
+fn server_error() -> OAuthError {
+    OAuthError::server_error(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+pub(crate) async fn register(
+    State(idp): State<Idp>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Response, OAuthError> {
+    enabled(&idp)?;
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(OAuthError::bad_request(
+            "invalid_client_metadata",
+            "the registration request must be JSON (Content-Type: application/json)",
+        ));
+    }
+    let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+        OAuthError::bad_request(
+            "invalid_client_metadata",
+            format!("the registration request is not valid JSON: {e}"),
+        )
+    })?;
+    let registration =
+        check_registration(&value).map_err(|e| OAuthError::bad_request(e.code, e.description))?;
+    let client_id = format!("dcr_{}", random_hex(12).map_err(|_| server_error())?);
+    let client_secret = match registration.auth_method {
+        AuthMethod::None => None,
+        _ => Some(random_hex(24).map_err(|_| server_error())?),
+    };
+    let access_token = random_hex(24).map_err(|_| server_error())?;
+    let record = ClientRecord {
+        client_id: client_id.clone(),
+        client_secret,
+        auth_method: registration.auth_method,
+        any_secret_method: false,
+        redirect_uris: registration.redirect_uris,
+        grant_types: registration.grant_types,
+        scope: registration.scope,
+        redirect_policy: Default::default(),
+        client_name: registration.client_name,
+        origin: Origin::Dynamic,
+        registration_access_token: Some(access_token),
+        issued_at: idp.now(),
+        metadata: registration.metadata,
+    };
+    let uri = client_uri(&idp, &client_id);
+    let answer = record.registration_response(Some(&uri));
+    idp.authz().clients_mut().insert(record);
+    Ok(json_value(StatusCode::CREATED, &answer, NO_STORE))
+}
+
+fn client_uri(idp: &Idp, client_id: &str) -> String {
+    format!("{}/{client_id}", idp.registration_endpoint())
+}
+
+/// The client a registration access token manages (RFC 7592 §2: every failure is 401).
+fn managed(idp: &Idp, headers: &HeaderMap, client_id: &str) -> Result<ClientRecord, OAuthError> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .ok_or_else(|| OAuthError::invalid_token("a registration access token is required"))?;
+    let client = idp
+        .authz()
+        .client(client_id)
+        .filter(|c| c.origin == Origin::Dynamic)
+        .ok_or_else(|| {
+            OAuthError::invalid_token("unknown client or wrong registration access token")
+        })?;
+    let expected = client
+        .registration_access_token
+        .as_deref()
+        .unwrap_or_default();
+    if expected.is_empty()
+        || verify_slices_are_equal(expected.as_bytes(), presented.as_bytes()).is_err()
+    {
+        return Err(OAuthError::invalid_token(
+            "unknown client or wrong registration access token",
+        ));
+    }
+    Ok(client)
+}
+
+pub(crate) async fn read_client(
+    State(idp): State<Idp>,
+    headers: HeaderMap,
+    Path(client_id): Path<String>,
+) -> Result<Response, OAuthError> {
+    enabled(&idp)?;
+    let client = managed(&idp, &headers, &client_id)?;
+    let answer = client.registration_response(Some(&client_uri(&idp, &client_id)));
+    Ok(json_value(StatusCode::OK, &answer, NO_STORE))
+}
+
+pub(crate) async fn delete_client(
+    State(idp): State<Idp>,
+    headers: HeaderMap,
+    Path(client_id): Path<String>,
+) -> Result<Response, OAuthError> {
+    enabled(&idp)?;
+    managed(&idp, &headers, &client_id)?;
+    idp.authz().clients_mut().remove(&client_id);
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_STORE));
+    Ok(response)
+}

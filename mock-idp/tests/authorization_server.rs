@@ -1,0 +1,695 @@
+//! The authorization server over real HTTP on 127.0.0.1: registration, the authorization code
+//! flow with PKCE, refresh rotation and reuse detection, consent, and the RFC 6749 §5.2 errors.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_lc_rs::digest;
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use mock_idp::{
+    AuthMethod, AuthzSettings, ClientConfig, ConsentMode, IdpConfig, MockIdp, RedirectPolicy,
+    RegistrationMode,
+};
+use reqwest::header::{self, HeaderMap};
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+
+const RESOURCE: &str = "http://127.0.0.1:8000/mcp";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const FORM: &str = "application/x-www-form-urlencoded";
+
+fn challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, verifier.as_bytes()))
+}
+
+async fn start(authz: AuthzSettings) -> MockIdp {
+    MockIdp::start(IdpConfig {
+        authz,
+        ..IdpConfig::default()
+    })
+    .await
+    .expect("IdP starts")
+}
+
+fn http() -> Client {
+    Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client")
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn header(&self, name: header::HeaderName) -> &str {
+        self.headers
+            .get(&name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
+    /// The query of the `Location` header.
+    fn location_query(&self) -> HashMap<String, String> {
+        let location = self.header(header::LOCATION);
+        let url = url::Url::parse(location).unwrap_or_else(|_| panic!("location {location:?}"));
+        url.query_pairs().into_owned().collect()
+    }
+}
+
+async fn send(request: reqwest::RequestBuilder) -> Reply {
+    let response = request.send().await.expect("answered");
+    Reply {
+        status: response.status(),
+        headers: response.headers().clone(),
+        body: response.bytes().await.expect("body").to_vec(),
+    }
+}
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+async fn token(idp: &MockIdp, pairs: &[(&str, &str)], basic: Option<(&str, &str)>) -> Reply {
+    let mut request = http()
+        .post(idp.token_endpoint())
+        .header(header::CONTENT_TYPE, FORM)
+        .body(form(pairs));
+    if let Some((id, secret)) = basic {
+        request = request.header(
+            header::AUTHORIZATION,
+            format!("Basic {}", STANDARD.encode(format!("{id}:{secret}"))),
+        );
+    }
+    send(request).await
+}
+
+async fn register(idp: &MockIdp, body: Value) -> Reply {
+    send(
+        http()
+            .post(format!("{}/register", idp.issuer()))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body.to_string()),
+    )
+    .await
+}
+
+async fn authorize(idp: &MockIdp, pairs: &[(&str, &str)]) -> Reply {
+    send(http().get(format!("{}/authorize?{}", idp.issuer(), form(pairs)))).await
+}
+
+fn authorize_params<'a>(
+    client_id: &'a str,
+    redirect: &'a str,
+    challenge: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", redirect),
+        ("scope", "mcp:tools openid"),
+        ("state", "st4te"),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+        ("resource", RESOURCE),
+    ]
+}
+
+#[tokio::test]
+async fn dcr_pkce_code_refresh_and_replay_detection() {
+    let idp = start(AuthzSettings::default()).await;
+    let metadata = send(http().get(format!(
+        "{}/.well-known/oauth-authorization-server",
+        idp.issuer()
+    )))
+    .await
+    .json();
+    assert_eq!(
+        metadata["registration_endpoint"],
+        format!("{}/register", idp.issuer())
+    );
+    assert_eq!(
+        metadata["code_challenge_methods_supported"],
+        json!(["S256"])
+    );
+    assert_eq!(
+        metadata["authorization_response_iss_parameter_supported"],
+        true
+    );
+
+    // A public native client registers a loopback redirect URI.
+    let registered = register(
+        &idp,
+        json!({
+            "client_name": "test app",
+            "redirect_uris": ["http://127.0.0.1:3000/callback"],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "token_endpoint_auth_method": "none"
+        }),
+    )
+    .await;
+    assert_eq!(
+        registered.status,
+        StatusCode::CREATED,
+        "{}",
+        registered.text()
+    );
+    assert_eq!(registered.header(header::CACHE_CONTROL), "no-store");
+    let client = registered.json();
+    let client_id = client["client_id"].as_str().expect("client_id").to_owned();
+    assert!(client.get("client_secret").is_none(), "public client");
+    assert_eq!(client["client_name"], "test app");
+
+    // RFC 7592: read with the registration access token; a wrong token is 401.
+    let rat = client["registration_access_token"].as_str().expect("rat");
+    let uri = client["registration_client_uri"].as_str().expect("uri");
+    let read = send(http().get(uri).bearer_auth(rat)).await;
+    assert_eq!(read.status, StatusCode::OK);
+    assert_eq!(read.json()["client_id"], client_id);
+    let wrong = send(http().get(uri).bearer_auth("nope")).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.header(header::WWW_AUTHENTICATE).starts_with("Bearer"));
+
+    // The loopback port may change (RFC 8252 §7.3).
+    let challenge = challenge(VERIFIER);
+    let redirect = "http://127.0.0.1:49152/callback";
+    let answer = authorize(&idp, &authorize_params(&client_id, redirect, &challenge)).await;
+    assert_eq!(answer.status, StatusCode::FOUND, "{}", answer.text());
+    assert!(answer.header(header::LOCATION).starts_with(redirect));
+    let query = answer.location_query();
+    assert_eq!(query["state"], "st4te");
+    assert_eq!(query["iss"], idp.issuer());
+    let code = query["code"].clone();
+
+    let tokens = token(
+        &idp,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect),
+            ("client_id", &client_id),
+            ("code_verifier", VERIFIER),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.text());
+    assert_eq!(tokens.header(header::CACHE_CONTROL), "no-store");
+    let tokens = tokens.json();
+    let access = tokens["access_token"].as_str().expect("access").to_owned();
+    let refresh = tokens["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["scope"], "mcp:tools openid");
+    assert!(
+        tokens["id_token"].is_string(),
+        "openid scope gives an ID token"
+    );
+
+    // The access token is bound to the resource and introspects with the grant's facts.
+    let info = idp.idp().introspect(&access);
+    assert_eq!(info["active"], true);
+    assert_eq!(info["aud"], RESOURCE);
+    assert_eq!(info["client_id"], client_id.as_str());
+    assert_eq!(info["sub"], "conformance-user");
+    let userinfo = send(
+        http()
+            .get(format!("{}/userinfo", idp.issuer()))
+            .bearer_auth(&access),
+    )
+    .await;
+    assert_eq!(userinfo.json()["sub"], "conformance-user");
+
+    // The code is single-use; a replay revokes the tokens it issued.
+    let replay = token(
+        &idp,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect),
+            ("client_id", &client_id),
+            ("code_verifier", VERIFIER),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(replay.status, StatusCode::BAD_REQUEST);
+    assert_eq!(replay.json()["error"], "invalid_grant");
+    assert_eq!(idp.idp().introspect(&access)["active"], false);
+    // The family the code started is revoked as well.
+    let refreshed = token(
+        &idp,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh),
+            ("client_id", &client_id),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(refreshed.json()["error"], "invalid_grant");
+}
+
+/// Runs the code flow for a public client and returns (access, refresh).
+async fn login(idp: &MockIdp, client_id: &str, redirect: &str) -> (String, String) {
+    let challenge = challenge(VERIFIER);
+    let answer = authorize(idp, &authorize_params(client_id, redirect, &challenge)).await;
+    let code = answer.location_query()["code"].clone();
+    let tokens = token(
+        idp,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect),
+            ("client_id", client_id),
+            ("code_verifier", VERIFIER),
+        ],
+        None,
+    )
+    .await
+    .json();
+    (
+        tokens["access_token"].as_str().expect("access").to_owned(),
+        tokens["refresh_token"]
+            .as_str()
+            .expect("refresh")
+            .to_owned(),
+    )
+}
+
+fn public_client(id: &str, policy: RedirectPolicy) -> ClientConfig {
+    ClientConfig {
+        client_id: id.into(),
+        client_secret: None,
+        token_endpoint_auth_method: None,
+        redirect_uris: vec!["http://127.0.0.1:3000/cb".into()],
+        grant_types: None,
+        scope: None,
+        redirect_policy: policy,
+        client_name: None,
+    }
+}
+
+#[tokio::test]
+async fn public_refresh_tokens_rotate_and_reuse_revokes_the_family() {
+    let idp = start(AuthzSettings {
+        clients: vec![public_client("app", RedirectPolicy::LoopbackAnyPort)],
+        ..AuthzSettings::default()
+    })
+    .await;
+    let (access1, refresh1) = login(&idp, "app", "http://127.0.0.1:3000/cb").await;
+    let refresh = |rt: String| {
+        let idp = &idp;
+        async move {
+            token(
+                idp,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &rt),
+                    ("client_id", "app"),
+                ],
+                None,
+            )
+            .await
+        }
+    };
+    // A wider scope than granted is invalid_scope, and does not use the token up.
+    let wider = token(
+        &idp,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh1),
+            ("client_id", "app"),
+            ("scope", "mcp:tools admin"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(wider.json()["error"], "invalid_scope");
+    let second = refresh(refresh1.clone()).await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.text());
+    let second = second.json();
+    let refresh2 = second["refresh_token"]
+        .as_str()
+        .expect("rotated")
+        .to_owned();
+    assert_ne!(
+        refresh2, refresh1,
+        "a public client's refresh token rotates"
+    );
+    let access2 = second["access_token"].as_str().expect("access").to_owned();
+    assert_eq!(
+        idp.idp().introspect(&refresh2)["token_type"],
+        "refresh_token"
+    );
+
+    // Replaying the rotated token revokes the family: the newest refresh token and the access
+    // tokens die with it.
+    let replay = refresh(refresh1).await;
+    assert_eq!(replay.json()["error"], "invalid_grant");
+    assert_eq!(refresh(refresh2).await.json()["error"], "invalid_grant");
+    assert_eq!(idp.idp().introspect(&access1)["active"], false);
+    assert_eq!(idp.idp().introspect(&access2)["active"], false);
+}
+
+#[tokio::test]
+async fn token_endpoint_errors_follow_rfc_6749_section_5_2() {
+    let confidential = ClientConfig {
+        client_id: "conf".into(),
+        client_secret: Some("s3cret".into()),
+        token_endpoint_auth_method: Some(AuthMethod::ClientSecretBasic),
+        redirect_uris: vec!["https://app.example/cb".into()],
+        grant_types: Some(vec!["authorization_code".into()]),
+        scope: Some("mcp:tools".into()),
+        redirect_policy: RedirectPolicy::LoopbackAnyPort,
+        client_name: None,
+    };
+    let idp = start(AuthzSettings {
+        clients: vec![
+            confidential,
+            public_client("app", RedirectPolicy::LoopbackAnyPort),
+        ],
+        ..AuthzSettings::default()
+    })
+    .await;
+    let err = |r: &Reply| {
+        (
+            r.status.as_u16(),
+            r.json()["error"].as_str().unwrap_or_default().to_owned(),
+        )
+    };
+
+    // invalid_client: 401 with a Basic challenge.
+    let wrong_secret = token(
+        &idp,
+        &[("grant_type", "authorization_code"), ("code", "x")],
+        Some(("conf", "nope")),
+    )
+    .await;
+    assert_eq!(err(&wrong_secret), (401, "invalid_client".into()));
+    assert!(
+        wrong_secret
+            .header(header::WWW_AUTHENTICATE)
+            .starts_with("Basic")
+    );
+    let unknown = token(
+        &idp,
+        &[("grant_type", "authorization_code"), ("client_id", "ghost")],
+        None,
+    )
+    .await;
+    assert_eq!(err(&unknown), (401, "invalid_client".into()));
+    // The registered method only: conf is a Basic client.
+    let post = token(
+        &idp,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", "conf"),
+            ("client_secret", "s3cret"),
+            ("code", "x"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(err(&post), (401, "invalid_client".into()));
+    // A confidential client without its secret.
+    let bare = token(
+        &idp,
+        &[("grant_type", "authorization_code"), ("client_id", "conf")],
+        None,
+    )
+    .await;
+    assert_eq!(err(&bare), (401, "invalid_client".into()));
+
+    // unauthorized_client: authenticated, but not allowed this grant.
+    let cc = token(
+        &idp,
+        &[("grant_type", "client_credentials")],
+        Some(("conf", "s3cret")),
+    )
+    .await;
+    assert_eq!(err(&cc), (400, "unauthorized_client".into()));
+    // unsupported_grant_type.
+    let password = token(
+        &idp,
+        &[("grant_type", "password")],
+        Some(("conf", "s3cret")),
+    )
+    .await;
+    assert_eq!(err(&password), (400, "unsupported_grant_type".into()));
+    // invalid_grant: an unknown code.
+    let code = token(
+        &idp,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", "nope"),
+            ("code_verifier", VERIFIER),
+        ],
+        Some(("conf", "s3cret")),
+    )
+    .await;
+    assert_eq!(err(&code), (400, "invalid_grant".into()));
+    // invalid_request: no grant_type.
+    let none = token(&idp, &[], Some(("conf", "s3cret"))).await;
+    assert_eq!(err(&none), (400, "invalid_request".into()));
+    // PKCE: a wrong verifier is invalid_grant; a missing one invalid_request.
+    let challenge = challenge(VERIFIER);
+    let redirect = "http://127.0.0.1:3000/cb";
+    let answer = authorize(&idp, &authorize_params("app", redirect, &challenge)).await;
+    let code = answer.location_query()["code"].clone();
+    let missing = token(
+        &idp,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect),
+            ("client_id", "app"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(err(&missing), (400, "invalid_request".into()));
+    let answer = authorize(&idp, &authorize_params("app", redirect, &challenge)).await;
+    let code = answer.location_query()["code"].clone();
+    let other_verifier = "A".repeat(43);
+    let wrong = token(
+        &idp,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect),
+            ("client_id", "app"),
+            ("code_verifier", &other_verifier),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(err(&wrong), (400, "invalid_grant".into()));
+}
+
+#[tokio::test]
+async fn authorization_errors_redirect_only_to_registered_uris() {
+    let idp = start(AuthzSettings {
+        clients: vec![
+            public_client("app", RedirectPolicy::LoopbackAnyPort),
+            public_client("strict", RedirectPolicy::Strict),
+        ],
+        resources: Some(vec![RESOURCE.into()]),
+        ..AuthzSettings::default()
+    })
+    .await;
+    let challenge = challenge(VERIFIER);
+    // An unregistered redirect URI: an error page, never a redirect.
+    let evil = authorize(
+        &idp,
+        &authorize_params("app", "https://evil.example/cb", &challenge),
+    )
+    .await;
+    assert_eq!(evil.status, StatusCode::BAD_REQUEST);
+    assert!(evil.headers.get(header::LOCATION).is_none());
+    // A strict client refuses the changed loopback port (the bug native clients hit).
+    let strict = authorize(
+        &idp,
+        &authorize_params("strict", "http://127.0.0.1:3001/cb", &challenge),
+    )
+    .await;
+    assert_eq!(strict.status, StatusCode::BAD_REQUEST);
+    // plain PKCE, unknown resources: errors at the registered redirect URI, with state and iss.
+    let mut plain = authorize_params("app", "http://127.0.0.1:3000/cb", &challenge);
+    plain.retain(|(k, _)| *k != "code_challenge_method");
+    plain.push(("code_challenge_method", "plain"));
+    let answer = authorize(&idp, &plain).await;
+    assert_eq!(answer.status, StatusCode::FOUND);
+    let query = answer.location_query();
+    assert_eq!(query["error"], "invalid_request");
+    assert_eq!(query["state"], "st4te");
+    assert_eq!(query["iss"], idp.issuer());
+    let mut other = authorize_params("app", "http://127.0.0.1:3000/cb", &challenge);
+    other.retain(|(k, _)| *k != "resource");
+    other.push(("resource", "http://127.0.0.1:9999/other"));
+    assert_eq!(
+        authorize(&idp, &other).await.location_query()["error"],
+        "invalid_target"
+    );
+}
+
+#[tokio::test]
+async fn pre_registered_mode_has_no_registration_endpoint() {
+    let idp = start(AuthzSettings {
+        registration: RegistrationMode::PreRegistered,
+        clients: vec![public_client("app", RedirectPolicy::LoopbackAnyPort)],
+        ..AuthzSettings::default()
+    })
+    .await;
+    let metadata = send(http().get(format!("{}/.well-known/openid-configuration", idp.issuer())))
+        .await
+        .json();
+    assert!(metadata.get("registration_endpoint").is_none());
+    let attempt = register(&idp, json!({"redirect_uris": ["http://127.0.0.1/cb"]})).await;
+    assert_eq!(attempt.status, StatusCode::NOT_FOUND);
+    let (access, _) = login(&idp, "app", "http://127.0.0.1:3000/cb").await;
+    assert_eq!(idp.idp().introspect(&access)["active"], true);
+}
+
+#[tokio::test]
+async fn consent_page_needs_its_csrf_cookie_and_can_narrow_or_deny() {
+    let idp = start(AuthzSettings {
+        consent: ConsentMode::Page,
+        clients: vec![public_client("app", RedirectPolicy::LoopbackAnyPort)],
+        ..AuthzSettings::default()
+    })
+    .await;
+    let challenge = challenge(VERIFIER);
+    let redirect = "http://127.0.0.1:3000/cb";
+    let page = authorize(&idp, &authorize_params("app", redirect, &challenge)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.header(header::CONTENT_TYPE).starts_with("text/html"));
+    let html = page.text();
+    let field = |name: &str| form_field(&html, name);
+    let (request_id, csrf) = (field("request_id"), field("csrf"));
+    // Without the cookie the form is refused (and the page is used up).
+    let forged = decide(
+        &idp,
+        vec![
+            ("request_id", request_id.clone()),
+            ("csrf", csrf.clone()),
+            ("decision", "approve".into()),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
+    // A fresh page, approved for another subject with one scope unticked.
+    let page = authorize(&idp, &authorize_params("app", redirect, &challenge)).await;
+    let html = page.text();
+    let field = |name: &str| form_field(&html, name);
+    let cookie = page
+        .header(header::SET_COOKIE)
+        .split(';')
+        .next()
+        .expect("cookie")
+        .to_owned();
+    let approved = decide(
+        &idp,
+        vec![
+            ("request_id", field("request_id")),
+            ("csrf", field("csrf")),
+            ("subject", "alice".into()),
+            ("scope", "mcp:tools".into()),
+            ("decision", "approve".into()),
+        ],
+        Some(cookie),
+    )
+    .await;
+    assert_eq!(
+        approved.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        approved.text()
+    );
+    let code = approved.location_query()["code"].clone();
+    let tokens = token(
+        &idp,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect),
+            ("client_id", "app"),
+            ("code_verifier", VERIFIER),
+        ],
+        None,
+    )
+    .await
+    .json();
+    assert_eq!(tokens["scope"], "mcp:tools");
+    let info = idp
+        .idp()
+        .introspect(tokens["access_token"].as_str().expect("access"));
+    assert_eq!(info["sub"], "alice");
+
+    // Deny: access_denied at the redirect URI.
+    let page = authorize(&idp, &authorize_params("app", redirect, &challenge)).await;
+    let html = page.text();
+    let field = |name: &str| form_field(&html, name);
+    let cookie = page
+        .header(header::SET_COOKIE)
+        .split(';')
+        .next()
+        .expect("cookie")
+        .to_owned();
+    let denied = decide(
+        &idp,
+        vec![
+            ("request_id", field("request_id")),
+            ("csrf", field("csrf")),
+            ("decision", "deny".into()),
+        ],
+        Some(cookie),
+    )
+    .await;
+    assert_eq!(denied.location_query()["error"], "access_denied");
+    assert_eq!(denied.location_query()["state"], "st4te");
+}
+
+/// Posts the consent form.
+async fn decide(idp: &MockIdp, pairs: Vec<(&str, String)>, cookie: Option<String>) -> Reply {
+    let mut request = http()
+        .post(format!("{}/authorize/decision", idp.issuer()))
+        .header(header::CONTENT_TYPE, FORM)
+        .body(
+            url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str())))
+                .finish(),
+        );
+    if let Some(cookie) = cookie {
+        request = request.header(header::COOKIE, cookie);
+    }
+    send(request).await
+}
+
+/// The value of a hidden or text input in the consent page.
+fn form_field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).expect("field") + marker.len();
+    html[start..start + html[start..].find('"').expect("end")].to_owned()
+}
