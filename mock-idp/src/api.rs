@@ -450,6 +450,15 @@ pub struct Info {
     pub issuer: String,
     /// `{issuer}/jwks`.
     pub jwks_uri: String,
+    /// `{issuer}/authorize`.
+    pub authorization_endpoint: String,
+    /// `{issuer}/register`, in dynamic registration mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration_endpoint: Option<String>,
+    /// `{issuer}/userinfo`.
+    pub userinfo_endpoint: String,
+    /// The RFC 8414 discovery URL for this issuer (path-inserted for a named issuer).
+    pub metadata_url: String,
     /// `{issuer}/token`.
     pub token_endpoint: String,
     /// `{issuer}/introspect`.

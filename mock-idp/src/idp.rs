@@ -328,6 +328,12 @@ impl Idp {
         Info {
             issuer: urls.issuer.clone(),
             jwks_uri: urls.jwks_uri.clone(),
+            authorization_endpoint: urls.authorization_endpoint.clone(),
+            registration_endpoint: (self.inner.authz.settings.registration
+                == RegistrationMode::Dynamic)
+                .then(|| urls.registration_endpoint.clone()),
+            userinfo_endpoint: urls.userinfo_endpoint.clone(),
+            metadata_url: metadata_url(&urls.issuer),
             token_endpoint: urls.token_endpoint.clone(),
             introspection_endpoint: urls.introspection_endpoint.clone(),
             revocation_endpoint: urls.revocation_endpoint.clone(),
@@ -572,6 +578,18 @@ impl Idp {
 
     pub(crate) fn stop(&self) {
         self.inner.stopping.send_replace(true);
+    }
+}
+
+/// RFC 8414 §3.1: the well-known segment goes between the host and the issuer's path.
+fn metadata_url(issuer: &str) -> String {
+    match url::Url::parse(issuer) {
+        Ok(url) if url.path() != "/" && !url.path().is_empty() => format!(
+            "{}/.well-known/oauth-authorization-server{}",
+            url.origin().ascii_serialization(),
+            url.path().trim_end_matches('/')
+        ),
+        _ => format!("{issuer}/.well-known/oauth-authorization-server"),
     }
 }
 

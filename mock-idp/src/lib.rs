@@ -19,6 +19,7 @@
 mod api;
 mod authz;
 mod clock;
+pub mod config;
 mod control;
 mod faults;
 mod idp;
@@ -67,6 +68,9 @@ pub struct IdpConfig {
     pub token_client_secret: String,
     /// The authorization server: registration mode, clients, consent, lifetimes.
     pub authz: AuthzSettings,
+    /// More issuers, each at `{root}/{name}` with its own keys (in `state_dir/{name}`), clients
+    /// and registration mode.
+    pub issuers: Vec<config::IssuerConfig>,
 }
 
 impl Default for IdpConfig {
@@ -80,6 +84,7 @@ impl Default for IdpConfig {
             token_client_id: "conformance-client".to_owned(),
             token_client_secret: "conformance-client-secret".to_owned(),
             authz: AuthzSettings::default(),
+            issuers: Vec::new(),
         }
     }
 }
@@ -95,6 +100,7 @@ impl std::fmt::Debug for IdpConfig {
             .field("token_client_id", &self.token_client_id)
             .field("token_client_secret", &"[redacted]")
             .field("authz", &self.authz)
+            .field("issuers", &self.issuers)
             .finish()
     }
 }
@@ -165,6 +171,8 @@ impl From<tokens::MintError> for IdpError {
 /// A running mock IdP. Dropping it stops the server.
 pub struct MockIdp {
     idp: Idp,
+    /// The issuers besides the root one, by name.
+    others: Vec<(String, Idp)>,
     addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -189,7 +197,22 @@ impl MockIdp {
         let listener = TcpListener::bind(config.addr).await.map_err(bind_error)?;
         let addr = listener.local_addr().map_err(bind_error)?;
         let idp = Idp::new(&config, format!("http://{addr}"))?;
-        let app = routes::app(idp.clone());
+        let mut others = Vec::new();
+        for issuer in &config.issuers {
+            if let Some(problem) = issuer.name_problem() {
+                return Err(IdpError::InvalidRequest(problem));
+            }
+            let own = IdpConfig {
+                state_dir: config.state_dir.as_ref().map(|d| d.join(&issuer.name)),
+                default_audience: issuer.audience.clone(),
+                authz: issuer.authz.clone(),
+                issuers: Vec::new(),
+                ..config.clone()
+            };
+            let other = Idp::new(&own, format!("http://{addr}/{}", issuer.name))?;
+            others.push((issuer.name.clone(), other));
+        }
+        let app = routes::app_with_issuers(idp.clone(), &others);
         let listener = listener.tap_io(|stream| {
             // Small request/response exchanges: do not wait to coalesce packets.
             let _ = stream.set_nodelay(true);
@@ -204,6 +227,7 @@ impl MockIdp {
         });
         Ok(MockIdp {
             idp,
+            others,
             addr,
             shutdown: Some(shutdown),
             task: Some(task),
@@ -250,6 +274,16 @@ impl MockIdp {
         &self.idp
     }
 
+    /// Another issuer's Rust API, by name.
+    pub fn issuer_idp(&self, name: &str) -> Option<&Idp> {
+        self.others.iter().find(|(n, _)| n == name).map(|(_, i)| i)
+    }
+
+    /// The names of the issuers besides the root one, in configuration order.
+    pub fn issuer_names(&self) -> impl Iterator<Item = &str> {
+        self.others.iter().map(|(n, _)| n.as_str())
+    }
+
     /// Stops accepting connections, releases held (`hang`) requests, and waits up to 5 s for
     /// in-flight requests to finish.
     pub async fn shutdown(mut self) {
@@ -265,6 +299,9 @@ impl MockIdp {
 
     fn signal_stop(&mut self) {
         self.idp.stop();
+        for (_, other) in &self.others {
+            other.stop();
+        }
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }

@@ -9,22 +9,36 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
-use mock_idp::{Audience, IdpConfig, MintRequest, MockIdp};
+use mock_idp::config::FileConfig;
+use mock_idp::{Audience, ConsentMode, IdpConfig, MintRequest, MockIdp, RegistrationMode};
 use serde::Serialize;
 
 /// A mock OAuth 2.1 / OpenID Connect authorization server for tests and local development.
+///
+/// Settings come from flags, then MOCK_IDP_* environment variables, then --config FILE, then
+/// defaults. `mock-idp init` prints a commented configuration file.
 #[derive(Debug, Parser)]
 #[command(name = "mock-idp", version)]
 struct Args {
-    /// Address to listen on (an IP address, or `localhost`).
-    #[arg(long, default_value = "127.0.0.1")]
-    host: String,
-    /// Port to listen on (0 picks a free one).
-    #[arg(long, default_value_t = 9400)]
-    port: u16,
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// A TOML configuration file (see `mock-idp init`).
+    #[arg(long, value_name = "FILE", env = "MOCK_IDP_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on (an IP address, or `localhost`) [default: 127.0.0.1].
+    #[arg(long, env = "MOCK_IDP_HOST")]
+    host: Option<String>,
+    /// Port to listen on (0 picks a free one) [default: 9400].
+    #[arg(long, env = "MOCK_IDP_PORT")]
+    port: Option<u16>,
     /// Where signing keys persist, so a restart serves the same JWKS
     /// [default: $XDG_STATE_HOME/mcp-auth-conformance/mock-idp-<port>, or ~/.local/state/...].
-    #[arg(long, value_name = "DIR", conflicts_with = "ephemeral")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        conflicts_with = "ephemeral",
+        env = "MOCK_IDP_STATE_DIR"
+    )]
     state_dir: Option<PathBuf>,
     /// Keep keys in memory only: every start publishes a new JWKS.
     #[arg(long)]
@@ -36,23 +50,47 @@ struct Args {
     #[arg(long, requires = "audience")]
     print_token: bool,
     /// The audience of minted tokens when none is asked for (e.g. your MCP server's URL).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "MOCK_IDP_AUDIENCE")]
     audience: Option<String>,
     /// The scope of the token printed by --print-token.
     #[arg(long, value_name = "S")]
     scope: Option<String>,
+    /// Client registration: `dynamic` (RFC 7591 at /register) or `pre-registered` (configured
+    /// clients only, no registration endpoint).
+    #[arg(long, value_name = "MODE", env = "MOCK_IDP_REGISTRATION")]
+    registration: Option<String>,
+    /// Consent: `auto` (approve at once) or `page` (a login and consent page).
+    #[arg(long, value_name = "MODE", env = "MOCK_IDP_CONSENT")]
+    consent: Option<String>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Print a commented example configuration file and exit.
+    Init,
 }
 
 /// The machine-readable ready line's payload.
 #[derive(Serialize)]
 struct Ready<'a> {
     issuer: &'a str,
-    jwks_uri: &'a str,
+    metadata_url: &'a str,
+    authorization_endpoint: &'a str,
     token_endpoint: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    registration_endpoint: Option<&'a str>,
+    jwks_uri: &'a str,
+    userinfo_endpoint: &'a str,
     introspection_endpoint: &'a str,
+    revocation_endpoint: &'a str,
     control_url: &'a str,
+    health_url: String,
     introspection_client_id: &'a str,
     introspection_client_secret: &'a str,
+    token_client_id: &'a str,
+    token_client_secret: &'a str,
+    /// The other issuers: name → issuer URL.
+    issuers: std::collections::BTreeMap<String, String>,
 }
 
 #[tokio::main]
@@ -67,21 +105,43 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(Command::Init) = args.command {
+        print!("{}", mock_idp::config::EXAMPLE);
+        return Ok(());
+    }
     let config = config(&args)?;
     let state_dir = config.state_dir.clone();
     let server = MockIdp::start(config).await?;
     let info = server.idp().info();
     let ready = Ready {
         issuer: &info.issuer,
-        jwks_uri: &info.jwks_uri,
+        metadata_url: &info.metadata_url,
+        authorization_endpoint: &info.authorization_endpoint,
         token_endpoint: &info.token_endpoint,
+        registration_endpoint: info.registration_endpoint.as_deref(),
+        jwks_uri: &info.jwks_uri,
+        userinfo_endpoint: &info.userinfo_endpoint,
         introspection_endpoint: &info.introspection_endpoint,
+        revocation_endpoint: &info.revocation_endpoint,
         control_url: &info.control_url,
+        health_url: format!("{}/healthz", info.issuer),
         introspection_client_id: &info.introspection_client_id,
         introspection_client_secret: &info.introspection_client_secret,
+        token_client_id: &info.token_client_id,
+        token_client_secret: &info.token_client_secret,
+        issuers: server
+            .issuer_names()
+            .map(|n| (n.to_owned(), format!("{}/{n}", info.issuer)))
+            .collect(),
     };
     println!("mock-idp ready {}", serde_json::to_string(&ready)?);
     println!("  issuer:                 {}", info.issuer);
+    println!("  metadata:               {}", info.metadata_url);
+    println!("  authorization_endpoint: {}", info.authorization_endpoint);
+    match &info.registration_endpoint {
+        Some(url) => println!("  registration_endpoint:  {url}"),
+        None => println!("  registration:           pre-registered clients only"),
+    }
     println!("  jwks_uri:               {}", info.jwks_uri);
     println!("  token_endpoint:         {}", info.token_endpoint);
     println!("  introspection_endpoint: {}", info.introspection_endpoint);
@@ -114,6 +174,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         })?;
         println!("  access token:           {}", minted.token);
     }
+    for name in server.issuer_names() {
+        println!("  issuer {name:<16} {}/{name}", info.issuer);
+    }
     println!("  stop with Ctrl-C");
 
     shutdown_signal().await;
@@ -122,12 +185,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn config(args: &Args) -> anyhow::Result<IdpConfig> {
-    let ip: IpAddr = if args.host.eq_ignore_ascii_case("localhost") {
+    let file = match &args.config {
+        Some(path) => FileConfig::load(path).map_err(anyhow::Error::msg)?,
+        None => FileConfig::default(),
+    };
+    let host = args
+        .host
+        .clone()
+        .or(file.host.clone())
+        .unwrap_or_else(|| "127.0.0.1".to_owned());
+    let port = args.port.or(file.port).unwrap_or(9400);
+    let ip: IpAddr = if host.eq_ignore_ascii_case("localhost") {
         IpAddr::V4(Ipv4Addr::LOCALHOST)
     } else {
-        args.host
-            .parse()
-            .with_context(|| format!("--host {:?} is not an IP address", args.host))?
+        host.parse()
+            .with_context(|| format!("--host {host:?} is not an IP address"))?
     };
     if !ip.is_loopback() && !args.allow_non_loopback {
         bail!(
@@ -135,17 +207,35 @@ fn config(args: &Args) -> anyhow::Result<IdpConfig> {
              (pass --allow-non-loopback to insist)"
         );
     }
-    let state_dir = if args.ephemeral {
+    let ephemeral = args.ephemeral || (args.state_dir.is_none() && file.ephemeral == Some(true));
+    let state_dir = if ephemeral {
         None
-    } else if let Some(dir) = &args.state_dir {
-        Some(dir.clone())
+    } else if let Some(dir) = args.state_dir.clone().or(file.state_dir.clone()) {
+        Some(dir)
     } else {
-        Some(default_state_dir(args.port)?)
+        Some(default_state_dir(port)?)
     };
+    let mut authz = file.authz.clone();
+    if let Some(mode) = &args.registration {
+        authz.registration = match mode.as_str() {
+            "dynamic" => RegistrationMode::Dynamic,
+            "pre-registered" => RegistrationMode::PreRegistered,
+            other => bail!("--registration {other:?}: expected dynamic or pre-registered"),
+        };
+    }
+    if let Some(mode) = &args.consent {
+        authz.consent = match mode.as_str() {
+            "auto" => ConsentMode::Auto,
+            "page" => ConsentMode::Page,
+            other => bail!("--consent {other:?}: expected auto or page"),
+        };
+    }
     Ok(IdpConfig {
-        addr: SocketAddr::new(ip, args.port),
+        addr: SocketAddr::new(ip, port),
         state_dir,
-        default_audience: args.audience.clone(),
+        default_audience: args.audience.clone().or(file.audience.clone()),
+        authz,
+        issuers: file.issuers.clone(),
         ..IdpConfig::default()
     })
 }

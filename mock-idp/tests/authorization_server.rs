@@ -693,3 +693,87 @@ fn form_field(html: &str, name: &str) -> String {
     let start = html.find(&marker).expect("field") + marker.len();
     html[start..start + html[start..].find('"').expect("end")].to_owned()
 }
+
+#[tokio::test]
+async fn several_issuers_each_with_own_keys_clients_and_mode() {
+    let idp = MockIdp::start(IdpConfig {
+        issuers: vec![mock_idp::config::IssuerConfig {
+            name: "github".into(),
+            audience: None,
+            authz: AuthzSettings {
+                registration: RegistrationMode::PreRegistered,
+                clients: vec![public_client("proxy", RedirectPolicy::LoopbackAnyPort)],
+                ..AuthzSettings::default()
+            },
+        }],
+        ..IdpConfig::default()
+    })
+    .await
+    .expect("IdP starts");
+    let root = idp.issuer();
+    let github = format!("{root}/github");
+    // RFC 8414 §3.1 path-inserted form, and the OIDC appended form.
+    for url in [
+        format!("{root}/.well-known/oauth-authorization-server/github"),
+        format!("{root}/.well-known/openid-configuration/github"),
+        format!("{github}/.well-known/openid-configuration"),
+    ] {
+        let doc = send(http().get(&url)).await;
+        assert_eq!(doc.status, StatusCode::OK, "{url}");
+        let doc = doc.json();
+        assert_eq!(doc["issuer"], github, "{url}");
+        assert_eq!(doc["token_endpoint"], format!("{github}/token"));
+        assert!(doc.get("registration_endpoint").is_none(), "pre-registered");
+    }
+    let root_doc = send(http().get(format!("{root}/.well-known/oauth-authorization-server")))
+        .await
+        .json();
+    assert_eq!(root_doc["issuer"], root);
+    assert!(root_doc["registration_endpoint"].is_string());
+    // Own keys: the two JWKS differ.
+    let root_jwks = send(http().get(format!("{root}/jwks"))).await.json();
+    let github_jwks = send(http().get(format!("{github}/jwks"))).await.json();
+    assert_ne!(root_jwks["keys"][0]["n"], github_jwks["keys"][0]["n"]);
+    // Own clients: the proxy client logs in at github, and is unknown at the root.
+    let challenge = challenge(VERIFIER);
+    let redirect = "http://127.0.0.1:3000/cb";
+    let answer = send(http().get(format!(
+        "{github}/authorize?{}",
+        form(&authorize_params("proxy", redirect, &challenge))
+    )))
+    .await;
+    assert_eq!(answer.status, StatusCode::FOUND, "{}", answer.text());
+    assert_eq!(answer.location_query()["iss"], github);
+    let at_root = authorize(&idp, &authorize_params("proxy", redirect, &challenge)).await;
+    assert_eq!(at_root.status, StatusCode::BAD_REQUEST);
+    let tokens = send(
+        http()
+            .post(format!("{github}/token"))
+            .header(header::CONTENT_TYPE, FORM)
+            .body(form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &answer.location_query()["code"]),
+                ("redirect_uri", redirect),
+                ("client_id", "proxy"),
+                ("code_verifier", VERIFIER),
+            ])),
+    )
+    .await
+    .json();
+    let access = tokens["access_token"].as_str().expect("access");
+    let info = idp.issuer_idp("github").expect("github").introspect(access);
+    assert_eq!(info["iss"], github);
+    assert_eq!(info["active"], true);
+    // The root issuer did not sign it.
+    assert_eq!(idp.idp().introspect(access)["active"], false);
+    // CORS preflight and header.
+    let preflight = send(
+        http()
+            .request(reqwest::Method::OPTIONS, format!("{github}/token"))
+            .header(header::ORIGIN, "http://localhost:6274")
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST"),
+    )
+    .await;
+    assert_eq!(preflight.status, StatusCode::NO_CONTENT);
+    assert_eq!(preflight.header(header::ACCESS_CONTROL_ALLOW_ORIGIN), "*");
+}

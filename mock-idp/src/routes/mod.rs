@@ -74,6 +74,65 @@ pub(crate) fn app(idp: Idp) -> Router {
         .with_state(idp)
 }
 
+/// The root issuer's application plus one nested application per other issuer, with the
+/// RFC 8414 path-inserted discovery URLs (`/.well-known/oauth-authorization-server/{name}`) and
+/// the OIDC ones both served (OIDC appends: `/{name}/.well-known/openid-configuration`, which the
+/// nested application answers; some clients also try the inserted form).
+pub(crate) fn app_with_issuers(root: Idp, others: &[(String, Idp)]) -> Router {
+    let mut router = app(root);
+    for (name, idp) in others {
+        let for_metadata = idp.clone();
+        let metadata = move || {
+            let idp = for_metadata.clone();
+            async move { metadata::discovery(axum::extract::State(idp)).await }
+        };
+        router = router
+            .route(
+                &format!("/.well-known/oauth-authorization-server/{name}"),
+                get(metadata.clone()),
+            )
+            .route(
+                &format!("/.well-known/openid-configuration/{name}"),
+                get(metadata),
+            )
+            .nest(&format!("/{name}"), app(idp.clone()));
+    }
+    router.layer(middleware::from_fn(cors))
+}
+
+/// CORS for browser-based clients (MCP Inspector and web apps): any origin may call the
+/// protocol endpoints, and preflights are answered here.
+async fn cors(request: Request, next: middleware::Next) -> Response {
+    let preflight = request.method() == axum::http::Method::OPTIONS
+        && request
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let mut response = if preflight {
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, DELETE, OPTIONS"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("authorization, content-type, mcp-protocol-version, accept"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+        response
+    } else {
+        next.run(request).await
+    };
+    response.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    response
+}
+
 pub(crate) async fn not_found() -> OAuthError {
     OAuthError::not_found()
 }

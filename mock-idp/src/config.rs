@@ -1,0 +1,196 @@
+//! The configuration file (`mock-idp --config FILE`, TOML) and the commented example that
+//! `mock-idp init` prints. Flags and environment variables override what the file says.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::authz::AuthzSettings;
+
+/// The whole file. Every table and field is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileConfig {
+    /// Address to listen on.
+    pub host: Option<String>,
+    /// Port (0: a free one).
+    pub port: Option<u16>,
+    /// Where keys persist.
+    pub state_dir: Option<PathBuf>,
+    /// Keys in memory only.
+    pub ephemeral: Option<bool>,
+    /// The `aud` of tokens that name no resource.
+    pub audience: Option<String>,
+    /// The root issuer's authorization server.
+    pub authz: AuthzSettings,
+    /// More issuers, each under `/{name}` with its own keys, clients and mode.
+    pub issuers: Vec<IssuerConfig>,
+}
+
+/// An issuer besides the root one, at `http://HOST:PORT/{name}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerConfig {
+    /// The path segment: lowercase letters, digits and `-`.
+    pub name: String,
+    /// The `aud` of tokens that name no resource.
+    #[serde(default)]
+    pub audience: Option<String>,
+    /// Its authorization server.
+    #[serde(default)]
+    pub authz: AuthzSettings,
+}
+
+/// Path segments an issuer may not take: the root issuer's own endpoints.
+const RESERVED: &[&str] = &[
+    "jwks",
+    "token",
+    "introspect",
+    "revoke",
+    "authorize",
+    "register",
+    "userinfo",
+    "healthz",
+    "_control",
+    "_probe",
+    ".well-known",
+];
+
+impl IssuerConfig {
+    /// Why the name cannot be used, if it cannot.
+    pub fn name_problem(&self) -> Option<String> {
+        let ok_chars = !self.name.is_empty()
+            && self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !ok_chars {
+            return Some(format!(
+                "issuer name {:?} must be lowercase letters, digits and '-'",
+                self.name
+            ));
+        }
+        RESERVED
+            .contains(&self.name.as_str())
+            .then(|| format!("issuer name {:?} is reserved for an endpoint", self.name))
+    }
+}
+
+impl FileConfig {
+    /// Reads and checks a file; errors name the file, and the line and field where TOML knows
+    /// them.
+    pub fn load(path: &Path) -> Result<FileConfig, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        FileConfig::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Parses file contents.
+    pub fn parse(text: &str) -> Result<FileConfig, String> {
+        let config: FileConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut names: Vec<&str> = Vec::new();
+        for issuer in &config.issuers {
+            if let Some(problem) = issuer.name_problem() {
+                return Err(problem);
+            }
+            if names.contains(&issuer.name.as_str()) {
+                return Err(format!("issuer name {:?} appears twice", issuer.name));
+            }
+            names.push(&issuer.name);
+        }
+        Ok(config)
+    }
+}
+
+/// What `mock-idp init` prints: every setting, commented, with its default.
+pub const EXAMPLE: &str = r#"# mock-idp configuration. Every setting is optional; shown values are the defaults
+# unless marked "example". Flags and MOCK_IDP_* environment variables override this file.
+
+# host = "127.0.0.1"        # loopback only, unless --allow-non-loopback
+# port = 9400               # 0 picks a free port (the ready line says which)
+# state_dir = "/path/to/dir" # keys persist here, so restarts serve the same JWKS
+# ephemeral = false          # true: keys in memory only
+# audience = "http://127.0.0.1:8000/mcp"   # example: aud of tokens that name no resource
+
+# The root issuer (http://HOST:PORT).
+[authz]
+# "dynamic": RFC 7591 registration at /register (like WorkOS AuthKit, Descope).
+# "pre-registered": configured clients only, no registration_endpoint (like GitHub, Google, Azure).
+registration = "dynamic"
+# "auto" approves at once as default_subject; "page" shows a login and consent page.
+consent = "auto"
+default_subject = "conformance-user"
+# resources = ["http://127.0.0.1:8000/mcp"]   # example: other resources get invalid_target
+access_token_ttl_secs = 300
+refresh_token_ttl_secs = 86400
+code_ttl_secs = 60
+# Public clients' refresh tokens always rotate; confidential ones only when this is true.
+rotate_confidential_refresh_tokens = false
+scopes_supported = ["openid", "profile", "email", "offline_access"]
+
+# A pre-registered public client (example). Loopback redirect URIs accept any port
+# (RFC 8252 §7.3) unless redirect_policy says otherwise: "loopback-any-port", "strict",
+# or the deliberately wrong "prefix" and "any" for fault tests.
+# [[authz.clients]]
+# client_id = "my-app"
+# redirect_uris = ["http://127.0.0.1:3000/callback"]
+# grant_types = ["authorization_code", "refresh_token"]
+# token_endpoint_auth_method = "none"   # or client_secret_basic / client_secret_post
+# scope = "openid mcp:tools"            # what it may ask for; any scope when absent
+# redirect_policy = "loopback-any-port"
+
+# A second issuer at http://HOST:PORT/github with its own keys and clients (example);
+# its metadata is served at /.well-known/oauth-authorization-server/github and
+# /github/.well-known/openid-configuration.
+# [[issuers]]
+# name = "github"
+# [issuers.authz]
+# registration = "pre-registered"
+# [[issuers.authz.clients]]
+# client_id = "proxy"
+# client_secret = "proxy-secret"
+# redirect_uris = ["http://127.0.0.1:8000/auth/callback"]
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authz::{ConsentMode, RegistrationMode};
+
+    #[test]
+    fn the_example_parses_and_so_does_it_uncommented() {
+        assert_eq!(
+            FileConfig::parse(EXAMPLE).expect("example").authz,
+            AuthzSettings::default()
+        );
+        let uncommented: String = EXAMPLE
+            .lines()
+            .map(|l| {
+                l.strip_prefix("# ")
+                    .filter(|r| !r.starts_with(' ') && r.contains(['=', '[']))
+                    .unwrap_or(l)
+            })
+            .map(|l| l.split("   #").next().unwrap_or(l).to_owned() + "\n")
+            .collect();
+        let config = FileConfig::parse(&uncommented).expect("uncommented example");
+        assert_eq!(config.port, Some(9400));
+        assert_eq!(config.issuers[0].name, "github");
+        assert_eq!(
+            config.issuers[0].authz.registration,
+            RegistrationMode::PreRegistered
+        );
+        assert_eq!(config.authz.clients[0].client_id, "my-app");
+        assert_eq!(config.authz.consent, ConsentMode::Auto);
+    }
+
+    #[test]
+    fn errors_name_the_line_and_field() {
+        let err = FileConfig::parse("[authz]\nconsent = \"maybe\"\n").expect_err("bad value");
+        assert!(err.contains("line 2"), "{err}");
+        assert!(err.contains("consent"), "{err}");
+        let err = FileConfig::parse("[authz]\nconsnet = \"page\"\n").expect_err("unknown field");
+        assert!(err.contains("consnet"), "{err}");
+        let err = FileConfig::parse("[[issuers]]\nname = \"token\"\n").expect_err("reserved");
+        assert!(err.contains("reserved"), "{err}");
+    }
+}
