@@ -62,6 +62,13 @@ struct Args {
     /// Consent: `auto` (approve at once) or `page` (a login and consent page).
     #[arg(long, value_name = "MODE", env = "MOCK_IDP_CONSENT")]
     consent: Option<String>,
+    /// Accept HTTPS URLs as client IDs (Client ID Metadata Documents).
+    #[arg(long)]
+    client_id_metadata_documents: bool,
+    /// Let metadata-document URLs be http and resolve to loopback or private addresses
+    /// (for tests; this is an SSRF hole anywhere else).
+    #[arg(long)]
+    allow_private_metadata_urls: bool,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -229,6 +236,12 @@ fn config(args: &Args) -> anyhow::Result<IdpConfig> {
             "page" => ConsentMode::Page,
             other => bail!("--consent {other:?}: expected auto or page"),
         };
+    }
+    if args.client_id_metadata_documents {
+        authz.client_id_metadata_documents = true;
+    }
+    if args.allow_private_metadata_urls {
+        authz.allow_private_metadata_urls = true;
     }
     Ok(IdpConfig {
         addr: SocketAddr::new(ip, port),

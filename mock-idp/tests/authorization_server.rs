@@ -777,3 +777,79 @@ async fn several_issuers_each_with_own_keys_clients_and_mode() {
     assert_eq!(preflight.status, StatusCode::NO_CONTENT);
     assert_eq!(preflight.header(header::ACCESS_CONTROL_ALLOW_ORIGIN), "*");
 }
+
+#[tokio::test]
+async fn client_id_metadata_documents_are_fetched_with_limits() {
+    // Documents name their own URL, so the listener comes first.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let origin = format!("http://{}", listener.local_addr().expect("addr"));
+    let id = format!("{origin}/client.json");
+    let good = json!({
+        "client_id": id,
+        "client_name": "Metadata App",
+        "redirect_uris": ["http://127.0.0.1:3000/cb"],
+        "token_endpoint_auth_method": "none"
+    })
+    .to_string();
+    let big = "x".repeat(6 * 1024);
+    let router = axum::Router::new()
+        .route(
+            "/client.json",
+            axum::routing::get(move || async move { good }),
+        )
+        .route("/big.json", axum::routing::get(move || async move { big }))
+        .route(
+            "/moved.json",
+            axum::routing::get(|| async { axum::response::Redirect::temporary("/client.json") }),
+        );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+
+    let settings = AuthzSettings {
+        client_id_metadata_documents: true,
+        allow_private_metadata_urls: true,
+        ..AuthzSettings::default()
+    };
+    let idp = start(settings.clone()).await;
+    let metadata = send(http().get(format!(
+        "{}/.well-known/oauth-authorization-server",
+        idp.issuer()
+    )))
+    .await
+    .json();
+    assert_eq!(metadata["client_id_metadata_document_supported"], true);
+    let (access, _) = login(&idp, &id, "http://127.0.0.1:3000/cb").await;
+    assert_eq!(idp.idp().introspect(&access)["client_id"], id.as_str());
+
+    let challenge = challenge(VERIFIER);
+    for bad in [format!("{origin}/big.json"), format!("{origin}/moved.json")] {
+        let answer = authorize(
+            &idp,
+            &authorize_params(&bad, "http://127.0.0.1:3000/cb", &challenge),
+        )
+        .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_REQUEST,
+            "{bad}: {}",
+            answer.text()
+        );
+        assert!(answer.headers.get(header::LOCATION).is_none());
+    }
+    // Without the test switch, loopback documents are refused (SSRF).
+    let strict = start(AuthzSettings {
+        allow_private_metadata_urls: false,
+        ..settings
+    })
+    .await;
+    let answer = authorize(
+        &strict,
+        &authorize_params(&id, "http://127.0.0.1:3000/cb", &challenge),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer.json()["error"], "invalid_client");
+}

@@ -79,6 +79,8 @@ pub struct ClientConfig {
 pub(crate) enum Origin {
     Configured,
     Dynamic,
+    /// Fetched from its Client ID Metadata Document URL.
+    MetadataDocument,
 }
 
 /// A client as the IdP knows it.
@@ -371,7 +373,10 @@ impl ClientRegistry {
 
     /// Adds or replaces a client.
     pub(crate) fn insert(&mut self, record: ClientRecord) {
-        if record.origin == Origin::Dynamic {
+        if record.origin != Origin::Configured {
+            if self.clients.contains_key(&record.client_id) {
+                self.dynamic_order.retain(|id| id != &record.client_id);
+            }
             self.dynamic_order.push_back(record.client_id.clone());
             while self.dynamic_order.len() > DYNAMIC_CAPACITY {
                 if let Some(old) = self.dynamic_order.pop_front() {

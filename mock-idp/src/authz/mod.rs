@@ -4,6 +4,7 @@
 //! Pure rules live in the submodules; this module holds the per-issuer state and the steps of
 //! the authorization-code flow, which the HTTP handlers in `routes/` only parse and shape.
 
+pub(crate) mod cimd;
 pub(crate) mod clients;
 pub(crate) mod grants;
 pub(crate) mod pkce;

@@ -5,6 +5,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::authz::cimd;
 use crate::authz::{
     AuthorizeParams, AuthorizeRequest, AuthorizeStep, CONSENT_TTL_SECS, ConsentMode,
     PendingConsent, error_redirect,
@@ -37,10 +38,26 @@ pub(crate) async fn authorize(
         Ok(params) => params,
         Err(error) => return error_page(&headers, error),
     };
-    let client = params
-        .client_id
-        .as_deref()
-        .and_then(|id| idp.authz().client(id));
+    let client = match params.client_id.as_deref() {
+        None => None,
+        Some(id) => match idp.authz().client(id) {
+            Some(client) => Some(client),
+            None if idp.authz().settings.client_id_metadata_documents
+                && cimd::is_url_client_id(id) =>
+            {
+                let allow_private = idp.authz().settings.allow_private_metadata_urls;
+                match cimd::fetch(id, allow_private, idp.now()).await {
+                    Ok(client) => {
+                        idp.authz().clients_mut().insert(client.clone());
+                        Some(client)
+                    }
+                    // The redirect URI cannot be trusted without the document: no redirect.
+                    Err(error) => return error_page(&headers, error),
+                }
+            }
+            None => None,
+        },
+    };
     match idp.authz().check_authorize(&params, client, idp.issuer()) {
         AuthorizeStep::ErrorPage(error) => error_page(&headers, error),
         AuthorizeStep::Redirect(location) => redirect(StatusCode::FOUND, &location),
