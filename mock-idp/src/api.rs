@@ -341,8 +341,8 @@ pub enum FaultEndpoint {
 }
 
 /// How a faulty endpoint misbehaves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Fault {
     /// Answer this status (200–599) with `{"error":"server_error"}`.
     Status {
@@ -358,10 +358,28 @@ pub enum Fault {
         /// The delay in milliseconds (at most 300 000).
         ms: u64,
     },
+    /// Answer any OAuth error: `{"error": error, "error_description"?: description}`.
+    OauthError {
+        /// The error code, e.g. `invalid_grant`, `temporarily_unavailable`.
+        error: String,
+        /// The HTTP status (default 400).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<u16>,
+        /// The `error_description`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        description: Option<String>,
+    },
+    /// The real answer, cut off halfway through its body.
+    Truncated,
+    /// The real JSON answer re-encoded as `application/x-www-form-urlencoded` (as GitHub answers
+    /// token requests that do not ask for JSON).
+    FormEncoded,
+    /// A 200 `text/html` page where JSON is due (a login wall or a proxy's error page).
+    Html,
 }
 
 /// The body of `POST /_control/faults`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
     /// The endpoint that misbehaves.
@@ -371,6 +389,10 @@ pub struct FaultSpec {
     /// How many calls misbehave; `null` (or absent) means every call until cleared.
     #[serde(default)]
     pub times: Option<u32>,
+    /// Only requests from this client (its `client_id` in the form, the query or Basic
+    /// credentials); a rule for a client wins over the endpoint-wide rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 /// Which protocol endpoint a recorded request reached.

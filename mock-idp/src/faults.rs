@@ -26,7 +26,7 @@ pub(crate) fn fault_endpoint(kind: EndpointKind) -> Option<FaultEndpoint> {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Rule {
     fault: Fault,
     /// `None`: every call until cleared.
@@ -36,7 +36,7 @@ struct Rule {
 /// At most one rule per endpoint; setting a rule replaces the previous one.
 #[derive(Debug, Default)]
 pub(crate) struct FaultTable {
-    rules: HashMap<FaultEndpoint, Rule>,
+    rules: HashMap<(FaultEndpoint, Option<String>), Rule>,
 }
 
 impl FaultTable {
@@ -48,13 +48,33 @@ impl FaultTable {
             Fault::Delay { ms } if Duration::from_millis(ms) > MAX_HOLD => {
                 return Err(format!("delay {ms} ms exceeds {} ms", MAX_HOLD.as_millis()));
             }
+            Fault::OauthError {
+                ref error, status, ..
+            } => {
+                let printable = !error.is_empty()
+                    && error
+                        .bytes()
+                        .all(|b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\');
+                if !printable {
+                    return Err(
+                        "an OAuth error code is printable ASCII without quotes or backslashes (RFC 6749 §5.2)"
+                            .to_owned(),
+                    );
+                }
+                if let Some(status) = status
+                    && !(200..=599).contains(&status)
+                {
+                    return Err(format!("status {status} is not between 200 and 599"));
+                }
+            }
             _ => {}
         }
+        let key = (spec.endpoint, spec.client_id);
         if spec.times == Some(0) {
-            self.rules.remove(&spec.endpoint);
+            self.rules.remove(&key);
         } else {
             self.rules.insert(
-                spec.endpoint,
+                key,
                 Rule {
                     fault: spec.fault,
                     remaining: spec.times,
@@ -64,18 +84,28 @@ impl FaultTable {
         Ok(())
     }
 
+    /// Whether any rule is for a particular client (then requests must be read for theirs).
+    pub(crate) fn has_client_rules(&self) -> bool {
+        self.rules.keys().any(|(_, client)| client.is_some())
+    }
+
     pub(crate) fn clear(&mut self) {
         self.rules.clear();
     }
 
-    /// The fault for one call to `endpoint`, counting the call.
-    pub(crate) fn take(&mut self, endpoint: FaultEndpoint) -> Option<Fault> {
-        let rule = self.rules.get_mut(&endpoint)?;
-        let fault = rule.fault;
+    /// The fault for one call to `endpoint` by `client`, counting the call.
+    pub(crate) fn take(&mut self, endpoint: FaultEndpoint, client: Option<&str>) -> Option<Fault> {
+        let specific = client.map(|c| (endpoint, Some(c.to_owned())));
+        let key = match specific {
+            Some(key) if self.rules.contains_key(&key) => key,
+            _ => (endpoint, None),
+        };
+        let rule = self.rules.get_mut(&key)?;
+        let fault = rule.fault.clone();
         match &mut rule.remaining {
             None => {}
             Some(1) => {
-                self.rules.remove(&endpoint);
+                self.rules.remove(&key);
             }
             Some(n) => *n -= 1,
         }
@@ -92,7 +122,44 @@ mod tests {
             endpoint,
             fault,
             times,
+            client_id: None,
         }
+    }
+
+    #[test]
+    fn client_rules_win_for_their_client_only() {
+        let mut table = FaultTable::default();
+        let specific = Fault::OauthError {
+            error: "invalid_grant".into(),
+            status: Some(401),
+            description: None,
+        };
+        table
+            .set(FaultSpec {
+                client_id: Some("a".into()),
+                ..spec(FaultEndpoint::Token, specific.clone(), Some(1))
+            })
+            .expect("set");
+        table
+            .set(spec(FaultEndpoint::Token, Fault::Html, None))
+            .expect("set");
+        assert!(table.has_client_rules());
+        assert_eq!(
+            table.take(FaultEndpoint::Token, Some("b")),
+            Some(Fault::Html)
+        );
+        assert_eq!(table.take(FaultEndpoint::Token, Some("a")), Some(specific));
+        assert_eq!(
+            table.take(FaultEndpoint::Token, Some("a")),
+            Some(Fault::Html)
+        );
+        assert!(!table.has_client_rules());
+        let bad = Fault::OauthError {
+            error: "bad\"code".into(),
+            status: None,
+            description: None,
+        };
+        assert!(table.set(spec(FaultEndpoint::Token, bad, None)).is_err());
     }
 
     #[test]
@@ -100,12 +167,12 @@ mod tests {
         let mut table = FaultTable::default();
         let fault = Fault::Status { status: 500 };
         table
-            .set(spec(FaultEndpoint::Jwks, fault, Some(2)))
+            .set(spec(FaultEndpoint::Jwks, fault.clone(), Some(2)))
             .expect("set");
-        assert_eq!(table.take(FaultEndpoint::Token), None);
-        assert_eq!(table.take(FaultEndpoint::Jwks), Some(fault));
-        assert_eq!(table.take(FaultEndpoint::Jwks), Some(fault));
-        assert_eq!(table.take(FaultEndpoint::Jwks), None);
+        assert_eq!(table.take(FaultEndpoint::Token, None), None);
+        assert_eq!(table.take(FaultEndpoint::Jwks, None), Some(fault.clone()));
+        assert_eq!(table.take(FaultEndpoint::Jwks, None), Some(fault));
+        assert_eq!(table.take(FaultEndpoint::Jwks, None), None);
     }
 
     #[test]
@@ -115,10 +182,13 @@ mod tests {
             .set(spec(FaultEndpoint::Metadata, Fault::Garbage, None))
             .expect("set");
         for _ in 0..5 {
-            assert_eq!(table.take(FaultEndpoint::Metadata), Some(Fault::Garbage));
+            assert_eq!(
+                table.take(FaultEndpoint::Metadata, None),
+                Some(Fault::Garbage)
+            );
         }
         table.clear();
-        assert_eq!(table.take(FaultEndpoint::Metadata), None);
+        assert_eq!(table.take(FaultEndpoint::Metadata, None), None);
     }
 
     #[test]
@@ -131,13 +201,13 @@ mod tests {
             .set(spec(FaultEndpoint::Token, Fault::Delay { ms: 5 }, None))
             .expect("replace");
         assert_eq!(
-            table.take(FaultEndpoint::Token),
+            table.take(FaultEndpoint::Token, None),
             Some(Fault::Delay { ms: 5 })
         );
         table
             .set(spec(FaultEndpoint::Token, Fault::Hang, Some(0)))
             .expect("zero");
-        assert_eq!(table.take(FaultEndpoint::Token), None);
+        assert_eq!(table.take(FaultEndpoint::Token, None), None);
     }
 
     #[test]
@@ -147,7 +217,7 @@ mod tests {
         assert!(table.set(too_low).is_err());
         let too_long = spec(FaultEndpoint::Jwks, Fault::Delay { ms: 300_001 }, None);
         assert!(table.set(too_long).is_err());
-        assert_eq!(table.take(FaultEndpoint::Jwks), None);
+        assert_eq!(table.take(FaultEndpoint::Jwks, None), None);
     }
 
     #[test]

@@ -566,9 +566,14 @@ impl Idp {
     }
 
     /// The fault for one call to `endpoint`, if any (counts the call).
-    pub(crate) fn take_fault(&self, endpoint: EndpointKind) -> Option<Fault> {
+    pub(crate) fn take_fault(&self, endpoint: EndpointKind, client: Option<&str>) -> Option<Fault> {
         let endpoint = fault_endpoint(endpoint)?;
-        lock(&self.inner.faults).take(endpoint)
+        lock(&self.inner.faults).take(endpoint, client)
+    }
+
+    /// Whether some fault rule names a client.
+    pub(crate) fn has_client_faults(&self) -> bool {
+        lock(&self.inner.faults).has_client_rules()
     }
 
     /// Watches for the server stopping.
@@ -848,16 +853,21 @@ mod tests {
             endpoint: FaultEndpoint::Jwks,
             fault: Fault::Garbage,
             times: Some(1),
+            client_id: None,
         })
         .expect("set");
-        assert_eq!(idp.take_fault(EndpointKind::Revoke), None);
-        assert_eq!(idp.take_fault(EndpointKind::Jwks), Some(Fault::Garbage));
-        assert_eq!(idp.take_fault(EndpointKind::Jwks), None);
+        assert_eq!(idp.take_fault(EndpointKind::Revoke, None), None);
+        assert_eq!(
+            idp.take_fault(EndpointKind::Jwks, None),
+            Some(Fault::Garbage)
+        );
+        assert_eq!(idp.take_fault(EndpointKind::Jwks, None), None);
         assert!(
             idp.set_fault(FaultSpec {
                 endpoint: FaultEndpoint::Jwks,
                 fault: Fault::Status { status: 42 },
                 times: None,
+                client_id: None,
             })
             .is_err()
         );

@@ -853,3 +853,79 @@ async fn client_id_metadata_documents_are_fetched_with_limits() {
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
     assert_eq!(answer.json()["error"], "invalid_client");
 }
+
+#[tokio::test]
+async fn faults_can_target_a_client_and_reshape_answers() {
+    let idp = start(AuthzSettings::default()).await;
+    let set = |fault: Value| {
+        let idp = &idp;
+        async move {
+            let reply = send(
+                http()
+                    .post(format!("{}/faults", idp.control_url()))
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(fault.to_string()),
+            )
+            .await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        }
+    };
+    let cc = || {
+        token(
+            &idp,
+            &[("grant_type", "client_credentials")],
+            Some(("conformance-client", "conformance-client-secret")),
+        )
+    };
+
+    set(json!({"endpoint": "token", "fault": {"kind": "form-encoded"}, "times": 1})).await;
+    let form_answer = cc().await;
+    assert_eq!(form_answer.status, StatusCode::OK);
+    assert_eq!(form_answer.header(header::CONTENT_TYPE), FORM);
+    let pairs: HashMap<String, String> = url::form_urlencoded::parse(&form_answer.body)
+        .into_owned()
+        .collect();
+    assert_eq!(pairs["token_type"], "Bearer");
+    assert!(pairs["access_token"].starts_with("eyJ"));
+
+    set(json!({"endpoint": "token", "fault": {"kind": "truncated"}, "times": 1})).await;
+    let cut = cc().await;
+    assert!(
+        serde_json::from_slice::<Value>(&cut.body).is_err(),
+        "truncated JSON"
+    );
+
+    set(json!({"endpoint": "token", "fault": {"kind": "html"}, "times": 1})).await;
+    assert!(
+        cc().await
+            .header(header::CONTENT_TYPE)
+            .starts_with("text/html")
+    );
+
+    // Only this client gets the error; others are served.
+    set(json!({
+        "endpoint": "token",
+        "client_id": "conformance-client",
+        "fault": {"kind": "oauth-error", "error": "temporarily_unavailable", "status": 503},
+        "times": 1
+    }))
+    .await;
+    let other = token(
+        &idp,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", "nobody"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(
+        other.json()["error"],
+        "invalid_client",
+        "not the faulted client"
+    );
+    let faulted = cc().await;
+    assert_eq!(faulted.status.as_u16(), 503);
+    assert_eq!(faulted.json()["error"], "temporarily_unavailable");
+    assert_eq!(cc().await.status, StatusCode::OK, "the fault ran out");
+}
