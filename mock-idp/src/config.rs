@@ -114,6 +114,11 @@ pub const EXAMPLE: &str = r#"# mock-idp configuration. Every setting is optional
 
 # The root issuer (http://HOST:PORT).
 [authz]
+# Imitate a provider's documented quirks (docs/personas.md): "standard", "github"
+# (pre-registered only, no discovery documents, form-encoded token answers unless JSON is
+# accepted, errors with HTTP 200, resource ignored) or "saas" (open DCR, Client ID Metadata
+# Documents, refresh rotation for every client). A persona overrides the settings it concerns.
+persona = "standard"
 # "dynamic": RFC 7591 registration at /register (like WorkOS AuthKit, Descope).
 # "pre-registered": configured clients only, no registration_endpoint (like GitHub, Google, Azure).
 registration = "dynamic"

@@ -114,7 +114,6 @@ impl Idp {
             issuer,
         };
         let keys = KeySet::open(config.state_dir.as_deref())?;
-        let metadata = metadata_document(&urls, &config.authz);
         // The client-credentials client of the first part stays, as a configured client that
         // may use either secret method.
         let token_client_record = ClientRecord {
@@ -138,6 +137,7 @@ impl Idp {
             crate::clock::wall_secs(),
         )
         .map_err(IdpError::InvalidRequest)?;
+        let metadata = metadata_document(&urls, &authz.settings);
         let factory = TokenFactory::new(
             urls.issuer.clone(),
             config.default_audience.clone(),

@@ -46,7 +46,7 @@ pub use api::{
 };
 pub use authz::clients::{AuthMethod, ClientConfig};
 pub use authz::redirect::RedirectPolicy;
-pub use authz::{AuthzSettings, ConsentMode, RegistrationMode};
+pub use authz::{AuthzSettings, ConsentMode, Persona, RegistrationMode};
 pub use idp::Idp;
 
 /// How to start a [`MockIdp`].

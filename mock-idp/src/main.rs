@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use clap::Parser;
 use mock_idp::config::FileConfig;
-use mock_idp::{Audience, ConsentMode, IdpConfig, MintRequest, MockIdp, RegistrationMode};
+use mock_idp::{Audience, ConsentMode, IdpConfig, MintRequest, MockIdp, Persona, RegistrationMode};
 use serde::Serialize;
 
 /// A mock OAuth 2.1 / OpenID Connect authorization server for tests and local development.
@@ -62,6 +62,9 @@ struct Args {
     /// Consent: `auto` (approve at once) or `page` (a login and consent page).
     #[arg(long, value_name = "MODE", env = "MOCK_IDP_CONSENT")]
     consent: Option<String>,
+    /// Imitate a provider: `standard`, `github` or `saas` (see docs/personas.md).
+    #[arg(long, value_name = "NAME", env = "MOCK_IDP_PERSONA")]
+    persona: Option<String>,
     /// Accept HTTPS URLs as client IDs (Client ID Metadata Documents).
     #[arg(long)]
     client_id_metadata_documents: bool,
@@ -235,6 +238,14 @@ fn config(args: &Args) -> anyhow::Result<IdpConfig> {
             "auto" => ConsentMode::Auto,
             "page" => ConsentMode::Page,
             other => bail!("--consent {other:?}: expected auto or page"),
+        };
+    }
+    if let Some(persona) = &args.persona {
+        authz.persona = match persona.as_str() {
+            "standard" => Persona::Standard,
+            "github" => Persona::Github,
+            "saas" => Persona::Saas,
+            other => bail!("--persona {other:?}: expected standard, github or saas"),
         };
     }
     if args.client_id_metadata_documents {

@@ -929,3 +929,78 @@ async fn faults_can_target_a_client_and_reshape_answers() {
     assert_eq!(faulted.json()["error"], "temporarily_unavailable");
     assert_eq!(cc().await.status, StatusCode::OK, "the fault ran out");
 }
+
+#[tokio::test]
+async fn github_persona_reproduces_its_quirks() {
+    let idp = start(AuthzSettings {
+        persona: mock_idp::Persona::Github,
+        clients: vec![ClientConfig {
+            client_id: "oauth-app".into(),
+            client_secret: Some("app-secret".into()),
+            token_endpoint_auth_method: Some(AuthMethod::ClientSecretPost),
+            redirect_uris: vec!["http://127.0.0.1:3000/cb".into()],
+            grant_types: None,
+            scope: None,
+            redirect_policy: RedirectPolicy::LoopbackAnyPort,
+            client_name: None,
+        }],
+        ..AuthzSettings::default()
+    })
+    .await;
+    // No discovery documents, no registration.
+    let metadata = send(http().get(format!(
+        "{}/.well-known/oauth-authorization-server",
+        idp.issuer()
+    )))
+    .await;
+    assert_eq!(metadata.status, StatusCode::NOT_FOUND);
+    let attempt = register(&idp, json!({"redirect_uris": ["http://127.0.0.1/cb"]})).await;
+    assert_eq!(attempt.status, StatusCode::NOT_FOUND);
+
+    let challenge = challenge(VERIFIER);
+    let redirect = "http://127.0.0.1:3000/cb";
+    let mut params = authorize_params("oauth-app", redirect, &challenge);
+    params.retain(|(k, _)| *k != "scope");
+    params.push(("scope", "repo gist"));
+    let code = authorize(&idp, &params).await.location_query()["code"].clone();
+    let exchange = |code: String, accept: Option<&'static str>| {
+        let idp = &idp;
+        async move {
+            let mut request = http()
+                .post(idp.token_endpoint())
+                .header(header::CONTENT_TYPE, FORM)
+                .body(form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", redirect),
+                    ("client_id", "oauth-app"),
+                    ("client_secret", "app-secret"),
+                    ("code_verifier", VERIFIER),
+                ]));
+            if let Some(accept) = accept {
+                request = request.header(header::ACCEPT, accept);
+            }
+            send(request).await
+        }
+    };
+    // Form-encoded by default, scopes comma-separated; `resource` ignored (no aud binding).
+    let answer = exchange(code, None).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(answer.header(header::CONTENT_TYPE).starts_with(FORM));
+    let pairs: HashMap<String, String> = url::form_urlencoded::parse(&answer.body)
+        .into_owned()
+        .collect();
+    assert_eq!(pairs["scope"], "repo,gist");
+    assert_ne!(
+        idp.idp()
+            .introspect(&pairs["access_token"])
+            .get("aud")
+            .and_then(Value::as_str),
+        Some(RESOURCE),
+        "resource is not bound"
+    );
+    // JSON when asked for; errors come with HTTP 200.
+    let replay = exchange("no-such-code".into(), Some("application/json")).await;
+    assert_eq!(replay.status, StatusCode::OK);
+    assert_eq!(replay.json()["error"], "invalid_grant");
+}

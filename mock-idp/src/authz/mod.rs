@@ -43,6 +43,23 @@ pub enum ConsentMode {
     Page,
 }
 
+/// A provider whose documented quirks the issuer reproduces (see `docs/personas.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Persona {
+    /// The standards as written: RFC 8414 metadata, JSON everywhere, RFC 8707 resources.
+    #[default]
+    Standard,
+    /// Like GitHub's OAuth apps: pre-registered clients only, no discovery documents, token
+    /// answers form-encoded unless JSON is asked for, comma-separated scopes, token errors with
+    /// HTTP 200, and `resource` ignored.
+    Github,
+    /// Like a SaaS identity platform built for MCP (WorkOS AuthKit, Descope): open dynamic
+    /// registration, Client ID Metadata Documents, RFC 8707 resources bound into `aud`, refresh
+    /// tokens that rotate for every client.
+    Saas,
+}
+
 /// The authorization-server settings of one issuer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -72,6 +89,8 @@ pub struct AuthzSettings {
     pub rotate_confidential_refresh_tokens: bool,
     /// `scopes_supported` in the metadata. The IdP grants any scope a client may ask for.
     pub scopes_supported: Vec<String>,
+    /// A provider to imitate; it overrides the settings its quirks concern.
+    pub persona: Persona,
 }
 
 impl Default for AuthzSettings {
@@ -91,7 +110,47 @@ impl Default for AuthzSettings {
             scopes_supported: ["openid", "profile", "email", "offline_access"]
                 .map(str::to_owned)
                 .to_vec(),
+            persona: Persona::Standard,
         }
+    }
+}
+
+impl AuthzSettings {
+    /// The settings with the persona's choices applied over them.
+    pub(crate) fn with_persona(mut self) -> AuthzSettings {
+        match self.persona {
+            Persona::Standard => {}
+            Persona::Github => {
+                self.registration = RegistrationMode::PreRegistered;
+                self.client_id_metadata_documents = false;
+            }
+            Persona::Saas => {
+                self.registration = RegistrationMode::Dynamic;
+                self.client_id_metadata_documents = true;
+                self.rotate_confidential_refresh_tokens = true;
+            }
+        }
+        self
+    }
+
+    /// Token answers are form-encoded unless the request accepts JSON (GitHub).
+    pub(crate) fn form_unless_json(&self) -> bool {
+        self.persona == Persona::Github
+    }
+
+    /// Token endpoint errors are answered with HTTP 200 (GitHub).
+    pub(crate) fn errors_with_200(&self) -> bool {
+        self.persona == Persona::Github
+    }
+
+    /// Whether discovery documents are published (GitHub publishes none for OAuth apps).
+    pub(crate) fn publishes_metadata(&self) -> bool {
+        self.persona != Persona::Github
+    }
+
+    /// Whether RFC 8707 `resource` is honoured (GitHub ignores it).
+    pub(crate) fn honours_resource(&self) -> bool {
+        self.persona != Persona::Github
     }
 }
 
@@ -177,6 +236,7 @@ impl AuthzState {
         extra: Vec<ClientRecord>,
         now: i64,
     ) -> Result<AuthzState, String> {
+        let settings = settings.with_persona();
         let mut registry = ClientRegistry::default();
         for record in extra {
             registry.insert(record);
@@ -292,13 +352,18 @@ impl AuthzState {
         if let Err(error) = self.check_resources(&params.resources) {
             return back(error);
         }
+        let resources = if self.settings.honours_resource() {
+            params.resources.clone()
+        } else {
+            Vec::new()
+        };
         let request = AuthorizeRequest {
             client,
             redirect_uri,
             redirect_uri_sent: params.redirect_uri.clone(),
             state: params.state.clone(),
             scope,
-            resources: params.resources.clone(),
+            resources,
             code_challenge: params.code_challenge.clone().unwrap_or_default(),
             nonce: params.nonce.clone(),
         };
@@ -307,6 +372,9 @@ impl AuthzState {
 
     /// RFC 8707 §2: absolute URIs without fragments, and known ones when a list is configured.
     pub(crate) fn check_resources(&self, resources: &[String]) -> Result<(), OAuthError> {
+        if !self.settings.honours_resource() {
+            return Ok(());
+        }
         for resource in resources {
             let url = url::Url::parse(resource).map_err(|_| {
                 OAuthError::invalid_target(format!("resource {resource:?} is not an absolute URI"))

@@ -9,5 +9,10 @@ use crate::idp::Idp;
 use crate::routes::{REVALIDATE, json_bytes};
 
 pub(crate) async fn discovery(State(idp): State<Idp>) -> Response {
+    if !idp.authz().settings.publishes_metadata() {
+        return axum::response::IntoResponse::into_response(
+            crate::oauth_error::OAuthError::not_found(),
+        );
+    }
     json_bytes(StatusCode::OK, idp.metadata(), REVALIDATE)
 }

@@ -2,8 +2,8 @@
 //! grants, RFC 8707 `resource`, and the RFC 6749 §5.2 errors exactly.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::api::{Audience, MintedToken};
@@ -21,9 +21,74 @@ pub(crate) async fn token(
     State(idp): State<Idp>,
     headers: HeaderMap,
     RawBody(body): RawBody,
-) -> Result<Response, OAuthError> {
-    let form = Form::parse(&headers, &body)?;
-    let presented = presented_client(&headers, &form)?;
+) -> Response {
+    let result = answer(&idp, &headers, &body);
+    let settings = &idp.authz().settings;
+    let wants_json = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/json"));
+    if settings.form_unless_json() && !wants_json {
+        // GitHub: `access_token=...&scope=repo%2Cgist&token_type=bearer`, errors alike.
+        let (status, value) = match result {
+            Ok(value) => (StatusCode::OK, value),
+            Err(error) => (error_status(settings, &error), error_value(&error)),
+        };
+        return form_response(status, &value);
+    }
+    match result {
+        Ok(value) => json_value(StatusCode::OK, &value, NO_STORE),
+        Err(error) if settings.errors_with_200() => {
+            json_value(StatusCode::OK, &error_value(&error), NO_STORE)
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+fn error_status(settings: &crate::authz::AuthzSettings, error: &OAuthError) -> StatusCode {
+    if settings.errors_with_200() {
+        StatusCode::OK
+    } else {
+        error.status()
+    }
+}
+
+fn error_value(error: &OAuthError) -> Value {
+    match error.description() {
+        Some(d) => json!({"error": error.code(), "error_description": d}),
+        None => json!({"error": error.code()}),
+    }
+}
+
+/// A flat JSON object as a form body; the persona's comma-separated scopes.
+fn form_response(status: StatusCode, value: &Value) -> Response {
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    if let Some(map) = value.as_object() {
+        for (key, value) in map {
+            let text = match value {
+                Value::String(s) if key == "scope" => {
+                    s.split_ascii_whitespace().collect::<Vec<_>>().join(",")
+                }
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            form.append_pair(key, &text);
+        }
+    }
+    let mut response = (status, form.finish()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-www-form-urlencoded; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_STORE));
+    response
+}
+
+fn answer(idp: &Idp, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthError> {
+    let form = Form::parse(headers, body)?;
+    let presented = presented_client(headers, &form)?;
     let grant_type = form
         .get("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
@@ -40,12 +105,11 @@ pub(crate) async fn token(
             format!("this client is not allowed the {grant_type} grant"),
         ));
     }
-    let answer = match grant_type {
-        "client_credentials" => client_credentials(&idp, &client, &form)?,
-        "authorization_code" => authorization_code(&idp, &client, &form)?,
-        _ => refresh_token(&idp, &client, &form)?,
-    };
-    Ok(json_value(StatusCode::OK, &answer, NO_STORE))
+    match grant_type {
+        "client_credentials" => client_credentials(idp, &client, &form),
+        "authorization_code" => authorization_code(idp, &client, &form),
+        _ => refresh_token(idp, &client, &form),
+    }
 }
 
 fn server_error(err: crate::IdpError) -> OAuthError {
@@ -54,6 +118,9 @@ fn server_error(err: crate::IdpError) -> OAuthError {
 
 /// The `resource` parameters, checked (RFC 8707 §2).
 fn resources(idp: &Idp, form: &Form) -> Result<Vec<String>, OAuthError> {
+    if !idp.authz().settings.honours_resource() {
+        return Ok(Vec::new());
+    }
     let resources: Vec<String> = form.all("resource").map(str::to_owned).collect();
     idp.authz().check_resources(&resources)?;
     Ok(resources)
