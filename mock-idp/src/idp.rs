@@ -113,7 +113,8 @@ impl Idp {
             control_url: format!("{issuer}/_control"),
             issuer,
         };
-        let keys = KeySet::open(config.state_dir.as_deref())?;
+        let alg = config.authz.signing_alg;
+        let keys = KeySet::open_for(config.state_dir.as_deref(), alg)?;
         // The client-credentials client of the first part stays, as a configured client that
         // may use either secret method.
         let token_client_record = ClientRecord {
@@ -186,7 +187,7 @@ impl Idp {
 
     /// Adds a new key, published but not signing (`POST /_control/keys/announce`).
     pub fn announce_key(&self) -> Result<KeyRef, IdpError> {
-        let material = KeyMaterial::generate()?;
+        let material = KeyMaterial::generate_for(self.inner.authz.settings.signing_alg)?;
         let kid = write(&self.inner.keys).announce(material)?;
         Ok(KeyRef { kid })
     }
@@ -223,7 +224,7 @@ impl Idp {
     }
 
     pub fn rotate_keys(&self) -> Result<Rotation, IdpError> {
-        let material = KeyMaterial::generate()?;
+        let material = KeyMaterial::generate_for(self.inner.authz.settings.signing_alg)?;
         Ok(write(&self.inner.keys).rotate(material)?)
     }
 
@@ -576,6 +577,54 @@ impl Idp {
         lock(&self.inner.faults).has_client_rules()
     }
 
+    /// Rotates keys on the configured schedule until the server stops: announce a new key,
+    /// activate it after the overlap, retire the old one after another overlap, and forget the
+    /// key retired in the cycle before, so the set stays small. Does nothing without a schedule.
+    pub(crate) async fn run_rotation_schedule(self) {
+        let settings = &self.inner.authz.settings;
+        let Some(period) = settings.key_rotation_secs.filter(|p| *p > 0) else {
+            return;
+        };
+        let period = std::time::Duration::from_secs(period);
+        let overlap = std::time::Duration::from_secs(settings.key_overlap_secs);
+        let mut stopping = self.stopping();
+        let mut previously_retired: Option<String> = None;
+        loop {
+            let wait = |d| {
+                let mut stopping = stopping.clone();
+                async move {
+                    tokio::select! {
+                        () = tokio::time::sleep(d) => true,
+                        _ = stopping.wait_for(|s| *s) => false,
+                    }
+                }
+            };
+            if !wait(period).await {
+                return;
+            }
+            let old = self.active_kid();
+            let Ok(new) = self.announce_key() else {
+                continue;
+            };
+            if !wait(overlap).await {
+                return;
+            }
+            if self.activate_key(&new.kid).is_err() {
+                continue;
+            }
+            if !wait(overlap).await {
+                return;
+            }
+            let _ = self.retire_key(&old);
+            if let Some(gone) = previously_retired.replace(old) {
+                let _ = self.forget_key(&gone);
+            }
+            if *stopping.borrow_and_update() {
+                return;
+            }
+        }
+    }
+
     /// Watches for the server stopping.
     pub(crate) fn stopping(&self) -> watch::Receiver<bool> {
         self.inner.stopping.subscribe()
@@ -618,7 +667,7 @@ fn metadata_document(urls: &Urls, settings: &crate::authz::AuthzSettings) -> Byt
         "authorization_response_iss_parameter_supported": true,
         "scopes_supported": settings.scopes_supported,
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        "id_token_signing_alg_values_supported": [settings.signing_alg.as_str()],
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce"],
     });
     if settings.registration == RegistrationMode::Dynamic {

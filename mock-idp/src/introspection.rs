@@ -75,7 +75,7 @@ fn time_valid(claims: &JsonObject, now: i64) -> bool {
     exp_ok && nbf_ok
 }
 
-/// Claims of a JWT this IdP signed: RS256, a `kid` the IdP holds (in any state), a valid
+/// Claims of a JWT this IdP signed: the key's own `alg`, a `kid` the IdP holds (in any state), a valid
 /// signature and `iss` equal to `issuer`. `None` for anything else.
 pub(crate) fn verify_own_jwt(
     token: &str,
@@ -90,10 +90,11 @@ pub(crate) fn verify_own_jwt(
     }
     let header: JsonObject =
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header_b64).ok()?).ok()?;
-    if header.get("alg").and_then(Value::as_str) != Some("RS256") {
+    let key = key_for(header.get("kid")?.as_str()?)?;
+    // The alg must be the key's own: no algorithm confusion.
+    if header.get("alg").and_then(Value::as_str) != Some(key.alg().as_str()) {
         return None;
     }
-    let key = key_for(header.get("kid")?.as_str()?)?;
     let signature = URL_SAFE_NO_PAD.decode(signature_b64).ok()?;
     let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
     if !key.verify(signing_input.as_bytes(), &signature) {

@@ -16,7 +16,8 @@ use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeyPair, KeySize, PublicKeyComponents};
 use aws_lc_rs::signature::{
-    KeyPair as _, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256,
+    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, ED25519, EcdsaKeyPair,
+    Ed25519KeyPair, KeyPair as _, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256,
 };
 use axum::body::Bytes;
 use base64::Engine as _;
@@ -46,28 +47,107 @@ pub(crate) enum KeyError {
     Corrupt { path: PathBuf, message: String },
 }
 
-/// A private key before it has a kid: generated (slow, ~60 ms) outside any lock, then adopted.
+/// The JWS algorithm an issuer signs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum SigningAlg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256, RSA-2048 keys (the default; what every verifier takes).
+    #[default]
+    #[serde(rename = "RS256")]
+    Rs256,
+    /// ECDSA P-256 with SHA-256.
+    #[serde(rename = "ES256")]
+    Es256,
+    /// Ed25519 (RFC 8037).
+    #[serde(rename = "EdDSA")]
+    EdDsa,
+}
+
+impl SigningAlg {
+    /// The JOSE `alg` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningAlg::Rs256 => "RS256",
+            SigningAlg::Es256 => "ES256",
+            SigningAlg::EdDsa => "EdDSA",
+        }
+    }
+}
+
+enum Pair {
+    Rsa(KeyPair),
+    Ec(EcdsaKeyPair),
+    Ed(Ed25519KeyPair),
+}
+
+/// A private key before it has a kid: generated (RSA is slow, ~60 ms) outside any lock, then
+/// adopted.
 pub(crate) struct KeyMaterial {
-    pair: KeyPair,
+    pair: Pair,
     pkcs8: Vec<u8>,
 }
 
 impl KeyMaterial {
     /// A fresh RSA-2048 key.
     pub(crate) fn generate() -> Result<Self, KeyError> {
-        let pair = KeyPair::generate(KeySize::Rsa2048)
-            .map_err(|_| KeyError::Crypto("RSA key generation failed"))?;
-        let pkcs8 = pair
-            .as_der()
-            .map_err(|_| KeyError::Crypto("PKCS#8 encoding failed"))?
-            .as_ref()
-            .to_vec();
-        Ok(KeyMaterial { pair, pkcs8 })
+        Self::generate_for(SigningAlg::Rs256)
     }
 
-    /// A key from its PKCS#8 DER encoding.
+    /// A fresh key for `alg`.
+    pub(crate) fn generate_for(alg: SigningAlg) -> Result<Self, KeyError> {
+        match alg {
+            SigningAlg::Rs256 => {
+                let pair = KeyPair::generate(KeySize::Rsa2048)
+                    .map_err(|_| KeyError::Crypto("RSA key generation failed"))?;
+                let pkcs8 = pair
+                    .as_der()
+                    .map_err(|_| KeyError::Crypto("PKCS#8 encoding failed"))?
+                    .as_ref()
+                    .to_vec();
+                Ok(KeyMaterial {
+                    pair: Pair::Rsa(pair),
+                    pkcs8,
+                })
+            }
+            SigningAlg::Es256 => {
+                let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
+                    .map_err(|_| KeyError::Crypto("EC key generation failed"))?;
+                let pkcs8 = pair
+                    .to_pkcs8v1()
+                    .map_err(|_| KeyError::Crypto("PKCS#8 encoding failed"))?
+                    .as_ref()
+                    .to_vec();
+                Ok(KeyMaterial {
+                    pair: Pair::Ec(pair),
+                    pkcs8,
+                })
+            }
+            SigningAlg::EdDsa => {
+                let pair = Ed25519KeyPair::generate()
+                    .map_err(|_| KeyError::Crypto("Ed25519 key generation failed"))?;
+                let pkcs8 = pair
+                    .to_pkcs8()
+                    .map_err(|_| KeyError::Crypto("PKCS#8 encoding failed"))?
+                    .as_ref()
+                    .to_vec();
+                Ok(KeyMaterial {
+                    pair: Pair::Ed(pair),
+                    pkcs8,
+                })
+            }
+        }
+    }
+
+    /// A key from its PKCS#8 DER encoding, of whichever supported type it is.
     pub(crate) fn from_pkcs8(der: &[u8]) -> Result<Self, KeyError> {
-        let pair = KeyPair::from_pkcs8(der).map_err(|_| KeyError::Crypto("PKCS#8 key rejected"))?;
+        let pair = if let Ok(pair) = KeyPair::from_pkcs8(der) {
+            Pair::Rsa(pair)
+        } else if let Ok(pair) = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der) {
+            Pair::Ec(pair)
+        } else if let Ok(pair) = Ed25519KeyPair::from_pkcs8(der) {
+            Pair::Ed(pair)
+        } else {
+            return Err(KeyError::Crypto("PKCS#8 key rejected"));
+        };
         Ok(KeyMaterial {
             pair,
             pkcs8: der.to_vec(),
@@ -75,10 +155,11 @@ impl KeyMaterial {
     }
 }
 
-/// An RSA key with everything derived from it precomputed.
+/// A signing key with everything derived from it precomputed.
 pub(crate) struct SigningKey {
     kid: String,
-    pair: KeyPair,
+    alg: SigningAlg,
+    pair: Pair,
     pkcs8: Vec<u8>,
     verifier: ParsedPublicKey,
     jwk: JsonObject,
@@ -90,31 +171,73 @@ impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SigningKey")
             .field("kid", &self.kid)
+            .field("alg", &self.alg)
             .finish_non_exhaustive()
+    }
+}
+
+fn object(value: Value) -> JsonObject {
+    match value {
+        Value::Object(map) => map,
+        _ => JsonObject::new(),
     }
 }
 
 impl SigningKey {
     pub(crate) fn new(kid: String, material: KeyMaterial) -> Result<Self, KeyError> {
         let KeyMaterial { pair, pkcs8 } = material;
-        let public = pair.public_key();
-        let components: PublicKeyComponents<Vec<u8>> = public.into();
-        let n = URL_SAFE_NO_PAD.encode(&components.n);
-        let e = URL_SAFE_NO_PAD.encode(&components.e);
-        let jwk = match json!({"kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": n, "e": e})
-        {
-            Value::Object(map) => map,
-            _ => unreachable!("json! of an object literal is an object"),
+        let spki_failed = |_| KeyError::Crypto("SPKI encoding failed");
+        let (alg, jwk, jwk_compact, spki, verifier) = match &pair {
+            Pair::Rsa(rsa) => {
+                let public = rsa.public_key();
+                let components: PublicKeyComponents<Vec<u8>> = public.into();
+                let n = URL_SAFE_NO_PAD.encode(&components.n);
+                let e = URL_SAFE_NO_PAD.encode(&components.e);
+                let jwk = object(
+                    json!({"kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": n, "e": e}),
+                );
+                let compact = format!(r#"{{"kty":"RSA","n":"{n}","e":"{e}"}}"#);
+                let spki: PublicKeyX509Der<'static> = public.as_der().map_err(spki_failed)?;
+                let verifier = ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, public.as_ref())
+                    .map_err(|_| KeyError::Crypto("public key rejected"))?;
+                (SigningAlg::Rs256, jwk, compact, spki, verifier)
+            }
+            Pair::Ec(ec) => {
+                let public = ec.public_key();
+                // An uncompressed P-256 point: 0x04 || x (32 bytes) || y (32 bytes).
+                let point = public.as_ref();
+                if point.len() != 65 {
+                    return Err(KeyError::Crypto("unexpected EC public key encoding"));
+                }
+                let x = URL_SAFE_NO_PAD.encode(&point[1..33]);
+                let y = URL_SAFE_NO_PAD.encode(&point[33..]);
+                let jwk = object(json!({
+                    "kty": "EC", "use": "sig", "alg": "ES256", "kid": kid, "crv": "P-256", "x": x, "y": y
+                }));
+                // RFC 7638 member order for the compact form: crv, kty, x, y.
+                let compact = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
+                let spki: PublicKeyX509Der<'static> = public.as_der().map_err(spki_failed)?;
+                let verifier = ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)
+                    .map_err(|_| KeyError::Crypto("public key rejected"))?;
+                (SigningAlg::Es256, jwk, compact, spki, verifier)
+            }
+            Pair::Ed(ed) => {
+                let public = ed.public_key();
+                let x = URL_SAFE_NO_PAD.encode(public.as_ref());
+                let jwk = object(json!({
+                    "kty": "OKP", "use": "sig", "alg": "EdDSA", "kid": kid, "crv": "Ed25519", "x": x
+                }));
+                let compact = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
+                let spki: PublicKeyX509Der<'static> = public.as_der().map_err(spki_failed)?;
+                let verifier = ParsedPublicKey::new(&ED25519, public.as_ref())
+                    .map_err(|_| KeyError::Crypto("public key rejected"))?;
+                (SigningAlg::EdDsa, jwk, compact, spki, verifier)
+            }
         };
-        let jwk_compact = format!(r#"{{"kty":"RSA","n":"{n}","e":"{e}"}}"#);
-        let spki: PublicKeyX509Der<'static> = public
-            .as_der()
-            .map_err(|_| KeyError::Crypto("SPKI encoding failed"))?;
         let spki_pem = pem("PUBLIC KEY", spki.as_ref());
-        let verifier = ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, public.as_ref())
-            .map_err(|_| KeyError::Crypto("public key rejected"))?;
         Ok(SigningKey {
             kid,
+            alg,
             pair,
             pkcs8,
             verifier,
@@ -128,26 +251,39 @@ impl SigningKey {
         &self.kid
     }
 
-    /// RS256 (RSASSA-PKCS1-v1_5 with SHA-256) over `message`.
-    pub(crate) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
-        let mut signature = vec![0; self.pair.public_modulus_len()];
-        self.pair
-            .sign(
-                &RSA_PKCS1_SHA256,
-                &SystemRandom::new(),
-                message,
-                &mut signature,
-            )
-            .map_err(|_| KeyError::Crypto("RSA signing failed"))?;
-        Ok(signature)
+    /// The JWS algorithm this key signs with.
+    pub(crate) fn alg(&self) -> SigningAlg {
+        self.alg
     }
 
-    /// Whether `signature` is a valid RS256 signature of `message` by this key.
+    /// The JWS signature of `message` (RS256, ES256 in the fixed r||s form, or Ed25519).
+    pub(crate) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+        match &self.pair {
+            Pair::Rsa(rsa) => {
+                let mut signature = vec![0; rsa.public_modulus_len()];
+                rsa.sign(
+                    &RSA_PKCS1_SHA256,
+                    &SystemRandom::new(),
+                    message,
+                    &mut signature,
+                )
+                .map_err(|_| KeyError::Crypto("RSA signing failed"))?;
+                Ok(signature)
+            }
+            Pair::Ec(ec) => ec
+                .sign(&SystemRandom::new(), message)
+                .map(|s| s.as_ref().to_vec())
+                .map_err(|_| KeyError::Crypto("ECDSA signing failed")),
+            Pair::Ed(ed) => Ok(ed.sign(message).as_ref().to_vec()),
+        }
+    }
+
+    /// Whether `signature` is a valid signature of `message` by this key.
     pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
         self.verifier.verify_sig(message, signature).is_ok()
     }
 
-    /// The public JWK: `kty`, `use`, `alg`, `kid`, `n`, `e`.
+    /// The public JWK: `kty`, `use`, `alg`, `kid`, and the key's parameters.
     #[cfg(test)]
     pub(crate) fn jwk(&self) -> &JsonObject {
         &self.jwk
@@ -158,7 +294,7 @@ impl SigningKey {
         &self.spki_pem
     }
 
-    /// The public JWK as compact JSON with only `kty`, `n`, `e`, in that order.
+    /// The public JWK as compact JSON with only the required members, in RFC 7638 order.
     pub(crate) fn jwk_compact(&self) -> &str {
         &self.jwk_compact
     }
@@ -205,7 +341,13 @@ impl std::fmt::Debug for KeySet {
 impl KeySet {
     /// Keys from `state_dir/keys.json` when it exists; otherwise a fresh `mock-key-1`, active
     /// (persisted there when a state directory is given).
+    #[cfg(test)]
     pub(crate) fn open(state_dir: Option<&Path>) -> Result<Self, KeyError> {
+        Self::open_for(state_dir, SigningAlg::Rs256)
+    }
+
+    /// As [`KeySet::open`], with a first key for `alg` when none is stored.
+    pub(crate) fn open_for(state_dir: Option<&Path>, alg: SigningAlg) -> Result<Self, KeyError> {
         let file = state_dir.map(|dir| dir.join(KEY_FILE));
         if let Some(path) = &file {
             match fs::read(path) {
@@ -228,7 +370,7 @@ impl KeySet {
             etag: String::new(),
         };
         let kid = set.next_kid();
-        let key = Arc::new(SigningKey::new(kid, KeyMaterial::generate()?)?);
+        let key = Arc::new(SigningKey::new(kid, KeyMaterial::generate_for(alg)?)?);
         set.commit(
             vec![ManagedKey {
                 key,

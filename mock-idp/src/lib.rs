@@ -48,6 +48,7 @@ pub use authz::clients::{AuthMethod, ClientConfig};
 pub use authz::redirect::RedirectPolicy;
 pub use authz::{AuthzSettings, ConsentMode, Persona, RegistrationMode};
 pub use idp::Idp;
+pub use keys::SigningAlg;
 
 /// How to start a [`MockIdp`].
 #[derive(Clone, PartialEq, Eq)]
@@ -213,6 +214,9 @@ impl MockIdp {
             others.push((issuer.name.clone(), other));
         }
         let app = routes::app_with_issuers(idp.clone(), &others);
+        for scheduled in std::iter::once(&idp).chain(others.iter().map(|(_, i)| i)) {
+            tokio::spawn(scheduled.clone().run_rotation_schedule());
+        }
         let listener = listener.tap_io(|stream| {
             // Small request/response exchanges: do not wait to coalesce packets.
             let _ = stream.set_nodelay(true);

@@ -109,7 +109,7 @@ impl TokenFactory {
         let jti = random_hex(16)?;
         let mut claims = self.default_claims(request, now, &jti);
         let mut header = json_object(json!({
-            "alg": "RS256",
+            "alg": signers.signer.alg().as_str(),
             "typ": "at+jwt",
             "kid": signers.signer.kid(),
         }));

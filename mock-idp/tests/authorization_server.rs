@@ -1004,3 +1004,106 @@ async fn github_persona_reproduces_its_quirks() {
     assert_eq!(replay.status, StatusCode::OK);
     assert_eq!(replay.json()["error"], "invalid_grant");
 }
+
+#[tokio::test]
+async fn es256_and_eddsa_issuers_sign_tokens_an_independent_verifier_accepts() {
+    for (alg, jwt_alg, kty) in [
+        (
+            mock_idp::SigningAlg::Es256,
+            jsonwebtoken::Algorithm::ES256,
+            "EC",
+        ),
+        (
+            mock_idp::SigningAlg::EdDsa,
+            jsonwebtoken::Algorithm::EdDSA,
+            "OKP",
+        ),
+    ] {
+        let idp = start(AuthzSettings {
+            signing_alg: alg,
+            ..AuthzSettings::default()
+        })
+        .await;
+        let jwks = send(http().get(idp.jwks_uri())).await.json();
+        let jwk = &jwks["keys"][0];
+        assert_eq!(jwk["kty"], kty);
+        assert_eq!(jwk["alg"], alg.as_str());
+        let answer = token(
+            &idp,
+            &[("grant_type", "client_credentials"), ("resource", RESOURCE)],
+            Some(("conformance-client", "conformance-client-secret")),
+        )
+        .await
+        .json();
+        let access = answer["access_token"].as_str().expect("token");
+        // The jsonwebtoken crate (not our code) verifies the signature against the JWKS.
+        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk.clone()).expect("jwk");
+        let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).expect("decoding key");
+        let mut validation = jsonwebtoken::Validation::new(jwt_alg);
+        validation.set_audience(&[RESOURCE]);
+        validation.set_issuer(&[idp.issuer()]);
+        let decoded = jsonwebtoken::decode::<Value>(access, &key, &validation)
+            .unwrap_or_else(|e| panic!("{alg:?}: {e}"));
+        assert_eq!(decoded.header.alg, jwt_alg);
+        assert_eq!(idp.idp().introspect(access)["active"], true);
+        let metadata = send(http().get(format!(
+            "{}/.well-known/oauth-authorization-server",
+            idp.issuer()
+        )))
+        .await
+        .json();
+        assert_eq!(
+            metadata["id_token_signing_alg_values_supported"],
+            json!([alg.as_str()])
+        );
+    }
+}
+
+#[tokio::test]
+async fn scheduled_rotation_announces_activates_then_retires() {
+    let idp = start(AuthzSettings {
+        key_rotation_secs: Some(1),
+        key_overlap_secs: 1,
+        ..AuthzSettings::default()
+    })
+    .await;
+    let states = || {
+        idp.idp()
+            .keys()
+            .into_iter()
+            .map(|k| (k.kid, format!("{:?}", k.state)))
+            .collect::<Vec<_>>()
+    };
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    // Watch one cycle: key 2 announced while key 1 signs, then active with key 1 still
+    // published, then key 1 retired.
+    while std::time::Instant::now() < deadline {
+        let now = states();
+        if seen.last() != Some(&now) {
+            seen.push(now.clone());
+        }
+        if now
+            .iter()
+            .any(|(kid, s)| kid == "mock-key-1" && s == "Retired")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let expected = [
+        vec![("mock-key-1", "Active")],
+        vec![("mock-key-1", "Active"), ("mock-key-2", "Announced")],
+        vec![("mock-key-1", "Announced"), ("mock-key-2", "Active")],
+        vec![("mock-key-1", "Retired"), ("mock-key-2", "Active")],
+    ];
+    let expected: Vec<Vec<(String, String)>> = expected
+        .iter()
+        .map(|v| {
+            v.iter()
+                .map(|(k, s)| ((*k).to_owned(), (*s).to_owned()))
+                .collect()
+        })
+        .collect();
+    assert_eq!(seen, expected);
+}

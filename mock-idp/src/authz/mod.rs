@@ -91,6 +91,14 @@ pub struct AuthzSettings {
     pub scopes_supported: Vec<String>,
     /// A provider to imitate; it overrides the settings its quirks concern.
     pub persona: Persona,
+    /// The algorithm of the issuer's keys: `RS256` (default), `ES256` or `EdDSA`. Keys already
+    /// stored in the state directory keep theirs.
+    pub signing_alg: crate::keys::SigningAlg,
+    /// Rotate keys on a schedule: every this many seconds a new key is announced, activated
+    /// after `key_overlap_secs`, and the old one retired after another `key_overlap_secs`.
+    pub key_rotation_secs: Option<u64>,
+    /// The announce → active → retired overlap of scheduled rotation (default 30 s).
+    pub key_overlap_secs: u64,
 }
 
 impl Default for AuthzSettings {
@@ -111,6 +119,9 @@ impl Default for AuthzSettings {
                 .map(str::to_owned)
                 .to_vec(),
             persona: Persona::Standard,
+            signing_alg: crate::keys::SigningAlg::Rs256,
+            key_rotation_secs: None,
+            key_overlap_secs: 30,
         }
     }
 }
