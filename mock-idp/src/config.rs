@@ -132,6 +132,10 @@ code_ttl_secs = 60
 # Public clients' refresh tokens always rotate; confidential ones only when this is true.
 rotate_confidential_refresh_tokens = false
 scopes_supported = ["openid", "profile", "email", "offline_access"]
+# Keys: "RS256", "ES256" or "EdDSA" (keys already in state_dir keep theirs).
+signing_alg = "RS256"
+# key_rotation_secs = 3600   # example: announce a new key every hour...
+key_overlap_secs = 30        # ...activate it 30 s later, retire the old one 30 s after that
 
 # A pre-registered public client (example). Loopback redirect URIs accept any port
 # (RFC 8252 §7.3) unless redirect_policy says otherwise: "loopback-any-port", "strict",
