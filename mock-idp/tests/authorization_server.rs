@@ -600,15 +600,7 @@ async fn consent_page_needs_its_csrf_cookie_and_can_narrow_or_deny() {
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
 
     // A fresh page, approved for another subject with one scope unticked.
-    let page = authorize(&idp, &authorize_params("app", redirect, &challenge)).await;
-    let html = page.text();
-    let field = |name: &str| form_field(&html, name);
-    let cookie = page
-        .header(header::SET_COOKIE)
-        .split(';')
-        .next()
-        .expect("cookie")
-        .to_owned();
+    let (field, cookie) = consent_page(&idp, redirect, &challenge).await;
     let approved = decide(
         &idp,
         vec![
@@ -648,15 +640,7 @@ async fn consent_page_needs_its_csrf_cookie_and_can_narrow_or_deny() {
     assert_eq!(info["sub"], "alice");
 
     // Deny: access_denied at the redirect URI.
-    let page = authorize(&idp, &authorize_params("app", redirect, &challenge)).await;
-    let html = page.text();
-    let field = |name: &str| form_field(&html, name);
-    let cookie = page
-        .header(header::SET_COOKIE)
-        .split(';')
-        .next()
-        .expect("cookie")
-        .to_owned();
+    let (field, cookie) = consent_page(&idp, redirect, &challenge).await;
     let denied = decide(
         &idp,
         vec![
@@ -669,6 +653,23 @@ async fn consent_page_needs_its_csrf_cookie_and_can_narrow_or_deny() {
     .await;
     assert_eq!(denied.location_query()["error"], "access_denied");
     assert_eq!(denied.location_query()["state"], "st4te");
+}
+
+/// Opens a consent page: a reader of its form fields, and its CSRF cookie.
+async fn consent_page(
+    idp: &MockIdp,
+    redirect: &str,
+    challenge: &str,
+) -> (impl Fn(&str) -> String, String) {
+    let page = authorize(idp, &authorize_params("app", redirect, challenge)).await;
+    let html = page.text();
+    let cookie = page
+        .header(header::SET_COOKIE)
+        .split(';')
+        .next()
+        .expect("cookie")
+        .to_owned();
+    (move |name: &str| form_field(&html, name), cookie)
 }
 
 /// Posts the consent form.

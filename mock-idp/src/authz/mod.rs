@@ -11,10 +11,11 @@ pub(crate) mod pkce;
 pub(crate) mod redirect;
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde::{Deserialize, Serialize};
 
+use crate::idp::{lock, read, write};
 use crate::oauth_error::OAuthError;
 use clients::{ClientConfig, ClientRecord, ClientRegistry};
 use grants::{CodeRecord, Grant, GrantStore};
@@ -226,18 +227,6 @@ pub(crate) struct AuthzState {
     clients: RwLock<ClientRegistry>,
     grants: Mutex<GrantStore>,
     pending: Mutex<(HashMap<String, PendingConsent>, VecDeque<String>)>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl AuthzState {
