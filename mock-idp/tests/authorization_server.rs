@@ -1108,3 +1108,150 @@ async fn scheduled_rotation_announces_activates_then_retires() {
         .collect();
     assert_eq!(seen, expected);
 }
+
+/// Random token and authorization requests built from real parts (a registered public client,
+/// a confidential one, live codes and refresh tokens, valid and broken PKCE values): every
+/// answer is a redirect, a page, a token, or an RFC 6749 error — never a server error.
+#[test]
+fn random_flows_never_get_a_server_error() {
+    use proptest::prelude::*;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let confidential = ClientConfig {
+        client_id: "conf".into(),
+        client_secret: Some("s3cret".into()),
+        token_endpoint_auth_method: None,
+        redirect_uris: vec!["https://app.example/cb".into()],
+        grant_types: Some(vec![
+            "authorization_code".into(),
+            "refresh_token".into(),
+            "client_credentials".into(),
+        ]),
+        scope: None,
+        redirect_policy: RedirectPolicy::LoopbackAnyPort,
+        client_name: None,
+    };
+    let idp = runtime.block_on(start(AuthzSettings {
+        clients: vec![
+            public_client("app", RedirectPolicy::LoopbackAnyPort),
+            confidential,
+        ],
+        ..AuthzSettings::default()
+    }));
+    let (_, refresh) = runtime.block_on(login(&idp, "app", "http://127.0.0.1:3000/cb"));
+    let challenge_value = challenge(VERIFIER);
+    let fresh_code = || {
+        runtime.block_on(async {
+            authorize(
+                &idp,
+                &authorize_params("app", "http://127.0.0.1:3000/cb", &challenge_value),
+            )
+            .await
+            .location_query()["code"]
+                .clone()
+        })
+    };
+    let codes: Vec<String> = (0..4).map(|_| fresh_code()).collect();
+
+    let name = prop::sample::select(vec![
+        "grant_type",
+        "code",
+        "code_verifier",
+        "redirect_uri",
+        "client_id",
+        "client_secret",
+        "refresh_token",
+        "scope",
+        "resource",
+        "response_type",
+        "code_challenge",
+        "code_challenge_method",
+        "state",
+    ]);
+    let mut values: Vec<String> = vec![
+        "authorization_code".into(),
+        "refresh_token".into(),
+        "client_credentials".into(),
+        "app".into(),
+        "conf".into(),
+        "s3cret".into(),
+        VERIFIER.into(),
+        "A".repeat(43),
+        challenge_value.clone(),
+        "S256".into(),
+        "plain".into(),
+        "code".into(),
+        "http://127.0.0.1:3000/cb".into(),
+        "http://127.0.0.1:4000/cb".into(),
+        "https://evil.example/cb".into(),
+        RESOURCE.into(),
+        "not a uri".into(),
+        "mcp:tools openid".into(),
+        refresh.clone(),
+        String::new(),
+        "\u{0}\u{ffff}".into(),
+    ];
+    values.extend(codes);
+    let value = prop::sample::select(values);
+    let pairs = prop::collection::vec((name, value), 0..8);
+    let basic = prop::option::of(prop::sample::select(vec![
+        ("conf", "s3cret"),
+        ("conf", "wrong"),
+        ("app", ""),
+        ("ghost", "x"),
+    ]));
+    let to_token = any::<bool>();
+    let config = ProptestConfig {
+        cases: 200,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    proptest!(config, |(pairs in pairs, basic in basic, to_token in to_token)| {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str())))
+            .finish();
+        let reply = runtime.block_on(async {
+            if to_token {
+                let mut request = http()
+                    .post(idp.token_endpoint())
+                    .header(header::CONTENT_TYPE, FORM)
+                    .body(body.clone());
+                if let Some((id, secret)) = basic {
+                    request = request.header(
+                        header::AUTHORIZATION,
+                        format!("Basic {}", STANDARD.encode(format!("{id}:{secret}"))),
+                    );
+                }
+                send(request).await
+            } else {
+                send(http().get(format!("{}/authorize?{body}", idp.issuer()))).await
+            }
+        });
+        let status = reply.status.as_u16();
+        prop_assert!(status < 500, "{body}: {status} {}", reply.text());
+        if to_token {
+            prop_assert!([200, 400, 401].contains(&status), "{body}: {status}");
+            let json: Value = serde_json::from_slice(&reply.body)
+                .map_err(|e| TestCaseError::fail(format!("{body}: not JSON: {e}")))?;
+            if status != 200 {
+                prop_assert!(json["error"].is_string(), "{body}: {json}");
+            }
+            if status == 401 {
+                prop_assert!(reply.header(header::WWW_AUTHENTICATE).starts_with("Basic"));
+            }
+        } else {
+            prop_assert!([200, 302, 400].contains(&status), "{body}: {status}");
+            if status == 302 {
+                let location = reply.header(header::LOCATION);
+                prop_assert!(
+                    location.starts_with("http://127.0.0.1:") || location.starts_with("https://app.example/cb"),
+                    "redirected to an unregistered URI: {location}"
+                );
+            }
+        }
+    });
+    runtime.block_on(idp.shutdown());
+}
