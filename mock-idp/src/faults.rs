@@ -84,6 +84,10 @@ impl FaultTable {
         Ok(())
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
     /// Whether any rule is for a particular client (then requests must be read for theirs).
     pub(crate) fn has_client_rules(&self) -> bool {
         self.rules.keys().any(|(_, client)| client.is_some())

@@ -73,6 +73,8 @@ struct Inner {
     serial: AtomicU64,
     registry: Mutex<Registry>,
     faults: Mutex<FaultTable>,
+    /// Whether the fault table has any rule: lets the hot path skip its lock.
+    faults_armed: std::sync::atomic::AtomicBool,
     log: Mutex<RequestLog>,
     clock: Mutex<Clock>,
     /// Set when the server stops, which releases requests held by a `hang` fault.
@@ -165,6 +167,7 @@ impl Idp {
                 serial: AtomicU64::new(0),
                 registry: Mutex::new(Registry::default()),
                 faults: Mutex::new(FaultTable::default()),
+                faults_armed: std::sync::atomic::AtomicBool::new(false),
                 log: Mutex::new(RequestLog::default()),
                 clock: Mutex::new(Clock::Real),
                 stopping: watch::channel(false).0,
@@ -215,6 +218,8 @@ impl Idp {
     /// Deletes a key that does not sign (see the control API's `/keys/forget`).
     pub fn forget_key(&self, kid: &str) -> Result<KeyRef, IdpError> {
         write(&self.inner.keys).forget(kid)?;
+        // Tokens it signed no longer verify, so cached verifications go too.
+        lock(&self.inner.registry).forget_verified();
         Ok(KeyRef {
             kid: kid.to_owned(),
         })
@@ -258,14 +263,19 @@ impl Idp {
 
     /// Makes an endpoint misbehave (`POST /_control/faults`).
     pub fn set_fault(&self, spec: FaultSpec) -> Result<(), IdpError> {
-        lock(&self.inner.faults)
-            .set(spec)
-            .map_err(IdpError::InvalidRequest)
+        let mut table = lock(&self.inner.faults);
+        table.set(spec).map_err(IdpError::InvalidRequest)?;
+        self.inner
+            .faults_armed
+            .store(!table.is_empty(), Ordering::Release);
+        Ok(())
     }
 
     /// Removes every fault (`DELETE /_control/faults`).
     pub fn clear_faults(&self) {
-        lock(&self.inner.faults).clear();
+        let mut table = lock(&self.inner.faults);
+        table.clear();
+        self.inner.faults_armed.store(false, Ordering::Release);
     }
 
     /// Recorded protocol requests with `seq > since`, oldest first (`GET /_control/requests`).
@@ -384,13 +394,15 @@ impl Idp {
                     &self.inner.urls.issuer,
                 );
                 match claims {
-                    Some(claims) => introspection::answer(
-                        &TokenRecord {
+                    Some(claims) => {
+                        let record = TokenRecord {
                             claims,
                             signature_ok: true,
-                        },
-                        self.now(),
-                    ),
+                        };
+                        let answer = introspection::answer(&record, self.now());
+                        lock(&self.inner.registry).remember_verified(token, record);
+                        answer
+                    }
                     None => introspection::inactive(),
                 }
             }
@@ -560,7 +572,7 @@ impl Idp {
     // ----- Plumbing for the HTTP shell -----
 
     /// Appends a request to the log; returns its `seq`.
-    pub(crate) fn record(&self, entry: RecordedRequest) -> u64 {
+    pub(crate) fn record(&self, entry: crate::log::Captured) -> u64 {
         lock(&self.inner.log).push(entry)
     }
 
@@ -570,13 +582,22 @@ impl Idp {
 
     /// The fault for one call to `endpoint`, if any (counts the call).
     pub(crate) fn take_fault(&self, endpoint: EndpointKind, client: Option<&str>) -> Option<Fault> {
+        if !self.inner.faults_armed.load(Ordering::Acquire) {
+            return None;
+        }
         let endpoint = fault_endpoint(endpoint)?;
-        lock(&self.inner.faults).take(endpoint, client)
+        let mut table = lock(&self.inner.faults);
+        let fault = table.take(endpoint, client);
+        if table.is_empty() {
+            self.inner.faults_armed.store(false, Ordering::Release);
+        }
+        fault
     }
 
     /// Whether some fault rule names a client.
     pub(crate) fn has_client_faults(&self) -> bool {
-        lock(&self.inner.faults).has_client_rules()
+        self.inner.faults_armed.load(Ordering::Acquire)
+            && lock(&self.inner.faults).has_client_rules()
     }
 
     /// Rotates keys on the configured schedule until the server stops: announce a new key,
@@ -895,6 +916,18 @@ mod tests {
             states,
             [KeyState::Retired, KeyState::Announced, KeyState::Active]
         );
+    }
+
+    #[test]
+    fn cached_verifications_end_when_the_key_is_forgotten() {
+        let idp = idp();
+        let issued = idp.issue(None, None, "conformance-client").expect("issue");
+        assert_eq!(idp.introspect(&issued.token)["active"], true);
+        // Cached now; still active after a rotation (retired keys still verify).
+        let rotation = idp.rotate_keys().expect("rotate");
+        assert_eq!(idp.introspect(&issued.token)["active"], true);
+        idp.forget_key(&rotation.retired).expect("forget");
+        assert_eq!(idp.introspect(&issued.token)["active"], false);
     }
 
     #[test]

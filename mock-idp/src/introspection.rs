@@ -166,6 +166,9 @@ pub(crate) struct Registry {
     minted: Bounded<Arc<TokenRecord>>,
     overrides: Bounded<JsonObject>,
     revoked: Bounded<()>,
+    /// JWTs this IdP signed whose signature was verified once: resource servers introspect the
+    /// same token on every request, and its signature cannot change.
+    verified: Bounded<Arc<TokenRecord>>,
 }
 
 impl Default for Registry {
@@ -180,11 +183,22 @@ impl Registry {
             minted: Bounded::new(capacity),
             overrides: Bounded::new(capacity),
             revoked: Bounded::new(capacity),
+            verified: Bounded::new(capacity),
         }
     }
 
     pub(crate) fn remember(&mut self, token: &str, record: TokenRecord) {
         self.minted.insert(token, Arc::new(record));
+    }
+
+    /// Remembers a verified JWT's claims.
+    pub(crate) fn remember_verified(&mut self, token: &str, record: TokenRecord) {
+        self.verified.insert(token, Arc::new(record));
+    }
+
+    /// Forgets every verified JWT, e.g. when a key is deleted and its tokens stop verifying.
+    pub(crate) fn forget_verified(&mut self) {
+        self.verified.clear();
     }
 
     pub(crate) fn set_override(&mut self, token: &str, response: JsonObject) {
@@ -209,6 +223,8 @@ impl Registry {
         } else if let Some(response) = self.overrides.get(token) {
             Lookup::Override(response.clone())
         } else if let Some(record) = self.minted.get(token) {
+            Lookup::Minted(Arc::clone(record))
+        } else if let Some(record) = self.verified.get(token) {
             Lookup::Minted(Arc::clone(record))
         } else {
             Lookup::Unknown

@@ -5,7 +5,9 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use axum::body::Bytes;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, Uri};
 
 use crate::api::{EndpointKind, RecordedRequest};
 use crate::clock::wall_millis;
@@ -40,37 +42,71 @@ pub(crate) fn classify(path: &str) -> Option<EndpointKind> {
     })
 }
 
-/// A log entry for a request that has just arrived (`seq` and `status` still 0).
-pub(crate) fn capture(parts: &Parts, endpoint: EndpointKind, body: &[u8]) -> RecordedRequest {
-    let mut headers: BTreeMap<String, String> = BTreeMap::new();
-    for (name, value) in &parts.headers {
-        let value = String::from_utf8_lossy(value.as_bytes());
-        headers
-            .entry(name.as_str().to_ascii_lowercase())
-            .and_modify(|joined| {
-                joined.push_str(", ");
-                joined.push_str(&value);
-            })
-            .or_insert_with(|| value.into_owned());
-    }
-    let body = &body[..body.len().min(BODY_CAP)];
-    RecordedRequest {
-        seq: 0,
+/// A request as it arrived, kept raw: the header map and body are reference-counted copies, so
+/// recording costs no text conversion on the hot path; [`Captured::render`] makes the
+/// `RecordedRequest` of the control API when the log is read.
+#[derive(Debug, Clone)]
+pub(crate) struct Captured {
+    at_ms: u64,
+    endpoint: EndpointKind,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+/// A request that has just arrived.
+pub(crate) fn capture(parts: &Parts, endpoint: EndpointKind, body: &Bytes) -> Captured {
+    Captured {
         at_ms: wall_millis(),
         endpoint,
-        method: parts.method.as_str().to_owned(),
-        path: parts.uri.path().to_owned(),
-        query: parts.uri.query().map(str::to_owned),
-        headers,
-        body: String::from_utf8_lossy(body).into_owned(),
-        status: 0,
+        method: parts.method.clone(),
+        uri: parts.uri.clone(),
+        headers: parts.headers.clone(),
+        body: body.slice(..body.len().min(BODY_CAP)),
     }
+}
+
+impl Captured {
+    /// The control API's view: header names lowercased, repeats joined with `", "`, sorted;
+    /// the body as lossy UTF-8.
+    pub(crate) fn render(&self, seq: u64, status: u16) -> RecordedRequest {
+        let mut headers: BTreeMap<String, String> = BTreeMap::new();
+        for (name, value) in &self.headers {
+            let value = String::from_utf8_lossy(value.as_bytes());
+            headers
+                .entry(name.as_str().to_ascii_lowercase())
+                .and_modify(|joined| {
+                    joined.push_str(", ");
+                    joined.push_str(&value);
+                })
+                .or_insert_with(|| value.into_owned());
+        }
+        RecordedRequest {
+            seq,
+            at_ms: self.at_ms,
+            endpoint: self.endpoint,
+            method: self.method.as_str().to_owned(),
+            path: self.uri.path().to_owned(),
+            query: self.uri.query().map(str::to_owned),
+            headers,
+            body: String::from_utf8_lossy(&self.body).into_owned(),
+            status,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    seq: u64,
+    captured: Captured,
+    status: u16,
 }
 
 /// The bounded, ordered log.
 #[derive(Debug)]
 pub(crate) struct RequestLog {
-    entries: VecDeque<RecordedRequest>,
+    entries: VecDeque<Entry>,
     last_seq: u64,
     body_bytes: usize,
     max_entries: usize,
@@ -95,16 +131,19 @@ impl RequestLog {
     }
 
     /// Appends `entry` with the next sequence number, which it returns.
-    pub(crate) fn push(&mut self, mut entry: RecordedRequest) -> u64 {
+    pub(crate) fn push(&mut self, captured: Captured) -> u64 {
         self.last_seq += 1;
-        entry.seq = self.last_seq;
-        self.body_bytes += entry.body.len();
-        self.entries.push_back(entry);
+        self.body_bytes += captured.body.len();
+        self.entries.push_back(Entry {
+            seq: self.last_seq,
+            captured,
+            status: 0,
+        });
         while self.entries.len() > self.max_entries
             || (self.body_bytes > self.max_body_bytes && self.entries.len() > 1)
         {
             if let Some(dropped) = self.entries.pop_front() {
-                self.body_bytes -= dropped.body.len();
+                self.body_bytes -= dropped.captured.body.len();
             }
         }
         self.last_seq
@@ -125,7 +164,10 @@ impl RequestLog {
 
     pub(crate) fn since(&self, since: u64) -> Vec<RecordedRequest> {
         let start = self.entries.partition_point(|e| e.seq <= since);
-        self.entries.range(start..).cloned().collect()
+        self.entries
+            .range(start..)
+            .map(|e| e.captured.render(e.seq, e.status))
+            .collect()
     }
 
     /// Empties the log; sequence numbers continue.
@@ -178,8 +220,8 @@ mod tests {
             "/introspect?a=1",
             &[("X-B", "2"), ("x-a", "1"), ("X-A", "one more")],
         );
-        let body = vec![b'x'; BODY_CAP + 10];
-        let entry = capture(&parts, EndpointKind::Introspect, &body);
+        let body = Bytes::from(vec![b'x'; BODY_CAP + 10]);
+        let entry = capture(&parts, EndpointKind::Introspect, &body).render(0, 0);
         assert_eq!(entry.method, "POST");
         assert_eq!(entry.path, "/introspect");
         assert_eq!(entry.query.as_deref(), Some("a=1"));
@@ -197,8 +239,8 @@ mod tests {
     fn sequence_since_status_and_clear() {
         let mut log = RequestLog::default();
         let p = parts("GET", "/jwks", &[]);
-        let first = log.push(capture(&p, EndpointKind::Jwks, b""));
-        let second = log.push(capture(&p, EndpointKind::Jwks, b""));
+        let first = log.push(capture(&p, EndpointKind::Jwks, &Bytes::new()));
+        let second = log.push(capture(&p, EndpointKind::Jwks, &Bytes::new()));
         assert_eq!((first, second), (1, 2));
         log.set_status(second, 503);
         let all = log.since(0);
@@ -211,7 +253,7 @@ mod tests {
         log.clear();
         assert!(log.since(0).is_empty());
         assert_eq!(
-            log.push(capture(&p, EndpointKind::Jwks, b"")),
+            log.push(capture(&p, EndpointKind::Jwks, &Bytes::new())),
             3,
             "seq continues after a clear"
         );
@@ -222,7 +264,7 @@ mod tests {
         let p = parts("POST", "/token", &[]);
         let mut log = RequestLog::with_limits(3, 1_000);
         for _ in 0..5 {
-            log.push(capture(&p, EndpointKind::Token, b"x"));
+            log.push(capture(&p, EndpointKind::Token, &Bytes::from_static(b"x")));
         }
         assert_eq!(
             log.since(0).iter().map(|e| e.seq).collect::<Vec<_>>(),
@@ -230,7 +272,11 @@ mod tests {
         );
         let mut log = RequestLog::with_limits(100, 1_000);
         for _ in 0..3 {
-            log.push(capture(&p, EndpointKind::Token, &[b'y'; 400]));
+            log.push(capture(
+                &p,
+                EndpointKind::Token,
+                &Bytes::from(vec![b'y'; 400]),
+            ));
         }
         assert_eq!(
             log.since(0).iter().map(|e| e.seq).collect::<Vec<_>>(),
