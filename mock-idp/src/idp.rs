@@ -492,10 +492,9 @@ impl Idp {
     }
 
     /// The serialised JWKS and its ETag.
-    pub(crate) fn jwks(&self) -> (Bytes, String) {
+    pub(crate) fn jwks(&self) -> (Bytes, axum::http::HeaderValue) {
         let keys = read(&self.inner.keys);
-        let (body, etag) = keys.jwks();
-        (body, etag.to_owned())
+        (keys.jwks().0, keys.etag_header())
     }
 
     /// The serialised discovery document.

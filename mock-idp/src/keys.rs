@@ -326,6 +326,8 @@ pub(crate) struct KeySet {
     file: Option<PathBuf>,
     jwks: Bytes,
     etag: String,
+    /// The ETag as a ready header value, cloned (not re-parsed) per request.
+    etag_header: axum::http::HeaderValue,
 }
 
 impl std::fmt::Debug for KeySet {
@@ -368,6 +370,7 @@ impl KeySet {
             file,
             jwks: Bytes::new(),
             etag: String::new(),
+            etag_header: axum::http::HeaderValue::from_static("\"\""),
         };
         let kid = set.next_kid();
         let key = Arc::new(SigningKey::new(kid, KeyMaterial::generate_for(alg)?)?);
@@ -425,6 +428,7 @@ impl KeySet {
             file: Some(path),
             jwks: Bytes::new(),
             etag: String::new(),
+            etag_header: axum::http::HeaderValue::from_static("\"\""),
         };
         set.rebuild_jwks();
         Ok(set)
@@ -564,6 +568,11 @@ impl KeySet {
         (self.jwks.clone(), &self.etag)
     }
 
+    /// The ETag as a header value.
+    pub(crate) fn etag_header(&self) -> axum::http::HeaderValue {
+        self.etag_header.clone()
+    }
+
     /// Persists `keys` (when backed by a file), then makes them current.
     fn commit(&mut self, keys: Vec<ManagedKey>, next_index: u64) -> Result<(), KeyError> {
         debug_assert_eq!(
@@ -609,6 +618,8 @@ impl KeySet {
         let body = serde_json::to_vec(&doc).unwrap_or_else(|_| b"{\"keys\":[]}".to_vec());
         let hash = digest::digest(&digest::SHA256, &body);
         self.etag = format!("\"{}\"", hex(&hash.as_ref()[..12]));
+        self.etag_header = axum::http::HeaderValue::from_str(&self.etag)
+            .unwrap_or_else(|_| axum::http::HeaderValue::from_static("\"\""));
         self.jwks = Bytes::from(body);
     }
 }
@@ -701,6 +712,7 @@ pub(crate) mod tests {
             file: None,
             jwks: Bytes::new(),
             etag: String::new(),
+            etag_header: axum::http::HeaderValue::from_static("\"\""),
         };
         let key = Arc::new(test_key("mock-key-1", 0));
         set.commit(
