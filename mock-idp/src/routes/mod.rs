@@ -89,25 +89,39 @@ pub(crate) fn app_with_issuers(root: Idp, others: &[(String, Idp)]) -> Router {
         router = router
             .route(
                 &format!("/.well-known/oauth-authorization-server/{name}"),
-                get(metadata.clone()),
+                get(metadata.clone()).layer(middleware::from_fn(cors)),
             )
             .route(
                 &format!("/.well-known/openid-configuration/{name}"),
-                get(metadata),
+                get(metadata).layer(middleware::from_fn(cors)),
             )
             .nest(&format!("/{name}"), app(idp.clone()));
     }
-    router.layer(middleware::from_fn(cors))
+    router
+}
+
+/// CORS for the few routes outside an issuer's application (the recorder does the same for
+/// everything inside one, so the busy endpoints pay for one middleware, not two).
+async fn cors(request: Request, next: middleware::Next) -> Response {
+    if let Some(answer) = preflight(&request) {
+        return answer;
+    }
+    let mut response = next.run(request).await;
+    allow_any_origin(&mut response);
+    response
 }
 
 /// CORS for browser-based clients (MCP Inspector and web apps): any origin may call the
-/// protocol endpoints, and preflights are answered here.
-async fn cors(request: Request, next: middleware::Next) -> Response {
-    let preflight = request.method() == axum::http::Method::OPTIONS
+/// protocol endpoints. A preflight gets its answer here.
+pub(crate) fn preflight(request: &Request) -> Option<Response> {
+    let is_preflight = request.method() == axum::http::Method::OPTIONS
         && request
             .headers()
             .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-    let mut response = if preflight {
+    if !is_preflight {
+        return None;
+    }
+    {
         let mut response = StatusCode::NO_CONTENT.into_response();
         let headers = response.headers_mut();
         headers.insert(
@@ -122,15 +136,17 @@ async fn cors(request: Request, next: middleware::Next) -> Response {
             header::ACCESS_CONTROL_MAX_AGE,
             HeaderValue::from_static("600"),
         );
-        response
-    } else {
-        next.run(request).await
-    };
+        allow_any_origin(&mut response);
+        Some(response)
+    }
+}
+
+/// `Access-Control-Allow-Origin: *`.
+pub(crate) fn allow_any_origin(response: &mut Response) {
     response.headers_mut().insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
         HeaderValue::from_static("*"),
     );
-    response
 }
 
 pub(crate) async fn not_found() -> OAuthError {

@@ -19,6 +19,15 @@ use crate::log::{BODY_CAP, capture, classify};
 use crate::oauth_error::OAuthError;
 
 pub(crate) async fn record(State(idp): State<Idp>, request: Request, next: Next) -> Response {
+    if let Some(answer) = crate::routes::preflight(&request) {
+        return answer;
+    }
+    let mut response = record_inner(idp, request, next).await;
+    crate::routes::allow_any_origin(&mut response);
+    response
+}
+
+async fn record_inner(idp: Idp, request: Request, next: Next) -> Response {
     let Some(endpoint) = classify(request.uri().path()) else {
         // The control API is not recorded, but its bodies are read and capped the same way: a
         // handler that ignores an oversized body would otherwise leave the client blocked
@@ -214,6 +223,10 @@ async fn hold(idp: &Idp, duration: Duration) {
 /// Reads at most `cap` bytes of `body`. The flag says whether the body was longer (the rest is
 /// left unread); `Err` means the body could not be read.
 async fn read_capped(mut body: Body, cap: usize) -> Result<(Bytes, bool), ()> {
+    // Most GETs have no body at all: nothing to poll.
+    if body.size_hint().exact() == Some(0) {
+        return Ok((Bytes::new(), false));
+    }
     let mut buffer: Vec<u8> = Vec::new();
     loop {
         let frame = poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await;
