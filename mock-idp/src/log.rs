@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use axum::body::Bytes;
+use axum::http::Method;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, Uri};
 
 use crate::api::{EndpointKind, RecordedRequest};
 use crate::clock::wall_millis;
@@ -42,40 +42,78 @@ pub(crate) fn classify(path: &str) -> Option<EndpointKind> {
     })
 }
 
-/// A request as it arrived, kept raw: the header map and body are reference-counted copies, so
-/// recording costs no text conversion on the hot path; [`Captured::render`] makes the
+/// A request as it arrived, in owned compact form: the URI and headers packed into one buffer
+/// and the body copied, so recording costs two allocations and no text conversion, and keeps
+/// no part of the connection's read buffer alive. [`Captured::render`] makes the
 /// `RecordedRequest` of the control API when the log is read.
 #[derive(Debug, Clone)]
 pub(crate) struct Captured {
     at_ms: u64,
     endpoint: EndpointKind,
     method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    /// `uri \n name \0 value \n name \0 value ...`
+    head: Box<[u8]>,
     body: Bytes,
 }
 
 /// A request that has just arrived.
 pub(crate) fn capture(parts: &Parts, endpoint: EndpointKind, body: &Bytes) -> Captured {
+    let uri = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let size = uri.len()
+        + 1
+        + parts
+            .headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 2)
+            .sum::<usize>();
+    let mut head = Vec::with_capacity(size);
+    head.extend_from_slice(uri.as_bytes());
+    head.push(b'\n');
+    for (name, value) in &parts.headers {
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.push(0);
+        head.extend_from_slice(value.as_bytes());
+        head.push(b'\n');
+    }
+    let body = &body[..body.len().min(BODY_CAP)];
     Captured {
         at_ms: wall_millis(),
         endpoint,
         method: parts.method.clone(),
-        uri: parts.uri.clone(),
-        headers: parts.headers.clone(),
-        body: body.slice(..body.len().min(BODY_CAP)),
+        head: head.into_boxed_slice(),
+        body: if body.is_empty() {
+            Bytes::new()
+        } else {
+            Bytes::copy_from_slice(body)
+        },
     }
 }
 
 impl Captured {
+    /// Bytes this entry holds, for the log's budget.
+    fn size(&self) -> usize {
+        self.head.len() + self.body.len()
+    }
+
     /// The control API's view: header names lowercased, repeats joined with `", "`, sorted;
     /// the body as lossy UTF-8.
     pub(crate) fn render(&self, seq: u64, status: u16) -> RecordedRequest {
+        let mut lines = self.head.split(|b| *b == b'\n');
+        let uri = String::from_utf8_lossy(lines.next().unwrap_or_default()).into_owned();
+        let (path, query) = match uri.split_once('?') {
+            Some((path, query)) => (path.to_owned(), Some(query.to_owned())),
+            None => (uri, None),
+        };
         let mut headers: BTreeMap<String, String> = BTreeMap::new();
-        for (name, value) in &self.headers {
-            let value = String::from_utf8_lossy(value.as_bytes());
+        for line in lines.filter(|l| !l.is_empty()) {
+            let Some(split) = line.iter().position(|b| *b == 0) else {
+                continue;
+            };
+            // HTTP header names are already lowercase in the `http` crate.
+            let name = String::from_utf8_lossy(&line[..split]).to_ascii_lowercase();
+            let value = String::from_utf8_lossy(&line[split + 1..]);
             headers
-                .entry(name.as_str().to_ascii_lowercase())
+                .entry(name)
                 .and_modify(|joined| {
                     joined.push_str(", ");
                     joined.push_str(&value);
@@ -87,8 +125,8 @@ impl Captured {
             at_ms: self.at_ms,
             endpoint: self.endpoint,
             method: self.method.as_str().to_owned(),
-            path: self.uri.path().to_owned(),
-            query: self.uri.query().map(str::to_owned),
+            path,
+            query,
             headers,
             body: String::from_utf8_lossy(&self.body).into_owned(),
             status,
@@ -133,7 +171,7 @@ impl RequestLog {
     /// Appends `entry` with the next sequence number, which it returns.
     pub(crate) fn push(&mut self, captured: Captured) -> u64 {
         self.last_seq += 1;
-        self.body_bytes += captured.body.len();
+        self.body_bytes += captured.size();
         self.entries.push_back(Entry {
             seq: self.last_seq,
             captured,
@@ -143,7 +181,7 @@ impl RequestLog {
             || (self.body_bytes > self.max_body_bytes && self.entries.len() > 1)
         {
             if let Some(dropped) = self.entries.pop_front() {
-                self.body_bytes -= dropped.captured.body.len();
+                self.body_bytes -= dropped.captured.size();
             }
         }
         self.last_seq
@@ -151,8 +189,17 @@ impl RequestLog {
 
     /// Records the status answered to request `seq` (if it is still in the log).
     pub(crate) fn set_status(&mut self, seq: u64, status: u16) {
-        if let Ok(i) = self.entries.binary_search_by_key(&seq, |e| e.seq) {
-            self.entries[i].status = status;
+        // Sequence numbers in the log are contiguous, so the position is an offset.
+        let Some(first) = self.entries.front().map(|e| e.seq) else {
+            return;
+        };
+        let Some(index) = seq.checked_sub(first).and_then(|i| usize::try_from(i).ok()) else {
+            return;
+        };
+        if let Some(entry) = self.entries.get_mut(index)
+            && entry.seq == seq
+        {
+            entry.status = status;
         }
     }
 
