@@ -19,22 +19,7 @@ JOBS=${INTEROP_JOBS:-4}
 mkdir -p "$OUT"
 
 # -- install (pinned; nothing installed is committed) ------------------------------------------
-lock=$ROOT/interop/python/requirements.lock
-stamp=$VENV/.lock.sha256
-want=$(sha256sum "$lock" | cut -d' ' -f1)
-if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
-  echo "== installing the Python targets' pinned environment"
-  rm -rf "$VENV"
-  # Some Debian Pythons ship without ensurepip; virtualenv from pip does the same job there.
-  python3 -m venv "$VENV" 2>/dev/null || {
-    rm -rf "$VENV"
-    python3 -m pip install --quiet --disable-pip-version-check --user virtualenv
-    python3 -m virtualenv --quiet "$VENV"
-  }
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-deps -r "$lock"
-  "$VENV/bin/pip" check
-  echo "$want" > "$stamp"
-fi
+"$ROOT/interop/python/ensure-venv.sh"
 if [[ ! -d $ROOT/interop/node/node_modules ]] || [[ $ROOT/interop/node/package-lock.json -nt $ROOT/interop/node/node_modules/.package-lock.json ]]; then
   echo "== installing the Node target's pinned packages"
   npm ci --prefix "$ROOT/interop/node" --no-audit --no-fund --loglevel=error

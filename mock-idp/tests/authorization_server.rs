@@ -1,6 +1,8 @@
 //! The authorization server over real HTTP on 127.0.0.1: registration, the authorization code
 //! flow with PKCE, refresh rotation and reuse detection, consent, and the RFC 6749 §5.2 errors.
 
+mod common;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -11,9 +13,11 @@ use mock_idp::{
     AuthMethod, AuthzSettings, ClientConfig, ConsentMode, IdpConfig, MockIdp, RedirectPolicy,
     RegistrationMode,
 };
-use reqwest::header::{self, HeaderMap};
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
+use reqwest::header;
 use serde_json::{Value, json};
+
+use common::{Reply, http, send};
 
 const RESOURCE: &str = "http://127.0.0.1:8000/mcp";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -30,55 +34,6 @@ async fn start(authz: AuthzSettings) -> MockIdp {
     })
     .await
     .expect("IdP starts")
-}
-
-fn http() -> Client {
-    Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("client")
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn header(&self, name: header::HeaderName) -> &str {
-        self.headers
-            .get(&name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-    }
-
-    /// The query of the `Location` header.
-    fn location_query(&self) -> HashMap<String, String> {
-        let location = self.header(header::LOCATION);
-        let url = url::Url::parse(location).unwrap_or_else(|_| panic!("location {location:?}"));
-        url.query_pairs().into_owned().collect()
-    }
-}
-
-async fn send(request: reqwest::RequestBuilder) -> Reply {
-    let response = request.send().await.expect("answered");
-    Reply {
-        status: response.status(),
-        headers: response.headers().clone(),
-        body: response.bytes().await.expect("body").to_vec(),
-    }
 }
 
 fn form(pairs: &[(&str, &str)]) -> String {

@@ -1,6 +1,8 @@
 //! The mock IdP over real HTTP on 127.0.0.1, driven only through its protocol endpoints and its
 //! control API, as the harness drives it.
 
+mod common;
+
 use std::time::Duration;
 
 use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
@@ -8,9 +10,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mock_idp::{IdpConfig, MockIdp};
 use proptest::prelude::*;
-use reqwest::header::{self, HeaderMap};
+use reqwest::header;
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
+
+use common::{Reply, send};
 
 const AUDIENCE: &str = "http://127.0.0.1:8000/mcp";
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -25,44 +29,7 @@ async fn start() -> MockIdp {
 }
 
 fn client() -> Client {
-    Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("client")
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|err| {
-            panic!(
-                "not JSON ({err}): {:?}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-
-    fn header(&self, name: header::HeaderName) -> &str {
-        self.headers
-            .get(&name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-    }
-}
-
-async fn send(request: reqwest::RequestBuilder) -> Reply {
-    let response = request.send().await.expect("request is answered");
-    Reply {
-        status: response.status(),
-        headers: response.headers().clone(),
-        body: response.bytes().await.expect("body").to_vec(),
-    }
+    common::http()
 }
 
 async fn get(client: &Client, url: String) -> Reply {

@@ -18,22 +18,7 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 
 # -- the pinned Python environment (the same install as interop/run.sh) ------------------------
-lock=$ROOT/interop/python/requirements.lock
-stamp=$VENV/.lock.sha256
-want=$(sha256sum "$lock" | cut -d' ' -f1)
-if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
-  echo "== installing the pinned Python environment"
-  rm -rf "$VENV"
-  # Some Debian Pythons ship without ensurepip; virtualenv from pip does the same job there.
-  python3 -m venv "$VENV" 2>/dev/null || {
-    rm -rf "$VENV"
-    python3 -m pip install --quiet --disable-pip-version-check --user virtualenv
-    python3 -m virtualenv --quiet "$VENV"
-  }
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-deps -r "$lock"
-  "$VENV/bin/pip" check
-  echo "$want" > "$stamp"
-fi
+"$ROOT/interop/python/ensure-venv.sh"
 PY=$VENV/bin/python
 
 echo "== building mock-idp and reference-target"
