@@ -43,6 +43,13 @@ TARGETS=(
   "python-sdk|exec $PY interop/python/sdk_server.py|"
   "typescript-sdk|exec $NODE interop/node/ts_sdk_server.mjs|"
   "rmcp|exec target/debug/interop-rmcp-server|"
+  # Authorization servers and OAuth proxies (modes C and D): the harness logs in headlessly.
+  # The proxies' upstream is the harness's mock IdP (pre-registered clients only).
+  "fastmcp-oauth-proxy|MCP_PROXY_CONSENT=on exec $PY interop/python/fastmcp_oauth_proxy.py|"
+  "fastmcp-oauth-proxy-no-consent|MCP_PROXY_CONSENT=off exec $PY interop/python/fastmcp_oauth_proxy.py|"
+  "fastmcp-oauth-provider|exec $PY interop/python/fastmcp_oauth_provider.py|"
+  "python-sdk-as|exec $PY interop/python/sdk_auth_server.py|"
+  "typescript-sdk-proxy|exec $NODE interop/node/ts_sdk_proxy.mjs|--client-id mcp-proxy-upstream --client-secret mcp-proxy-upstream-secret --client-auth-method client_secret_post"
 )
 
 selected=("$@")

@@ -75,6 +75,9 @@ pub enum Validation {
     /// A fixed list of pre-shared tokens (a static verifier, API keys): no IdP is consulted, so
     /// the token-validation checks do not apply.
     PreShared,
+    /// Tokens issued by the target's own authorization server or proxy (modes C and D): the
+    /// harness cannot mint tokens the target accepts, so the token-validation checks do not apply.
+    OwnTokens,
 }
 
 impl std::str::FromStr for Validation {
@@ -84,8 +87,9 @@ impl std::str::FromStr for Validation {
             "jwt" => Ok(Validation::Jwt),
             "introspection" => Ok(Validation::Introspection),
             "pre-shared" => Ok(Validation::PreShared),
+            "own-tokens" => Ok(Validation::OwnTokens),
             _ => Err(format!(
-                "unknown validation {s:?}; expected jwt, introspection or pre-shared"
+                "unknown validation {s:?}; expected jwt, introspection, pre-shared or own-tokens"
             )),
         }
     }

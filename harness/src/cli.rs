@@ -161,6 +161,30 @@ pub struct Cli {
     /// List every check with its level, modes and references, then exit (--check filters).
     #[arg(long)]
     pub list: bool,
+
+    /// A client pre-registered at the target's authorization server, used by the headless login
+    /// instead of dynamic registration (modes C and D).
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+
+    /// The secret of --client-id (a confidential client).
+    #[arg(long, value_name = "SECRET", requires = "client_id")]
+    pub client_secret: Option<String>,
+
+    /// How --client-id authenticates at the token endpoint: none, client_secret_basic or
+    /// client_secret_post (default: basic with a secret, none without).
+    #[arg(long, value_name = "METHOD", requires = "client_id")]
+    pub client_auth_method: Option<String>,
+
+    /// Print the authorization URL and wait for a person to log in, where the login page cannot
+    /// be answered headlessly.
+    #[arg(long)]
+    pub interactive: bool,
+
+    /// How token-endpoint errors are judged where the RFCs and common practice disagree: rfc
+    /// (invalid_grant with 400 only) or lenient (401 accepted too).
+    #[arg(long, value_name = "PROFILE", default_value = "rfc")]
+    pub profile: crate::context::Profile,
 }
 
 /// Runs the binary; returns the exit code.
@@ -289,6 +313,11 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
             let port = if demo { 0 } else { cli.idp_port };
             let config = mock_idp::IdpConfig {
                 addr: SocketAddr::from(([127, 0, 0, 1], port)),
+                // An OAuth proxy's upstream, like GitHub or Google: configured clients only.
+                authz: mock_idp::AuthzSettings {
+                    registration: mock_idp::RegistrationMode::PreRegistered,
+                    ..Default::default()
+                },
                 state_dir: if demo {
                     None
                 } else {
@@ -367,6 +396,9 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
             .await?;
         valid_token = Some(minted.token);
     }
+    // The upstream client an OAuth proxy at the target uses at the mock IdP.
+    idp.add_client(&crate::spawn::upstream_client(&target))
+        .await?;
     let mut spawned = None;
     if let Some(command) = &cli.command {
         let env = crate::spawn::TargetEnv {
@@ -404,6 +436,16 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
             info.introspection_client_secret
         );
         eprintln!("  audience                {audience}");
+        eprintln!(
+            "  an OAuth proxy's upstream: authorization {0}/authorize, token {0}/token, client {1} / {2} (client_secret_post), callback {3}{4}",
+            info.issuer,
+            crate::spawn::UPSTREAM_CLIENT_ID,
+            crate::spawn::UPSTREAM_CLIENT_SECRET,
+            url::Url::parse(&target)
+                .map(|u| u.origin().ascii_serialization())
+                .unwrap_or_default(),
+            crate::spawn::UPSTREAM_CALLBACK_PATH,
+        );
         eprintln!();
     }
 
@@ -428,6 +470,11 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
             jwks_cooldown: Duration::from_secs(cli.jwks_cooldown),
             valid_token,
             progress,
+            client_id: cli.client_id.clone(),
+            client_secret: cli.client_secret.clone(),
+            client_auth_method: cli.client_auth_method.clone(),
+            interactive: cli.interactive,
+            profile: cli.profile,
         },
         checks: cli.checks.clone(),
         catalogue,

@@ -28,6 +28,47 @@ pub struct Options {
     pub valid_token: Option<String>,
     /// How the runner shows progress on stderr.
     pub progress: Progress,
+    /// A client pre-registered at the target's authorization server (`--client-id`), used
+    /// instead of dynamic registration.
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    /// `none`, `client_secret_basic` or `client_secret_post` for `--client-id`.
+    pub client_auth_method: Option<String>,
+    /// Print the authorization URL and wait for a person instead of the headless walk.
+    pub interactive: bool,
+    /// How token-endpoint error statuses are judged.
+    pub profile: Profile,
+}
+
+/// Where the RFCs and common MCP practice disagree, which one a run follows. The report names it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Profile {
+    /// RFC 6749 exactly: `invalid_grant` and the other token errors with HTTP 400.
+    #[default]
+    Rfc,
+    /// Also accepts `invalid_grant` with HTTP 401, which some MCP servers send on purpose so
+    /// that clients start a new login (FastMCP).
+    Lenient,
+}
+
+impl Profile {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Rfc => "rfc",
+            Profile::Lenient => "lenient",
+        }
+    }
+}
+
+impl std::str::FromStr for Profile {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "rfc" => Ok(Profile::Rfc),
+            "lenient" => Ok(Profile::Lenient),
+            _ => Err(format!("unknown profile {s:?}; expected rfc or lenient")),
+        }
+    }
 }
 
 /// Progress of a run on stderr, for runs long enough to look hung (JWKS cool-downs).
@@ -78,6 +119,11 @@ impl Default for Options {
             jwks_cooldown: Duration::from_secs(30),
             valid_token: None,
             progress: Progress::Off,
+            client_id: None,
+            client_secret: None,
+            client_auth_method: None,
+            interactive: false,
+            profile: Profile::Rfc,
         }
     }
 }
@@ -99,6 +145,17 @@ pub struct Ctx {
     /// The protocol version the target chose in the positive control's `initialize`, sent in
     /// `MCP-Protocol-Version` on every later request.
     pub negotiated_version: OnceLock<String>,
+    /// The access token the target's own authorization server issued to the headless login
+    /// (modes C and D): the valid token of the run.
+    pub issued_token: OnceLock<String>,
+    /// The scope the headless login asked for (the issued token carries it).
+    pub issued_scope: OnceLock<String>,
+    /// The browser of the headless login; its cookies last for the run.
+    pub agent: crate::oauth::agent::UserAgent,
+    /// The loopback listener behind the login's redirect URI, held for the run so its port
+    /// stays the harness's.
+    callback: Mutex<Option<std::net::TcpListener>>,
+    callback_port: OnceLock<Option<u16>>,
     next_id: AtomicU64,
 }
 
@@ -134,8 +191,41 @@ impl Ctx {
             options,
             jwks_story: Mutex::new(JwksStory::default()),
             negotiated_version: OnceLock::new(),
+            issued_token: OnceLock::new(),
+            issued_scope: OnceLock::new(),
+            agent: crate::oauth::agent::UserAgent::new(),
+            callback: Mutex::new(None),
+            callback_port: OnceLock::new(),
             next_id: AtomicU64::new(1),
         }
+    }
+
+    /// The port of the loopback redirect URI, bound on first use.
+    pub fn callback_port(&self) -> Option<u16> {
+        *self.callback_port.get_or_init(|| {
+            let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).ok()?;
+            let port = listener.local_addr().ok()?.port();
+            if let Ok(mut slot) = self.callback.lock() {
+                *slot = Some(listener);
+            }
+            Some(port)
+        })
+    }
+
+    /// The redirect listener, for `--interactive` (which waits for the browser on it).
+    pub fn take_callback_listener(&self) -> Option<tokio::net::TcpListener> {
+        let listener = self.callback.lock().ok()?.take()?;
+        listener.set_nonblocking(true).ok()?;
+        tokio::net::TcpListener::from_std(listener).ok()
+    }
+
+    /// The token that stands for "a valid token" in this run: `--token`, or the one the
+    /// target's own authorization server issued to the headless login.
+    pub fn valid_token(&self) -> Option<&str> {
+        self.options
+            .valid_token
+            .as_deref()
+            .or_else(|| self.issued_token.get().map(String::as_str))
     }
 
     pub fn next_id(&self) -> u64 {
@@ -160,11 +250,11 @@ impl Ctx {
     /// Mints a token; the audience defaults to [`Ctx::audience`], and a `null` scope means none.
     pub async fn mint(&self, request: &Value) -> Result<MintedToken, HarnessError> {
         let mut request = request.as_object().cloned().unwrap_or_default();
-        if let Some(token) = &self.options.valid_token
+        if let Some(token) = self.valid_token()
             && self.is_ordinary(&request)
         {
             return Ok(MintedToken {
-                token: token.clone(),
+                token: token.to_string(),
                 claims: Value::Object(Default::default()),
                 kid: None,
             });
@@ -185,18 +275,25 @@ impl Ctx {
             "audience" => v.as_str() == Some(self.audience.as_str()),
             "format" => v.as_str() == Some("jwt"),
             "scope" => {
-                v.is_null() || {
-                    let asked: std::collections::BTreeSet<&str> =
-                        v.as_str().unwrap_or_default().split_whitespace().collect();
-                    let required: std::collections::BTreeSet<&str> = self
-                        .options
-                        .scopes
-                        .iter()
-                        .flatten()
-                        .map(String::as_str)
-                        .collect();
-                    required.is_empty() || asked == required
+                let asked: std::collections::BTreeSet<&str> =
+                    v.as_str().unwrap_or_default().split_whitespace().collect();
+                if self.options.valid_token.is_none() {
+                    // The issued token carries exactly the scope the login asked for.
+                    let issued: std::collections::BTreeSet<&str> = self
+                        .issued_scope
+                        .get()
+                        .map(|s| s.split_whitespace().collect())
+                        .unwrap_or_default();
+                    return asked == issued;
                 }
+                let required: std::collections::BTreeSet<&str> = self
+                    .options
+                    .scopes
+                    .iter()
+                    .flatten()
+                    .map(String::as_str)
+                    .collect();
+                v.is_null() || required.is_empty() || asked == required
             }
             _ => false,
         })

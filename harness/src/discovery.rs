@@ -77,6 +77,8 @@ pub struct Facts {
     pub validation_reason: String,
     /// The IdP log position when the run started; later entries are this run's.
     pub log_start: u64,
+    /// The headless login against the target's own authorization server (modes C and D).
+    pub login: Option<crate::oauth::flow::LoginFlow>,
 }
 
 impl Facts {
@@ -246,9 +248,53 @@ pub async fn discover(ctx: &Ctx) -> Result<Facts, HarnessError> {
         )
     };
 
-    // 4. The positive control: a valid token must get a successful MCP answer.
+    // 4. Modes C and D: log in through the target's own authorization server, as a client would;
+    // the access token it issues is the run's valid token.
+    let (mut mode, mut mode_reason) = detect_mode(ctx, &prm_attempts, &origin);
+    let mut login = None;
+    if matches!(mode, Mode::C | Mode::D) {
+        let issuer = prm_attempts
+            .iter()
+            .find_map(|a| {
+                a.document
+                    .as_ref()?
+                    .get("authorization_servers")?
+                    .as_array()?
+                    .first()?
+                    .as_str()
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| origin.clone());
+        let run = crate::oauth::flow::LoginRun {
+            ctx,
+            agent: &ctx.agent,
+        };
+        let flow = run.login(&issuer, &required_scopes).await;
+        if let Some(token) = flow.access_token() {
+            let _ = ctx.issued_token.set(token.to_string());
+            let _ = ctx.issued_scope.set(flow.scope.clone());
+        }
+        if flow.via_upstream && ctx.options.mode.is_none() {
+            mode = Mode::D;
+            mode_reason = "the login went through the mock IdP behind the target's own authorization server: an OAuth proxy".to_string();
+        }
+        login = Some(flow);
+    }
+
+    // 5. The positive control: a valid token must get a successful MCP answer.
     let log_mark = ctx.idp.last_seq().await?;
-    let mut positive = positive_control(ctx, &required_scopes, "jwt").await?;
+    let mut positive = match &login {
+        Some(flow) if flow.access_token().is_none() => PositiveControl {
+            passed: false,
+            message: flow.summary(),
+            exchanges: flow
+                .failure()
+                .map(|f| f.exchanges.clone())
+                .unwrap_or_default(),
+            session_id: None,
+        },
+        _ => positive_control(ctx, &required_scopes, "jwt").await?,
+    };
     let mut seen = ctx.idp.requests_since(log_mark).await?;
     let mut validation = ctx.options.validation;
     let mut validation_reason = if validation.is_some() {
@@ -256,6 +302,11 @@ pub async fn discover(ctx: &Ctx) -> Result<Facts, HarnessError> {
     } else {
         String::new()
     };
+    if validation.is_none() && login.is_some() {
+        validation = Some(Validation::OwnTokens);
+        validation_reason =
+            "the target is its own authorization server: it accepts the tokens it issues".into();
+    }
     if validation.is_none() {
         if positive.passed
             && ctx.options.valid_token.is_some()
@@ -318,41 +369,10 @@ pub async fn discover(ctx: &Ctx) -> Result<Facts, HarnessError> {
         }
     }
 
-    // 6. The mode.
-    let (mode, mode_reason) = if let Some(mode) = ctx.options.mode {
-        (mode, "given with --mode".to_string())
-    } else {
-        let prm = prm_attempts.iter().find_map(|a| a.document.as_ref());
-        match prm {
-            None => (
-                Mode::A,
-                "no protected-resource metadata at the challenge pointer or the well-known URLs"
-                    .to_string(),
-            ),
-            Some(doc) => {
-                let servers: Vec<&str> = doc
-                    .get("authorization_servers")
-                    .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(Value::as_str).collect())
-                    .unwrap_or_default();
-                if servers
-                    .iter()
-                    .any(|s| url::Url::parse(s).is_ok_and(|u| origin_of(&u) == origin))
-                {
-                    (
-                        Mode::C,
-                        "the metadata names an authorization server on the target's own origin"
-                            .to_string(),
-                    )
-                } else {
-                    (
-                        Mode::B,
-                        "the metadata names an external authorization server".to_string(),
-                    )
-                }
-            }
-        }
-    };
+    // 6. Metadata read with the token may reveal the mode.
+    if mode == Mode::A && ctx.options.mode.is_none() {
+        (mode, mode_reason) = detect_mode(ctx, &prm_attempts, &origin);
+    }
 
     Ok(Facts {
         unauthenticated,
@@ -366,7 +386,46 @@ pub async fn discover(ctx: &Ctx) -> Result<Facts, HarnessError> {
         validation,
         validation_reason,
         log_start,
+        login,
     })
+}
+
+/// The mode from the metadata: none (A), an external authorization server (B) or one on the
+/// target's own origin (C; the login tells D apart).
+fn detect_mode(ctx: &Ctx, prm_attempts: &[PrmAttempt], origin: &str) -> (Mode, String) {
+    if let Some(mode) = ctx.options.mode {
+        return (mode, "given with --mode".to_string());
+    }
+    let prm = prm_attempts.iter().find_map(|a| a.document.as_ref());
+    match prm {
+        None => (
+            Mode::A,
+            "no protected-resource metadata at the challenge pointer or the well-known URLs"
+                .to_string(),
+        ),
+        Some(doc) => {
+            let servers: Vec<&str> = doc
+                .get("authorization_servers")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            if servers
+                .iter()
+                .any(|s| url::Url::parse(s).is_ok_and(|u| origin_of(&u) == origin))
+            {
+                (
+                    Mode::C,
+                    "the metadata names an authorization server on the target's own origin"
+                        .to_string(),
+                )
+            } else {
+                (
+                    Mode::B,
+                    "the metadata names an external authorization server".to_string(),
+                )
+            }
+        }
+    }
 }
 
 fn non_empty(scopes: &[String]) -> Value {
@@ -389,6 +448,9 @@ async fn positive_control(
     // With --token the control uses the caller's token, not one the IdP minted.
     let what = if ctx.options.valid_token.is_some() {
         "the pre-shared token (--token)".to_string()
+    } else if ctx.issued_token.get().is_some() {
+        "the access token the target's authorization server issued to the headless login"
+            .to_string()
     } else {
         format!("a valid {format} token")
     };

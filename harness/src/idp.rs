@@ -38,6 +38,7 @@ pub struct IdpRequest {
     pub endpoint: String,
     pub method: String,
     pub path: String,
+    pub query: Option<String>,
     pub headers: serde_json::Map<String, Value>,
     pub body: String,
     pub status: u16,
@@ -259,6 +260,7 @@ impl IdpClient {
                     .and_then(Value::as_str)
                     .unwrap_or("")
                     .to_string(),
+                query: r.get("query").and_then(Value::as_str).map(str::to_string),
                 headers: r
                     .get("headers")
                     .and_then(Value::as_object)
@@ -309,6 +311,13 @@ impl IdpClient {
         v.get("now")
             .and_then(Value::as_i64)
             .ok_or_else(|| HarnessError::Idp("clock answer lacks now".into()))
+    }
+
+    /// Adds (or replaces) a configured client (`POST /_control/clients`).
+    pub async fn add_client(&self, client: &Value) -> Result<(), HarnessError> {
+        self.call(reqwest::Method::POST, "/clients", Some(client.clone()))
+            .await
+            .map(drop)
     }
 
     pub async fn reset(&self) -> Result<(), HarnessError> {

@@ -5,6 +5,7 @@
 //! runs the checks described by [`scenario`] files, and [`report`] renders the verdicts. Only
 //! [`target`] sends HTTP to the target; [`idp`] drives the mock IdP through its control API.
 
+pub mod as_probes;
 pub mod baseline;
 pub mod challenge;
 pub mod check;
@@ -14,6 +15,7 @@ pub mod discovery;
 pub mod error;
 pub mod idp;
 pub mod mcp;
+pub mod oauth;
 pub mod probes;
 pub mod redact;
 pub mod report;

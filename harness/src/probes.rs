@@ -33,6 +33,7 @@ pub async fn run(ctx: &Ctx, facts: &Facts, probe: Probe) -> Result<StepOutcome, 
         Probe::JwksUnusableKey => jwks_unusable_key(ctx, facts).await?,
         Probe::JwksOutage => jwks_outage(ctx, facts).await?,
         Probe::IntrospectionRequestShape => introspection_request_shape(ctx, facts).await?,
+        other => return crate::as_probes::run(ctx, facts, other).await,
     })
 }
 

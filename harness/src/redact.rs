@@ -8,7 +8,77 @@
 pub fn redact_secrets(text: &str) -> String {
     let text = redact_scheme_credentials(text);
     let text = redact_query_secrets(&text);
+    let text = replace_values(&text, SECRET_KEYS, |_| "[REDACTED]".to_string());
     redact_token_like_words(&text)
+}
+
+/// Members and parameters whose values are secrets wherever they appear: in JSON bodies (plain
+/// or escaped inside a report string) and in forms and URLs.
+const SECRET_KEYS: &[&str] = &[
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "client_secret",
+    "registration_access_token",
+    "code_verifier",
+    "csrf",
+    "csrf_token",
+];
+
+/// Members and parameters whose values differ between runs (random state, PKCE challenges,
+/// issued client ids, consent transactions) and are normalised for snapshots.
+const RUN_KEYS: &[&str] = &[
+    "state",
+    "code_challenge",
+    "client_id",
+    "txn_id",
+    "request_id",
+    "nonce",
+    "client_id_issued_at",
+    "registration_client_uri",
+];
+
+/// Replaces the value after `key=` (a form or query parameter) or after `"key":` (a JSON member,
+/// possibly with escaped quotes) with `with(key)`.
+fn replace_values(text: &str, keys: &[&str], with: impl Fn(&str) -> String) -> String {
+    let mut out = text.to_string();
+    for key in keys {
+        let mut from = 0;
+        while let Some(found) = out[from..].find(key) {
+            let start = from + found;
+            let end_key = start + key.len();
+            from = end_key;
+            // The key must stand alone: not the tail of a longer name.
+            let before = out[..start].chars().next_back();
+            if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+                continue;
+            }
+            let rest = &out[end_key..];
+            let value_start = if let Some(r) = rest.strip_prefix('=') {
+                let _ = r;
+                end_key + 1
+            } else {
+                // `"key": "value"`, `\"key\":\"value\"`, or a number.
+                let trimmed = rest.trim_start_matches(['\\', '"']);
+                let Some(after_colon) = trimmed.strip_prefix(':') else {
+                    continue;
+                };
+                let after_colon = after_colon.trim_start_matches(' ');
+                let after_quote = after_colon.trim_start_matches(['\\', '"']);
+                out.len() - after_quote.len()
+            };
+            let value_len = out[value_start..]
+                .find(['&', ' ', '"', '\\', '\n', ',', '}'])
+                .unwrap_or(out.len() - value_start);
+            if value_len == 0 {
+                continue;
+            }
+            let replacement = with(key);
+            out.replace_range(value_start..value_start + value_len, &replacement);
+            from = value_start + replacement.len();
+        }
+    }
+    out
 }
 
 /// `Bearer abc` → `Bearer [REDACTED]`, `Basic abc` → `Basic [REDACTED]`, keeping the scheme's
@@ -142,6 +212,9 @@ pub fn normalize_run_values(text: &str) -> String {
         rest = &after[digits..];
     }
     out.push_str(rest);
+    let out = replace_values(&out, RUN_KEYS, |key| {
+        format!("[{}]", key.to_ascii_uppercase())
+    });
     normalize_jsonrpc_ids(&normalize_session_ids(&out))
 }
 
@@ -232,6 +305,24 @@ mod tests {
             ),
             "http://127.0.0.1:[PORT]/mcp and [::1]:[PORT]\nmcp-session-id: [SESSION]\n"
         );
+    }
+
+    #[test]
+    fn oauth_secrets_and_run_values_are_replaced_in_forms_and_json() {
+        assert_eq!(
+            redact_secrets(
+                r#"code_verifier=abc&x=1 {"client_secret": "s3cr3t", "refresh_token":"r"}"#
+            ),
+            r#"code_verifier=[REDACTED]&x=1 {"client_secret": "[REDACTED]", "refresh_token":"[REDACTED]"}"#
+        );
+        assert_eq!(
+            normalize_run_values(
+                r#"/authorize?client_id=dcr_1&state=xyz&scope=a {\"client_id\":\"dcr_2\",\"client_id_issued_at\":17}"#
+            ),
+            r#"/authorize?client_id=[CLIENT_ID]&state=[STATE]&scope=a {\"client_id\":\"[CLIENT_ID]\",\"client_id_issued_at\":[CLIENT_ID_ISSUED_AT]}"#
+        );
+        // Longer names that end in a key are left alone.
+        assert_eq!(normalize_run_values("oauth_state=1"), "oauth_state=1");
     }
 
     #[test]

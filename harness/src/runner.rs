@@ -202,6 +202,7 @@ fn kind_name(v: crate::check::Validation) -> &'static str {
         crate::check::Validation::Jwt => "JWT (JWKS)",
         crate::check::Validation::Introspection => "introspection",
         crate::check::Validation::PreShared => "pre-shared tokens",
+        crate::check::Validation::OwnTokens => "tokens its own authorization server issued",
     }
 }
 
@@ -459,11 +460,13 @@ async fn run_step(
         let minted = outcome
             .token
             .as_ref()
-            .is_some_and(|t| ctx.options.valid_token.as_deref() != Some(t.token.as_str()));
-        if minted && ctx.options.valid_token.is_some() && !outcome.failures.is_empty() {
-            outcome.unmet = vec![
-                "the target accepts only the pre-shared token (--token), so how it treats this minted token cannot be judged".to_string(),
-            ];
+            .is_some_and(|t| ctx.valid_token() != Some(t.token.as_str()));
+        if minted && ctx.valid_token().is_some() && !outcome.failures.is_empty() {
+            outcome.unmet = vec![if ctx.options.valid_token.is_some() {
+                "the target accepts only the pre-shared token (--token), so how it treats this minted token cannot be judged".to_string()
+            } else {
+                "the target accepts only tokens its own authorization server issued, so how it treats this minted token cannot be judged".to_string()
+            }];
             outcome.failures.clear();
         }
     }

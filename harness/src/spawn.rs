@@ -16,6 +16,34 @@ use crate::error::HarnessError;
 
 /// What the spawned target is told.
 #[derive(Debug, Clone, Default)]
+/// The client an OAuth proxy under test uses at the mock IdP, its upstream (pre-registered, as
+/// at GitHub, Google or Azure).
+pub const UPSTREAM_CLIENT_ID: &str = "mcp-proxy-upstream";
+pub const UPSTREAM_CLIENT_SECRET: &str = "mcp-proxy-upstream-secret";
+/// The proxy's own callback path at its origin, registered at the upstream.
+pub const UPSTREAM_CALLBACK_PATH: &str = "/auth/callback";
+
+/// The upstream client's registration at the mock IdP for a proxy at `target_url`: its own
+/// callback, plus loopback callbacks (any port) for proxies that pass the client's redirect URI
+/// through.
+pub fn upstream_client(target_url: &str) -> serde_json::Value {
+    let origin = url::Url::parse(target_url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    serde_json::json!({
+        "client_id": UPSTREAM_CLIENT_ID,
+        "client_secret": UPSTREAM_CLIENT_SECRET,
+        "token_endpoint_auth_method": "client_secret_post",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "redirect_uris": [
+            format!("{origin}{UPSTREAM_CALLBACK_PATH}"),
+            "http://127.0.0.1/callback",
+            "http://localhost/callback",
+        ],
+        "redirect_policy": "loopback-any-port",
+    })
+}
+
 pub struct TargetEnv {
     /// The MCP endpoint URL (after a `:0` port was replaced by a free one).
     pub target_url: String,
@@ -60,7 +88,32 @@ impl TargetEnv {
         v.insert("MCP_AUTH_CLIENT_SECRET", self.client_secret.clone());
         v.insert("MCP_AUTH_AUDIENCE", self.audience.clone());
         v.insert("MCP_AUTH_RESOURCE", self.target_url.clone());
-        v.insert("MCP_AUTH_REQUIRED_SCOPES", scopes);
+        v.insert("MCP_AUTH_REQUIRED_SCOPES", scopes.clone());
+        // For OAuth proxies: the mock IdP as their upstream identity provider.
+        v.insert("MCP_UPSTREAM_ISSUER", self.issuer.clone());
+        v.insert(
+            "MCP_UPSTREAM_AUTHORIZATION_ENDPOINT",
+            format!("{}/authorize", self.issuer),
+        );
+        v.insert(
+            "MCP_UPSTREAM_TOKEN_ENDPOINT",
+            format!("{}/token", self.issuer),
+        );
+        v.insert(
+            "MCP_UPSTREAM_REVOCATION_ENDPOINT",
+            format!("{}/revoke", self.issuer),
+        );
+        v.insert("MCP_UPSTREAM_JWKS_URI", self.jwks_uri.clone());
+        v.insert("MCP_UPSTREAM_CLIENT_ID", UPSTREAM_CLIENT_ID.to_string());
+        v.insert(
+            "MCP_UPSTREAM_CLIENT_SECRET",
+            UPSTREAM_CLIENT_SECRET.to_string(),
+        );
+        v.insert(
+            "MCP_UPSTREAM_CALLBACK_PATH",
+            UPSTREAM_CALLBACK_PATH.to_string(),
+        );
+        v.insert("MCP_UPSTREAM_SCOPES", scopes);
         if let Some(t) = &self.static_token {
             v.insert("MCP_AUTH_STATIC_TOKEN", t.clone());
         }

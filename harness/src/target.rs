@@ -141,7 +141,13 @@ impl Exchange {
             .request
             .headers
             .iter()
-            .map(|(n, v)| format!("{n}: {}", redact_secrets(v)))
+            .map(|(n, v)| {
+                if n.eq_ignore_ascii_case("cookie") {
+                    format!("{n}: [REDACTED]")
+                } else {
+                    format!("{n}: {}", redact_secrets(v))
+                }
+            })
             .collect();
         let request_body = self
             .request

@@ -40,6 +40,99 @@ const NEEDS_VALID_INTROSPECTION: &[&str] = &[
     "transport.session-not-auth",
 ];
 
+/// Checks that need a token the target accepts but which lacks a scope: a target that accepts
+/// only the tokens its own authorization server issues never gets one.
+const AS_NO_MINTED: &[&str] = &["scope.insufficient-403", "scope.challenge-params"];
+
+/// An `as-*` variant that fails `ids` and nothing else.
+const fn as_fails(ids: &'static [&'static str]) -> Expectation {
+    Expectation {
+        fails: ids,
+        not_testable: AS_NO_MINTED,
+    }
+}
+
+/// What cannot be judged once the headless login obtained no token at all.
+const AS_NO_LOGIN: &[&str] = &[
+    "scope.insufficient-403",
+    "scope.challenge-params",
+    "transport.session-not-auth",
+    "pkce.missing-verifier",
+    "pkce.required",
+    "pkce.s256-flow",
+    "pkce.wrong-verifier",
+    "redirect.exact-match",
+    "redirect.localhost-any-port",
+    "redirect.lookalikes",
+    "redirect.loopback-any-port",
+    "redirect.loopback-strict-rest",
+    "redirect.no-redirect-on-bad-client",
+    "authz.code-binding",
+    "authz.code-single-use",
+    "authz.error-redirects",
+    "token.auth-method-enforced",
+    "token.headers",
+    "token.invalid-grant",
+    "token.invalid-request",
+    "token.no-200-errors",
+    "token.success-shape",
+    "token.unauthorized-client",
+    "token.unsupported-grant",
+    "refresh.client-binding",
+    "refresh.dead-token-error",
+    "refresh.no-scope-escalation",
+    "refresh.rotation-public",
+    "refresh.works",
+    "resource.as-binds-audience",
+    "resource.as-invalid-target",
+    "consent.anti-framing",
+    "consent.csrf",
+    "consent.page-content",
+];
+
+/// [`AS_NO_LOGIN`] plus what needs the authorization response, when the login stopped before it.
+const AS_NO_AUTHORIZATION: &[&str] = &[
+    "scope.insufficient-403",
+    "scope.challenge-params",
+    "transport.session-not-auth",
+    "as-meta.iss-flag",
+    "authz.iss",
+    "authz.state-echo",
+    "token.invalid-client-401",
+    "resource.as-accepts-param",
+    "pkce.missing-verifier",
+    "pkce.required",
+    "pkce.s256-flow",
+    "pkce.wrong-verifier",
+    "redirect.exact-match",
+    "redirect.localhost-any-port",
+    "redirect.lookalikes",
+    "redirect.loopback-any-port",
+    "redirect.loopback-strict-rest",
+    "redirect.no-redirect-on-bad-client",
+    "authz.code-binding",
+    "authz.code-single-use",
+    "authz.error-redirects",
+    "token.auth-method-enforced",
+    "token.headers",
+    "token.invalid-grant",
+    "token.invalid-request",
+    "token.no-200-errors",
+    "token.success-shape",
+    "token.unauthorized-client",
+    "token.unsupported-grant",
+    "refresh.client-binding",
+    "refresh.dead-token-error",
+    "refresh.no-scope-escalation",
+    "refresh.rotation-public",
+    "refresh.works",
+    "resource.as-binds-audience",
+    "resource.as-invalid-target",
+    "consent.anti-framing",
+    "consent.csrf",
+    "consent.page-content",
+];
+
 pub fn expectation(variant: Variant) -> Expectation {
     match variant {
         Variant::Conformant | Variant::Introspection => fails(&[]),
@@ -131,5 +224,112 @@ pub fn expectation(variant: Variant) -> Expectation {
         Variant::IntrospectIgnoresAud => fails(&["introspect.aud-mismatch"]),
         Variant::IntrospectIgnoresClaims => fails(&["introspect.claims-validated"]),
         Variant::IntrospectFailsOpen => fails(&["introspect.error-fails-closed"]),
+        Variant::AsConformant | Variant::AsConsentPage => as_fails(&[]),
+        // Its metadata is found through the protected-resource metadata; 2025-03-26 clients,
+        // which look at the origin root, do not find it (an INFO finding).
+        Variant::AsIssuerPath => as_fails(&["legacy.mar26-as-location"]),
+        // Without a registration path and without --client-id, the login stops at registration.
+        Variant::AsPreRegistered => Expectation {
+            fails: &["login.headless-flow", "as-meta.registration-advertised"],
+            not_testable: AS_NO_AUTHORIZATION,
+        },
+        Variant::AsPkceNotRequired => as_fails(&["pkce.required"]),
+        Variant::AsPkcePlainAccepted => as_fails(&["pkce.s256-flow"]),
+        Variant::AsPkceVerifierUnchecked => {
+            as_fails(&["pkce.missing-verifier", "pkce.wrong-verifier"])
+        }
+        Variant::AsNoStateEcho => as_fails(&["authz.state-echo"]),
+        Variant::AsNoIss => as_fails(&["as-meta.iss-flag", "authz.iss"]),
+        Variant::AsReusableCodes => as_fails(&["authz.code-single-use"]),
+        Variant::AsUnboundCodes => as_fails(&["authz.code-binding"]),
+        // Every check that expects invalid_client sees unauthorized_client.
+        Variant::AsUnauthorizedClientForBadCredentials => as_fails(&[
+            "token.auth-method-enforced",
+            "token.invalid-client-401",
+            "token.unknown-client",
+        ]),
+        // The status of invalid_grant is judged where the status is the rule.
+        Variant::AsInvalidGrant401 => {
+            as_fails(&["token.invalid-grant", "refresh.dead-token-error"])
+        }
+        // Every check that judges an error's status sees 200.
+        Variant::AsErrors200 => as_fails(&[
+            "token.invalid-client-401",
+            "token.invalid-grant",
+            "token.invalid-request",
+            "token.no-200-errors",
+            "token.unauthorized-client",
+            "token.unknown-client",
+            "token.unsupported-grant",
+            "refresh.dead-token-error",
+        ]),
+        Variant::AsNoCacheControl => as_fails(&["token.headers"]),
+        Variant::AsRefreshNotRotated => as_fails(&["refresh.rotation-public"]),
+        Variant::AsRefreshUnbound => as_fails(&["refresh.client-binding"]),
+        Variant::AsRefreshScopeEscalation => as_fails(&["refresh.no-scope-escalation"]),
+        Variant::AsAudienceWidened => as_fails(&["resource.as-binds-audience"]),
+        Variant::AsAnyResource => as_fails(&["resource.as-invalid-target"]),
+        Variant::AsRegister200 => as_fails(&["dcr.register-basic"]),
+        // No secret comes back, so there is no confidential client to authenticate wrongly.
+        Variant::AsRegisterNoEcho => Expectation {
+            fails: &["dcr.echo-metadata"],
+            not_testable: &[
+                "scope.insufficient-403",
+                "scope.challenge-params",
+                "token.invalid-client-401",
+            ],
+        },
+        Variant::AsRegisterAnyRedirect => as_fails(&["dcr.error-codes"]),
+        Variant::AsRegisterStrict => as_fails(&["dcr.lenient-input"]),
+        // Prefix matching also loses the loopback port exception.
+        Variant::AsRedirectPrefix => as_fails(&[
+            "redirect.exact-match",
+            "redirect.localhost-any-port",
+            "redirect.loopback-any-port",
+        ]),
+        Variant::AsRedirectAny => as_fails(&[
+            "redirect.exact-match",
+            "redirect.lookalikes",
+            "redirect.loopback-strict-rest",
+            "redirect.no-redirect-on-bad-client",
+        ]),
+        Variant::AsRedirectStrictLoopback => {
+            as_fails(&["redirect.localhost-any-port", "redirect.loopback-any-port"])
+        }
+        // An error redirected to an unregistered URI is a redirect to it all the same.
+        Variant::AsErrorRedirectUnregistered => as_fails(&[
+            "redirect.exact-match",
+            "redirect.lookalikes",
+            "redirect.loopback-strict-rest",
+            "redirect.no-redirect-on-bad-client",
+        ]),
+        Variant::AsMetadataNoPkce => as_fails(&["as-meta.pkce-s256"]),
+        // The issuer named in the metadata is not the one the client asked for, nor the iss of
+        // the authorization response.
+        Variant::AsMetadataWrongIssuer => {
+            as_fails(&["prm.as-resolvable", "as-meta.issuer-match", "authz.iss"])
+        }
+        Variant::AsConsentNoCsrf => as_fails(&["consent.csrf"]),
+        Variant::AsConsentFrameable => as_fails(&["consent.anti-framing"]),
+        Variant::AsConsentPageVague => as_fails(&["consent.page-content"]),
+        Variant::AsMetadataOidcDiffers => as_fails(&["as-meta.oidc-alias-consistent"]),
+        Variant::AsMetadataDeadRevocationEndpoint => as_fails(&["as-meta.endpoints-live"]),
+        Variant::AsMetadataNoResponseTypes => as_fails(&["as-meta.required-fields"]),
+        Variant::AsTokenTypeWrong => as_fails(&["token.success-shape"]),
+        // A login that cannot refresh is a login clients lose after the first token expires.
+        Variant::AsRefreshBroken => Expectation {
+            fails: &["login.headless-flow", "refresh.works"],
+            not_testable: &[
+                "scope.insufficient-403",
+                "scope.challenge-params",
+                "refresh.no-scope-escalation",
+                "refresh.rotation-public",
+            ],
+        },
+        Variant::AsErrorsShownNotRedirected => as_fails(&["authz.error-redirects"]),
+        Variant::AsRejectsResource => Expectation {
+            fails: &["login.headless-flow", "resource.as-accepts-param"],
+            not_testable: AS_NO_LOGIN,
+        },
     }
 }

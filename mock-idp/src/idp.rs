@@ -502,6 +502,22 @@ impl Idp {
         self.inner.metadata.clone()
     }
 
+    /// The OpenID Connect discovery document: the same, unless a defect makes it differ.
+    pub(crate) fn metadata_oidc(&self) -> Bytes {
+        if !self
+            .inner
+            .authz
+            .settings
+            .has(crate::authz::AsDefect::MetadataOidcDiffers)
+        {
+            return self.metadata();
+        }
+        let mut doc: serde_json::Value =
+            serde_json::from_slice(&self.inner.metadata).unwrap_or_default();
+        doc["token_endpoint"] = json!(format!("{}/oidc/token", self.inner.urls.issuer));
+        Bytes::from(serde_json::to_vec(&doc).unwrap_or_default())
+    }
+
     /// The authorization-server state.
     pub(crate) fn authz(&self) -> &AuthzState {
         &self.inner.authz
@@ -523,11 +539,21 @@ impl Idp {
         scope: &str,
         resources: &[String],
     ) -> Result<MintedToken, IdpError> {
-        let audience = match resources {
+        let mut audience = match resources {
             [] => None,
             [one] => Some(Audience::One(one.clone())),
             many => Some(Audience::Many(many.to_vec())),
         };
+        if self
+            .inner
+            .authz
+            .settings
+            .has(crate::authz::AsDefect::AudienceWidened)
+        {
+            let mut all: Vec<String> = resources.to_vec();
+            all.push(self.inner.urls.issuer.clone());
+            audience = Some(Audience::Many(all));
+        }
         let mut claims = JsonObject::new();
         claims.insert("client_id".into(), json!(grant.client_id));
         let request = MintRequest {
@@ -694,6 +720,22 @@ fn metadata_document(urls: &Urls, settings: &crate::authz::AuthzSettings) -> Byt
     });
     if settings.registration == RegistrationMode::Dynamic {
         doc["registration_endpoint"] = json!(urls.registration_endpoint);
+    }
+    if settings.has(crate::authz::AsDefect::MetadataNoPkce)
+        && let Some(map) = doc.as_object_mut()
+    {
+        map.remove("code_challenge_methods_supported");
+    }
+    if settings.has(crate::authz::AsDefect::MetadataWrongIssuer) {
+        doc["issuer"] = json!(format!("{}/", urls.issuer));
+    }
+    if settings.has(crate::authz::AsDefect::MetadataDeadRevocationEndpoint) {
+        doc["revocation_endpoint"] = json!(format!("{}/oauth/revoke", urls.issuer));
+    }
+    if settings.has(crate::authz::AsDefect::MetadataNoResponseTypes)
+        && let Some(map) = doc.as_object_mut()
+    {
+        map.remove("response_types_supported");
     }
     if settings.client_id_metadata_documents {
         doc["client_id_metadata_document_supported"] = json!(true);

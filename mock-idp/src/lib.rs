@@ -46,7 +46,7 @@ pub use api::{
 };
 pub use authz::clients::{AuthMethod, ClientConfig};
 pub use authz::redirect::RedirectPolicy;
-pub use authz::{AuthzSettings, ConsentMode, Persona, RegistrationMode};
+pub use authz::{AsDefect, AuthzSettings, ConsentMode, Persona, RegistrationMode};
 pub use idp::Idp;
 pub use keys::SigningAlg;
 
@@ -167,6 +167,35 @@ impl From<tokens::MintError> for IdpError {
             tokens::MintError::Key(err) => err.into(),
         }
     }
+}
+
+/// One issuer's application, to mount inside another HTTP server whose origin is `issuer` (an
+/// MCP server that is its own authorization server). The router serves the protocol endpoints,
+/// the discovery documents and the control API at the root of that origin; the caller binds the
+/// socket. Must be called inside a Tokio runtime when key rotation is scheduled.
+pub fn embedded(config: &IdpConfig, issuer: String) -> Result<(Idp, axum::Router), IdpError> {
+    let idp = Idp::new(config, issuer.trim_end_matches('/').to_owned())?;
+    if config.authz.key_rotation_secs.is_some() {
+        tokio::spawn(idp.clone().run_rotation_schedule());
+    }
+    let app = routes::app(idp.clone());
+    Ok((idp, app))
+}
+
+/// [`embedded`] with the issuer at `{origin}/{name}`: the application is nested under
+/// `/{name}` and the RFC 8414 and OIDC path-inserted discovery URLs are served at the root.
+pub fn embedded_under(
+    config: &IdpConfig,
+    origin: &str,
+    name: &str,
+) -> Result<(Idp, axum::Router), IdpError> {
+    let issuer = format!("{}/{name}", origin.trim_end_matches('/'));
+    let idp = Idp::new(config, issuer)?;
+    if config.authz.key_rotation_secs.is_some() {
+        tokio::spawn(idp.clone().run_rotation_schedule());
+    }
+    let app = routes::nested(name, &idp);
+    Ok((idp, app))
 }
 
 /// A running mock IdP. Dropping it stops the server.

@@ -96,6 +96,9 @@ pub struct AuthState {
     accepted_signing_inputs: Mutex<HashSet<String>>,
     /// `session-authenticates` only: session ids handed out on authenticated requests.
     authenticated_sessions: Mutex<HashSet<String>>,
+    /// The `as-*` variants: the embedded authorization server, asked whether a token it issued
+    /// was revoked since (a replayed code or refresh token revokes what it issued).
+    pub revocation: Option<mock_idp::Idp>,
 }
 
 /// A `std` mutex guard even if a panicking thread poisoned the lock: the sets hold plain strings,
@@ -162,6 +165,7 @@ impl AuthState {
             verifier,
             accepted_signing_inputs: Mutex::new(HashSet::new()),
             authenticated_sessions: Mutex::new(HashSet::new()),
+            revocation: None,
         }
     }
 
@@ -182,12 +186,18 @@ impl AuthState {
             }
             None => return Err(Rejection::NoCredentials),
         };
-        match &self.verifier {
+        let info = match &self.verifier {
             Verifier::Jwt(jwks) => self.validate_jwt(&token, jwks).await,
             Verifier::Introspection(introspector) => {
                 self.validate_introspected(&token, introspector).await
             }
+        }?;
+        if let Some(idp) = &self.revocation
+            && idp.introspect(&token).get("active") != Some(&Value::Bool(true))
+        {
+            return Err(Rejection::InvalidToken("the token was revoked".to_owned()));
         }
+        Ok(info)
     }
 
     /// Validates a JWT access token (RFC 9068 §4) and its scopes.

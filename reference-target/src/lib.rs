@@ -172,6 +172,26 @@ pub async fn serve(config: TargetConfig) -> anyhow::Result<RunningTarget> {
     let url = format!("{origin}{}", config.mcp_path);
     let audience = config.audience.clone().unwrap_or_else(|| url.clone());
     let variant = config.variant;
+    // The `as-*` variants are their own authorization server: the mock IdP's, mounted at the
+    // target's origin, trusted through its JWKS at that origin.
+    let mut config = config;
+    let mut revocation = None;
+    let embedded_as = if variant.is_authorization_server() {
+        let (idp, router) = embedded_authorization_server(variant, &origin, &url)?;
+        revocation = Some(idp);
+        let issuer = if variant == Variant::AsIssuerPath {
+            format!("{origin}/oauth")
+        } else {
+            origin.clone()
+        };
+        config.trust = Trust::Jwt {
+            jwks_uri: format!("{issuer}/jwks"),
+        };
+        config.issuer = issuer;
+        Some(router)
+    } else {
+        None
+    };
 
     // One client for all outbound calls: no redirects (a redirected JWKS or introspection
     // answer is refused), no proxy (everything is loopback), and per-request time limits.
@@ -209,14 +229,16 @@ pub async fn serve(config: TargetConfig) -> anyhow::Result<RunningTarget> {
         &audience,
         &config.issuer,
     );
-    let auth_state = Arc::new(auth::AuthState::new(
+    let mut auth_state = auth::AuthState::new(
         variant,
         config.issuer.clone(),
         audience,
         config.required_scopes.clone(),
         prm_plan.challenge_url.clone(),
         verifier,
-    ));
+    );
+    auth_state.revocation = revocation;
+    let auth_state = Arc::new(auth_state);
 
     let rmcp_config = StreamableHttpServerConfig::default();
     let sessions_done = rmcp_config.cancellation_token.clone();
@@ -243,6 +265,10 @@ pub async fn serve(config: TargetConfig) -> anyhow::Result<RunningTarget> {
         );
     }
 
+    if let Some(router) = embedded_as {
+        app = app.fallback_service(router);
+    }
+
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let shutdown_signal = async move {
         // Either an explicit stop or the handle being dropped ends the wait.
@@ -264,6 +290,44 @@ pub async fn serve(config: TargetConfig) -> anyhow::Result<RunningTarget> {
         stop: Some(stop),
         task,
     })
+}
+
+/// The authorization server of an `as-*` variant: dynamic registration, `resource` limited to
+/// the MCP endpoint, `mcp:tools` among the scopes, and the variant's defect.
+fn embedded_authorization_server(
+    variant: Variant,
+    origin: &str,
+    url: &str,
+) -> anyhow::Result<(mock_idp::Idp, Router)> {
+    let mut authz = mock_idp::AuthzSettings {
+        resources: Some(vec![url.to_owned()]),
+        defects: variant.as_defect().into_iter().collect(),
+        ..Default::default()
+    };
+    authz.scopes_supported.push("mcp:tools".to_owned());
+    if matches!(
+        variant,
+        Variant::AsConsentPage
+            | Variant::AsConsentNoCsrf
+            | Variant::AsConsentFrameable
+            | Variant::AsConsentPageVague
+    ) {
+        authz.consent = mock_idp::ConsentMode::Page;
+    }
+    if variant == Variant::AsPreRegistered {
+        authz.registration = mock_idp::RegistrationMode::PreRegistered;
+    }
+    let config = mock_idp::IdpConfig {
+        default_audience: Some(url.to_owned()),
+        authz,
+        ..Default::default()
+    };
+    let embedded = if variant == Variant::AsIssuerPath {
+        mock_idp::embedded_under(&config, origin, "oauth")
+    } else {
+        mock_idp::embedded(&config, origin.to_owned())
+    };
+    embedded.map_err(|e| anyhow::anyhow!("the embedded authorization server: {e}"))
 }
 
 /// Serves a metadata document, demanding a valid token first in the `prm-requires-auth` fault.

@@ -119,6 +119,86 @@ pub enum Variant {
     IntrospectIgnoresClaims,
     /// `introspect-fails-open`: Lets the request through when the introspection call fails.
     IntrospectFailsOpen,
+    /// `as-conformant`: Is its own authorization server (the mock IdP's, mounted at its origin) and implements every rule.
+    AsConformant,
+    /// `as-consent-page`: Is its own authorization server with a login and consent page, and implements every rule.
+    AsConsentPage,
+    /// `as-pkce-not-required`: Is its own authorization server, which accepts authorization requests without a PKCE code_challenge.
+    AsPkceNotRequired,
+    /// `as-pkce-plain-accepted`: Is its own authorization server, which accepts the plain PKCE method.
+    AsPkcePlainAccepted,
+    /// `as-pkce-verifier-unchecked`: Is its own authorization server, which does not check the PKCE code_verifier at the token endpoint.
+    AsPkceVerifierUnchecked,
+    /// `as-no-state-echo`: Is its own authorization server, which does not return state in the authorization response.
+    AsNoStateEcho,
+    /// `as-no-iss`: Is its own authorization server, which omits iss from authorization responses although its metadata announces it.
+    AsNoIss,
+    /// `as-reusable-codes`: Is its own authorization server, which lets an authorization code be redeemed more than once.
+    AsReusableCodes,
+    /// `as-unbound-codes`: Is its own authorization server, which does not bind codes to the client and redirect URI they were issued for.
+    AsUnboundCodes,
+    /// `as-unauthorized-client-for-bad-credentials`: Is its own authorization server, which answers failed client authentication with 400 unauthorized_client instead of 401 invalid_client.
+    AsUnauthorizedClientForBadCredentials,
+    /// `as-invalid-grant-401`: Is its own authorization server, which answers invalid_grant with HTTP 401 instead of 400.
+    AsInvalidGrant401,
+    /// `as-errors-200`: Is its own authorization server, which answers token-endpoint errors with HTTP 200.
+    AsErrors200,
+    /// `as-no-cache-control`: Is its own authorization server, which sends token responses without Cache-Control: no-store.
+    AsNoCacheControl,
+    /// `as-refresh-not-rotated`: Is its own authorization server, which does not rotate public clients' refresh tokens.
+    AsRefreshNotRotated,
+    /// `as-refresh-unbound`: Is its own authorization server, which accepts a refresh token from any client.
+    AsRefreshUnbound,
+    /// `as-refresh-scope-escalation`: Is its own authorization server, which lets a refresh ask for more scope than was granted.
+    AsRefreshScopeEscalation,
+    /// `as-audience-widened`: Is its own authorization server, which adds the issuer as a second audience to access tokens.
+    AsAudienceWidened,
+    /// `as-any-resource`: Is its own authorization server, which issues tokens for any resource, even ones it does not serve.
+    AsAnyResource,
+    /// `as-register-200`: Is its own authorization server, which answers a successful registration with 200 instead of 201.
+    AsRegister200,
+    /// `as-register-no-echo`: Is its own authorization server, which echoes only client_id in the registration response.
+    AsRegisterNoEcho,
+    /// `as-register-any-redirect`: Is its own authorization server, which registers any redirect URI (javascript:, fragments, plain http hosts).
+    AsRegisterAnyRedirect,
+    /// `as-register-strict`: Is its own authorization server, which refuses registrations that omit optional metadata or carry unknown fields.
+    AsRegisterStrict,
+    /// `as-redirect-prefix`: Is its own authorization server, which matches dynamically registered redirect URIs by prefix.
+    AsRedirectPrefix,
+    /// `as-redirect-any`: Is its own authorization server, which accepts any redirect URI for dynamically registered clients.
+    AsRedirectAny,
+    /// `as-redirect-strict-loopback`: Is its own authorization server, which requires loopback redirect URIs to keep the registered port.
+    AsRedirectStrictLoopback,
+    /// `as-error-redirect-unregistered`: Is its own authorization server, which redirects errors to an unregistered redirect URI.
+    AsErrorRedirectUnregistered,
+    /// `as-metadata-no-pkce`: Is its own authorization server, which omits code_challenge_methods_supported from its metadata.
+    AsMetadataNoPkce,
+    /// `as-metadata-wrong-issuer`: Is its own authorization server, which names itself in metadata with a trailing slash the issuer URL does not have.
+    AsMetadataWrongIssuer,
+    /// `as-consent-no-csrf`: Is its own authorization server, which accepts consent form submissions without a valid CSRF token.
+    AsConsentNoCsrf,
+    /// `as-pre-registered`: Is its own authorization server with pre-registered clients only (no dynamic registration).
+    AsPreRegistered,
+    /// `as-issuer-path`: Is its own authorization server with an issuer under a path (`/oauth`), so its metadata sits at the path-inserted URL only.
+    AsIssuerPath,
+    /// `as-consent-page-vague`: Is its own authorization server, which shows a consent page that names neither the client nor where it redirects.
+    AsConsentPageVague,
+    /// `as-metadata-oidc-differs`: Is its own authorization server, which names another token endpoint in its OpenID Connect discovery document than in its RFC 8414 metadata.
+    AsMetadataOidcDiffers,
+    /// `as-metadata-dead-revocation-endpoint`: Is its own authorization server, which advertises a revocation endpoint that does not exist.
+    AsMetadataDeadRevocationEndpoint,
+    /// `as-metadata-no-response-types`: Is its own authorization server, which omits response_types_supported from its metadata.
+    AsMetadataNoResponseTypes,
+    /// `as-token-type-wrong`: Is its own authorization server, which answers token requests with token_type JWT instead of Bearer.
+    AsTokenTypeWrong,
+    /// `as-refresh-broken`: Is its own authorization server, which issues refresh tokens but refuses every refresh.
+    AsRefreshBroken,
+    /// `as-errors-shown-not-redirected`: Is its own authorization server, which shows authorization errors as a page even after the client and redirect URI are verified.
+    AsErrorsShownNotRedirected,
+    /// `as-rejects-resource`: Is its own authorization server, which refuses every authorization request that carries a resource parameter.
+    AsRejectsResource,
+    /// `as-consent-frameable`: Is its own authorization server, which lets its consent page be framed (no X-Frame-Options or frame-ancestors).
+    AsConsentFrameable,
 }
 
 impl Variant {
@@ -174,6 +254,46 @@ impl Variant {
         Variant::IntrospectIgnoresAud,
         Variant::IntrospectIgnoresClaims,
         Variant::IntrospectFailsOpen,
+        Variant::AsConformant,
+        Variant::AsConsentPage,
+        Variant::AsPkceNotRequired,
+        Variant::AsPkcePlainAccepted,
+        Variant::AsPkceVerifierUnchecked,
+        Variant::AsNoStateEcho,
+        Variant::AsNoIss,
+        Variant::AsReusableCodes,
+        Variant::AsUnboundCodes,
+        Variant::AsUnauthorizedClientForBadCredentials,
+        Variant::AsInvalidGrant401,
+        Variant::AsErrors200,
+        Variant::AsNoCacheControl,
+        Variant::AsRefreshNotRotated,
+        Variant::AsRefreshUnbound,
+        Variant::AsRefreshScopeEscalation,
+        Variant::AsAudienceWidened,
+        Variant::AsAnyResource,
+        Variant::AsRegister200,
+        Variant::AsRegisterNoEcho,
+        Variant::AsRegisterAnyRedirect,
+        Variant::AsRegisterStrict,
+        Variant::AsRedirectPrefix,
+        Variant::AsRedirectAny,
+        Variant::AsRedirectStrictLoopback,
+        Variant::AsErrorRedirectUnregistered,
+        Variant::AsMetadataNoPkce,
+        Variant::AsMetadataWrongIssuer,
+        Variant::AsConsentNoCsrf,
+        Variant::AsConsentFrameable,
+        Variant::AsPreRegistered,
+        Variant::AsIssuerPath,
+        Variant::AsConsentPageVague,
+        Variant::AsMetadataOidcDiffers,
+        Variant::AsMetadataDeadRevocationEndpoint,
+        Variant::AsMetadataNoResponseTypes,
+        Variant::AsTokenTypeWrong,
+        Variant::AsRefreshBroken,
+        Variant::AsErrorsShownNotRedirected,
+        Variant::AsRejectsResource,
     ];
 
     /// The stable kebab-case name of the variant.
@@ -229,6 +349,48 @@ impl Variant {
             Variant::IntrospectIgnoresAud => "introspect-ignores-aud",
             Variant::IntrospectIgnoresClaims => "introspect-ignores-claims",
             Variant::IntrospectFailsOpen => "introspect-fails-open",
+            Variant::AsConformant => "as-conformant",
+            Variant::AsConsentPage => "as-consent-page",
+            Variant::AsPkceNotRequired => "as-pkce-not-required",
+            Variant::AsPkcePlainAccepted => "as-pkce-plain-accepted",
+            Variant::AsPkceVerifierUnchecked => "as-pkce-verifier-unchecked",
+            Variant::AsNoStateEcho => "as-no-state-echo",
+            Variant::AsNoIss => "as-no-iss",
+            Variant::AsReusableCodes => "as-reusable-codes",
+            Variant::AsUnboundCodes => "as-unbound-codes",
+            Variant::AsUnauthorizedClientForBadCredentials => {
+                "as-unauthorized-client-for-bad-credentials"
+            }
+            Variant::AsInvalidGrant401 => "as-invalid-grant-401",
+            Variant::AsErrors200 => "as-errors-200",
+            Variant::AsNoCacheControl => "as-no-cache-control",
+            Variant::AsRefreshNotRotated => "as-refresh-not-rotated",
+            Variant::AsRefreshUnbound => "as-refresh-unbound",
+            Variant::AsRefreshScopeEscalation => "as-refresh-scope-escalation",
+            Variant::AsAudienceWidened => "as-audience-widened",
+            Variant::AsAnyResource => "as-any-resource",
+            Variant::AsRegister200 => "as-register-200",
+            Variant::AsRegisterNoEcho => "as-register-no-echo",
+            Variant::AsRegisterAnyRedirect => "as-register-any-redirect",
+            Variant::AsRegisterStrict => "as-register-strict",
+            Variant::AsRedirectPrefix => "as-redirect-prefix",
+            Variant::AsRedirectAny => "as-redirect-any",
+            Variant::AsRedirectStrictLoopback => "as-redirect-strict-loopback",
+            Variant::AsErrorRedirectUnregistered => "as-error-redirect-unregistered",
+            Variant::AsMetadataNoPkce => "as-metadata-no-pkce",
+            Variant::AsMetadataWrongIssuer => "as-metadata-wrong-issuer",
+            Variant::AsConsentNoCsrf => "as-consent-no-csrf",
+            Variant::AsConsentFrameable => "as-consent-frameable",
+            Variant::AsPreRegistered => "as-pre-registered",
+            Variant::AsIssuerPath => "as-issuer-path",
+            Variant::AsConsentPageVague => "as-consent-page-vague",
+            Variant::AsMetadataOidcDiffers => "as-metadata-oidc-differs",
+            Variant::AsMetadataDeadRevocationEndpoint => "as-metadata-dead-revocation-endpoint",
+            Variant::AsMetadataNoResponseTypes => "as-metadata-no-response-types",
+            Variant::AsTokenTypeWrong => "as-token-type-wrong",
+            Variant::AsRefreshBroken => "as-refresh-broken",
+            Variant::AsErrorsShownNotRedirected => "as-errors-shown-not-redirected",
+            Variant::AsRejectsResource => "as-rejects-resource",
         }
     }
 
@@ -355,6 +517,126 @@ impl Variant {
             Variant::IntrospectFailsOpen => {
                 "Lets the request through when the introspection call fails."
             }
+            Variant::AsConformant => {
+                "Is its own authorization server (the mock IdP's, mounted at its origin) and implements every rule."
+            }
+            Variant::AsConsentPage => {
+                "Is its own authorization server with a login and consent page, and implements every rule."
+            }
+            Variant::AsPkceNotRequired => {
+                "Is its own authorization server, which accepts authorization requests without a PKCE code_challenge."
+            }
+            Variant::AsPkcePlainAccepted => {
+                "Is its own authorization server, which accepts the plain PKCE method."
+            }
+            Variant::AsPkceVerifierUnchecked => {
+                "Is its own authorization server, which does not check the PKCE code_verifier at the token endpoint."
+            }
+            Variant::AsNoStateEcho => {
+                "Is its own authorization server, which does not return state in the authorization response."
+            }
+            Variant::AsNoIss => {
+                "Is its own authorization server, which omits iss from authorization responses although its metadata announces it."
+            }
+            Variant::AsReusableCodes => {
+                "Is its own authorization server, which lets an authorization code be redeemed more than once."
+            }
+            Variant::AsUnboundCodes => {
+                "Is its own authorization server, which does not bind codes to the client and redirect URI they were issued for."
+            }
+            Variant::AsUnauthorizedClientForBadCredentials => {
+                "Is its own authorization server, which answers failed client authentication with 400 unauthorized_client instead of 401 invalid_client."
+            }
+            Variant::AsInvalidGrant401 => {
+                "Is its own authorization server, which answers invalid_grant with HTTP 401 instead of 400."
+            }
+            Variant::AsErrors200 => {
+                "Is its own authorization server, which answers token-endpoint errors with HTTP 200."
+            }
+            Variant::AsNoCacheControl => {
+                "Is its own authorization server, which sends token responses without Cache-Control: no-store."
+            }
+            Variant::AsRefreshNotRotated => {
+                "Is its own authorization server, which does not rotate public clients' refresh tokens."
+            }
+            Variant::AsRefreshUnbound => {
+                "Is its own authorization server, which accepts a refresh token from any client."
+            }
+            Variant::AsRefreshScopeEscalation => {
+                "Is its own authorization server, which lets a refresh ask for more scope than was granted."
+            }
+            Variant::AsAudienceWidened => {
+                "Is its own authorization server, which adds the issuer as a second audience to access tokens."
+            }
+            Variant::AsAnyResource => {
+                "Is its own authorization server, which issues tokens for any resource, even ones it does not serve."
+            }
+            Variant::AsRegister200 => {
+                "Is its own authorization server, which answers a successful registration with 200 instead of 201."
+            }
+            Variant::AsRegisterNoEcho => {
+                "Is its own authorization server, which echoes only client_id in the registration response."
+            }
+            Variant::AsRegisterAnyRedirect => {
+                "Is its own authorization server, which registers any redirect URI (javascript:, fragments, plain http hosts)."
+            }
+            Variant::AsRegisterStrict => {
+                "Is its own authorization server, which refuses registrations that omit optional metadata or carry unknown fields."
+            }
+            Variant::AsRedirectPrefix => {
+                "Is its own authorization server, which matches dynamically registered redirect URIs by prefix."
+            }
+            Variant::AsRedirectAny => {
+                "Is its own authorization server, which accepts any redirect URI for dynamically registered clients."
+            }
+            Variant::AsRedirectStrictLoopback => {
+                "Is its own authorization server, which requires loopback redirect URIs to keep the registered port."
+            }
+            Variant::AsErrorRedirectUnregistered => {
+                "Is its own authorization server, which redirects errors to an unregistered redirect URI."
+            }
+            Variant::AsMetadataNoPkce => {
+                "Is its own authorization server, which omits code_challenge_methods_supported from its metadata."
+            }
+            Variant::AsMetadataWrongIssuer => {
+                "Is its own authorization server, which names itself in metadata with a trailing slash the issuer URL does not have."
+            }
+            Variant::AsConsentNoCsrf => {
+                "Is its own authorization server, which accepts consent form submissions without a valid CSRF token."
+            }
+            Variant::AsPreRegistered => {
+                "Is its own authorization server with pre-registered clients only (no dynamic registration)."
+            }
+            Variant::AsIssuerPath => {
+                "Is its own authorization server with an issuer under a path (/oauth), so its metadata sits at the path-inserted URL only."
+            }
+            Variant::AsConsentPageVague => {
+                "Is its own authorization server, which shows a consent page that names neither the client nor where it redirects."
+            }
+            Variant::AsMetadataOidcDiffers => {
+                "Is its own authorization server, which names another token endpoint in its OpenID Connect discovery document than in its RFC 8414 metadata."
+            }
+            Variant::AsMetadataDeadRevocationEndpoint => {
+                "Is its own authorization server, which advertises a revocation endpoint that does not exist."
+            }
+            Variant::AsMetadataNoResponseTypes => {
+                "Is its own authorization server, which omits response_types_supported from its metadata."
+            }
+            Variant::AsTokenTypeWrong => {
+                "Is its own authorization server, which answers token requests with token_type JWT instead of Bearer."
+            }
+            Variant::AsRefreshBroken => {
+                "Is its own authorization server, which issues refresh tokens but refuses every refresh."
+            }
+            Variant::AsErrorsShownNotRedirected => {
+                "Is its own authorization server, which shows authorization errors as a page even after the client and redirect URI are verified."
+            }
+            Variant::AsRejectsResource => {
+                "Is its own authorization server, which refuses every authorization request that carries a resource parameter."
+            }
+            Variant::AsConsentFrameable => {
+                "Is its own authorization server, which lets its consent page be framed (no X-Frame-Options or frame-ancestors)."
+            }
         }
     }
 
@@ -368,9 +650,67 @@ impl Variant {
         }
     }
 
-    /// True for the two variants that break no rule.
+    /// True for the variants that break no rule.
     pub fn is_conformant(self) -> bool {
-        matches!(self, Variant::Conformant | Variant::Introspection)
+        matches!(
+            self,
+            Variant::Conformant
+                | Variant::Introspection
+                | Variant::AsConformant
+                | Variant::AsConsentPage
+        )
+    }
+
+    /// Whether the target is its own authorization server (the mock IdP's, mounted at its origin).
+    pub fn is_authorization_server(self) -> bool {
+        self.name().starts_with("as-")
+    }
+
+    /// The rule the embedded authorization server breaks, for the `as-*` fault variants.
+    pub fn as_defect(self) -> Option<mock_idp::AsDefect> {
+        use mock_idp::AsDefect as D;
+        Some(match self {
+            Variant::AsPkceNotRequired => D::PkceNotRequired,
+            Variant::AsPkcePlainAccepted => D::PkcePlainAccepted,
+            Variant::AsPkceVerifierUnchecked => D::PkceVerifierUnchecked,
+            Variant::AsNoStateEcho => D::NoStateEcho,
+            Variant::AsNoIss => D::NoIss,
+            Variant::AsReusableCodes => D::ReusableCodes,
+            Variant::AsUnboundCodes => D::UnboundCodes,
+            Variant::AsUnauthorizedClientForBadCredentials => {
+                D::UnauthorizedClientForBadCredentials
+            }
+            Variant::AsInvalidGrant401 => D::InvalidGrant401,
+            Variant::AsErrors200 => D::Errors200,
+            Variant::AsNoCacheControl => D::NoCacheControl,
+            Variant::AsRefreshNotRotated => D::RefreshNotRotated,
+            Variant::AsRefreshUnbound => D::RefreshUnbound,
+            Variant::AsRefreshScopeEscalation => D::RefreshScopeEscalation,
+            Variant::AsAudienceWidened => D::AudienceWidened,
+            Variant::AsAnyResource => D::AnyResource,
+            Variant::AsRegister200 => D::Register200,
+            Variant::AsRegisterNoEcho => D::RegisterNoEcho,
+            Variant::AsRegisterAnyRedirect => D::RegisterAnyRedirect,
+            Variant::AsRegisterStrict => D::RegisterStrict,
+            Variant::AsRedirectPrefix => D::RedirectPrefix,
+            Variant::AsRedirectAny => D::RedirectAny,
+            Variant::AsRedirectStrictLoopback => D::RedirectStrictLoopback,
+            Variant::AsErrorRedirectUnregistered => D::ErrorRedirectUnregistered,
+            Variant::AsMetadataNoPkce => D::MetadataNoPkce,
+            Variant::AsMetadataWrongIssuer => D::MetadataWrongIssuer,
+            Variant::AsConsentNoCsrf => D::ConsentNoCsrf,
+            Variant::AsConsentFrameable => D::ConsentFrameable,
+            Variant::AsConsentPageVague => D::ConsentPageVague,
+            Variant::AsMetadataOidcDiffers => D::MetadataOidcDiffers,
+            Variant::AsMetadataDeadRevocationEndpoint => D::MetadataDeadRevocationEndpoint,
+            Variant::AsMetadataNoResponseTypes => D::MetadataNoResponseTypes,
+            Variant::AsTokenTypeWrong => D::TokenTypeWrong,
+            Variant::AsRefreshBroken => D::RefreshBroken,
+            Variant::AsErrorsShownNotRedirected => D::ErrorsShownNotRedirected,
+            Variant::AsRejectsResource => D::RejectsResource,
+
+            _ => return None,
+        })
     }
 }
 

@@ -50,6 +50,7 @@ pub fn render_markdown(report: &Report) -> String {
         Some(crate::check::Validation::Jwt) => "JWT against the JWKS",
         Some(crate::check::Validation::Introspection) => "introspection (RFC 7662)",
         Some(crate::check::Validation::PreShared) => "pre-shared tokens only",
+        Some(crate::check::Validation::OwnTokens) => "tokens from its own authorization server",
         None => "unknown",
     };
     let _ = writeln!(out, "| Token validation | {validation} |");

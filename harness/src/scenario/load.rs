@@ -73,6 +73,18 @@ pub const AREA_ORDER: &[&str] = &[
     "jwks",
     "introspect",
     "transport",
+    "login",
+    "as-meta",
+    "legacy",
+    "dcr",
+    "pkce",
+    "redirect",
+    "authz",
+    "token",
+    "refresh",
+    "resource",
+    "consent",
+    "passthrough",
 ];
 
 /// Every `*.toml` under `dir`, recursively, sorted by path.

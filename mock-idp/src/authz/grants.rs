@@ -101,19 +101,33 @@ impl GrantStore {
     }
 
     /// Marks the code used and returns it, if `client_id` may redeem it now.
+    #[cfg(test)]
     pub(crate) fn redeem_code(
         &mut self,
         code: &str,
         client_id: &str,
         now: i64,
     ) -> Result<CodeRecord, CodeRefusal> {
+        self.redeem_code_loosely(code, client_id, now, false, false)
+    }
+
+    /// [`GrantStore::redeem_code`], optionally without the client binding (`unbound`) or the
+    /// single use (`reusable`): the deliberate defects of fault targets.
+    pub(crate) fn redeem_code_loosely(
+        &mut self,
+        code: &str,
+        client_id: &str,
+        now: i64,
+        unbound: bool,
+        reusable: bool,
+    ) -> Result<CodeRecord, CodeRefusal> {
         let Some(record) = self.codes.get_mut(code) else {
             return Err(CodeRefusal::Unknown);
         };
-        if record.grant.client_id != client_id {
+        if record.grant.client_id != client_id && !unbound {
             return Err(CodeRefusal::OtherClient);
         }
-        if record.used {
+        if record.used && !reusable {
             let refusal = CodeRefusal::Replayed {
                 tokens: std::mem::take(&mut record.issued_tokens),
                 family: record.family,

@@ -61,6 +61,86 @@ pub enum Persona {
     Saas,
 }
 
+/// A rule the authorization server breaks on purpose, so that a conformance check can be shown
+/// to catch it (the harness's self-tests mount the IdP inside the reference target with these).
+/// Each is one explicit branch at the place its rule lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AsDefect {
+    /// Authorization requests without `code_challenge` are accepted.
+    PkceNotRequired,
+    /// `code_challenge_method=plain` is accepted.
+    PkcePlainAccepted,
+    /// The token endpoint does not check `code_verifier` (wrong or missing).
+    PkceVerifierUnchecked,
+    /// `state` is not returned to the client.
+    NoStateEcho,
+    /// The authorization response carries no `iss`, though the metadata says it does.
+    NoIss,
+    /// Authorization codes can be redeemed more than once.
+    ReusableCodes,
+    /// Codes are not bound to the client and redirect URI they were issued for.
+    UnboundCodes,
+    /// Failed client authentication answers 400 `unauthorized_client`, not 401 `invalid_client`.
+    UnauthorizedClientForBadCredentials,
+    /// `invalid_grant` with HTTP 401 instead of 400.
+    InvalidGrant401,
+    /// Token-endpoint errors with HTTP 200.
+    Errors200,
+    /// Token responses without `Cache-Control: no-store`.
+    NoCacheControl,
+    /// Public clients' refresh tokens do not rotate.
+    RefreshNotRotated,
+    /// A refresh token works for any client.
+    RefreshUnbound,
+    /// A refresh may ask for more scope than was granted.
+    RefreshScopeEscalation,
+    /// Access tokens carry the issuer as a second audience.
+    AudienceWidened,
+    /// Any `resource` is accepted, even one the server does not serve.
+    AnyResource,
+    /// Registration answers 200 instead of 201.
+    Register200,
+    /// The registration answer echoes only `client_id`.
+    RegisterNoEcho,
+    /// Registration accepts any redirect URI (`javascript:`, fragments, plain `http` hosts).
+    RegisterAnyRedirect,
+    /// Registration refuses requests that omit optional metadata or carry unknown fields.
+    RegisterStrict,
+    /// Dynamically registered clients match redirect URIs by prefix.
+    RedirectPrefix,
+    /// Dynamically registered clients accept any redirect URI.
+    RedirectAny,
+    /// Loopback redirect URIs must match the registered port exactly.
+    RedirectStrictLoopback,
+    /// An unregistered redirect URI gets the error redirected to it.
+    ErrorRedirectUnregistered,
+    /// The metadata omits `code_challenge_methods_supported`.
+    MetadataNoPkce,
+    /// The metadata's `issuer` differs from the issuer URL (a trailing slash).
+    MetadataWrongIssuer,
+    /// The consent form carries no CSRF protection.
+    ConsentNoCsrf,
+    /// The consent page may be framed (no `X-Frame-Options`, no `frame-ancestors`).
+    ConsentFrameable,
+    /// The consent page names neither the client nor where it redirects.
+    ConsentPageVague,
+    /// The OpenID Connect discovery document names another token endpoint than the RFC 8414 one.
+    MetadataOidcDiffers,
+    /// The metadata advertises a revocation endpoint that does not exist.
+    MetadataDeadRevocationEndpoint,
+    /// The metadata omits `response_types_supported`.
+    MetadataNoResponseTypes,
+    /// Token responses say `token_type: JWT` instead of Bearer.
+    TokenTypeWrong,
+    /// Refresh tokens are issued but never accepted (`invalid_grant`).
+    RefreshBroken,
+    /// Errors after the client and redirect URI were verified are shown, not redirected.
+    ErrorsShownNotRedirected,
+    /// Any `resource` parameter is refused with `invalid_target`.
+    RejectsResource,
+}
+
 /// The authorization-server settings of one issuer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -100,6 +180,8 @@ pub struct AuthzSettings {
     pub key_rotation_secs: Option<u64>,
     /// The announce → active → retired overlap of scheduled rotation (default 30 s).
     pub key_overlap_secs: u64,
+    /// Rules broken on purpose (fault targets for conformance tests); empty by default.
+    pub defects: Vec<AsDefect>,
 }
 
 impl Default for AuthzSettings {
@@ -123,6 +205,7 @@ impl Default for AuthzSettings {
             signing_alg: crate::keys::SigningAlg::Rs256,
             key_rotation_secs: None,
             key_overlap_secs: 30,
+            defects: Vec::new(),
         }
     }
 }
@@ -150,9 +233,14 @@ impl AuthzSettings {
         self.persona == Persona::Github
     }
 
+    /// Whether the issuer breaks `rule` on purpose.
+    pub(crate) fn has(&self, defect: AsDefect) -> bool {
+        self.defects.contains(&defect)
+    }
+
     /// Token endpoint errors are answered with HTTP 200 (GitHub).
     pub(crate) fn errors_with_200(&self) -> bool {
-        self.persona == Persona::Github
+        self.persona == Persona::Github || self.has(AsDefect::Errors200)
     }
 
     /// Whether discovery documents are published (GitHub publishes none for OAuth apps).
@@ -268,6 +356,20 @@ impl AuthzState {
         lock(&self.grants)
     }
 
+    /// The redirect policy the client is held to (a defect may loosen it for dynamic clients).
+    pub(crate) fn redirect_policy(&self, client: &ClientRecord) -> redirect::RedirectPolicy {
+        let dynamic = client.registration_access_token.is_some();
+        if dynamic && self.settings.has(AsDefect::RedirectAny) {
+            redirect::RedirectPolicy::Any
+        } else if dynamic && self.settings.has(AsDefect::RedirectPrefix) {
+            redirect::RedirectPolicy::Prefix
+        } else if self.settings.has(AsDefect::RedirectStrictLoopback) {
+            redirect::RedirectPolicy::Strict
+        } else {
+            client.redirect_policy
+        }
+    }
+
     /// Checks an authorization request. `client` is the resolved client, if any.
     pub(crate) fn check_authorize(
         &self,
@@ -286,10 +388,19 @@ impl AuthzState {
         };
         let redirect_uri = match params.redirect_uri.as_deref() {
             Some(uri) => {
-                if !redirect::matches(client.redirect_policy, &client.redirect_uris, uri) {
-                    return AuthorizeStep::ErrorPage(OAuthError::invalid_request(format!(
+                if !redirect::matches(self.redirect_policy(&client), &client.redirect_uris, uri) {
+                    let error = OAuthError::invalid_request(format!(
                         "redirect_uri {uri:?} is not registered for this client"
-                    )));
+                    ));
+                    if self.settings.has(AsDefect::ErrorRedirectUnregistered) {
+                        return AuthorizeStep::Redirect(error_redirect(
+                            uri,
+                            &error,
+                            params.state.as_deref(),
+                            issuer,
+                        ));
+                    }
+                    return AuthorizeStep::ErrorPage(error);
                 }
                 uri.to_owned()
             }
@@ -308,7 +419,11 @@ impl AuthzState {
             },
         };
         // 2. Everything else goes back to the client at its redirect URI.
+        let shown = self.settings.has(AsDefect::ErrorsShownNotRedirected);
         let back = |error: OAuthError| {
+            if shown {
+                return AuthorizeStep::ErrorPage(error);
+            }
             AuthorizeStep::Redirect(error_redirect(
                 &redirect_uri,
                 &error,
@@ -332,10 +447,16 @@ impl AuthzState {
                 "this client may not use the authorization_code grant",
             ));
         }
-        if let Some(problem) = pkce::challenge_problem(
-            params.code_challenge.as_deref(),
-            params.code_challenge_method.as_deref(),
-        ) {
+        let pkce_waived = (params.code_challenge.is_none()
+            && self.settings.has(AsDefect::PkceNotRequired))
+            || (params.code_challenge_method.as_deref() == Some("plain")
+                && self.settings.has(AsDefect::PkcePlainAccepted));
+        if !pkce_waived
+            && let Some(problem) = pkce::challenge_problem(
+                params.code_challenge.as_deref(),
+                params.code_challenge_method.as_deref(),
+            )
+        {
             return back(OAuthError::invalid_request(problem));
         }
         let scope = params
@@ -375,6 +496,13 @@ impl AuthzState {
         if !self.settings.honours_resource() {
             return Ok(());
         }
+        if let Some(resource) = resources.first()
+            && self.settings.has(AsDefect::RejectsResource)
+        {
+            return Err(OAuthError::invalid_target(format!(
+                "resource {resource:?}: resource indicators are not supported"
+            )));
+        }
         for resource in resources {
             let url = url::Url::parse(resource).map_err(|_| {
                 OAuthError::invalid_target(format!("resource {resource:?} is not an absolute URI"))
@@ -385,6 +513,7 @@ impl AuthzState {
                 )));
             }
             if let Some(known) = &self.settings.resources
+                && !self.settings.has(AsDefect::AnyResource)
                 && !known.iter().any(|k| k == resource)
             {
                 return Err(OAuthError::invalid_target(format!(
@@ -422,10 +551,14 @@ impl AuthzState {
         };
         self.grants().add_code(code.clone(), record);
         let mut pairs = vec![("code", code.as_str())];
-        if let Some(state) = &request.state {
+        if let Some(state) = &request.state
+            && !self.settings.has(AsDefect::NoStateEcho)
+        {
             pairs.push(("state", state));
         }
-        pairs.push(("iss", issuer));
+        if !self.settings.has(AsDefect::NoIss) {
+            pairs.push(("iss", issuer));
+        }
         with_query(&request.redirect_uri, &pairs)
     }
 

@@ -156,10 +156,10 @@ fn error_page(headers: &HeaderMap, error: OAuthError) -> Response {
         escape(error.code()),
         escape(error.description().unwrap_or_default())
     );
-    html(error.status(), body, None)
+    html(error.status(), body, None, false)
 }
 
-fn html(status: StatusCode, body: String, cookie: Option<String>) -> Response {
+fn html(status: StatusCode, body: String, cookie: Option<String>, frameable: bool) -> Response {
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -168,11 +168,13 @@ fn html(status: StatusCode, body: String, cookie: Option<String>) -> Response {
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     // The page must not be framed (clickjacking, RFC 6749 §10.13).
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("frame-ancestors 'none'"),
-    );
+    if !frameable {
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("frame-ancestors 'none'"),
+        );
+    }
     if let Some(cookie) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
         headers.insert(header::SET_COOKIE, cookie);
     }
@@ -183,11 +185,19 @@ fn consent_page(idp: &Idp, request: AuthorizeRequest) -> Response {
     let (Ok(id), Ok(csrf)) = (random_hex(16), random_hex(16)) else {
         return OAuthError::server_error(StatusCode::INTERNAL_SERVER_ERROR).into_response();
     };
-    let client_label = request
-        .client
-        .client_name
-        .clone()
-        .unwrap_or_else(|| request.client.client_id.clone());
+    let vague = idp
+        .authz()
+        .settings
+        .has(crate::authz::AsDefect::ConsentPageVague);
+    let client_label = if vague {
+        "An application".to_owned()
+    } else {
+        request
+            .client
+            .client_name
+            .clone()
+            .unwrap_or_else(|| request.client.client_id.clone())
+    };
     let scopes: String = request
         .scope
         .split_ascii_whitespace()
@@ -214,7 +224,7 @@ fn consent_page(idp: &Idp, request: AuthorizeRequest) -> Response {
          <fieldset><legend>Scopes</legend><ul>{scopes}</ul></fieldset>\
          <button type=\"submit\" name=\"decision\" value=\"approve\" id=\"approve\">Approve</button> \
          <button type=\"submit\" name=\"decision\" value=\"deny\" id=\"deny\">Deny</button>\
-         </form><p>Redirects to <code>{redirect}</code></p></body></html>",
+         </form>{redirect}</body></html>",
         client = escape(&client_label),
         resources_intro = if resources.is_empty() { "" } else { " to:" },
         resources_list = if resources.is_empty() {
@@ -224,7 +234,14 @@ fn consent_page(idp: &Idp, request: AuthorizeRequest) -> Response {
         },
         action = escape(&format!("{}/authorize/decision", idp.issuer())),
         subject = escape(&idp.authz().settings.default_subject),
-        redirect = escape(&request.redirect_uri),
+        redirect = if vague {
+            String::new()
+        } else {
+            format!(
+                "<p>Redirects to <code>{}</code></p>",
+                escape(&request.redirect_uri)
+            )
+        },
     );
     let now = idp.now();
     idp.authz().park(
@@ -237,7 +254,11 @@ fn consent_page(idp: &Idp, request: AuthorizeRequest) -> Response {
         now,
     );
     let cookie = format!("{CSRF_COOKIE}={csrf}; Path=/; HttpOnly; SameSite=Lax");
-    html(StatusCode::OK, body, Some(cookie))
+    let frameable = idp
+        .authz()
+        .settings
+        .has(crate::authz::AsDefect::ConsentFrameable);
+    html(StatusCode::OK, body, Some(cookie), frameable)
 }
 
 /// `POST /authorize/decision`: the consent form's answer.
@@ -270,8 +291,12 @@ pub(crate) async fn decision(
         );
     };
     let cookie_csrf = cookie(&headers, CSRF_COOKIE);
-    let csrf_ok = csrf.as_deref() == Some(pending.csrf.as_str())
-        && cookie_csrf.as_deref() == Some(pending.csrf.as_str());
+    let csrf_ok = (csrf.as_deref() == Some(pending.csrf.as_str())
+        && cookie_csrf.as_deref() == Some(pending.csrf.as_str()))
+        || idp
+            .authz()
+            .settings
+            .has(crate::authz::AsDefect::ConsentNoCsrf);
     if !csrf_ok {
         return error_page(
             &headers,

@@ -16,3 +16,13 @@ pub(crate) async fn discovery(State(idp): State<Idp>) -> Response {
     }
     json_bytes(StatusCode::OK, idp.metadata(), REVALIDATE)
 }
+
+/// The OpenID Connect discovery document (`/.well-known/openid-configuration`).
+pub(crate) async fn discovery_oidc(State(idp): State<Idp>) -> Response {
+    if !idp.authz().settings.publishes_metadata() {
+        return axum::response::IntoResponse::into_response(
+            crate::oauth_error::OAuthError::not_found(),
+        );
+    }
+    json_bytes(StatusCode::OK, idp.metadata_oidc(), REVALIDATE)
+}

@@ -42,7 +42,7 @@ pub(crate) fn app(idp: Idp) -> Router {
         )
         .route(
             "/.well-known/openid-configuration",
-            get(metadata::discovery),
+            get(metadata::discovery_oidc),
         )
         .route("/jwks", get(jwks::jwks))
         .route(
@@ -81,12 +81,21 @@ pub(crate) fn app(idp: Idp) -> Router {
 pub(crate) fn app_with_issuers(root: Idp, others: &[(String, Idp)]) -> Router {
     let mut router = app(root);
     for (name, idp) in others {
+        router = router.merge(nested(name, idp));
+    }
+    router
+}
+
+/// One issuer's application under `/{name}`, with its path-inserted discovery URLs.
+pub(crate) fn nested(name: &str, idp: &Idp) -> Router {
+    let router = Router::new();
+    {
         let for_metadata = idp.clone();
         let metadata = move || {
             let idp = for_metadata.clone();
             async move { metadata::discovery(axum::extract::State(idp)).await }
         };
-        router = router
+        router
             .route(
                 &format!("/.well-known/oauth-authorization-server/{name}"),
                 get(metadata.clone()).layer(middleware::from_fn(cors)),
@@ -95,9 +104,8 @@ pub(crate) fn app_with_issuers(root: Idp, others: &[(String, Idp)]) -> Router {
                 &format!("/.well-known/openid-configuration/{name}"),
                 get(metadata).layer(middleware::from_fn(cors)),
             )
-            .nest(&format!("/{name}"), app(idp.clone()));
+            .nest(&format!("/{name}"), app(idp.clone()))
     }
-    router
 }
 
 /// CORS for the few routes outside an issuer's application (the recorder does the same for

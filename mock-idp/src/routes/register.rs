@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::authz::AsDefect;
 use crate::authz::RegistrationMode;
 use crate::authz::clients::{AuthMethod, ClientRecord, Origin, check_registration};
 use crate::idp::Idp;
@@ -48,8 +49,53 @@ pub(crate) async fn register(
             format!("the registration request is not valid JSON: {e}"),
         )
     })?;
-    let registration =
-        check_registration(&value).map_err(|e| OAuthError::bad_request(e.code, e.description))?;
+    let settings = &idp.authz().settings;
+    if settings.has(AsDefect::RegisterStrict) {
+        const KNOWN: [&str; 7] = [
+            "redirect_uris",
+            "client_name",
+            "grant_types",
+            "response_types",
+            "token_endpoint_auth_method",
+            "scope",
+            "application_type",
+        ];
+        let object = value.as_object();
+        let missing = [
+            "grant_types",
+            "response_types",
+            "token_endpoint_auth_method",
+        ]
+        .into_iter()
+        .find(|k| object.is_none_or(|o| !o.contains_key(*k)));
+        let unknown = object.and_then(|o| o.keys().find(|k| !KNOWN.contains(&k.as_str())).cloned());
+        if let Some(problem) = missing
+            .map(|m| format!("{m} is required"))
+            .or(unknown.map(|u| format!("unknown field {u}")))
+        {
+            return Err(OAuthError::bad_request("invalid_client_metadata", problem));
+        }
+    }
+    let registration = match check_registration(&value) {
+        Ok(r) => r,
+        // The defect: redirect URIs are taken as given, whatever they are.
+        Err(e)
+            if e.code == "invalid_redirect_uri" && settings.has(AsDefect::RegisterAnyRedirect) =>
+        {
+            let mut tame = value.clone();
+            tame["redirect_uris"] = serde_json::json!(["http://127.0.0.1/callback"]);
+            let mut r = check_registration(&tame)
+                .map_err(|e| OAuthError::bad_request(e.code, e.description))?;
+            r.redirect_uris = value["redirect_uris"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect();
+            r
+        }
+        Err(e) => return Err(OAuthError::bad_request(e.code, e.description)),
+    };
     let client_id = format!("dcr_{}", random_hex(12).map_err(|_| server_error())?);
     let client_secret = match registration.auth_method {
         AuthMethod::None => None,
@@ -72,9 +118,18 @@ pub(crate) async fn register(
         metadata: registration.metadata,
     };
     let uri = client_uri(&idp, &client_id);
-    let answer = record.registration_response(Some(&uri));
+    let mut answer = record.registration_response(Some(&uri));
     idp.authz().clients_mut().insert(record);
-    Ok(json_value(StatusCode::CREATED, &answer, NO_STORE))
+    let settings = &idp.authz().settings;
+    if settings.has(AsDefect::RegisterNoEcho) {
+        answer = serde_json::json!({"client_id": answer["client_id"].clone()});
+    }
+    let status = if settings.has(AsDefect::Register200) {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok(json_value(status, &answer, NO_STORE))
 }
 
 fn client_uri(idp: &Idp, client_id: &str) -> String {

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::api::{Audience, MintedToken};
+use crate::authz::AsDefect;
 use crate::authz::clients::{ClientRecord, GRANT_TYPES};
 use crate::authz::grants::{CodeRefusal, Grant, RefreshRefusal};
 use crate::authz::pkce;
@@ -37,13 +38,29 @@ pub(crate) async fn token(
         };
         return form_response(status, &value);
     }
-    match result {
+    let mut response = match result {
         Ok(value) => json_value(StatusCode::OK, &value, NO_STORE),
         Err(error) if settings.errors_with_200() => {
             json_value(StatusCode::OK, &error_value(&error), NO_STORE)
         }
+        Err(error)
+            if error.code() == "invalid_grant" && settings.has(AsDefect::InvalidGrant401) =>
+        {
+            json_value(StatusCode::UNAUTHORIZED, &error_value(&error), NO_STORE)
+        }
+        Err(error)
+            if error.code() == "invalid_client"
+                && settings.has(AsDefect::UnauthorizedClientForBadCredentials) =>
+        {
+            let value = json!({"error": "unauthorized_client", "error_description": error.description().unwrap_or_default()});
+            json_value(StatusCode::BAD_REQUEST, &value, NO_STORE)
+        }
         Err(error) => error.into_response(),
+    };
+    if settings.has(AsDefect::NoCacheControl) {
+        response.headers_mut().remove(header::CACHE_CONTROL);
     }
+    response
 }
 
 fn error_status(settings: &crate::authz::AuthzSettings, error: &OAuthError) -> StatusCode {
@@ -161,9 +178,12 @@ fn authorization_code(idp: &Idp, client: &ClientRecord, form: &Form) -> Result<V
         .get("code")
         .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
     let authz = idp.authz();
-    let redeemed = authz
-        .grants()
-        .redeem_code(code, &client.client_id, idp.now());
+    let unbound = authz.settings.has(AsDefect::UnboundCodes);
+    let reusable = authz.settings.has(AsDefect::ReusableCodes);
+    let redeemed =
+        authz
+            .grants()
+            .redeem_code_loosely(code, &client.client_id, idp.now(), unbound, reusable);
     let record = match redeemed {
         Ok(record) => record,
         Err(CodeRefusal::Replayed { tokens, family }) => {
@@ -190,17 +210,23 @@ fn authorization_code(idp: &Idp, client: &ClientRecord, form: &Form) -> Result<V
         }
     };
     if let Some(sent) = &record.redirect_uri
+        && !unbound
         && form.get("redirect_uri") != Some(sent.as_str())
     {
         return Err(OAuthError::invalid_grant(
             "redirect_uri must be the one sent to the authorization endpoint",
         ));
     }
-    let verifier = form
-        .get("code_verifier")
-        .ok_or_else(|| OAuthError::invalid_request("code_verifier is required (PKCE)"))?;
-    if let Some(problem) = pkce::verifier_problem(verifier, &record.code_challenge) {
-        return Err(OAuthError::invalid_grant(problem));
+    // Without a challenge (a waived PKCE defect) there is nothing to verify.
+    let unchecked = authz.settings.has(AsDefect::PkceVerifierUnchecked)
+        || (record.code_challenge.is_empty() && authz.settings.has(AsDefect::PkceNotRequired));
+    if !unchecked {
+        let verifier = form
+            .get("code_verifier")
+            .ok_or_else(|| OAuthError::invalid_request("code_verifier is required (PKCE)"))?;
+        if let Some(problem) = pkce::verifier_problem(verifier, &record.code_challenge) {
+            return Err(OAuthError::invalid_grant(problem));
+        }
     }
     let resources = narrowed_resources(idp, form, &record.grant)?;
     let grant = record.grant;
@@ -208,6 +234,9 @@ fn authorization_code(idp: &Idp, client: &ClientRecord, form: &Form) -> Result<V
         .issue_for_grant(&grant, &grant.scope, &resources)
         .map_err(server_error)?;
     let mut answer = token_answer(&access, &grant.scope);
+    if authz.settings.has(AsDefect::TokenTypeWrong) {
+        answer["token_type"] = json!("JWT");
+    }
     let mut family = None;
     if client.allows_grant("refresh_token") {
         let id = authz.grants().new_family(grant.clone());
@@ -229,21 +258,35 @@ fn refresh_token(idp: &Idp, client: &ClientRecord, form: &Form) -> Result<Value,
         .get("refresh_token")
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
     let authz = idp.authz();
+    if authz.settings.has(AsDefect::RefreshBroken) {
+        return Err(OAuthError::invalid_grant("refresh tokens are not accepted"));
+    }
     // The request is checked before the token is used, so a bad request does not burn it.
     let peeked = authz.grants().peek_refresh(presented);
+    let unbound = authz.settings.has(AsDefect::RefreshUnbound);
+    let owner = match (unbound, &peeked) {
+        (true, Some(grant)) => grant.client_id.clone(),
+        _ => client.client_id.clone(),
+    };
     let checks = peeked
-        .filter(|grant| grant.client_id == client.client_id)
+        .filter(|grant| unbound || grant.client_id == client.client_id)
         .map(|grant| {
-            let scope = requested_scope(form, &grant)?;
+            let scope = if authz.settings.has(AsDefect::RefreshScopeEscalation) {
+                form.get("scope")
+                    .map_or_else(|| grant.scope.clone(), str::to_owned)
+            } else {
+                requested_scope(form, &grant)?
+            };
             let resources = narrowed_resources(idp, form, &grant)?;
             Ok::<_, OAuthError>((scope, resources))
         })
         .transpose()?;
     // Public clients' refresh tokens rotate (OAuth 2.1 §4.3.1); confidential ones on request.
-    let rotate = client.is_public() || authz.settings.rotate_confidential_refresh_tokens;
+    let rotate = (client.is_public() && !authz.settings.has(AsDefect::RefreshNotRotated))
+        || authz.settings.rotate_confidential_refresh_tokens;
     let used = authz
         .grants()
-        .use_refresh(presented, &client.client_id, idp.now(), rotate);
+        .use_refresh(presented, &owner, idp.now(), rotate);
     let (family, grant) = match used {
         Ok(found) => found,
         Err(RefreshRefusal::Replayed { tokens }) => {
