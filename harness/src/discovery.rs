@@ -270,7 +270,13 @@ pub async fn discover(ctx: &Ctx) -> Result<Facts, HarnessError> {
             agent: &ctx.agent,
         };
         let flow = run.login(&issuer, &required_scopes).await;
-        if let Some(token) = flow.access_token() {
+        // After a refresh, the newest access token is the one a client holds (servers that
+        // rotate may have revoked the first).
+        let newest = match &flow.refreshed {
+            Some(Ok(set)) => Some(set.access_token.as_str()),
+            _ => flow.access_token(),
+        };
+        if let Some(token) = newest {
             let _ = ctx.issued_token.set(token.to_string());
             let _ = ctx.issued_scope.set(flow.scope.clone());
         }

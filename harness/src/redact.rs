@@ -60,7 +60,12 @@ fn replace_values(text: &str, keys: &[&str], with: impl Fn(&str) -> String) -> S
             } else {
                 // `"key": "value"`, `\"key\":\"value\"`, or a number.
                 let trimmed = rest.trim_start_matches(['\\', '"']);
-                let Some(after_colon) = trimmed.strip_prefix(':') else {
+                // An HTML form field: `name="key" value="..."`.
+                let after_colon = if let Some(v) = trimmed.strip_prefix(" value=") {
+                    v
+                } else if let Some(v) = trimmed.strip_prefix(':') {
+                    v
+                } else {
                     continue;
                 };
                 let after_colon = after_colon.trim_start_matches(' ');
@@ -196,7 +201,15 @@ fn redact_token_like_words(text: &str) -> String {
 pub fn normalize_run_values(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    let hosts = ["127.0.0.1:", "localhost:", "[::1]:"];
+    // Also percent-encoded, as in a redirect_uri or resource query parameter.
+    let hosts = [
+        "127.0.0.1:",
+        "localhost:",
+        "[::1]:",
+        "127.0.0.1%3A",
+        "localhost%3A",
+        "%5B%3A%3A1%5D%3A",
+    ];
     loop {
         let next = hosts
             .iter()
@@ -320,6 +333,18 @@ mod tests {
                 r#"/authorize?client_id=dcr_1&state=xyz&scope=a {\"client_id\":\"dcr_2\",\"client_id_issued_at\":17}"#
             ),
             r#"/authorize?client_id=[CLIENT_ID]&state=[STATE]&scope=a {\"client_id\":\"[CLIENT_ID]\",\"client_id_issued_at\":[CLIENT_ID_ISSUED_AT]}"#
+        );
+        assert_eq!(
+            normalize_run_values("redirect_uri=http%3A%2F%2F127.0.0.1%3A42023%2Fcallback"),
+            "redirect_uri=http%3A%2F%2F127.0.0.1%3A[PORT]%2Fcallback"
+        );
+        assert_eq!(
+            normalize_run_values(r#"<input name=\"request_id\" value=\"a2178\">"#),
+            r#"<input name=\"request_id\" value=\"[REQUEST_ID]\">"#
+        );
+        assert_eq!(
+            redact_secrets(r#"<input type="hidden" name="csrf" value="e3cc">"#),
+            r#"<input type="hidden" name="csrf" value="[REDACTED]">"#
         );
         // Longer names that end in a key are left alone.
         assert_eq!(normalize_run_values("oauth_state=1"), "oauth_state=1");

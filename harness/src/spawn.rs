@@ -14,8 +14,6 @@ use std::time::{Duration, Instant};
 
 use crate::error::HarnessError;
 
-/// What the spawned target is told.
-#[derive(Debug, Clone, Default)]
 /// The client an OAuth proxy under test uses at the mock IdP, its upstream (pre-registered, as
 /// at GitHub, Google or Azure).
 pub const UPSTREAM_CLIENT_ID: &str = "mcp-proxy-upstream";
@@ -44,6 +42,8 @@ pub fn upstream_client(target_url: &str) -> serde_json::Value {
     })
 }
 
+/// What the spawned target is told.
+#[derive(Debug, Clone, Default)]
 pub struct TargetEnv {
     /// The MCP endpoint URL (after a `:0` port was replaced by a free one).
     pub target_url: String,

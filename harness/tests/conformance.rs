@@ -102,6 +102,13 @@ fn self_test(variant: Variant, catalogue: harness::Catalogue) -> Result<(), Fail
         })
         .await
         .map_err(|e| format!("reference target: {e:#}"))?;
+        // The proxy variants' upstream client (the CLI registers it the same way).
+        let upstream: mock_idp::ClientConfig =
+            serde_json::from_value(harness::spawn::upstream_client(&target.url()))
+                .map_err(|e| format!("upstream client: {e}"))?;
+        idp.idp()
+            .add_client(&upstream)
+            .map_err(|e| format!("upstream client: {e}"))?;
         let config = RunConfig {
             target: target.url(),
             audience: None,
@@ -138,6 +145,8 @@ fn self_test(variant: Variant, catalogue: harness::Catalogue) -> Result<(), Fail
             &[Status::Fail]
         } else if expected.not_testable.contains(&id) {
             &[Status::NotTestable]
+        } else if expected.warns.contains(&id) {
+            &[Status::Warn]
         } else {
             &[Status::Pass, Status::Skip]
         };
@@ -148,7 +157,12 @@ fn self_test(variant: Variant, catalogue: harness::Catalogue) -> Result<(), Fail
             ));
         }
     }
-    for id in expected.fails.iter().chain(expected.not_testable) {
+    for id in expected
+        .fails
+        .iter()
+        .chain(expected.not_testable)
+        .chain(expected.warns)
+    {
         if !report.checks.iter().any(|c| c.id == *id) {
             problems.push(format!(
                 "{id}: listed in the expectation table but not in the report"

@@ -10,10 +10,13 @@ use reference_target::Variant;
 pub struct Expectation {
     pub fails: &'static [&'static str],
     pub not_testable: &'static [&'static str],
+    /// Checks that pass with a warning (a SHOULD inside a MUST check broken as a consequence).
+    pub warns: &'static [&'static str],
 }
 
 const fn fails(ids: &'static [&'static str]) -> Expectation {
     Expectation {
+        warns: &[],
         fails: ids,
         not_testable: &[],
     }
@@ -47,6 +50,7 @@ const AS_NO_MINTED: &[&str] = &["scope.insufficient-403", "scope.challenge-param
 /// An `as-*` variant that fails `ids` and nothing else.
 const fn as_fails(ids: &'static [&'static str]) -> Expectation {
     Expectation {
+        warns: &[],
         fails: ids,
         not_testable: AS_NO_MINTED,
     }
@@ -139,6 +143,7 @@ pub fn expectation(variant: Variant) -> Expectation {
         Variant::Unauthenticated403 => fails(&["rs.unauthenticated-401"]),
         Variant::PostOnlyAuth => fails(&["rs.all-methods-protected"]),
         Variant::NoWwwAuthenticate => Expectation {
+            warns: &[],
             fails: &["rs.www-authenticate-bearer"],
             not_testable: NEEDS_CHALLENGE,
         },
@@ -157,12 +162,14 @@ pub fn expectation(variant: Variant) -> Expectation {
         Variant::PrmRootOnly => fails(&["prm.path-inserted"]),
         Variant::PrmRequiresAuth => fails(&["prm.no-auth-required"]),
         Variant::PrmResourceFragment => Expectation {
+            warns: &[],
             fails: &["prm.resource-valid"],
             not_testable: &["prm.resource-equals-request-url"],
         },
         Variant::PrmResourceTrailingSlash => fails(&["prm.resource-equals-request-url"]),
         Variant::PrmWellknownMismatch => fails(&["prm.wellknown-resource-consistency"]),
         Variant::PrmEmptyAuthorizationServers => Expectation {
+            warns: &[],
             fails: &["prm.authorization-servers"],
             not_testable: &["prm.as-resolvable"],
         },
@@ -187,6 +194,7 @@ pub fn expectation(variant: Variant) -> Expectation {
         // Past the cool-down, not refetching for a new kid is a failure wherever a new kid appears;
         // the removal and outage checks never see a fetch and cannot be judged.
         Variant::JwksNeverRefetched => Expectation {
+            warns: &[],
             fails: &["jwks.new-key-picked-up", "jwks.unknown-key-ignored"],
             not_testable: &["jwks.removed-key-rejected", "jwks.outage-fails-closed"],
         },
@@ -194,6 +202,7 @@ pub fn expectation(variant: Variant) -> Expectation {
         Variant::JwksOutageFailsOpen => fails(&["jwks.outage-fails-closed"]),
         Variant::JwksStrictParse => fails(&["jwks.unknown-key-ignored"]),
         Variant::InsufficientScope401 => Expectation {
+            warns: &[],
             fails: &["scope.insufficient-403"],
             not_testable: &["scope.challenge-params"],
         },
@@ -211,6 +220,7 @@ pub fn expectation(variant: Variant) -> Expectation {
         // The IdP refuses an unauthenticated caller, so no token is ever accepted: the positive
         // control fails, and with it every check that needs a valid token.
         Variant::IntrospectUnauthenticated => Expectation {
+            warns: &[],
             fails: &["introspect.request-shape", "introspect.active-accepted"],
             not_testable: NEEDS_VALID_INTROSPECTION,
         },
@@ -230,6 +240,7 @@ pub fn expectation(variant: Variant) -> Expectation {
         Variant::AsIssuerPath => as_fails(&["legacy.mar26-as-location"]),
         // Without a registration path and without --client-id, the login stops at registration.
         Variant::AsPreRegistered => Expectation {
+            warns: &[],
             fails: &["login.headless-flow", "as-meta.registration-advertised"],
             not_testable: AS_NO_AUTHORIZATION,
         },
@@ -270,15 +281,9 @@ pub fn expectation(variant: Variant) -> Expectation {
         Variant::AsAudienceWidened => as_fails(&["resource.as-binds-audience"]),
         Variant::AsAnyResource => as_fails(&["resource.as-invalid-target"]),
         Variant::AsRegister200 => as_fails(&["dcr.register-basic"]),
-        // No secret comes back, so there is no confidential client to authenticate wrongly.
-        Variant::AsRegisterNoEcho => Expectation {
-            fails: &["dcr.echo-metadata"],
-            not_testable: &[
-                "scope.insufficient-403",
-                "scope.challenge-params",
-                "token.invalid-client-401",
-            ],
-        },
+        // Without client_secret in the answer the client looks public, so token.invalid-client-401
+        // has no confidential client and is skipped.
+        Variant::AsRegisterNoEcho => as_fails(&["dcr.echo-metadata"]),
         Variant::AsRegisterAnyRedirect => as_fails(&["dcr.error-codes"]),
         Variant::AsRegisterStrict => as_fails(&["dcr.lenient-input"]),
         // Prefix matching also loses the loopback port exception.
@@ -318,6 +323,7 @@ pub fn expectation(variant: Variant) -> Expectation {
         Variant::AsTokenTypeWrong => as_fails(&["token.success-shape"]),
         // A login that cannot refresh is a login clients lose after the first token expires.
         Variant::AsRefreshBroken => Expectation {
+            warns: &[],
             fails: &["login.headless-flow", "refresh.works"],
             not_testable: &[
                 "scope.insufficient-403",
@@ -327,7 +333,18 @@ pub fn expectation(variant: Variant) -> Expectation {
             ],
         },
         Variant::AsErrorsShownNotRedirected => as_fails(&["authz.error-redirects"]),
+        Variant::AsProxy => as_fails(&[]),
+        Variant::AsProxyNoConsent => as_fails(&["consent.before-upstream"]),
+        Variant::AsProxyForwardsChallenge => as_fails(&["pkce.proxy-two-legs"]),
+        Variant::AsProxyAcceptsUpstream => as_fails(&["passthrough.upstream-token-rejected"]),
+        // The client holds the upstream's token, which a replayed proxy code cannot revoke.
+        Variant::AsProxyPassthrough => Expectation {
+            warns: &["authz.code-single-use"],
+            fails: &["passthrough.proxy-own-tokens"],
+            not_testable: AS_NO_MINTED,
+        },
         Variant::AsRejectsResource => Expectation {
+            warns: &[],
             fails: &["login.headless-flow", "resource.as-accepts-param"],
             not_testable: AS_NO_LOGIN,
         },

@@ -99,6 +99,9 @@ pub struct AuthState {
     /// The `as-*` variants: the embedded authorization server, asked whether a token it issued
     /// was revoked since (a replayed code or refresh token revokes what it issued).
     pub revocation: Option<mock_idp::Idp>,
+    /// `as-proxy-accepts-upstream` and `as-proxy-passthrough`: the upstream's introspection
+    /// endpoint, asked about tokens the proxy did not issue (which a proxy must refuse).
+    pub upstream_introspection: Option<String>,
 }
 
 /// A `std` mutex guard even if a panicking thread poisoned the lock: the sets hold plain strings,
@@ -166,6 +169,7 @@ impl AuthState {
             accepted_signing_inputs: Mutex::new(HashSet::new()),
             authenticated_sessions: Mutex::new(HashSet::new()),
             revocation: None,
+            upstream_introspection: None,
         }
     }
 
@@ -186,18 +190,74 @@ impl AuthState {
             }
             None => return Err(Rejection::NoCredentials),
         };
-        let info = match &self.verifier {
+        let own = match &self.verifier {
             Verifier::Jwt(jwks) => self.validate_jwt(&token, jwks).await,
             Verifier::Introspection(introspector) => {
                 self.validate_introspected(&token, introspector).await
             }
-        }?;
+        };
+        let info = match (own, &self.upstream_introspection) {
+            (Err(rejection), Some(endpoint)) => {
+                return self
+                    .upstream_accepts(&token, endpoint)
+                    .await
+                    .ok_or(rejection);
+            }
+            (result, _) => result?,
+        };
         if let Some(idp) = &self.revocation
             && idp.introspect(&token).get("active") != Some(&Value::Bool(true))
         {
             return Err(Rejection::InvalidToken("the token was revoked".to_owned()));
         }
         Ok(info)
+    }
+
+    /// The proxy faults: asks the upstream whether it issued `token` for this audience.
+    async fn upstream_accepts(&self, token: &str, endpoint: &str) -> Option<AuthInfo> {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(std::time::Duration::from_secs(2))
+            .build()
+            .ok()?;
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("token", token)
+            .finish();
+        let bytes = client
+            .post(endpoint)
+            .basic_auth("conformance-rs", Some("conformance-rs-secret"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .ok()?
+            .bytes()
+            .await
+            .ok()?;
+        let answer: Value = serde_json::from_slice(&bytes).ok()?;
+        let active = answer.get("active").and_then(Value::as_bool) == Some(true);
+        let audience_ok = match answer.get("aud") {
+            Some(Value::String(a)) => *a == self.audience,
+            Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(self.audience.as_str())),
+            _ => false,
+        };
+        let scopes: Vec<String> = answer
+            .get("scope")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        let scoped = self.required_scopes.iter().all(|r| scopes.contains(r));
+        (active && audience_ok && scoped).then(|| AuthInfo {
+            subject: answer.get("sub").and_then(Value::as_str).map(str::to_owned),
+            scopes,
+            client_id: answer
+                .get("client_id")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            verified_by: "upstream introspection (a proxy fault)",
+        })
     }
 
     /// Validates a JWT access token (RFC 9068 §4) and its scopes.

@@ -15,6 +15,7 @@ pub mod introspection;
 pub mod jwks;
 pub mod mcp;
 pub mod prm;
+pub mod proxy;
 pub mod variant;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -176,9 +177,25 @@ pub async fn serve(config: TargetConfig) -> anyhow::Result<RunningTarget> {
     // target's origin, trusted through its JWKS at that origin.
     let mut config = config;
     let mut revocation = None;
+    // A proxy's upstream is the identity provider the target was configured with.
+    let upstream_issuer = config.issuer.clone();
     let embedded_as = if variant.is_authorization_server() {
-        let (idp, router) = embedded_authorization_server(variant, &origin, &url)?;
+        let (idp, mut router) = embedded_authorization_server(variant, &origin, &url)?;
         revocation = Some(idp);
+        if variant.is_proxy() {
+            let upstream = proxy::Upstream {
+                issuer: upstream_issuer.clone(),
+                callback: format!("{origin}{}", proxy::CALLBACK_PATH),
+                resource: url.clone(),
+                scope: config.required_scopes.join(" "),
+            };
+            let state = Arc::new(proxy::ProxyState::new(upstream, variant, origin.clone())?);
+            router = Router::new()
+                .route(proxy::CALLBACK_PATH, get(proxy::callback))
+                .with_state(state.clone())
+                .merge(router)
+                .layer(axum::middleware::from_fn_with_state(state, proxy::divert));
+        }
         let issuer = if variant == Variant::AsIssuerPath {
             format!("{origin}/oauth")
         } else {
@@ -238,6 +255,12 @@ pub async fn serve(config: TargetConfig) -> anyhow::Result<RunningTarget> {
         verifier,
     );
     auth_state.revocation = revocation;
+    if matches!(
+        variant,
+        Variant::AsProxyAcceptsUpstream | Variant::AsProxyPassthrough
+    ) {
+        auth_state.upstream_introspection = Some(format!("{upstream_issuer}/introspect"));
+    }
     let auth_state = Arc::new(auth_state);
 
     let rmcp_config = StreamableHttpServerConfig::default();
@@ -311,7 +334,8 @@ fn embedded_authorization_server(
             | Variant::AsConsentNoCsrf
             | Variant::AsConsentFrameable
             | Variant::AsConsentPageVague
-    ) {
+    ) || (variant.is_proxy() && variant != Variant::AsProxyNoConsent)
+    {
         authz.consent = mock_idp::ConsentMode::Page;
     }
     if variant == Variant::AsPreRegistered {

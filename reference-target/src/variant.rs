@@ -177,6 +177,16 @@ pub enum Variant {
     AsMetadataWrongIssuer,
     /// `as-consent-no-csrf`: Is its own authorization server, which accepts consent form submissions without a valid CSRF token.
     AsConsentNoCsrf,
+    /// `as-proxy`: Is an OAuth proxy in front of the upstream identity provider (its own consent page, its own PKCE and tokens upstream) and implements every rule.
+    AsProxy,
+    /// `as-proxy-no-consent`: Is an OAuth proxy that sends the user to the upstream identity provider without a consent page of its own.
+    AsProxyNoConsent,
+    /// `as-proxy-forwards-challenge`: Is an OAuth proxy that forwards the client's PKCE challenge upstream instead of using its own pair.
+    AsProxyForwardsChallenge,
+    /// `as-proxy-accepts-upstream`: Is an OAuth proxy whose MCP endpoint also accepts the upstream identity provider's tokens.
+    AsProxyAcceptsUpstream,
+    /// `as-proxy-passthrough`: Is an OAuth proxy that hands clients the upstream identity provider's access token instead of its own.
+    AsProxyPassthrough,
     /// `as-pre-registered`: Is its own authorization server with pre-registered clients only (no dynamic registration).
     AsPreRegistered,
     /// `as-issuer-path`: Is its own authorization server with an issuer under a path (`/oauth`), so its metadata sits at the path-inserted URL only.
@@ -294,6 +304,11 @@ impl Variant {
         Variant::AsRefreshBroken,
         Variant::AsErrorsShownNotRedirected,
         Variant::AsRejectsResource,
+        Variant::AsProxy,
+        Variant::AsProxyNoConsent,
+        Variant::AsProxyForwardsChallenge,
+        Variant::AsProxyAcceptsUpstream,
+        Variant::AsProxyPassthrough,
     ];
 
     /// The stable kebab-case name of the variant.
@@ -381,6 +396,11 @@ impl Variant {
             Variant::AsMetadataWrongIssuer => "as-metadata-wrong-issuer",
             Variant::AsConsentNoCsrf => "as-consent-no-csrf",
             Variant::AsConsentFrameable => "as-consent-frameable",
+            Variant::AsProxy => "as-proxy",
+            Variant::AsProxyNoConsent => "as-proxy-no-consent",
+            Variant::AsProxyForwardsChallenge => "as-proxy-forwards-challenge",
+            Variant::AsProxyAcceptsUpstream => "as-proxy-accepts-upstream",
+            Variant::AsProxyPassthrough => "as-proxy-passthrough",
             Variant::AsPreRegistered => "as-pre-registered",
             Variant::AsIssuerPath => "as-issuer-path",
             Variant::AsConsentPageVague => "as-consent-page-vague",
@@ -604,6 +624,21 @@ impl Variant {
             Variant::AsConsentNoCsrf => {
                 "Is its own authorization server, which accepts consent form submissions without a valid CSRF token."
             }
+            Variant::AsProxy => {
+                "Is an OAuth proxy in front of the upstream identity provider (its own consent page, its own PKCE and tokens upstream) and implements every rule."
+            }
+            Variant::AsProxyNoConsent => {
+                "Is an OAuth proxy that sends the user to the upstream identity provider without a consent page of its own."
+            }
+            Variant::AsProxyForwardsChallenge => {
+                "Is an OAuth proxy that forwards the client's PKCE challenge upstream instead of using its own pair."
+            }
+            Variant::AsProxyAcceptsUpstream => {
+                "Is an OAuth proxy whose MCP endpoint also accepts the upstream identity provider's tokens."
+            }
+            Variant::AsProxyPassthrough => {
+                "Is an OAuth proxy that hands clients the upstream identity provider's access token instead of its own."
+            }
             Variant::AsPreRegistered => {
                 "Is its own authorization server with pre-registered clients only (no dynamic registration)."
             }
@@ -658,12 +693,18 @@ impl Variant {
                 | Variant::Introspection
                 | Variant::AsConformant
                 | Variant::AsConsentPage
+                | Variant::AsProxy
         )
     }
 
     /// Whether the target is its own authorization server (the mock IdP's, mounted at its origin).
     pub fn is_authorization_server(self) -> bool {
         self.name().starts_with("as-")
+    }
+
+    /// Whether the target is an OAuth proxy in front of the upstream identity provider.
+    pub fn is_proxy(self) -> bool {
+        self.name().starts_with("as-proxy")
     }
 
     /// The rule the embedded authorization server breaks, for the `as-*` fault variants.

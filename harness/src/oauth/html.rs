@@ -399,7 +399,7 @@ mod tests {
         assert_eq!(f.method, "get");
         assert_eq!(f.button_for(Decision::Approve).unwrap().value, "Continue");
         assert!(f.button_for(Decision::Deny).is_none());
-        assert_eq!(visible_text(PAGE).contains("Allow \"My App\"?"), true);
+        assert!(visible_text(PAGE).contains("Allow \"My App\"?"));
         assert!(!visible_text(page).contains("var a"));
     }
 
