@@ -1912,6 +1912,11 @@ impl Probes<'_> {
             Ok(t) => t,
             Err(o) => return o,
         };
+        if self.flow.endpoint("registration_endpoint").is_none() {
+            return StepOutcome::skip(
+                "needs a second client, and the server offers no dynamic registration",
+            );
+        }
         let Some((other, _)) = self.second_client().await else {
             return StepOutcome::not_testable("no second client could be registered", Vec::new());
         };

@@ -191,6 +191,19 @@ impl Exchange {
     }
 }
 
+impl Evidence {
+    /// Replaces run-specific values (ports, OAuth state, client ids) for committed reports.
+    pub fn normalize(&mut self) {
+        let run = crate::redact::normalize_run_values;
+        self.request = run(&self.request);
+        self.request_headers.iter_mut().for_each(|h| *h = run(h));
+        self.request_body = self.request_body.as_deref().map(run);
+        self.response_headers.iter_mut().for_each(|h| *h = run(h));
+        self.response_body = self.response_body.as_deref().map(run);
+        self.error = self.error.as_deref().map(run);
+    }
+}
+
 /// The report's view of an exchange.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Evidence {

@@ -104,7 +104,7 @@ impl AuthorizeRun {
                     .iter()
                     .map(|(n, v)| match n.as_str() {
                         "code" => "code=…".to_string(),
-                        "error" | "error_description" => format!("{n}={v}"),
+                        "error" | "error_description" => format!("{n}={}", condense(v)),
                         other => other.to_string(),
                     })
                     .collect();
@@ -404,6 +404,16 @@ impl UserAgent {
             cookies_set,
         }
     }
+}
+
+/// A parameter value for a one-line message: whitespace collapsed, at most 120 characters.
+fn condense(value: &str) -> String {
+    let flat = value.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= 120 {
+        return flat;
+    }
+    let cut: String = flat.chars().take(120).collect();
+    format!("{cut}…")
 }
 
 /// `<meta http-equiv="refresh" content="0; url=...">`, which some servers use instead of a 302.

@@ -175,9 +175,20 @@ impl Report {
         let mut r = self.clone();
         r.started_at = NORMALIZED_TIME.to_string();
         r.duration_ms = 0;
+        // Run values (ports, OAuth state and client ids) are replaced in the model too, so that
+        // formats that escape quotes (JUnit XML) do not hide them from the text normalisation.
+        let run = crate::redact::normalize_run_values;
         for c in &mut r.checks {
             c.duration_ms = 0;
+            c.message = run(&c.message);
+            c.details.iter_mut().for_each(|d| *d = run(d));
+            c.evidence.iter_mut().for_each(Evidence::normalize);
         }
+        r.positive_control.message = run(&r.positive_control.message);
+        r.positive_control
+            .evidence
+            .iter_mut()
+            .for_each(Evidence::normalize);
         r
     }
 
