@@ -97,6 +97,8 @@ pub async fn run(ctx: &Ctx, facts: &Facts, probe: Probe) -> Result<StepOutcome, 
         Probe::ConsentAntiFraming => p.consent_anti_framing(),
         Probe::ConsentCsrf => p.consent_csrf().await,
         Probe::ConsentBeforeUpstream => p.consent_before_upstream().await?,
+        Probe::ConsentCallbackBinding => p.consent_callback_binding().await,
+        Probe::ConsentPerClient => p.consent_per_client().await,
         Probe::PassthroughProxyOwnTokens => p.passthrough_own_tokens().await?,
         Probe::PassthroughUpstreamRejected => p.passthrough_upstream_rejected().await?,
         other => StepOutcome::not_testable(
@@ -185,9 +187,34 @@ fn refused_with(exchange: &Exchange, codes: &[&str]) -> Result<String, String> {
     }
     match (a.status, a.error.as_deref()) {
         (None, _) => Err(format!("no answer: {}", exchange.failure())),
-        (Some(s), _) if s >= 500 => Err(format!("HTTP {s}: a server error, not an OAuth error")),
+        (Some(s), _) if s >= 500 => Err(format!(
+            "HTTP {s}: a server error, not an OAuth error{}",
+            server_said(exchange)
+        )),
         (Some(_), Some(e)) if codes.contains(&e) => Ok(a.describe()),
         _ => Err(format!("{}, not {}", a.describe(), codes.join(" or "))),
+    }
+}
+
+/// `: "…"` with the answer's `error_description`, when a server error carries one (a proxy's
+/// 500 often says what the upstream answered).
+fn server_said(exchange: &Exchange) -> String {
+    exchange
+        .response()
+        .and_then(|r| serde_json::from_slice::<Value>(&r.body).ok())
+        .and_then(|v| v.get("error_description")?.as_str().map(str::to_string))
+        .filter(|d| d.len() <= 120)
+        .map(|d| format!(" (the server said {d:?})"))
+        .unwrap_or_default()
+}
+
+/// A note when `iss` is the upstream identity provider's: a pass-through proxy let the upstream
+/// answer the client directly.
+fn upstream_hint(iss: &str, upstream: &str) -> &'static str {
+    if iss.trim_end_matches('/') == upstream.trim_end_matches('/') {
+        " (it is the upstream identity provider's issuer: the upstream answered the client directly)"
+    } else {
+        ""
     }
 }
 
@@ -566,9 +593,14 @@ impl Probes<'_> {
             probe("revocation_endpoint", self.ctx.target.send(r).await);
         }
         if dead.is_empty() {
-            pass(
-                "every advertised endpoint (authorization, token, registration, revocation) answers an empty request with an error of its own",
-            )
+            pass(format!(
+                "every advertised endpoint answers an empty request with an error of its own ({})",
+                exchanges
+                    .iter()
+                    .map(|e| e.request.url.rsplit('/').next().unwrap_or("").to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
         } else {
             StepOutcome::fail(dead.join("; "), exchanges)
         }
@@ -1006,7 +1038,7 @@ impl Probes<'_> {
                     failures.push(format!("{uri}: {}", run.describe_end()));
                     evidence.extend(run.hops.last().cloned());
                 }
-                AuthorizeEnd::Stopped { .. } => {}
+                AuthorizeEnd::Stopped { .. } | AuthorizeEnd::Intercepted { .. } => {}
             }
         }
         if failures.is_empty() {
@@ -1052,8 +1084,7 @@ impl Probes<'_> {
         };
         if run.code().is_some() {
             pass(format!(
-                "registered http://127.0.0.1:{}/callback, {uri} accepted",
-                self.redirect_port()
+                "the registered loopback redirect URI on another port was accepted ({uri})"
             ))
         } else {
             StepOutcome::fail(
@@ -1110,11 +1141,13 @@ impl Probes<'_> {
             return StepOutcome::not_testable("no authorization endpoint", Vec::new());
         };
         if run.code().is_some() {
-            pass(format!("registered {registered}, {requested} accepted"))
+            pass(format!(
+                "registered {registered}; the same URI on another port was accepted"
+            ))
         } else {
             StepOutcome::fail(
                 format!(
-                    "registered {registered}, but {requested} was refused: {}",
+                    "registered {registered}, but the same URI on another port ({requested}) was refused: {}",
                     run.describe_end()
                 ),
                 run.hops.last().cloned().into_iter().collect(),
@@ -1255,7 +1288,8 @@ impl Probes<'_> {
             (1, Some(iss)) if iss == issuer => pass(format!("iss={iss}, the metadata issuer")),
             (1, Some(iss)) => StepOutcome::fail(
                 format!(
-                    "iss={iss:?} differs from the metadata issuer {issuer:?}; RFC 9207 clients reject this response"
+                    "iss={iss:?} differs from the metadata issuer {issuer:?}{}; RFC 9207 clients reject this response",
+                    upstream_hint(iss, &self.ctx.idp_info.issuer)
                 ),
                 evidence,
             ),
@@ -2028,18 +2062,9 @@ impl Probes<'_> {
             &self.client(),
         )
         .await;
-        match judge_token_error(&e, &["invalid_grant"], self.ctx.options.profile) {
-            Ok(note) => pass(format!(
-                "a dead refresh token: {note} (profile {})",
-                self.ctx.options.profile.as_str()
-            )),
-            Err(why) => StepOutcome::fail(
-                format!(
-                    "a dead refresh token: {why} (profile {})",
-                    self.ctx.options.profile.as_str()
-                ),
-                vec![e],
-            ),
+        match refused_with(&e, &["invalid_grant"]) {
+            Ok(note) => pass(format!("a dead refresh token: {note}")),
+            Err(why) => StepOutcome::fail(format!("a dead refresh token: {why}"), vec![e]),
         }
     }
 
@@ -2120,11 +2145,18 @@ impl Probes<'_> {
         if oauth_error(&e).as_deref() == Some("invalid_target") {
             return pass("the token endpoint answered invalid_target");
         }
+        let issued = if token_set(&e).is_ok() {
+            ", and the code was exchanged for tokens"
+        } else {
+            ""
+        };
+        let mut evidence: Vec<Exchange> = run.hops.last().cloned().into_iter().collect();
+        evidence.push(e);
         StepOutcome::fail(
             format!(
-                "an authorization request for {unknown}, a resource the server does not serve, was answered with a code (RFC 8707 §2: invalid_target)"
+                "an authorization request for {unknown}, a resource the server does not serve, was answered with a code{issued} (RFC 8707 §2: invalid_target)"
             ),
-            run.hops.last().cloned().into_iter().collect(),
+            evidence,
         )
     }
 
@@ -2237,8 +2269,13 @@ impl Probes<'_> {
         }
         let pkce = Pkce::new();
         let params = self.run.params(self.flow, &pkce, &random_text(8));
-        let Some(run) = self
-            .run
+        // A fresh browser, so that consent remembered from the login does not hide the page.
+        let fresh = crate::oauth::agent::UserAgent::new();
+        let run_fresh = LoginRun {
+            ctx: self.ctx,
+            agent: &fresh,
+        };
+        let Some(run) = run_fresh
             .authorize(self.flow, &params, Decision::Approve, Vec::new(), true)
             .await
         else {
@@ -2282,6 +2319,17 @@ impl Probes<'_> {
             .filter(|p| origin_of(&p.url) == own)
             .map(|p| p.hop)
             .next();
+        // A pass-through (the upstream answers the client directly, with the client's own
+        // registration there) has no client identity of its own to lend: nothing to consent to.
+        let last_from_upstream = run
+            .hops
+            .last()
+            .is_some_and(|h| origin_of(&h.request.url) == upstream);
+        if run.reached_callback() && last_from_upstream && first_consent.is_none() {
+            return Ok(StepOutcome::skip(
+                "a pass-through: the upstream redirects straight to the client, which uses its own registration there (see passthrough.proxy-own-tokens)",
+            ));
+        }
         match (first_consent, first_upstream) {
             (_, None) => Ok(StepOutcome::skip(
                 "the login did not go through the upstream identity provider",
@@ -2293,6 +2341,125 @@ impl Probes<'_> {
                 "the user agent reached the upstream identity provider without a consent page of the proxy's own: a confused-deputy proxy lets any registered client ride on the user's upstream session",
                 run.hops.clone(),
             )),
+        }
+    }
+
+    async fn consent_callback_binding(&self) -> StepOutcome {
+        if let Err(o) = self.logged_in() {
+            return o;
+        }
+        if !self.flow.via_upstream {
+            return StepOutcome::skip(
+                "the login did not go through the upstream identity provider",
+            );
+        }
+        let upstream = origin_of(&self.ctx.idp_info.issuer);
+        let pkce = Pkce::new();
+        let params = self.run.params(self.flow, &pkce, &random_text(8));
+        let Some(run) = self
+            .run
+            .authorize_walk(
+                self.flow,
+                &params,
+                Decision::Approve,
+                Vec::new(),
+                false,
+                Some(upstream),
+            )
+            .await
+        else {
+            return StepOutcome::not_testable("no authorization endpoint", Vec::new());
+        };
+        if run.reached_callback() {
+            return StepOutcome::skip(
+                "the upstream redirects straight to the client: there is no proxy callback to bind (a pass-through; see passthrough.proxy-own-tokens)",
+            );
+        }
+        let AuthorizeEnd::Intercepted { request } = &run.end else {
+            return StepOutcome::not_testable(
+                format!(
+                    "the walk did not come back from the upstream: {}",
+                    run.describe_end()
+                ),
+                run.hops.clone(),
+            );
+        };
+        // Another browser (no cookies) completes the callback: a victim lured to the link.
+        let foreign = self.ctx.target.send(request.clone()).await;
+        let delivered = |e: &Exchange| {
+            e.response()
+                .and_then(|r| r.header("location"))
+                .and_then(|l| url::Url::parse(l).ok())
+                .is_some_and(|u| {
+                    u.query_pairs().any(|(k, _)| k == "code")
+                        && u.as_str().starts_with(&self.flow.redirect_uri)
+                })
+        };
+        if delivered(&foreign) {
+            return StepOutcome::fail(
+                "the upstream callback, opened in another browser without the consent cookies, completed the login and sent a code to the client (the consent must be bound to the browser that gave it)",
+                vec![foreign],
+            );
+        }
+        // The browser that consented completes it once; a second time is refused.
+        let own = self.ctx.agent.send(self.ctx, request.clone()).await;
+        if !delivered(&own) {
+            return StepOutcome::pass(
+                format!(
+                    "the callback was refused without the consent cookies (HTTP {}); the consenting browser could not complete it either afterwards (HTTP {})",
+                    foreign.status_text(),
+                    own.status_text()
+                ),
+                Vec::new(),
+            );
+        }
+        let again = self.ctx.agent.send(self.ctx, request.clone()).await;
+        if delivered(&again) {
+            return StepOutcome::fail(
+                "the same upstream callback completed the login twice (its state is not single-use)",
+                vec![again],
+            );
+        }
+        pass(format!(
+            "refused without the consent cookies (HTTP {}), completed by the consenting browser, refused on replay (HTTP {})",
+            foreign.status_text(),
+            again.status_text()
+        ))
+    }
+
+    async fn consent_per_client(&self) -> StepOutcome {
+        if let Err(o) = self.consent_page() {
+            return o;
+        }
+        let Some((other, _)) = self.second_client().await else {
+            return StepOutcome::skip(
+                "needs a second client, and none could be registered dynamically",
+            );
+        };
+        let pkce = Pkce::new();
+        let mut params = self.run.params(self.flow, &pkce, &random_text(8));
+        params.set("client_id", other.client_id().to_string());
+        // The same browser, which has just approved the first client.
+        let Some(run) = self
+            .run
+            .authorize(self.flow, &params, Decision::Approve, Vec::new(), false)
+            .await
+        else {
+            return StepOutcome::not_testable("no authorization endpoint", Vec::new());
+        };
+        let own = origin_of(&self.ctx.target_url);
+        if run.pages.iter().any(|p| origin_of(&p.url) == own) {
+            pass("a second client asked for consent again in the same browser")
+        } else if run.reached_callback() {
+            StepOutcome::fail(
+                "a second client was approved without a consent page, in the browser that had approved another client: consent must be remembered per client",
+                run.hops.clone(),
+            )
+        } else {
+            StepOutcome::not_testable(
+                format!("the second client's authorization: {}", run.describe_end()),
+                run.hops.clone(),
+            )
         }
     }
 

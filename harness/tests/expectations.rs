@@ -92,6 +92,7 @@ const AS_NO_LOGIN: &[&str] = &[
     "consent.anti-framing",
     "consent.csrf",
     "consent.page-content",
+    "consent.per-client",
 ];
 
 /// [`AS_NO_LOGIN`] plus what needs the authorization response, when the login stopped before it.
@@ -135,6 +136,7 @@ const AS_NO_AUTHORIZATION: &[&str] = &[
     "consent.anti-framing",
     "consent.csrf",
     "consent.page-content",
+    "consent.per-client",
 ];
 
 pub fn expectation(variant: Variant) -> Expectation {
@@ -260,9 +262,7 @@ pub fn expectation(variant: Variant) -> Expectation {
             "token.unknown-client",
         ]),
         // The status of invalid_grant is judged where the status is the rule.
-        Variant::AsInvalidGrant401 => {
-            as_fails(&["token.invalid-grant", "refresh.dead-token-error"])
-        }
+        Variant::AsInvalidGrant401 => as_fails(&["token.invalid-grant"]),
         // Every check that judges an error's status sees 200.
         Variant::AsErrors200 => as_fails(&[
             "token.invalid-client-401",
@@ -272,7 +272,6 @@ pub fn expectation(variant: Variant) -> Expectation {
             "token.unauthorized-client",
             "token.unknown-client",
             "token.unsupported-grant",
-            "refresh.dead-token-error",
         ]),
         Variant::AsNoCacheControl => as_fails(&["token.headers"]),
         Variant::AsRefreshNotRotated => as_fails(&["refresh.rotation-public"]),
@@ -334,6 +333,12 @@ pub fn expectation(variant: Variant) -> Expectation {
         },
         Variant::AsErrorsShownNotRedirected => as_fails(&["authz.error-redirects"]),
         Variant::AsProxy => as_fails(&[]),
+        Variant::AsProxyUnboundCallback => as_fails(&["consent.callback-binding"]),
+        Variant::AsConsentPerBrowser => as_fails(&["consent.per-client"]),
+        // token.invalid-grant also presents an unknown refresh token.
+        Variant::AsDeadRefreshInvalidRequest => {
+            as_fails(&["refresh.dead-token-error", "token.invalid-grant"])
+        }
         Variant::AsProxyNoConsent => as_fails(&["consent.before-upstream"]),
         Variant::AsProxyForwardsChallenge => as_fails(&["pkce.proxy-two-legs"]),
         Variant::AsProxyAcceptsUpstream => as_fails(&["passthrough.upstream-token-rejected"]),

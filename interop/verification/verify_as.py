@@ -4,6 +4,7 @@ authorization servers or OAuth proxies (reports/interop/<target>/report.json).
 
     interop/verification/verify_as.py [target ...]        all five when none is named
     interop/verification/verify_as.py --md                 also print the markdown tables
+    interop/verification/verify_as.py --md-out=FILE        write them to FILE
 
 For each target: starts the mock IdP standalone (pre-registered mode, the upstream client
 mcp-proxy-upstream) and the target with the environment the harness's --command gives it, logs
@@ -28,7 +29,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from as_lib import (  # noqa: E402
-    ROOT, SCOPE, TARGETS, UPSTREAM_ID, UPSTREAM_SECRET, Browser, Procs, describe_end, end_count,
+    _Forms, ROOT, SCOPE, TARGETS, UPSTREAM_ID, UPSTREAM_SECRET, Browser, Procs, describe_end, end_count,
     end_param, free_port, jwt_claims, origin, pkce, rand, request, token_request,
 )
 
@@ -476,7 +477,9 @@ def c_state_echo(s):
     v, c = pkce()
     run = s.authorize(s.params(c, st, response_type="token"))
     if run["end"][0] == "callback" and (end_count(run, "state") != 1 or end_param(run, "state") != st):
-        return V("fail", f"success: state once & equal; error redirect (response_type=token): {describe_end(run)}")
+        names = [n for n, _ in run["end"][1]]
+        return V("fail", f"success: state once & equal; error redirect (response_type=token) carries {names}, "
+                 f"state x{end_count(run, 'state')}")
     return V("pass", f"success: state once & equal; response_type=token: {describe_end(run)[:120]}")
 
 
@@ -545,12 +548,21 @@ def c_invalid_client_401(s):
             raise Skip(f"client_secret_basic registration: HTTP {r.status}, token_endpoint_auth_method="
                        f"{j.get('token_endpoint_auth_method')!r}, no client_secret: only public clients")
         cid, how = j["client_id"], "registered client_secret_basic client"
+    secret = s.client["client_secret"] if s.client["method"] != "none" else j["client_secret"]
     r = token_request(s.meta["token_endpoint"], {"grant_type": "authorization_code", "code": "not-a-code",
                                                  "redirect_uri": s.redirect_uri},
                       {"client_id": cid, "client_secret": "wrong-secret", "method": "client_secret_basic"})
     www = r.header("www-authenticate")
     ok = r.status == 401 and r.error == "invalid_client" and (www or "").lower().startswith("basic")
-    return V("pass" if ok else "fail", f"{how}, wrong secret via Basic: {r.brief()}, WWW-Authenticate={www!r}")
+    # Context, not the verdict: the right secret via Basic, and the wrong one in the body.
+    form = {"grant_type": "refresh_token", "refresh_token": "not-a-real-refresh-token"}
+    right = token_request(s.meta["token_endpoint"], form, {"client_id": cid, "client_secret": secret,
+                                                          "method": "client_secret_basic"})
+    post = token_request(s.meta["token_endpoint"], form, {"client_id": cid, "client_secret": "wrong-secret",
+                                                         "method": "client_secret_post"})
+    return V("pass" if ok else "fail", f"{how}, wrong secret via Basic: {r.brief()}, WWW-Authenticate={www!r}. "
+             f"Context: right secret via Basic (no client_id in body): {right.brief()}; wrong secret in the body: "
+             f"{post.brief()}; advertised methods {s.meta.get('token_endpoint_auth_methods_supported')}")
 
 
 def c_unknown_client(s):
@@ -712,7 +724,7 @@ def c_dead_refresh(s):
     r = s.token({"grant_type": "refresh_token", "refresh_token": "revoked-or-never-issued", "resource": s.t})
     # The rule (scenarios/refresh/dead-token-error.toml): invalid_grant, not invalid_request or a 5xx.
     ok = r.error == "invalid_grant" and r.status is not None and r.status < 500
-    return V("pass" if ok else "fail", f"{r.brief()} (rule names the error only; 400 would also satisfy token.invalid-grant)")
+    return V("pass" if ok else "fail", f"{r.brief()} (rule: invalid_grant, not invalid_request or a 5xx; no status named)")
 
 
 def c_accepts_resource(s):
@@ -794,8 +806,43 @@ def c_csrf(s):
     if not run["pages"]:
         return V("not-testable", "no consent page shown")
     f = run["pages"][0]["form"]
+    variants = "; ".join(f"{k}: {v}" for k, v in consent_variants(s).items())
     return V("fail" if end_param(run, "code") else "pass",
-             f"form fields {[n for n, _ in f['fields']]}; forged POST without cookies, CSRF field replaced: {describe_end(run)[:100]}")
+             f"form fields {[n for n, _ in f['fields']]}; forged POST (no cookies, CSRF field replaced): "
+             f"{describe_end(run)[:100]}; separately: {variants}")
+
+
+def consent_variants(s):
+    """The consent POST with only one of the two protections removed."""
+    out = {}
+    for label in ("real csrf_token without cookies", "forged csrf_token with cookies"):
+        b = Browser()
+        v, c = pkce()
+        url = s.meta["authorization_endpoint"] + "?" + urllib.parse.urlencode(s.params(c, rand(8)))
+        for _ in range(5):
+            r = request("GET", url, headers={"Cookie": b.get_cookie_header(url) or "", "Accept": "text/html"})
+            b.store(url, r)
+            if 300 <= r.status < 400:
+                url = urllib.parse.urljoin(url, r.header("location"))
+                continue
+            break
+        p = _Forms()
+        p.feed(r.text)
+        if not p.forms:
+            out[label] = f"no form (HTTP {r.status})"
+            continue
+        form = p.forms[0]
+        fields = [(n, "forged" if label.startswith("forged") and re.search("csrf", n, re.I) else val)
+                  for n, val in form["fields"]]
+        fields += [(bt["name"], bt["value"]) for bt in form["buttons"] if bt["value"] == "approve"][:1]
+        h = {"Origin": origin(url), "Referer": url}
+        if not label.endswith("without cookies"):
+            h["Cookie"] = b.get_cookie_header(url) or ""
+        r = request("POST", urllib.parse.urljoin(url, form["action"] or url), form=fields, headers=h)
+        loc = r.header("location") or ""
+        out[label] = f"HTTP {r.status}" + (" with a redirect onward" if loc else "") + \
+            ("" if loc else f" {re.sub('<[^>]+>', ' ', r.text).strip()[:60]!r}")
+    return out
 
 
 def c_before_upstream(s):
@@ -807,7 +854,10 @@ def c_before_upstream(s):
     if up is None:
         raise Skip("the login did not reach the upstream")
     ok = own is not None and own < up
-    return V("pass" if ok else "fail", f"walk: {path}")
+    q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(hops[up].url).query))
+    who = ("the client's own client_id (no client identity substituted)" if q.get("client_id") == s.client["client_id"]
+           else f"the proxy's client {q.get('client_id')} for MCP client {s.client['client_id'][:12]}")
+    return V("pass" if ok else "fail", f"walk: {path}; upstream /authorize carries {who}")
 
 
 def c_own_tokens(s):
@@ -958,7 +1008,9 @@ def md_table(result):
     for r in result["checks"]:
         if r["harness"] == "skip" and r["mine"] == "skip":
             continue
-        obs = r["observation"].replace("|", "\\|").replace("\n", " ")
+        obs = " ".join(r["observation"].split()).replace("|", "\\|")
+        if len(obs) > 260:
+            obs = obs[:257] + "..."
         lines.append(f"| {r['id']} | {r['harness']} | {r['mine']} | {obs} | {'yes' if r['agree'] else '**no**'} |")
     skips = [r for r in result["checks"] if r["harness"] == "skip" and r["mine"] == "skip"]
     if skips:
@@ -972,6 +1024,7 @@ def md_table(result):
 
 def main(argv):
     md = "--md" in argv
+    md_out = next((a.split("=", 1)[1] for a in argv if a.startswith("--md-out=")), None)
     names = [a for a in argv if not a.startswith("--")] or list(TARGETS)
     results = [verify(n) for n in names]
     print()
@@ -979,9 +1032,12 @@ def main(argv):
         diffs = [r for r in res["checks"] if not r["agree"]]
         print(f"{res['target']}: {len(res['checks'])} checks, {len(diffs)} disagreement(s): "
               + ", ".join(f"{r['id']} harness={r['harness']} mine={r['mine']}" for r in diffs))
+    tables = "\n".join(f"\n### {res['target']}\n\n{md_table(res)}" for res in results)
     if md:
-        for res in results:
-            print(f"\n### {res['target']}\n\n{md_table(res)}")
+        print(tables)
+    if md_out:
+        with open(md_out, "w") as f:
+            f.write(tables.lstrip() + "\n")
     return 0
 
 

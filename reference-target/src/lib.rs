@@ -334,6 +334,7 @@ fn embedded_authorization_server(
             | Variant::AsConsentNoCsrf
             | Variant::AsConsentFrameable
             | Variant::AsConsentPageVague
+            | Variant::AsConsentPerBrowser
     ) || (variant.is_proxy() && variant != Variant::AsProxyNoConsent)
     {
         authz.consent = mock_idp::ConsentMode::Page;

@@ -25,6 +25,19 @@ use crate::variant::Variant;
 
 /// The path of the proxy's callback from the upstream.
 pub const CALLBACK_PATH: &str = "/auth/callback";
+/// The cookie that binds an upstream callback to the browser the proxy sent upstream.
+const BINDING_COOKIE: &str = "proxy_binding";
+
+fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.to_owned())
+}
 /// The proxy's client at the upstream (what the harness registers there).
 pub const UPSTREAM_CLIENT_ID: &str = "mcp-proxy-upstream";
 pub const UPSTREAM_CLIENT_SECRET: &str = "mcp-proxy-upstream-secret";
@@ -45,6 +58,8 @@ pub struct Upstream {
 struct Pending {
     /// The redirect to the client, with the proxy's own code, let through after the upstream.
     client_redirect: String,
+    /// The value of the binding cookie set on the browser that was sent upstream.
+    binding: String,
     /// The proxy's PKCE verifier for the upstream leg (none when the client's challenge was
     /// forwarded instead).
     verifier: Option<String>,
@@ -98,8 +113,9 @@ impl ProxyState {
         })
     }
 
-    /// The upstream authorization URL for a user agent about to be sent back with `location`.
-    fn send_upstream(&self, location: &str) -> Option<String> {
+    /// The upstream authorization URL for a user agent about to be sent back with `location`,
+    /// and the value of the cookie that binds the callback to this browser.
+    fn send_upstream(&self, location: &str) -> Option<(String, String)> {
         let url = url::Url::parse(location).ok()?;
         let client_code = url
             .query_pairs()
@@ -113,10 +129,12 @@ impl ProxyState {
             let challenge = s256(&verifier);
             (Some(verifier), challenge)
         };
+        let binding = random_text();
         lock(&self.pending).insert(
             state.clone(),
             Pending {
                 client_redirect: location.to_owned(),
+                binding: binding.clone(),
                 verifier,
                 client_code,
             },
@@ -132,7 +150,7 @@ impl ProxyState {
             .append_pair("code_challenge_method", "S256")
             .append_pair("resource", &self.upstream.resource)
             .append_pair("scope", &self.upstream.scope);
-        Some(upstream.to_string())
+        Some((upstream.to_string(), binding))
     }
 }
 
@@ -176,7 +194,15 @@ pub async fn divert(
         return response;
     }
     match proxy.send_upstream(&location) {
-        Some(upstream) => redirect(&upstream),
+        Some((upstream, binding)) => {
+            let mut answer = redirect(&upstream);
+            if let Ok(cookie) = axum::http::HeaderValue::from_str(&format!(
+                "{BINDING_COOKIE}={binding}; Path={CALLBACK_PATH}; HttpOnly; SameSite=Lax"
+            )) {
+                answer.headers_mut().insert(header::SET_COOKIE, cookie);
+            }
+            answer
+        }
         None => response,
     }
 }
@@ -213,12 +239,30 @@ async fn passthrough_token(proxy: &ProxyState, request: Request, next: Next) -> 
 /// here), then the user agent continues to the client with the proxy's own code.
 pub async fn callback(
     State(proxy): State<Arc<ProxyState>>,
+    headers: axum::http::HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let Some(pending) = params
-        .get("state")
-        .and_then(|s| lock(&proxy.pending).remove(s))
-    else {
+    let state = params.get("state").cloned().unwrap_or_default();
+    // The callback belongs to the browser that was sent upstream (`as-proxy-unbound-callback`
+    // does not check), and its state is single-use.
+    let presented = cookie(&headers, BINDING_COOKIE);
+    let pending = {
+        let mut pending = lock(&proxy.pending);
+        match pending.get(&state) {
+            None => return error_page(StatusCode::BAD_REQUEST, "unknown or replayed state"),
+            Some(p)
+                if proxy.variant != Variant::AsProxyUnboundCallback
+                    && presented.as_deref() != Some(p.binding.as_str()) =>
+            {
+                return error_page(
+                    StatusCode::FORBIDDEN,
+                    "this login was started in another browser",
+                );
+            }
+            Some(_) => pending.remove(&state),
+        }
+    };
+    let Some(pending) = pending else {
         return error_page(StatusCode::BAD_REQUEST, "unknown or replayed state");
     };
     let Some(code) = params.get("code") else {

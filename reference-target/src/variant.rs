@@ -187,6 +187,12 @@ pub enum Variant {
     AsProxyAcceptsUpstream,
     /// `as-proxy-passthrough`: Is an OAuth proxy that hands clients the upstream identity provider's access token instead of its own.
     AsProxyPassthrough,
+    /// `as-proxy-unbound-callback`: Is an OAuth proxy whose upstream callback completes the login in any browser, not only the one that consented.
+    AsProxyUnboundCallback,
+    /// `as-consent-per-browser`: Is its own authorization server with a consent page that, once approved in a browser, approves every client there.
+    AsConsentPerBrowser,
+    /// `as-dead-refresh-invalid-request`: Is its own authorization server, which answers an unknown refresh token with invalid_request instead of invalid_grant.
+    AsDeadRefreshInvalidRequest,
     /// `as-pre-registered`: Is its own authorization server with pre-registered clients only (no dynamic registration).
     AsPreRegistered,
     /// `as-issuer-path`: Is its own authorization server with an issuer under a path (`/oauth`), so its metadata sits at the path-inserted URL only.
@@ -309,6 +315,9 @@ impl Variant {
         Variant::AsProxyForwardsChallenge,
         Variant::AsProxyAcceptsUpstream,
         Variant::AsProxyPassthrough,
+        Variant::AsProxyUnboundCallback,
+        Variant::AsConsentPerBrowser,
+        Variant::AsDeadRefreshInvalidRequest,
     ];
 
     /// The stable kebab-case name of the variant.
@@ -401,6 +410,9 @@ impl Variant {
             Variant::AsProxyForwardsChallenge => "as-proxy-forwards-challenge",
             Variant::AsProxyAcceptsUpstream => "as-proxy-accepts-upstream",
             Variant::AsProxyPassthrough => "as-proxy-passthrough",
+            Variant::AsProxyUnboundCallback => "as-proxy-unbound-callback",
+            Variant::AsConsentPerBrowser => "as-consent-per-browser",
+            Variant::AsDeadRefreshInvalidRequest => "as-dead-refresh-invalid-request",
             Variant::AsPreRegistered => "as-pre-registered",
             Variant::AsIssuerPath => "as-issuer-path",
             Variant::AsConsentPageVague => "as-consent-page-vague",
@@ -639,6 +651,15 @@ impl Variant {
             Variant::AsProxyPassthrough => {
                 "Is an OAuth proxy that hands clients the upstream identity provider's access token instead of its own."
             }
+            Variant::AsProxyUnboundCallback => {
+                "Is an OAuth proxy whose upstream callback completes the login in any browser, not only the one that consented."
+            }
+            Variant::AsConsentPerBrowser => {
+                "Is its own authorization server with a consent page that, once approved in a browser, approves every client there."
+            }
+            Variant::AsDeadRefreshInvalidRequest => {
+                "Is its own authorization server, which answers an unknown refresh token with invalid_request instead of invalid_grant."
+            }
             Variant::AsPreRegistered => {
                 "Is its own authorization server with pre-registered clients only (no dynamic registration)."
             }
@@ -750,6 +771,8 @@ impl Variant {
             Variant::AsErrorsShownNotRedirected => D::ErrorsShownNotRedirected,
             Variant::AsRejectsResource => D::RejectsResource,
 
+            Variant::AsConsentPerBrowser => D::ConsentRememberedPerBrowser,
+            Variant::AsDeadRefreshInvalidRequest => D::DeadRefreshInvalidRequest,
             _ => return None,
         })
     }

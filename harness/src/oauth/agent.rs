@@ -53,6 +53,9 @@ pub enum AuthorizeEnd {
     Stopped { status: Option<u16>, why: String },
     /// Redirected to a URL outside the known origins that is not the named redirect URI.
     Elsewhere { url: String },
+    /// Stopped, as asked, before following the upstream's redirect back to the proxy: the
+    /// request that would have been sent next (without the agent's cookies).
+    Intercepted { request: Request },
 }
 
 /// One walk from the authorization URL to its end.
@@ -115,6 +118,9 @@ impl AuthorizeRun {
                 None => format!("stopped: {why}"),
             },
             AuthorizeEnd::Elsewhere { url } => format!("redirected to {url}"),
+            AuthorizeEnd::Intercepted { request } => {
+                format!("stopped before the return from upstream to {}", request.url)
+            }
         }
     }
 
@@ -142,6 +148,9 @@ pub struct Walk<'a> {
     /// no cookies (the attacker's page cannot read the token or send the victim's cookies of a
     /// flow the attacker started).
     pub forge_form: bool,
+    /// Stop before following a redirect from this origin (the upstream identity provider) back
+    /// to another known origin (the proxy's callback).
+    pub intercept_return_from: Option<String>,
 }
 
 /// The browser state shared by the walks of one run (cookies persist, as in a browser).
@@ -227,6 +236,21 @@ impl UserAgent {
         set
     }
 
+    /// Sends one request as this browser (its cookies for the URL's host and port attached) and
+    /// keeps the cookies the answer sets.
+    pub async fn send(&self, ctx: &Ctx, request: Request) -> Exchange {
+        let Ok(url) = url::Url::parse(&request.url) else {
+            return ctx.target.send(request).await;
+        };
+        let mut request = request;
+        if let Some(cookies) = self.cookie_header(&url) {
+            request = request.header("cookie", cookies);
+        }
+        let exchange = ctx.target.send(request).await;
+        self.store(&url, &exchange);
+        exchange
+    }
+
     /// Walks from the authorization request to the redirect back to the client.
     pub async fn walk(&self, ctx: &Ctx, walk: Walk<'_>) -> AuthorizeRun {
         let mut hops = Vec::new();
@@ -294,8 +318,15 @@ impl UserAgent {
                         url: to.to_string(),
                     };
                 }
-                next = Request::new(reqwest::Method::GET, to.to_string())
+                let following = Request::new(reqwest::Method::GET, to.to_string())
                     .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8");
+                let here = url.origin().ascii_serialization();
+                if walk.intercept_return_from.as_deref() == Some(here.as_str())
+                    && to.origin().ascii_serialization() != here
+                {
+                    break AuthorizeEnd::Intercepted { request: following };
+                }
+                next = following;
                 continue;
             }
             let content_type = response

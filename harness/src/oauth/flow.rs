@@ -423,6 +423,21 @@ impl LoginRun<'_> {
         extra_headers: Vec<(String, String)>,
         forge_form: bool,
     ) -> Option<AuthorizeRun> {
+        self.authorize_walk(flow, params, decision, extra_headers, forge_form, None)
+            .await
+    }
+
+    /// [`LoginRun::authorize`], optionally stopping before the upstream's redirect back to the
+    /// proxy (`intercept_return_from` = the upstream's origin).
+    pub async fn authorize_walk(
+        &self,
+        flow: &LoginFlow,
+        params: &AuthzParams,
+        decision: Decision,
+        extra_headers: Vec<(String, String)>,
+        forge_form: bool,
+        intercept_return_from: Option<String>,
+    ) -> Option<AuthorizeRun> {
         let endpoint = flow.endpoint("authorization_endpoint")?;
         let mut url = url::Url::parse(&endpoint).ok()?;
         url.query_pairs_mut()
@@ -440,6 +455,7 @@ impl LoginRun<'_> {
                         decision,
                         extra_headers,
                         forge_form,
+                        intercept_return_from,
                     },
                 )
                 .await,

@@ -195,6 +195,8 @@ pub enum Probe {
     ConsentAntiFraming,
     ConsentCsrf,
     ConsentBeforeUpstream,
+    ConsentCallbackBinding,
+    ConsentPerClient,
     PassthroughProxyOwnTokens,
     PassthroughUpstreamRejected,
 }

@@ -139,6 +139,10 @@ pub enum AsDefect {
     ErrorsShownNotRedirected,
     /// Any `resource` parameter is refused with `invalid_target`.
     RejectsResource,
+    /// Once a browser approved one client, every client is approved there without a page.
+    ConsentRememberedPerBrowser,
+    /// An unknown refresh token gets `invalid_request` instead of `invalid_grant`.
+    DeadRefreshInvalidRequest,
 }
 
 /// The authorization-server settings of one issuer.

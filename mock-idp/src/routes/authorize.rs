@@ -17,6 +17,8 @@ use crate::tokens::random_hex;
 
 /// The cookie that carries the consent page's CSRF token (double submit).
 const CSRF_COOKIE: &str = "mock_idp_csrf";
+/// The `consent-remembered-per-browser` defect's cookie.
+const REMEMBERED_COOKIE: &str = "mock_idp_consented";
 
 /// Parameters that may appear more than once (RFC 8707 `resource`).
 const REPEATABLE: &[&str] = &["resource"];
@@ -63,6 +65,23 @@ pub(crate) async fn authorize(
         AuthorizeStep::Redirect(location) => redirect(StatusCode::FOUND, &location),
         AuthorizeStep::Consent(request) => match idp.authz().settings.consent {
             ConsentMode::Auto => {
+                let subject = idp.authz().settings.default_subject.clone();
+                approve(
+                    &idp,
+                    &request,
+                    &subject,
+                    &request.scope.clone(),
+                    StatusCode::FOUND,
+                )
+            }
+            // The defect: a browser that approved once is never asked again, whatever the client.
+            ConsentMode::Page
+                if cookie(&headers, REMEMBERED_COOKIE).is_some()
+                    && idp
+                        .authz()
+                        .settings
+                        .has(crate::authz::AsDefect::ConsentRememberedPerBrowser) =>
+            {
                 let subject = idp.authz().settings.default_subject.clone();
                 approve(
                     &idp,
@@ -326,13 +345,24 @@ pub(crate) async fn decision(
     let subject = subject
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| idp.authz().settings.default_subject.clone());
-    approve(
+    let mut response = approve(
         &idp,
         &request,
         &subject,
         &granted.join(" "),
         StatusCode::SEE_OTHER,
-    )
+    );
+    if idp
+        .authz()
+        .settings
+        .has(crate::authz::AsDefect::ConsentRememberedPerBrowser)
+    {
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            HeaderValue::from_static("mock_idp_consented=1; Path=/; HttpOnly; SameSite=Lax"),
+        );
+    }
+    response
 }
 
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {

@@ -303,6 +303,9 @@ fn refresh_token(idp: &Idp, client: &ClientRecord, form: &Form) -> Result<Value,
         Err(RefreshRefusal::Expired) => {
             return Err(OAuthError::invalid_grant("the refresh token expired"));
         }
+        Err(RefreshRefusal::Unknown) if authz.settings.has(AsDefect::DeadRefreshInvalidRequest) => {
+            return Err(OAuthError::invalid_request("refresh_token is not valid"));
+        }
         Err(RefreshRefusal::Unknown | RefreshRefusal::OtherClient) => {
             return Err(OAuthError::invalid_grant(
                 "unknown refresh token, or issued to another client",
