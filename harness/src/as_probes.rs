@@ -20,8 +20,8 @@ use crate::mcp::McpCall;
 use crate::oauth::agent::{AuthorizeEnd, AuthorizeRun, origin_of};
 use crate::oauth::flow::{
     self, AuthzParams, ClientAuth, ClientSource, LoginFlow, LoginRun, MetadataKind, Pkce,
-    client_metadata, oauth_error, random_text, register, registration_result, token_request,
-    token_set,
+    WalkOptions, client_metadata, oauth_error, random_text, register, registration_result,
+    token_request, token_set,
 };
 use crate::oauth::html::Decision;
 use crate::runner::StepOutcome;
@@ -99,6 +99,8 @@ pub async fn run(ctx: &Ctx, facts: &Facts, probe: Probe) -> Result<StepOutcome, 
         Probe::ConsentBeforeUpstream => p.consent_before_upstream().await?,
         Probe::ConsentCallbackBinding => p.consent_callback_binding().await,
         Probe::ConsentPerClient => p.consent_per_client().await,
+        Probe::PkceDowngrade => p.pkce_downgrade().await,
+        Probe::ScopeAsReportsGranted => p.scope_reports_granted().await,
         Probe::PassthroughProxyOwnTokens => p.passthrough_own_tokens().await?,
         Probe::PassthroughUpstreamRejected => p.passthrough_upstream_rejected().await?,
         other => StepOutcome::not_testable(
@@ -1008,6 +1010,166 @@ impl Probes<'_> {
         Ok(pass(
             "the proxy used its own PKCE challenge on the upstream leg",
         ))
+    }
+
+    async fn pkce_downgrade(&self) -> StepOutcome {
+        if let Err(o) = self.logged_in() {
+            return o;
+        }
+        let Some((run, _)) = self
+            .authorize_with_pkce(|p| {
+                p.remove("code_challenge");
+                p.remove("code_challenge_method");
+            })
+            .await
+        else {
+            return StepOutcome::not_testable("no authorization endpoint", Vec::new());
+        };
+        let Some(code) = run.code().map(str::to_string) else {
+            return StepOutcome::skip(
+                "every authorization request needs a code_challenge (pkce.required), so there is no challenge-less code to downgrade",
+            );
+        };
+        // A code issued without a challenge, redeemed with a verifier: RFC 9700 §4.8.2 has the
+        // server refuse it, so an attacker cannot strip the challenge from a victim's request.
+        let form = self.run.code_form(self.flow, &code, Some(&random_text(32)));
+        let e = token_request(self.ctx, &self.token_endpoint(), &form, &self.client()).await;
+        if token_set(&e).is_ok() {
+            StepOutcome::fail(
+                "a code issued without a code_challenge was redeemed with a code_verifier (RFC 9700 §4.8.2: refuse, or a stripped challenge goes unnoticed)",
+                vec![e],
+            )
+        } else {
+            pass(format!(
+                "the challenge-less code redeemed with a verifier was refused: {}",
+                error_answer(&e).describe()
+            ))
+        }
+    }
+
+    async fn scope_reports_granted(&self) -> StepOutcome {
+        if let Err(o) = self.logged_in() {
+            return o;
+        }
+        let had_page = self.flow.authorization.as_ref().is_some_and(|r| {
+            r.pages
+                .iter()
+                .any(|p| origin_of(&p.url) == origin_of(&self.ctx.target_url))
+        });
+        if !had_page {
+            return StepOutcome::skip(
+                "the server approves without a consent page, so the user cannot grant less than asked",
+            );
+        }
+        let supported: Vec<String> = self
+            .flow
+            .discovery
+            .as_ref()
+            .and_then(|d| d.document())
+            .and_then(|d| d.get("scopes_supported"))
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let asked: Vec<&str> = self.flow.scope.split_whitespace().collect();
+        let Some(extra) = ["profile", "email"]
+            .into_iter()
+            .map(str::to_string)
+            .chain(supported.iter().cloned())
+            .find(|s| {
+                supported.contains(s) && !asked.contains(&s.as_str()) && s != "offline_access"
+            })
+        else {
+            return StepOutcome::skip("scopes_supported offers no scope beyond the one asked for");
+        };
+        let scope = format!("{} {extra}", self.flow.scope).trim().to_string();
+        // A client allowed both scopes, so that the narrowing is the user's.
+        let Some(endpoint) = self.flow.endpoint("registration_endpoint") else {
+            return StepOutcome::skip(
+                "needs a client registered for two scopes, and the server offers no dynamic registration",
+            );
+        };
+        let e = register(
+            self.ctx,
+            &endpoint,
+            &client_metadata(&self.flow.redirect_uri, &scope),
+        )
+        .await;
+        let Ok(v) = registration_result(&e) else {
+            return StepOutcome::not_testable(
+                format!("a client for {scope:?} could not be registered"),
+                vec![e],
+            );
+        };
+        let client = ClientAuth::for_method(
+            v.get("token_endpoint_auth_method")
+                .and_then(Value::as_str)
+                .unwrap_or("none"),
+            v.get("client_id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            v.get("client_secret")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        );
+        let pkce = Pkce::new();
+        let mut params = self.run.params(self.flow, &pkce, &random_text(8));
+        params.set("client_id", client.client_id().to_string());
+        params.set("scope", scope.clone());
+        let fresh = crate::oauth::agent::UserAgent::new();
+        let run_fresh = LoginRun {
+            ctx: self.ctx,
+            agent: &fresh,
+        };
+        let Some(run) = run_fresh
+            .authorize_walk(
+                self.flow,
+                &params,
+                WalkOptions {
+                    untick_scope: Some(extra.clone()),
+                    ..WalkOptions::default()
+                },
+            )
+            .await
+        else {
+            return StepOutcome::not_testable("no authorization endpoint", Vec::new());
+        };
+        if !run.unticked {
+            return StepOutcome::skip("the consent page offers no choice of scopes");
+        }
+        let Some(code) = run.code().map(str::to_string) else {
+            return StepOutcome::not_testable(
+                format!("the narrowed approval: {}", run.describe_end()),
+                run.hops.clone(),
+            );
+        };
+        let form = self.run.code_form(self.flow, &code, Some(&pkce.verifier));
+        let e = token_request(self.ctx, &self.token_endpoint(), &form, &client).await;
+        let Ok(set) = token_set(&e) else {
+            return StepOutcome::not_testable("the narrowed grant's code exchange failed", vec![e]);
+        };
+        match &set.scope {
+            Some(granted) if granted.split_whitespace().any(|s| s == extra) => StepOutcome::fail(
+                format!(
+                    "the user unticked {extra}, but the token response says it was granted ({granted:?})"
+                ),
+                vec![e],
+            ),
+            Some(granted) => pass(format!(
+                "asked for {scope:?}, the user granted less, and the token response says so ({granted:?})"
+            )),
+            None => StepOutcome::fail(
+                format!(
+                    "asked for {scope:?}, the user unticked {extra}, and the token response carries no scope: the client cannot know it got less (RFC 6749 §5.1)"
+                ),
+                vec![e],
+            ),
+        }
     }
 
     // ----- redirect URIs -----
@@ -2361,10 +2523,10 @@ impl Probes<'_> {
             .authorize_walk(
                 self.flow,
                 &params,
-                Decision::Approve,
-                Vec::new(),
-                false,
-                Some(upstream),
+                WalkOptions {
+                    intercept_return_from: Some(upstream),
+                    ..WalkOptions::default()
+                },
             )
             .await
         else {

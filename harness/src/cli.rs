@@ -187,6 +187,29 @@ pub struct Cli {
     pub profile: crate::context::Profile,
 }
 
+/// Resolves when the process is asked to stop (SIGINT or SIGTERM), naming the signal.
+async fn interrupted() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
+}
+
 /// Runs the binary; returns the exit code.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
@@ -480,7 +503,14 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
         catalogue,
         baseline,
     };
-    let result = crate::run(config).await;
+    // Ctrl-C or SIGTERM ends the run the same way as its end does: the started server's process
+    // group is stopped, the reference target and the IdP are shut down.
+    let result = tokio::select! {
+        result = crate::run(config) => result,
+        signal = interrupted() => Err(HarnessError::Internal(format!(
+            "interrupted by {signal}; the started server was stopped"
+        ))),
+    };
     if let Some(mut t) = spawned {
         tokio::task::spawn_blocking(move || t.stop()).await.ok();
     }

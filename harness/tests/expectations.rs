@@ -93,6 +93,8 @@ const AS_NO_LOGIN: &[&str] = &[
     "consent.csrf",
     "consent.page-content",
     "consent.per-client",
+    "pkce.downgrade",
+    "scope.as-reports-granted",
 ];
 
 /// [`AS_NO_LOGIN`] plus what needs the authorization response, when the login stopped before it.
@@ -137,6 +139,8 @@ const AS_NO_AUTHORIZATION: &[&str] = &[
     "consent.csrf",
     "consent.page-content",
     "consent.per-client",
+    "pkce.downgrade",
+    "scope.as-reports-granted",
 ];
 
 pub fn expectation(variant: Variant) -> Expectation {
@@ -246,7 +250,9 @@ pub fn expectation(variant: Variant) -> Expectation {
             fails: &["login.headless-flow", "as-meta.registration-advertised"],
             not_testable: AS_NO_AUTHORIZATION,
         },
-        Variant::AsPkceNotRequired => as_fails(&["pkce.required"]),
+        // Without a challenge the verifier is not looked at either, so a downgrade goes through.
+        Variant::AsPkceNotRequired => as_fails(&["pkce.required", "pkce.downgrade"]),
+        Variant::AsTokenScopeOmitted => as_fails(&["scope.as-reports-granted"]),
         Variant::AsPkcePlainAccepted => as_fails(&["pkce.s256-flow"]),
         Variant::AsPkceVerifierUnchecked => {
             as_fails(&["pkce.missing-verifier", "pkce.wrong-verifier"])

@@ -335,6 +335,7 @@ fn embedded_authorization_server(
             | Variant::AsConsentFrameable
             | Variant::AsConsentPageVague
             | Variant::AsConsentPerBrowser
+            | Variant::AsTokenScopeOmitted
     ) || (variant.is_proxy() && variant != Variant::AsProxyNoConsent)
     {
         authz.consent = mock_idp::ConsentMode::Page;

@@ -193,6 +193,8 @@ pub enum Variant {
     AsConsentPerBrowser,
     /// `as-dead-refresh-invalid-request`: Is its own authorization server, which answers an unknown refresh token with invalid_request instead of invalid_grant.
     AsDeadRefreshInvalidRequest,
+    /// `as-token-scope-omitted`: Is its own authorization server with a consent page, whose token responses never say which scope was granted.
+    AsTokenScopeOmitted,
     /// `as-pre-registered`: Is its own authorization server with pre-registered clients only (no dynamic registration).
     AsPreRegistered,
     /// `as-issuer-path`: Is its own authorization server with an issuer under a path (`/oauth`), so its metadata sits at the path-inserted URL only.
@@ -318,6 +320,7 @@ impl Variant {
         Variant::AsProxyUnboundCallback,
         Variant::AsConsentPerBrowser,
         Variant::AsDeadRefreshInvalidRequest,
+        Variant::AsTokenScopeOmitted,
     ];
 
     /// The stable kebab-case name of the variant.
@@ -413,6 +416,7 @@ impl Variant {
             Variant::AsProxyUnboundCallback => "as-proxy-unbound-callback",
             Variant::AsConsentPerBrowser => "as-consent-per-browser",
             Variant::AsDeadRefreshInvalidRequest => "as-dead-refresh-invalid-request",
+            Variant::AsTokenScopeOmitted => "as-token-scope-omitted",
             Variant::AsPreRegistered => "as-pre-registered",
             Variant::AsIssuerPath => "as-issuer-path",
             Variant::AsConsentPageVague => "as-consent-page-vague",
@@ -660,6 +664,9 @@ impl Variant {
             Variant::AsDeadRefreshInvalidRequest => {
                 "Is its own authorization server, which answers an unknown refresh token with invalid_request instead of invalid_grant."
             }
+            Variant::AsTokenScopeOmitted => {
+                "Is its own authorization server with a consent page, whose token responses never say which scope was granted."
+            }
             Variant::AsPreRegistered => {
                 "Is its own authorization server with pre-registered clients only (no dynamic registration)."
             }
@@ -773,6 +780,7 @@ impl Variant {
 
             Variant::AsConsentPerBrowser => D::ConsentRememberedPerBrowser,
             Variant::AsDeadRefreshInvalidRequest => D::DeadRefreshInvalidRequest,
+            Variant::AsTokenScopeOmitted => D::TokenScopeOmitted,
             _ => return None,
         })
     }

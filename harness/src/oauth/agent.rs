@@ -67,6 +67,8 @@ pub struct AuthorizeRun {
     pub end: AuthorizeEnd,
     /// Cookies set during the walk.
     pub cookies_set: Vec<Cookie>,
+    /// Whether a scope checkbox was unticked as asked.
+    pub unticked: bool,
 }
 
 impl AuthorizeRun {
@@ -151,6 +153,8 @@ pub struct Walk<'a> {
     /// Stop before following a redirect from this origin (the upstream identity provider) back
     /// to another known origin (the proxy's callback).
     pub intercept_return_from: Option<String>,
+    /// Untick this scope on a consent form that offers scope checkboxes (a user granting less).
+    pub untick_scope: Option<String>,
 }
 
 /// The browser state shared by the walks of one run (cookies persist, as in a browser).
@@ -257,6 +261,7 @@ impl UserAgent {
         let mut pages = Vec::new();
         let mut cookies_set = Vec::new();
         let mut forms_sent = 0;
+        let mut untick_done = false;
         let redirect_target = url::Url::parse(walk.redirect_uri)
             .ok()
             .map(|u| without_query(&u));
@@ -400,6 +405,13 @@ impl UserAgent {
                 };
             }
             let mut pairs = form.submission(form.button_for(walk.decision));
+            if let Some(scope) = &walk.untick_scope {
+                let before = pairs.len();
+                pairs.retain(|(n, v)| !(n.to_ascii_lowercase().contains("scope") && v == scope));
+                if pairs.len() < before {
+                    untick_done = true;
+                }
+            }
             if walk.forge_form && forms_sent == 1 {
                 for (name, value) in &mut pairs {
                     let n = name.to_ascii_lowercase();
@@ -433,6 +445,7 @@ impl UserAgent {
             pages,
             end,
             cookies_set,
+            unticked: untick_done,
         }
     }
 }

@@ -306,6 +306,31 @@ impl AuthzParams {
     }
 }
 
+/// How one authorization walk behaves (see [`crate::oauth::agent::Walk`]).
+#[derive(Debug, Clone)]
+pub struct WalkOptions {
+    pub decision: Decision,
+    pub extra_headers: Vec<(String, String)>,
+    /// Submit the consent form as a cross-site forgery would.
+    pub forge_form: bool,
+    /// Stop before the upstream's redirect back to the proxy (the upstream's origin).
+    pub intercept_return_from: Option<String>,
+    /// Untick this scope on the consent form.
+    pub untick_scope: Option<String>,
+}
+
+impl Default for WalkOptions {
+    fn default() -> Self {
+        WalkOptions {
+            decision: Decision::Approve,
+            extra_headers: Vec::new(),
+            forge_form: false,
+            intercept_return_from: None,
+            untick_scope: None,
+        }
+    }
+}
+
 /// The harness's side of the login: its browser, loopback listener and the flow's results.
 pub struct LoginRun<'a> {
     pub ctx: &'a Ctx,
@@ -423,20 +448,25 @@ impl LoginRun<'_> {
         extra_headers: Vec<(String, String)>,
         forge_form: bool,
     ) -> Option<AuthorizeRun> {
-        self.authorize_walk(flow, params, decision, extra_headers, forge_form, None)
-            .await
+        self.authorize_walk(
+            flow,
+            params,
+            WalkOptions {
+                decision,
+                extra_headers,
+                forge_form,
+                ..WalkOptions::default()
+            },
+        )
+        .await
     }
 
-    /// [`LoginRun::authorize`], optionally stopping before the upstream's redirect back to the
-    /// proxy (`intercept_return_from` = the upstream's origin).
+    /// [`LoginRun::authorize`] with every option of the walk.
     pub async fn authorize_walk(
         &self,
         flow: &LoginFlow,
         params: &AuthzParams,
-        decision: Decision,
-        extra_headers: Vec<(String, String)>,
-        forge_form: bool,
-        intercept_return_from: Option<String>,
+        options: WalkOptions,
     ) -> Option<AuthorizeRun> {
         let endpoint = flow.endpoint("authorization_endpoint")?;
         let mut url = url::Url::parse(&endpoint).ok()?;
@@ -452,10 +482,11 @@ impl LoginRun<'_> {
                         start,
                         redirect_uri: &params.redirect_uri,
                         origins: &flow.origins,
-                        decision,
-                        extra_headers,
-                        forge_form,
-                        intercept_return_from,
+                        decision: options.decision,
+                        extra_headers: options.extra_headers,
+                        forge_form: options.forge_form,
+                        intercept_return_from: options.intercept_return_from,
+                        untick_scope: options.untick_scope,
                     },
                 )
                 .await,
@@ -867,6 +898,7 @@ async fn interactive(ctx: &Ctx, flow: &LoginFlow, params: &AuthzParams) -> Optio
             params: full.query_pairs().into_owned().collect(),
         },
         cookies_set: Vec::new(),
+        unticked: false,
     })
 }
 

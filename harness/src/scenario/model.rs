@@ -197,6 +197,8 @@ pub enum Probe {
     ConsentBeforeUpstream,
     ConsentCallbackBinding,
     ConsentPerClient,
+    PkceDowngrade,
+    ScopeAsReportsGranted,
     PassthroughProxyOwnTokens,
     PassthroughUpstreamRejected,
 }

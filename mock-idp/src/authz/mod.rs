@@ -143,6 +143,8 @@ pub enum AsDefect {
     ConsentRememberedPerBrowser,
     /// An unknown refresh token gets `invalid_request` instead of `invalid_grant`.
     DeadRefreshInvalidRequest,
+    /// Token responses never carry `scope`, even when less was granted than asked for.
+    TokenScopeOmitted,
 }
 
 /// The authorization-server settings of one issuer.

@@ -237,6 +237,11 @@ fn authorization_code(idp: &Idp, client: &ClientRecord, form: &Form) -> Result<V
     if authz.settings.has(AsDefect::TokenTypeWrong) {
         answer["token_type"] = json!("JWT");
     }
+    if authz.settings.has(AsDefect::TokenScopeOmitted)
+        && let Some(map) = answer.as_object_mut()
+    {
+        map.remove("scope");
+    }
     let mut family = None;
     if client.allows_grant("refresh_token") {
         let id = authz.grants().new_family(grant.clone());
