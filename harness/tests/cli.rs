@@ -344,3 +344,78 @@ fn a_command_that_never_listens_is_reported_with_its_output() {
     assert_eq!(out.status.code(), Some(3), "{all}");
     assert!(all.contains("cannot bind: config missing"), "{all}");
 }
+
+/// SIGTERM (a CI job cancelled, Ctrl-C) stops the started server's process group too.
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_the_started_target() {
+    let target = reference_target_binary();
+    let dir = temp_dir("sigterm");
+    let pid_file = dir.join("target.pid");
+    // A target that never refetches its JWKS keeps the rotation check waiting for a minute.
+    let command = format!(
+        "echo $$ > '{}'; exec '{}' --port \"$MCP_TARGET_PORT\" --issuer \"$MCP_AUTH_ISSUER\" --jwks-uri \"$MCP_AUTH_JWKS_URI\" --audience \"$MCP_AUTH_AUDIENCE\" --scope \"$MCP_AUTH_REQUIRED_SCOPES\" --variant jwks-never-refetched",
+        pid_file.display(),
+        target.display()
+    );
+    let mut harness = bin()
+        .args([
+            "--command",
+            &command,
+            "--scope",
+            "mcp:tools",
+            "--check",
+            "jwks",
+            "--jwks-wait",
+            "60",
+            "--idp-port",
+            "0",
+        ])
+        .arg("--idp-state-dir")
+        .arg(dir.join("idp"))
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run");
+    let started = std::time::Instant::now();
+    while !pid_file.is_file() && started.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // Let the run reach its waiting check.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let pid = std::fs::read_to_string(&pid_file).expect("pid file");
+    Command::new("kill")
+        .args(["-TERM", &harness.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = harness.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the harness did not stop after SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    use std::io::Read as _;
+    let _ = harness
+        .stderr
+        .take()
+        .map(|mut e| e.read_to_string(&mut stderr));
+    assert_eq!(status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("interrupted by SIGTERM"), "{stderr}");
+    let alive = Command::new("kill")
+        .args(["-0", pid.trim()])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("kill -0");
+    assert!(
+        !alive.success(),
+        "the target (pid {}) is still running",
+        pid.trim()
+    );
+}
