@@ -99,6 +99,7 @@ pub async fn run(ctx: &Ctx, facts: &Facts, probe: Probe) -> Result<StepOutcome, 
         Probe::ConsentBeforeUpstream => p.consent_before_upstream().await?,
         Probe::ConsentCallbackBinding => p.consent_callback_binding().await,
         Probe::ConsentPerClient => p.consent_per_client().await,
+        Probe::ConsentCrossSitePrompt => p.consent_cross_site_prompt().await,
         Probe::PkceDowngrade => p.pkce_downgrade().await,
         Probe::ScopeAsReportsGranted => p.scope_reports_granted().await,
         Probe::PassthroughProxyOwnTokens => p.passthrough_own_tokens().await?,
@@ -2621,6 +2622,57 @@ impl Probes<'_> {
             StepOutcome::not_testable(
                 format!("the second client's authorization: {}", run.describe_end()),
                 run.hops.clone(),
+            )
+        }
+    }
+
+    async fn consent_cross_site_prompt(&self) -> StepOutcome {
+        if let Err(o) = self.consent_page() {
+            return o;
+        }
+        let own = origin_of(&self.ctx.target_url);
+        // The same client again, in the browser that approved it: is consent remembered?
+        let pkce = Pkce::new();
+        let params = self.run.params(self.flow, &pkce, &random_text(8));
+        let Some(again) = self
+            .run
+            .authorize(self.flow, &params, Decision::Approve, Vec::new(), false)
+            .await
+        else {
+            return StepOutcome::not_testable("no authorization endpoint", Vec::new());
+        };
+        if again.pages.iter().any(|p| origin_of(&p.url) == own) {
+            return StepOutcome::skip(
+                "consent is asked every time (not remembered), so no prompt can be skipped",
+            );
+        }
+        // Remembered: a navigation started by another site must still be asked.
+        let pkce = Pkce::new();
+        let params = self.run.params(self.flow, &pkce, &random_text(8));
+        let Some(cross) = self
+            .run
+            .authorize(
+                self.flow,
+                &params,
+                Decision::Approve,
+                vec![("sec-fetch-site".to_string(), "cross-site".to_string())],
+                false,
+            )
+            .await
+        else {
+            return StepOutcome::not_testable("no authorization endpoint", Vec::new());
+        };
+        if cross.pages.iter().any(|p| origin_of(&p.url) == own) {
+            pass("consent is remembered, but a cross-site navigation is asked again")
+        } else if cross.reached_callback() {
+            StepOutcome::fail(
+                "consent is remembered even for a navigation another site started (Sec-Fetch-Site: cross-site): a page the user visits can complete logins silently",
+                cross.hops.clone(),
+            )
+        } else {
+            StepOutcome::not_testable(
+                format!("the cross-site authorization: {}", cross.describe_end()),
+                cross.hops.clone(),
             )
         }
     }

@@ -93,6 +93,7 @@ const AS_NO_LOGIN: &[&str] = &[
     "consent.csrf",
     "consent.page-content",
     "consent.per-client",
+    "consent.cross-site-prompt",
     "pkce.downgrade",
     "scope.as-reports-granted",
 ];
@@ -139,6 +140,7 @@ const AS_NO_AUTHORIZATION: &[&str] = &[
     "consent.csrf",
     "consent.page-content",
     "consent.per-client",
+    "consent.cross-site-prompt",
     "pkce.downgrade",
     "scope.as-reports-granted",
 ];
@@ -340,7 +342,10 @@ pub fn expectation(variant: Variant) -> Expectation {
         Variant::AsErrorsShownNotRedirected => as_fails(&["authz.error-redirects"]),
         Variant::AsProxy => as_fails(&[]),
         Variant::AsProxyUnboundCallback => as_fails(&["consent.callback-binding"]),
-        Variant::AsConsentPerBrowser => as_fails(&["consent.per-client"]),
+        // Remembered for every client and every site.
+        Variant::AsConsentPerBrowser => {
+            as_fails(&["consent.per-client", "consent.cross-site-prompt"])
+        }
         // token.invalid-grant also presents an unknown refresh token.
         Variant::AsDeadRefreshInvalidRequest => {
             as_fails(&["refresh.dead-token-error", "token.invalid-grant"])

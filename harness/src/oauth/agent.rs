@@ -286,7 +286,15 @@ impl UserAgent {
             if !forging && let Some(cookies) = self.cookie_header(&url) {
                 request = request.header("cookie", cookies);
             }
-            request = request.header("sec-fetch-site", if first { "none" } else { "same-origin" });
+            // A caller's own Sec-Fetch-Site (a cross-site navigation) replaces the agent's.
+            if !walk
+                .extra_headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("sec-fetch-site"))
+            {
+                request =
+                    request.header("sec-fetch-site", if first { "none" } else { "same-origin" });
+            }
             for (n, v) in &walk.extra_headers {
                 request = request.header(n, v.clone());
             }

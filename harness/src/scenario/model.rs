@@ -197,6 +197,7 @@ pub enum Probe {
     ConsentBeforeUpstream,
     ConsentCallbackBinding,
     ConsentPerClient,
+    ConsentCrossSitePrompt,
     PkceDowngrade,
     ScopeAsReportsGranted,
     PassthroughProxyOwnTokens,
