@@ -419,3 +419,65 @@ fn sigterm_stops_the_started_target() {
         pid.trim()
     );
 }
+
+/// `--interactive` prints the authorization URL and waits for a browser on its loopback redirect
+/// URI; here a plain HTTP client following redirects plays the person (the reference target's
+/// authorization server approves at once).
+#[test]
+fn interactive_login_waits_for_the_browser_on_the_loopback_redirect() {
+    use std::io::BufRead as _;
+    let dir = temp_dir("interactive");
+    let mut harness = bin()
+        .args([
+            "--reference-variant",
+            "as-conformant",
+            "--interactive",
+            "--check",
+            "login",
+            "--no-json",
+            "--progress",
+            "off",
+        ])
+        .env("NO_COLOR", "1")
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run");
+    let stderr = harness.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let url = loop {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the harness printed no authorization URL");
+        let trimmed = line.trim();
+        if trimmed.starts_with("http://") && trimmed.contains("/authorize?") {
+            break trimmed.to_string();
+        }
+    };
+    // The "person": open the URL and follow the redirects to the harness's loopback listener.
+    let browser = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=20).read()",
+            &url,
+        ])
+        .status()
+        .expect("python3");
+    assert!(browser.success(), "the browser stand-in failed for {url}");
+    let out = harness.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("PASS MUST   login.headless-flow"),
+        "{stdout}"
+    );
+}
