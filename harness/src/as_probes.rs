@@ -17,7 +17,7 @@ use crate::context::{Ctx, Profile};
 use crate::discovery::{Facts, accepted, mcp_request};
 use crate::error::HarnessError;
 use crate::mcp::McpCall;
-use crate::oauth::agent::{AuthorizeEnd, AuthorizeRun, origin_of};
+use crate::oauth::agent::{AuthorizeEnd, AuthorizeRun, authority_of, origin_of};
 use crate::oauth::flow::{
     self, AuthzParams, ClientAuth, ClientSource, LoginFlow, LoginRun, MetadataKind, Pkce,
     WalkOptions, client_metadata, oauth_error, random_text, register, registration_result,
@@ -104,6 +104,11 @@ pub async fn run(ctx: &Ctx, facts: &Facts, probe: Probe) -> Result<StepOutcome, 
         Probe::ScopeAsReportsGranted => p.scope_reports_granted().await,
         Probe::PassthroughProxyOwnTokens => p.passthrough_own_tokens().await?,
         Probe::PassthroughUpstreamRejected => p.passthrough_upstream_rejected().await?,
+        Probe::ResourceSlashVariants => p.resource_slash_variants().await,
+        Probe::ConsentCookieFlags => p.consent_cookie_flags(),
+        Probe::ConsentRedirectChange => p.consent_redirect_change().await,
+        Probe::DcrApplicationType => p.dcr_application_type().await,
+        Probe::PassthroughUpstreamRevocation => p.passthrough_upstream_revocation().await?,
         other => StepOutcome::not_testable(
             format!("harness bug: {other:?} is not an authorization-server probe"),
             Vec::new(),
@@ -243,6 +248,42 @@ fn audiences(claims: &Value) -> Vec<String> {
     }
 }
 
+/// How a login for one `resource` value ended.
+enum ResourceLogin {
+    Token(String),
+    Refused {
+        why: String,
+        evidence: Vec<Exchange>,
+    },
+    ServerError(Exchange),
+}
+
+/// The upstream's authorization code, from the request that brought the browser back from the
+/// upstream identity provider to the proxy.
+fn upstream_code(run: &AuthorizeRun, upstream: &str, own: &str) -> Option<String> {
+    run.hops.windows(2).find_map(|pair| {
+        if origin_of(&pair[0].request.url) != upstream || origin_of(&pair[1].request.url) != own {
+            return None;
+        }
+        let url = url::Url::parse(&pair[1].request.url).ok()?;
+        url.query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+    })
+}
+
+/// The URL with its scheme and host in uppercase (the same URI by RFC 3986 §6.2.2.1).
+fn uppercase_scheme_and_host(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    Some(format!(
+        "{}://{}{tail}",
+        scheme.to_ascii_uppercase(),
+        authority.to_ascii_uppercase()
+    ))
+}
+
 fn pass(note: impl Into<String>) -> StepOutcome {
     StepOutcome::pass(note, Vec::new())
 }
@@ -338,17 +379,25 @@ impl Probes<'_> {
 
     /// A fresh code and its exchange for tokens (a second login of the same client).
     async fn fresh_tokens(&self) -> Result<(flow::TokenSet, String, Pkce), StepOutcome> {
+        self.fresh_login()
+            .await
+            .map(|(set, code, pkce, _)| (set, code, pkce))
+    }
+
+    /// [`Probes::fresh_tokens`], also returning the authorization walk.
+    async fn fresh_login(
+        &self,
+    ) -> Result<(flow::TokenSet, String, Pkce, AuthorizeRun), StepOutcome> {
         let Some((code, pkce, run)) = self.run.fresh_code(self.flow).await else {
             return Err(StepOutcome::not_testable(
                 "a second authorization did not deliver a code",
                 Vec::new(),
             ));
         };
-        let _ = run;
         let form = self.run.code_form(self.flow, &code, Some(&pkce.verifier));
         let exchange = token_request(self.ctx, &self.token_endpoint(), &form, &self.client()).await;
         match token_set(&exchange) {
-            Ok(set) => Ok((set, code, pkce)),
+            Ok(set) => Ok((set, code, pkce, run)),
             Err(why) => Err(StepOutcome::not_testable(
                 format!("the second code exchange failed: {why}"),
                 vec![exchange],
@@ -711,6 +760,18 @@ impl Probes<'_> {
 
     // ----- registration -----
 
+    /// The registration endpoint, for checks that register clients of their own: also when the
+    /// login's own registration failed (that failure is judged by `dcr.register-basic`).
+    fn registration_endpoint(&self) -> Result<String, StepOutcome> {
+        let endpoint = self.flow.endpoint("registration_endpoint");
+        match (self.dynamic_registration(), endpoint) {
+            (Ok(_), Some(e)) => Ok(e),
+            (Err(_), Some(e)) if self.flow.client.is_none() => Ok(e),
+            (Err(o), _) => Err(o),
+            (Ok(_), None) => Err(StepOutcome::skip("no registration endpoint")),
+        }
+    }
+
     fn dynamic_registration(&self) -> Result<(&Exchange, &Value), StepOutcome> {
         match self.flow.client.as_ref().map(|c| &c.source) {
             Some(ClientSource::Dynamic { exchange, response }) => Ok((exchange, response)),
@@ -805,17 +866,19 @@ impl Probes<'_> {
     }
 
     async fn dcr_lenient_input(&self) -> StepOutcome {
-        if let Err(o) = self.dynamic_registration() {
-            return o;
-        }
-        let Some(endpoint) = self.flow.endpoint("registration_endpoint") else {
-            return StepOutcome::skip("no registration endpoint");
+        let endpoint = match self.registration_endpoint() {
+            Ok(e) => e,
+            Err(o) => return o,
         };
         let mut failures = Vec::new();
         let mut evidence = Vec::new();
         let minimal = json!({"redirect_uris": [self.flow.redirect_uri], "client_name": "mcp-auth-conformance minimal"});
         let mut unknown = client_metadata(&self.flow.redirect_uri, &self.flow.scope);
         unknown["x_conformance_unknown_field"] = json!("ignore me");
+        // Only the unknown field is new here (dcr.application-type judges application_type).
+        if let Some(o) = unknown.as_object_mut() {
+            o.remove("application_type");
+        }
         for (what, body) in [
             ("only redirect_uris and client_name", minimal),
             ("an unknown field", unknown),
@@ -842,11 +905,9 @@ impl Probes<'_> {
     }
 
     async fn dcr_error_codes(&self) -> StepOutcome {
-        if let Err(o) = self.dynamic_registration() {
-            return o;
-        }
-        let Some(endpoint) = self.flow.endpoint("registration_endpoint") else {
-            return StepOutcome::skip("no registration endpoint");
+        let endpoint = match self.registration_endpoint() {
+            Ok(e) => e,
+            Err(o) => return o,
         };
         let mut failures = Vec::new();
         let mut evidence = Vec::new();
@@ -881,6 +942,67 @@ impl Probes<'_> {
                 evidence,
             )
         }
+    }
+
+    async fn dcr_application_type(&self) -> StepOutcome {
+        let Some(endpoint) = self.flow.endpoint("registration_endpoint") else {
+            return if self.has_metadata().is_ok() {
+                StepOutcome::skip("the authorization server offers no dynamic client registration")
+            } else {
+                StepOutcome::not_testable(self.flow.summary(), Vec::new())
+            };
+        };
+        let port = if self.redirect_port() == 0 {
+            33_418
+        } else {
+            self.redirect_port()
+        };
+        let loopback = format!("http://127.0.0.1:{port}/callback");
+        // What MCP clients send since SEP-837: a native application with a loopback redirect.
+        let native = client_metadata(&loopback, &self.flow.scope);
+        let e = register(self.ctx, &endpoint, &native).await;
+        let answer = match registration_result(&e) {
+            Ok(v) => v,
+            Err(_) => {
+                return StepOutcome::fail(
+                    format!(
+                        "a registration with application_type native and a loopback redirect URI was refused ({}); MCP clients register this way (OpenID Connect Registration §2, SEP-837)",
+                        error_answer(&e).describe()
+                    ),
+                    vec![e],
+                );
+            }
+        };
+        if let Some(kind) = answer.get("application_type").and_then(Value::as_str)
+            && kind != "native"
+        {
+            return StepOutcome::fail(
+                format!(
+                    "a registration with application_type native was answered with application_type {kind:?}: the server does not keep the client type it was given"
+                ),
+                vec![e],
+            );
+        }
+        let mut notes = vec!["native with a loopback redirect URI: registered".to_string()];
+        for (label, kind, uri) in [
+            (
+                "web with an https redirect URI",
+                "web",
+                "https://app.example/callback",
+            ),
+            ("web with a loopback redirect URI", "web", loopback.as_str()),
+        ] {
+            let mut body = client_metadata(uri, &self.flow.scope);
+            body["application_type"] = json!(kind);
+            let e = register(self.ctx, &endpoint, &body).await;
+            let verdict = if registration_result(&e).is_ok() {
+                "registered".to_string()
+            } else {
+                format!("refused ({})", error_answer(&e).describe())
+            };
+            notes.push(format!("{label}: {verdict}"));
+        }
+        pass(notes.join("; "))
     }
 
     // ----- PKCE -----
@@ -2341,6 +2463,123 @@ impl Probes<'_> {
         }
     }
 
+    /// A login for `resource` (authorization and code exchange both naming it).
+    async fn login_for_resource(&self, resource: &str) -> Option<ResourceLogin> {
+        let (run, pkce) = self
+            .authorize_with_pkce(|p| p.set("resource", resource))
+            .await?;
+        let Some(code) = run.code().map(str::to_string) else {
+            return Some(ResourceLogin::Refused {
+                why: run.describe_end(),
+                evidence: run.hops.last().cloned().into_iter().collect(),
+            });
+        };
+        let mut form = self.run.code_form(self.flow, &code, Some(&pkce.verifier));
+        for pair in &mut form {
+            if pair.0 == "resource" {
+                pair.1 = resource.to_string();
+            }
+        }
+        let e = token_request(self.ctx, &self.token_endpoint(), &form, &self.client()).await;
+        Some(match token_set(&e) {
+            Ok(tokens) => ResourceLogin::Token(tokens.access_token),
+            Err(_) if e.status().is_some_and(|s| s >= 500) => ResourceLogin::ServerError(e),
+            Err(_) => ResourceLogin::Refused {
+                why: format!(
+                    "the token endpoint answered {}",
+                    error_answer(&e).describe()
+                ),
+                evidence: vec![e],
+            },
+        })
+    }
+
+    async fn resource_slash_variants(&self) -> StepOutcome {
+        if let Err(o) = self.logged_in() {
+            return o;
+        }
+        let canonical = self.ctx.target_url.clone();
+        let Some(shouted) = uppercase_scheme_and_host(&canonical) else {
+            return StepOutcome::not_testable(
+                "the MCP endpoint URL could not be parsed",
+                Vec::new(),
+            );
+        };
+        let toggled = match canonical.strip_suffix('/') {
+            Some(bare) => bare.to_string(),
+            None => format!("{canonical}/"),
+        };
+        let mut failures = Vec::new();
+        let mut notes = Vec::new();
+        let mut evidence = Vec::new();
+        // The same URL with an uppercase scheme and host is the same resource (RFC 3986
+        // §6.2.2.1): it must be accepted, and its token must work at the MCP endpoint.
+        match self.login_for_resource(&shouted).await {
+            None => return StepOutcome::not_testable("no authorization endpoint", Vec::new()),
+            Some(ResourceLogin::Refused { why, evidence: e }) => {
+                failures.push(format!(
+                    "resource={shouted} (the MCP URL with an uppercase scheme and host, the same URI by RFC 3986 §6.2.2.1) was refused: {why}"
+                ));
+                evidence.extend(e);
+            }
+            Some(ResourceLogin::ServerError(e)) => {
+                failures.push(format!(
+                    "resource={shouted}: the token endpoint answered HTTP {}",
+                    e.status_text()
+                ));
+                evidence.push(e);
+            }
+            Some(ResourceLogin::Token(token)) => {
+                let (ok, e) = self.mcp_accepts(&token).await;
+                if ok {
+                    notes.push(format!(
+                        "resource={shouted} was accepted and its token works"
+                    ));
+                } else {
+                    failures.push(format!(
+                        "resource={shouted} was accepted, but the MCP endpoint refused the token it got (HTTP {}): the server bound the token to a form of its URL it does not itself accept",
+                        e.status_text()
+                    ));
+                    evidence.push(e);
+                }
+            }
+        }
+        // With the trailing slash toggled it is another URI: refusing it is consistent, and so is
+        // a token the MCP endpoint accepts; a token it then refuses is a login that cannot work.
+        match self.login_for_resource(&toggled).await {
+            None => return StepOutcome::not_testable("no authorization endpoint", Vec::new()),
+            Some(ResourceLogin::Refused { why, .. }) => {
+                notes.push(format!("resource={toggled} was refused ({why})"));
+            }
+            Some(ResourceLogin::ServerError(e)) => {
+                failures.push(format!(
+                    "resource={toggled}: the token endpoint answered HTTP {} (a server error, not invalid_target)",
+                    e.status_text()
+                ));
+                evidence.push(e);
+            }
+            Some(ResourceLogin::Token(token)) => {
+                let (ok, e) = self.mcp_accepts(&token).await;
+                if ok {
+                    notes.push(format!(
+                        "resource={toggled} was treated as the same resource"
+                    ));
+                } else {
+                    failures.push(format!(
+                        "resource={toggled} (the trailing slash toggled) was accepted, but the MCP endpoint refused the token it got (HTTP {}): a client that writes the URL this way logs in and then fails; refuse it with invalid_target or bind the token to {canonical}",
+                        e.status_text()
+                    ));
+                    evidence.push(e);
+                }
+            }
+        }
+        if failures.is_empty() {
+            pass(notes.join("; "))
+        } else {
+            StepOutcome::fail(failures.join("; "), evidence)
+        }
+    }
+
     // ----- consent -----
 
     fn consent_page(&self) -> Result<(&AuthorizeRun, &crate::oauth::agent::Page), StepOutcome> {
@@ -2422,6 +2661,158 @@ impl Probes<'_> {
             StepOutcome::fail(
                 "the consent page sends neither X-Frame-Options nor a CSP frame-ancestors directive, so another site can frame it (clickjacking)",
                 vec![exchange.clone()],
+            )
+        }
+    }
+
+    fn consent_cookie_flags(&self) -> StepOutcome {
+        if let Err(o) = self.logged_in() {
+            return o;
+        }
+        let Some(run) = &self.flow.authorization else {
+            return StepOutcome::not_testable(self.flow.summary(), Vec::new());
+        };
+        let Ok(target) = url::Url::parse(&self.ctx.target_url) else {
+            return StepOutcome::not_testable(
+                "the MCP endpoint URL could not be parsed",
+                Vec::new(),
+            );
+        };
+        let own = authority_of(&target);
+        let cookies: Vec<_> = run
+            .cookies_set
+            .iter()
+            .filter(|c| c.authority == own)
+            .collect();
+        if cookies.is_empty() {
+            return StepOutcome::skip("the server set no cookies during the login");
+        }
+        let https = target.scheme() == "https";
+        let mut failures = Vec::new();
+        let mut remarks = Vec::new();
+        for cookie in &cookies {
+            let attributes: Vec<String> = cookie
+                .raw
+                .split(';')
+                .skip(1)
+                .map(|a| a.trim().to_ascii_lowercase())
+                .collect();
+            let has = |name: &str| {
+                attributes
+                    .iter()
+                    .any(|a| a == name || a.starts_with(&format!("{name}=")))
+            };
+            let same_site = attributes
+                .iter()
+                .find_map(|a| a.strip_prefix("samesite="))
+                .map(str::trim);
+            let mut missing = Vec::new();
+            if !has("httponly") {
+                missing.push("HttpOnly".to_string());
+            }
+            match same_site {
+                Some("lax" | "strict") => {}
+                Some(other) => missing.push(format!("SameSite=Lax (it says SameSite={other})")),
+                None => missing.push("SameSite=Lax".to_string()),
+            }
+            if https {
+                if !has("secure") {
+                    missing.push("Secure".to_string());
+                }
+                if !cookie.name.starts_with("__Host-") {
+                    remarks.push(format!("{} has no __Host- prefix", cookie.name));
+                }
+            }
+            if !missing.is_empty() {
+                failures.push(format!("{} lacks {}", cookie.name, missing.join(", ")));
+            }
+        }
+        let names: Vec<&str> = cookies.iter().map(|c| c.name.as_str()).collect();
+        let scheme_note = if https {
+            String::new()
+        } else {
+            " (Secure and the __Host- prefix are judged on https targets only)".to_string()
+        };
+        if !failures.is_empty() {
+            let evidence = run
+                .hops
+                .iter()
+                .filter(|h| {
+                    h.response()
+                        .is_some_and(|r| !r.header_values("set-cookie").is_empty())
+                })
+                .cloned()
+                .collect();
+            return StepOutcome::fail(
+                format!(
+                    "consent and state cookies must be HttpOnly and SameSite=Lax or Strict{scheme_note}: {}",
+                    failures.join("; ")
+                ),
+                evidence,
+            );
+        }
+        if !remarks.is_empty() {
+            return StepOutcome::warn(remarks.join("; "), Vec::new());
+        }
+        pass(format!(
+            "{} set with HttpOnly and SameSite{scheme_note}",
+            names.join(", ")
+        ))
+    }
+
+    async fn consent_redirect_change(&self) -> StepOutcome {
+        if let Err(o) = self.logged_in() {
+            return o;
+        }
+        if self.flow.authorization.is_none() {
+            return StepOutcome::not_testable(self.flow.summary(), Vec::new());
+        }
+        // The browser that consented, with its cookies: remembered consent must not stretch to
+        // a redirect URI the client never registered.
+        let port = self.redirect_port();
+        let upstream = origin_of(&self.ctx.idp_info.issuer);
+        let mut failures = Vec::new();
+        let mut evidence = Vec::new();
+        let uris = [
+            "https://attacker.example/callback".to_string(),
+            format!("http://127.0.0.1:{port}/changed"),
+        ];
+        for uri in &uris {
+            let Some(run) = self
+                .authorize_with(|p| p.set("redirect_uri", uri.clone()))
+                .await
+            else {
+                return StepOutcome::not_testable("no authorization endpoint", Vec::new());
+            };
+            if matches!(
+                run.end,
+                AuthorizeEnd::Callback { .. } | AuthorizeEnd::Elsewhere { .. }
+            ) {
+                failures.push(format!("{uri}: {}", run.describe_end()));
+                evidence.extend(run.hops.last().cloned());
+            } else if let Some(hop) = run
+                .hops
+                .iter()
+                .find(|h| origin_of(&h.request.url) == upstream)
+            {
+                failures.push(format!(
+                    "{uri}: the browser was sent to the upstream identity provider before the redirect URI was refused"
+                ));
+                evidence.push(hop.clone());
+            }
+        }
+        if failures.is_empty() {
+            pass(format!(
+                "after consent, the same client with a redirect URI it never registered was refused without a redirect ({} tried)",
+                uris.len()
+            ))
+        } else {
+            StepOutcome::fail(
+                format!(
+                    "after the user consented, the same client_id with a changed redirect URI was not refused: {}",
+                    failures.join("; ")
+                ),
+                evidence,
             )
         }
     }
@@ -2780,6 +3171,70 @@ impl Probes<'_> {
                 format!("refused with HTTP {}", e.status_text()),
                 Vec::new(),
             ))
+        }
+    }
+
+    async fn passthrough_upstream_revocation(&self) -> Result<StepOutcome, HarnessError> {
+        if let Err(o) = self.logged_in() {
+            return Ok(o);
+        }
+        if !self.flow.via_upstream {
+            return Ok(StepOutcome::skip(
+                "the login did not go through the upstream identity provider",
+            ));
+        }
+        // A login of its own, so that revoking its upstream grant leaves the run's token alone.
+        let (tokens, _, _, run) = match self.fresh_login().await {
+            Ok(login) => login,
+            Err(o) => return Ok(o),
+        };
+        let upstream = origin_of(&self.ctx.idp_info.issuer);
+        let own = origin_of(&self.ctx.target_url);
+        let Some(code) = upstream_code(&run, &upstream, &own) else {
+            return Ok(StepOutcome::not_testable(
+                "the second login's walk showed no upstream code coming back to the proxy",
+                run.hops.clone(),
+            ));
+        };
+        let (ok, before) = self.mcp_accepts(&tokens.access_token).await;
+        if !ok {
+            return Ok(StepOutcome::not_testable(
+                "the second login's token was refused before anything was revoked",
+                vec![before],
+            ));
+        }
+        self.ctx.idp.revoke_grant(&code).await?;
+        // Later revisions leave the delay to the proxy: give it a few seconds.
+        let patience = std::time::Duration::from_secs(3);
+        let started = std::time::Instant::now();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let (ok, e) = self.mcp_accepts(&tokens.access_token).await;
+            if !ok {
+                let when = if attempts == 1 {
+                    "at once".to_string()
+                } else {
+                    format!("within {} s", patience.as_secs())
+                };
+                return Ok(StepOutcome::pass(
+                    format!(
+                        "after the upstream identity provider revoked the grant behind the proxy's token, the MCP endpoint refused that token {when} (HTTP {})",
+                        e.status_text()
+                    ),
+                    Vec::new(),
+                ));
+            }
+            if started.elapsed() >= patience {
+                return Ok(StepOutcome::fail(
+                    format!(
+                        "the proxy's token was still accepted {} s after the upstream identity provider revoked the grant behind it: the user's upstream revocation does not reach the MCP server (MCP 2025-03-26 Third-Party Authorization, session binding: MUST; later revisions: SHOULD)",
+                        patience.as_secs()
+                    ),
+                    vec![e],
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
         }
     }
 }

@@ -210,6 +210,18 @@ impl IdpClient {
         .map(drop)
     }
 
+    /// Revokes everything one authorization code of this IdP led to (the user withdrew that
+    /// grant at the identity provider).
+    pub async fn revoke_grant(&self, code: &str) -> Result<(), HarnessError> {
+        self.call(
+            reqwest::Method::POST,
+            "/revoke/grant",
+            Some(json!({ "code": code })),
+        )
+        .await
+        .map(drop)
+    }
+
     pub async fn set_fault(
         &self,
         endpoint: &str,

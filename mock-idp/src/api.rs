@@ -310,6 +310,15 @@ pub struct IntrospectionOverride {
     pub response: JsonObject,
 }
 
+/// The body of `POST /_control/revoke/grant`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeGrantRequest {
+    /// An authorization code this issuer issued: every token its redemption and its refresh
+    /// family produced is revoked.
+    pub code: String,
+}
+
 /// The body of `POST /_control/revoke`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

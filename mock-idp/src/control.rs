@@ -14,7 +14,8 @@ use serde_json::json;
 
 use crate::IdpError;
 use crate::api::{
-    ClockRequest, ExtraJwk, FaultSpec, IntrospectionOverride, KeyRef, MintRequest, RevokeRequest,
+    ClockRequest, ExtraJwk, FaultSpec, IntrospectionOverride, KeyRef, MintRequest,
+    RevokeGrantRequest, RevokeRequest,
 };
 use crate::idp::Idp;
 use crate::oauth_error::OAuthError;
@@ -33,6 +34,7 @@ pub(crate) fn router() -> Router<Idp> {
         .route("/keys/extra", post(add_extra).delete(clear_extra))
         .route("/introspection/override", post(set_override))
         .route("/revoke", post(revoke))
+        .route("/revoke/grant", post(revoke_grant))
         .route("/faults", post(set_fault).delete(clear_faults))
         .route("/requests", get(requests).delete(clear_requests))
         .route("/requests/last", get(last_request))
@@ -157,6 +159,19 @@ async fn set_override(State(idp): State<Idp>, RawBody(body): RawBody) -> Answer 
 async fn revoke(State(idp): State<Idp>, RawBody(body): RawBody) -> Answer {
     let RevokeRequest { token } = parse(&body)?;
     idp.revoke(&token);
+    done()
+}
+
+async fn revoke_grant(State(idp): State<Idp>, RawBody(body): RawBody) -> Answer {
+    let RevokeGrantRequest { code } = parse(&body)?;
+    let tokens = idp
+        .authz()
+        .grants()
+        .revoke_code_grant(&code)
+        .ok_or_else(|| OAuthError::invalid_request("no authorization code of this issuer"))?;
+    for token in tokens {
+        idp.revoke(&token);
+    }
     done()
 }
 

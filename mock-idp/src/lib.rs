@@ -42,7 +42,7 @@ use tokio::task::JoinHandle;
 pub use api::{
     Audience, ClockNow, ClockRequest, Defect, EndpointKind, ExtraJwk, Fault, FaultEndpoint,
     FaultSpec, Info, IntrospectionOverride, JsonObject, KeyInfo, KeyRef, KeyState, MintRequest,
-    MintedToken, RecordedRequest, RevokeRequest, Rotation, TokenFormat,
+    MintedToken, RecordedRequest, RevokeGrantRequest, RevokeRequest, Rotation, TokenFormat,
 };
 pub use authz::clients::{AuthMethod, ClientConfig};
 pub use authz::redirect::RedirectPolicy;

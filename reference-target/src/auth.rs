@@ -102,6 +102,9 @@ pub struct AuthState {
     /// `as-proxy-accepts-upstream` and `as-proxy-passthrough`: the upstream's introspection
     /// endpoint, asked about tokens the proxy did not issue (which a proxy must refuse).
     pub upstream_introspection: Option<String>,
+    /// The `as-proxy*` variants: the proxy, asked whether the upstream authorization behind one
+    /// of its tokens is still active.
+    pub upstream_session: Option<Arc<crate::proxy::ProxyState>>,
 }
 
 /// A `std` mutex guard even if a panicking thread poisoned the lock: the sets hold plain strings,
@@ -170,6 +173,7 @@ impl AuthState {
             authenticated_sessions: Mutex::new(HashSet::new()),
             revocation: None,
             upstream_introspection: None,
+            upstream_session: None,
         }
     }
 
@@ -209,6 +213,13 @@ impl AuthState {
             && idp.introspect(&token).get("active") != Some(&Value::Bool(true))
         {
             return Err(Rejection::InvalidToken("the token was revoked".to_owned()));
+        }
+        if let Some(proxy) = &self.upstream_session
+            && !proxy.upstream_active(&token).await
+        {
+            return Err(Rejection::InvalidToken(
+                "the upstream authorization behind the token was revoked".to_owned(),
+            ));
         }
         Ok(info)
     }

@@ -177,6 +177,7 @@ pub async fn serve(config: TargetConfig) -> anyhow::Result<RunningTarget> {
     // target's origin, trusted through its JWKS at that origin.
     let mut config = config;
     let mut revocation = None;
+    let mut upstream_session = None;
     // A proxy's upstream is the identity provider the target was configured with.
     let upstream_issuer = config.issuer.clone();
     let embedded_as = if variant.is_authorization_server() {
@@ -190,6 +191,7 @@ pub async fn serve(config: TargetConfig) -> anyhow::Result<RunningTarget> {
                 scope: config.required_scopes.join(" "),
             };
             let state = Arc::new(proxy::ProxyState::new(upstream, variant, origin.clone())?);
+            upstream_session = Some(state.clone());
             router = Router::new()
                 .route(proxy::CALLBACK_PATH, get(proxy::callback))
                 .with_state(state.clone())
@@ -255,6 +257,7 @@ pub async fn serve(config: TargetConfig) -> anyhow::Result<RunningTarget> {
         verifier,
     );
     auth_state.revocation = revocation;
+    auth_state.upstream_session = upstream_session;
     if matches!(
         variant,
         Variant::AsProxyAcceptsUpstream | Variant::AsProxyPassthrough
@@ -336,6 +339,7 @@ fn embedded_authorization_server(
             | Variant::AsConsentPageVague
             | Variant::AsConsentPerBrowser
             | Variant::AsTokenScopeOmitted
+            | Variant::AsConsentCookieLoose
     ) || (variant.is_proxy() && variant != Variant::AsProxyNoConsent)
     {
         authz.consent = mock_idp::ConsentMode::Page;

@@ -41,6 +41,9 @@ fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
 /// The proxy's client at the upstream (what the harness registers there).
 pub const UPSTREAM_CLIENT_ID: &str = "mcp-proxy-upstream";
 pub const UPSTREAM_CLIENT_SECRET: &str = "mcp-proxy-upstream-secret";
+/// The upstream's introspection client (the harness's mock IdP configures it).
+const INTROSPECTION_CLIENT_ID: &str = "conformance-rs";
+const INTROSPECTION_CLIENT_SECRET: &str = "conformance-rs-secret";
 
 /// Where the upstream is and what the proxy asks it for.
 #[derive(Debug, Clone)]
@@ -75,6 +78,10 @@ pub struct ProxyState {
     pending: Mutex<HashMap<String, Pending>>,
     /// Upstream access tokens, by the proxy code whose login obtained them.
     upstream_tokens: Mutex<HashMap<String, String>>,
+    /// Upstream access tokens, by the proxy access and refresh tokens issued on top of them: the
+    /// session binding that lets an upstream revocation end the proxy's tokens.
+    by_access: Mutex<HashMap<String, String>>,
+    by_refresh: Mutex<HashMap<String, String>>,
     /// `as-proxy-forwards-challenge`: the client's challenge of the latest authorization request.
     last_client_challenge: Mutex<Option<String>>,
 }
@@ -109,8 +116,43 @@ impl ProxyState {
             http,
             pending: Mutex::new(HashMap::new()),
             upstream_tokens: Mutex::new(HashMap::new()),
+            by_access: Mutex::new(HashMap::new()),
+            by_refresh: Mutex::new(HashMap::new()),
             last_client_challenge: Mutex::new(None),
         })
+    }
+
+    /// Whether the upstream authorization behind one of the proxy's access tokens is still
+    /// active, by asking the upstream's introspection endpoint. Tokens the proxy issued without
+    /// an upstream login behind them have nothing to check (`as-proxy-ignores-upstream-revocation`
+    /// never checks).
+    pub async fn upstream_active(&self, token: &str) -> bool {
+        if self.variant == Variant::AsProxyIgnoresUpstreamRevocation {
+            return true;
+        }
+        let Some(upstream) = lock(&self.by_access).get(token).cloned() else {
+            return true;
+        };
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("token", &upstream)
+            .finish();
+        let answer = self
+            .http
+            .post(format!("{}/introspect", self.upstream.issuer))
+            .basic_auth(INTROSPECTION_CLIENT_ID, Some(INTROSPECTION_CLIENT_SECRET))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await;
+        let answer = match answer {
+            Ok(r) if r.status().is_success() => r.bytes().await.ok(),
+            _ => None,
+        };
+        // Fails closed: an upstream that cannot say the grant is active ends the session.
+        answer
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .and_then(|v| v.get("active").and_then(Value::as_bool))
+            == Some(true)
     }
 
     /// The upstream authorization URL for a user agent about to be sent back with `location`,
@@ -172,8 +214,12 @@ pub async fn divert(
     {
         *lock(&proxy.last_client_challenge) = Some(challenge);
     }
-    if path == "/token" && proxy.variant == Variant::AsProxyPassthrough {
-        return passthrough_token(&proxy, request, next).await;
+    if path == "/token" {
+        return if proxy.variant == Variant::AsProxyPassthrough {
+            passthrough_token(&proxy, request, next).await
+        } else {
+            bind_tokens(&proxy, request, next).await
+        };
     }
     let response = next.run(request).await;
     // The callback's own redirect to the client has been upstream already.
@@ -205,6 +251,44 @@ pub async fn divert(
         }
         None => response,
     }
+}
+
+/// Remembers which upstream access token each token the proxy issues rests on: the one its
+/// code's upstream login obtained, or the one behind the refresh token it replaces.
+async fn bind_tokens(proxy: &ProxyState, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    };
+    let form: HashMap<String, String> = url::form_urlencoded::parse(&bytes).into_owned().collect();
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    let upstream = match form.get("grant_type").map(String::as_str) {
+        Some("authorization_code") => form
+            .get("code")
+            .and_then(|c| lock(&proxy.upstream_tokens).get(c).cloned()),
+        Some("refresh_token") => form
+            .get("refresh_token")
+            .and_then(|r| lock(&proxy.by_refresh).get(r).cloned()),
+        _ => None,
+    };
+    let Some(upstream) = upstream.filter(|_| response.status().is_success()) else {
+        return response;
+    };
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return StatusCode::BAD_GATEWAY.into_response();
+    };
+    if let Ok(answer) = serde_json::from_slice::<Value>(&bytes) {
+        if let Some(access) = answer.get("access_token").and_then(Value::as_str) {
+            lock(&proxy.by_access).insert(access.to_owned(), upstream.clone());
+        }
+        if let Some(refresh) = answer.get("refresh_token").and_then(Value::as_str) {
+            lock(&proxy.by_refresh).insert(refresh.to_owned(), upstream);
+        }
+    }
+    Response::from_parts(parts, Body::from(bytes))
 }
 
 /// `as-proxy-passthrough`: the code exchange answers with the upstream's access token.

@@ -195,6 +195,16 @@ pub enum Variant {
     AsDeadRefreshInvalidRequest,
     /// `as-token-scope-omitted`: Is its own authorization server with a consent page, whose token responses never say which scope was granted.
     AsTokenScopeOmitted,
+    /// `as-resource-exact-string`: Is its own authorization server, which compares resource parameters as strings, so an uppercase scheme or host is an unknown resource.
+    AsResourceExactString,
+    /// `as-resource-slash-loose`: Is its own authorization server, which accepts its resource with a trailing slash and binds the token to that string, which the MCP endpoint then refuses.
+    AsResourceSlashLoose,
+    /// `as-consent-cookie-loose`: Is its own authorization server with a consent page whose cookie is set without HttpOnly and SameSite.
+    AsConsentCookieLoose,
+    /// `as-proxy-ignores-upstream-revocation`: Is an OAuth proxy whose tokens stay valid after the upstream identity provider revoked the authorization behind them.
+    AsProxyIgnoresUpstreamRevocation,
+    /// `as-register-native-refused`: Is its own authorization server, which refuses registrations with application_type native.
+    AsRegisterNativeRefused,
     /// `as-pre-registered`: Is its own authorization server with pre-registered clients only (no dynamic registration).
     AsPreRegistered,
     /// `as-issuer-path`: Is its own authorization server with an issuer under a path (`/oauth`), so its metadata sits at the path-inserted URL only.
@@ -321,6 +331,11 @@ impl Variant {
         Variant::AsConsentPerBrowser,
         Variant::AsDeadRefreshInvalidRequest,
         Variant::AsTokenScopeOmitted,
+        Variant::AsProxyIgnoresUpstreamRevocation,
+        Variant::AsResourceExactString,
+        Variant::AsResourceSlashLoose,
+        Variant::AsConsentCookieLoose,
+        Variant::AsRegisterNativeRefused,
     ];
 
     /// The stable kebab-case name of the variant.
@@ -414,9 +429,14 @@ impl Variant {
             Variant::AsProxyAcceptsUpstream => "as-proxy-accepts-upstream",
             Variant::AsProxyPassthrough => "as-proxy-passthrough",
             Variant::AsProxyUnboundCallback => "as-proxy-unbound-callback",
+            Variant::AsProxyIgnoresUpstreamRevocation => "as-proxy-ignores-upstream-revocation",
             Variant::AsConsentPerBrowser => "as-consent-per-browser",
             Variant::AsDeadRefreshInvalidRequest => "as-dead-refresh-invalid-request",
             Variant::AsTokenScopeOmitted => "as-token-scope-omitted",
+            Variant::AsResourceExactString => "as-resource-exact-string",
+            Variant::AsResourceSlashLoose => "as-resource-slash-loose",
+            Variant::AsConsentCookieLoose => "as-consent-cookie-loose",
+            Variant::AsRegisterNativeRefused => "as-register-native-refused",
             Variant::AsPreRegistered => "as-pre-registered",
             Variant::AsIssuerPath => "as-issuer-path",
             Variant::AsConsentPageVague => "as-consent-page-vague",
@@ -667,6 +687,21 @@ impl Variant {
             Variant::AsTokenScopeOmitted => {
                 "Is its own authorization server with a consent page, whose token responses never say which scope was granted."
             }
+            Variant::AsProxyIgnoresUpstreamRevocation => {
+                "Is an OAuth proxy whose tokens stay valid after the upstream identity provider revoked the authorization behind them."
+            }
+            Variant::AsResourceExactString => {
+                "Is its own authorization server, which compares resource parameters as strings, so an uppercase scheme or host is an unknown resource."
+            }
+            Variant::AsResourceSlashLoose => {
+                "Is its own authorization server, which accepts its resource with a trailing slash and binds the token to that string, which the MCP endpoint then refuses."
+            }
+            Variant::AsConsentCookieLoose => {
+                "Is its own authorization server with a consent page whose cookie is set without HttpOnly and SameSite."
+            }
+            Variant::AsRegisterNativeRefused => {
+                "Is its own authorization server, which refuses registrations with application_type native."
+            }
             Variant::AsPreRegistered => {
                 "Is its own authorization server with pre-registered clients only (no dynamic registration)."
             }
@@ -781,6 +816,10 @@ impl Variant {
             Variant::AsConsentPerBrowser => D::ConsentRememberedPerBrowser,
             Variant::AsDeadRefreshInvalidRequest => D::DeadRefreshInvalidRequest,
             Variant::AsTokenScopeOmitted => D::TokenScopeOmitted,
+            Variant::AsResourceExactString => D::ResourceExactString,
+            Variant::AsResourceSlashLoose => D::ResourceSlashLoose,
+            Variant::AsConsentCookieLoose => D::ConsentCookieLoose,
+            Variant::AsRegisterNativeRefused => D::RegisterNativeRefused,
             _ => return None,
         })
     }

@@ -169,7 +169,8 @@ pub fn origin_of(url: &str) -> String {
         .unwrap_or_default()
 }
 
-fn authority_of(url: &url::Url) -> String {
+/// `host:port` of a URL, the way cookies are kept.
+pub fn authority_of(url: &url::Url) -> String {
     format!(
         "{}:{}",
         url.host_str().unwrap_or(""),

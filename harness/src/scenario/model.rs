@@ -202,6 +202,11 @@ pub enum Probe {
     ScopeAsReportsGranted,
     PassthroughProxyOwnTokens,
     PassthroughUpstreamRejected,
+    ResourceSlashVariants,
+    ConsentCookieFlags,
+    ConsentRedirectChange,
+    DcrApplicationType,
+    PassthroughUpstreamRevocation,
 }
 
 /// A change to the mock IdP made before a step's request.

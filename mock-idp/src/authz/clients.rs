@@ -332,6 +332,15 @@ pub(crate) fn check_registration(body: &Value) -> Result<Registration, Registrat
             "a public client (token_endpoint_auth_method none) cannot use client_credentials",
         ));
     }
+    // OpenID Connect Registration §2: native or web (web when absent).
+    if let Some(kind) = string("application_type")?
+        && kind != "native"
+        && kind != "web"
+    {
+        return Err(metadata_error(format!(
+            "application_type {kind:?} is not supported; use native or web"
+        )));
+    }
     let redirect_uris = strings("redirect_uris")?.unwrap_or_default();
     if wants_code && redirect_uris.is_empty() {
         return Err(RegistrationError {

@@ -260,6 +260,17 @@ impl GrantStore {
         }
     }
 
+    /// Revokes everything one authorization code led to (what its redemption issued and its
+    /// refresh family), as if the user withdrew that grant; `None` for an unknown code.
+    pub(crate) fn revoke_code_grant(&mut self, code: &str) -> Option<Vec<String>> {
+        let record = self.codes.get_mut(code)?;
+        let mut tokens = std::mem::take(&mut record.issued_tokens);
+        if let Some(family) = record.family {
+            tokens.extend(self.revoke_family(family));
+        }
+        Some(tokens)
+    }
+
     pub(crate) fn clear(&mut self) {
         *self = GrantStore::default();
     }

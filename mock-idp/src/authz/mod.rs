@@ -145,6 +145,15 @@ pub enum AsDefect {
     DeadRefreshInvalidRequest,
     /// Token responses never carry `scope`, even when less was granted than asked for.
     TokenScopeOmitted,
+    /// Resources are compared as strings, so `HTTP://HOST/mcp` is not the resource `http://host/mcp`.
+    ResourceExactString,
+    /// A resource with or without a trailing slash is accepted as the configured one, and the
+    /// token's audience is the string as sent.
+    ResourceSlashLoose,
+    /// The consent page's cookie is set without `HttpOnly` and `SameSite`.
+    ConsentCookieLoose,
+    /// Registrations with `application_type: native` are refused.
+    RegisterNativeRefused,
 }
 
 /// The authorization-server settings of one issuer.
@@ -476,13 +485,9 @@ impl AuthzState {
                 format!("scope {scope:?} is not allowed for this client"),
             ));
         }
-        if let Err(error) = self.check_resources(&params.resources) {
-            return back(error);
-        }
-        let resources = if self.settings.honours_resource() {
-            params.resources.clone()
-        } else {
-            Vec::new()
+        let resources = match self.check_resources(&params.resources) {
+            Ok(resources) => resources,
+            Err(error) => return back(error),
         };
         let request = AuthorizeRequest {
             client,
@@ -498,9 +503,13 @@ impl AuthzState {
     }
 
     /// RFC 8707 §2: absolute URIs without fragments, and known ones when a list is configured.
-    pub(crate) fn check_resources(&self, resources: &[String]) -> Result<(), OAuthError> {
+    /// Returns the resources the tokens are bound to: a known resource in its configured form,
+    /// whatever the case of the scheme and host it was asked for with (RFC 3986 §6.2.2.1), so
+    /// that the audience is the one the resource server compares with. Empty when the server
+    /// does not honour `resource`.
+    pub(crate) fn check_resources(&self, resources: &[String]) -> Result<Vec<String>, OAuthError> {
         if !self.settings.honours_resource() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         if let Some(resource) = resources.first()
             && self.settings.has(AsDefect::RejectsResource)
@@ -509,6 +518,7 @@ impl AuthzState {
                 "resource {resource:?}: resource indicators are not supported"
             )));
         }
+        let mut bound = Vec::with_capacity(resources.len());
         for resource in resources {
             let url = url::Url::parse(resource).map_err(|_| {
                 OAuthError::invalid_target(format!("resource {resource:?} is not an absolute URI"))
@@ -518,16 +528,40 @@ impl AuthzState {
                     "resource {resource:?} must not contain a fragment"
                 )));
             }
-            if let Some(known) = &self.settings.resources
-                && !self.settings.has(AsDefect::AnyResource)
-                && !known.iter().any(|k| k == resource)
-            {
-                return Err(OAuthError::invalid_target(format!(
-                    "resource {resource:?} is not a resource this server issues tokens for"
-                )));
+            let Some(known) = &self.settings.resources else {
+                bound.push(resource.clone());
+                continue;
+            };
+            if self.settings.has(AsDefect::AnyResource) {
+                bound.push(resource.clone());
+                continue;
+            }
+            let found = known.iter().find(|k| {
+                if self.settings.has(AsDefect::ResourceExactString) {
+                    *k == resource
+                } else if self.settings.has(AsDefect::ResourceSlashLoose) {
+                    let bare = |u: &str| {
+                        url::Url::parse(u.trim_end_matches('/'))
+                            .map(|u| u.as_str().trim_end_matches('/').to_owned())
+                    };
+                    matches!((bare(k), bare(resource)), (Ok(a), Ok(b)) if a == b)
+                } else {
+                    url::Url::parse(k).is_ok_and(|k| k == url)
+                }
+            });
+            match found {
+                Some(_) if self.settings.has(AsDefect::ResourceSlashLoose) => {
+                    bound.push(resource.clone())
+                }
+                Some(k) => bound.push(k.clone()),
+                None => {
+                    return Err(OAuthError::invalid_target(format!(
+                        "resource {resource:?} is not a resource this server issues tokens for"
+                    )));
+                }
             }
         }
-        Ok(())
+        Ok(bound)
     }
 
     /// Approves a request: stores a code and returns the redirect that carries it.

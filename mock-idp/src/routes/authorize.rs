@@ -272,11 +272,14 @@ fn consent_page(idp: &Idp, request: AuthorizeRequest) -> Response {
         id,
         now,
     );
-    let cookie = format!("{CSRF_COOKIE}={csrf}; Path=/; HttpOnly; SameSite=Lax");
-    let frameable = idp
-        .authz()
-        .settings
-        .has(crate::authz::AsDefect::ConsentFrameable);
+    let settings = &idp.authz().settings;
+    // Script on the page must not read the token, and other sites must not send it.
+    let cookie = if settings.has(crate::authz::AsDefect::ConsentCookieLoose) {
+        format!("{CSRF_COOKIE}={csrf}; Path=/")
+    } else {
+        format!("{CSRF_COOKIE}={csrf}; Path=/; HttpOnly; SameSite=Lax")
+    };
+    let frameable = settings.has(crate::authz::AsDefect::ConsentFrameable);
     html(StatusCode::OK, body, Some(cookie), frameable)
 }
 

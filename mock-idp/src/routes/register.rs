@@ -76,6 +76,14 @@ pub(crate) async fn register(
             return Err(OAuthError::bad_request("invalid_client_metadata", problem));
         }
     }
+    if settings.has(AsDefect::RegisterNativeRefused)
+        && value.get("application_type").and_then(|v| v.as_str()) == Some("native")
+    {
+        return Err(OAuthError::bad_request(
+            "invalid_client_metadata",
+            "application_type native is not supported",
+        ));
+    }
     let registration = match check_registration(&value) {
         Ok(r) => r,
         // The defect: redirect URIs are taken as given, whatever they are.

@@ -139,8 +139,7 @@ fn resources(idp: &Idp, form: &Form) -> Result<Vec<String>, OAuthError> {
         return Ok(Vec::new());
     }
     let resources: Vec<String> = form.all("resource").map(str::to_owned).collect();
-    idp.authz().check_resources(&resources)?;
-    Ok(resources)
+    idp.authz().check_resources(&resources)
 }
 
 fn client_credentials(idp: &Idp, client: &ClientRecord, form: &Form) -> Result<Value, OAuthError> {
