@@ -185,6 +185,12 @@ pub struct Cli {
     /// (invalid_grant with 400 only) or lenient (401 accepted too).
     #[arg(long, value_name = "PROFILE", default_value = "rfc")]
     pub profile: crate::context::Profile,
+
+    /// The target's tool that calls a downstream API (the URL given to --command as
+    /// MCP_DOWNSTREAM_URL): passthrough.no-downstream-forward calls it and looks at the
+    /// credential that arrives there.
+    #[arg(long, value_name = "NAME", default_value = "call_downstream")]
+    pub downstream_tool: String,
 }
 
 /// Resolves when the process is asked to stop (SIGINT or SIGTERM), naming the signal.
@@ -498,6 +504,7 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
             client_auth_method: cli.client_auth_method.clone(),
             interactive: cli.interactive,
             profile: cli.profile,
+            downstream_tool: cli.downstream_tool.clone(),
         },
         checks: cli.checks.clone(),
         catalogue,

@@ -38,6 +38,8 @@ pub struct Options {
     pub interactive: bool,
     /// How token-endpoint error statuses are judged.
     pub profile: Profile,
+    /// The tool that calls the downstream API (`passthrough.no-downstream-forward`).
+    pub downstream_tool: String,
 }
 
 /// Where the RFCs and common MCP practice disagree, which one a run follows. The report names it.
@@ -124,6 +126,7 @@ impl Default for Options {
             client_auth_method: None,
             interactive: false,
             profile: Profile::Rfc,
+            downstream_tool: "call_downstream".to_string(),
         }
     }
 }

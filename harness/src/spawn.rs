@@ -114,6 +114,8 @@ impl TargetEnv {
             UPSTREAM_CALLBACK_PATH.to_string(),
         );
         v.insert("MCP_UPSTREAM_SCOPES", scopes);
+        // An API the server may call on its users' behalf (the mock IdP records what arrives).
+        v.insert("MCP_DOWNSTREAM_URL", format!("{}/downstream", self.issuer));
         if let Some(t) = &self.static_token {
             v.insert("MCP_AUTH_STATIC_TOKEN", t.clone());
         }

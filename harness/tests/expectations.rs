@@ -41,6 +41,7 @@ const NEEDS_VALID_INTROSPECTION: &[&str] = &[
     "scope.insufficient-403",
     "scope.challenge-params",
     "transport.session-not-auth",
+    "passthrough.no-downstream-forward",
 ];
 
 /// Checks that need a token the target accepts but which lacks a scope: a target that accepts
@@ -99,6 +100,7 @@ const AS_NO_LOGIN: &[&str] = &[
     "resource.slash-variants",
     "consent.cookie-flags",
     "consent.redirect-change",
+    "passthrough.no-downstream-forward",
 ];
 
 /// What needs the authorization response, beyond [`AS_NO_LOGIN`].
@@ -137,6 +139,7 @@ const fn concat<const N: usize>(a: &[&'static str], b: &[&'static str]) -> [&'st
 pub fn expectation(variant: Variant) -> Expectation {
     match variant {
         Variant::Conformant | Variant::Introspection => fails(&[]),
+        Variant::ForwardsToken => fails(&["passthrough.no-downstream-forward"]),
         Variant::Unauthenticated403 => fails(&["rs.unauthenticated-401"]),
         Variant::PostOnlyAuth => fails(&["rs.all-methods-protected"]),
         Variant::NoWwwAuthenticate => Expectation {

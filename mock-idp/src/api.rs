@@ -428,6 +428,8 @@ pub enum EndpointKind {
     Probe,
     /// `/healthz`.
     Health,
+    /// `/downstream`: a stand-in for an API an MCP server calls on behalf of its users.
+    Downstream,
     /// Any other path.
     Other,
 }

@@ -22,7 +22,10 @@ pub(crate) fn fault_endpoint(kind: EndpointKind) -> Option<FaultEndpoint> {
         EndpointKind::Register => Some(FaultEndpoint::Register),
         EndpointKind::Userinfo => Some(FaultEndpoint::Userinfo),
         EndpointKind::Revoke => Some(FaultEndpoint::Revoke),
-        EndpointKind::Probe | EndpointKind::Health | EndpointKind::Other => None,
+        EndpointKind::Probe
+        | EndpointKind::Health
+        | EndpointKind::Downstream
+        | EndpointKind::Other => None,
     }
 }
 

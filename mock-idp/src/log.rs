@@ -37,6 +37,7 @@ pub(crate) fn classify(path: &str) -> Option<EndpointKind> {
         "/introspect" => EndpointKind::Introspect,
         "/revoke" => EndpointKind::Revoke,
         "/healthz" => EndpointKind::Health,
+        "/downstream" => EndpointKind::Downstream,
         _ if path.starts_with("/_probe/") => EndpointKind::Probe,
         _ => EndpointKind::Other,
     })

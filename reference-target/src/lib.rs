@@ -178,8 +178,10 @@ pub async fn serve(config: TargetConfig) -> anyhow::Result<RunningTarget> {
     let mut config = config;
     let mut revocation = None;
     let mut upstream_session = None;
-    // A proxy's upstream is the identity provider the target was configured with.
+    // A proxy's upstream is the identity provider the target was configured with, which also
+    // serves the downstream API the `call_downstream` tool calls.
     let upstream_issuer = config.issuer.clone();
+    let downstream = format!("{}/downstream", upstream_issuer.trim_end_matches('/'));
     let embedded_as = if variant.is_authorization_server() {
         let (idp, mut router) = embedded_authorization_server(variant, &origin, &url)?;
         revocation = Some(idp);
@@ -221,6 +223,7 @@ pub async fn serve(config: TargetConfig) -> anyhow::Result<RunningTarget> {
         .timeout(Duration::from_secs(2))
         .build()
         .context("building the HTTP client")?;
+    let tool_client = client.clone();
     let verifier = match config.trust.clone() {
         Trust::Jwt { jwks_uri } => auth::Verifier::Jwt(jwks::JwksCache::new(
             jwks_uri,
@@ -268,7 +271,13 @@ pub async fn serve(config: TargetConfig) -> anyhow::Result<RunningTarget> {
 
     let rmcp_config = StreamableHttpServerConfig::default();
     let sessions_done = rmcp_config.cancellation_token.clone();
-    let mcp_service = mcp::service(variant, addr.ip().to_string(), rmcp_config);
+    let mcp_service = mcp::service(
+        variant,
+        addr.ip().to_string(),
+        downstream,
+        tool_client,
+        rmcp_config,
+    );
 
     // route_layer puts the middleware in front of the MCP route only; the metadata routes
     // are merged afterwards and stay public (except for the prm-requires-auth fault).

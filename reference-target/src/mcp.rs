@@ -1,9 +1,10 @@
-//! The MCP server behind the auth middleware: two tools, served by rmcp over Streamable HTTP.
+//! The MCP server behind the auth middleware: three tools, served by rmcp over Streamable HTTP.
 //!
 //! `echo` proves a call got through; `whoami` reports who the middleware authenticated, read
 //! from the [`AuthInfo`] the middleware put into the HTTP request extensions (rmcp hands the
-//! request parts to tools). Everything protocol-level (initialize, ping, sessions, the GET stream,
-//! DELETE) is rmcp's.
+//! request parts to tools); `call_downstream` calls a downstream API (the mock IdP's
+//! `/downstream`) with the server's own credential, never the client's token. Everything
+//! protocol-level (initialize, ping, sessions, the GET stream, DELETE) is rmcp's.
 
 use std::sync::Arc;
 
@@ -30,20 +31,56 @@ pub struct EchoArgs {
     pub text: String,
 }
 
+/// What the server presents to the downstream API: a credential of its own (a real server
+/// would obtain one by client credentials or token exchange), never the client's token.
+const OWN_DOWNSTREAM_CREDENTIAL: &str = "Bearer reference-target-own-credential";
+
 /// The MCP server handler; one instance per session.
 #[derive(Debug, Clone)]
 pub struct ReferenceServer {
     variant: Variant,
+    /// The downstream API `call_downstream` calls.
+    downstream: Arc<str>,
+    http: reqwest::Client,
     tool_router: ToolRouter<Self>,
 }
 
 #[tool_router]
 impl ReferenceServer {
     /// A handler for a target running `variant`.
-    pub fn new(variant: Variant) -> Self {
+    pub fn new(variant: Variant, downstream: Arc<str>, http: reqwest::Client) -> Self {
         ReferenceServer {
             variant,
+            downstream,
+            http,
             tool_router: Self::tool_router(),
+        }
+    }
+
+    #[tool(
+        description = "Calls the downstream API on the caller's behalf, with this server's own credential."
+    )]
+    async fn call_downstream(&self, extensions: Extensions) -> String {
+        // forwards-token: the client's Authorization header goes downstream as it came.
+        let credential = if self.variant == Variant::ForwardsToken {
+            extensions
+                .get::<Parts>()
+                .and_then(|parts| parts.headers.get(axum::http::header::AUTHORIZATION))
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        } else {
+            OWN_DOWNSTREAM_CREDENTIAL.to_owned()
+        };
+        let answer = self
+            .http
+            .get(&*self.downstream)
+            .header(axum::http::header::AUTHORIZATION, credential)
+            .send()
+            .await;
+        match answer {
+            Ok(r) => format!("the downstream API answered HTTP {}", r.status().as_u16()),
+            Err(e) => format!("the downstream API could not be reached: {e}"),
         }
     }
 
@@ -91,12 +128,16 @@ impl ServerHandler for ReferenceServer {
 /// The rmcp service in stateful mode (it issues `Mcp-Session-Id`), accepting `Host` values for
 /// loopback and for the address the target is bound to.
 ///
-/// `config` carries the cancellation token that ends all sessions at shutdown.
+/// `config` carries the cancellation token that ends all sessions at shutdown; `downstream` is
+/// the API `call_downstream` calls, with `http`.
 pub fn service(
     variant: Variant,
     bound_host: String,
+    downstream: String,
+    http: reqwest::Client,
     config: StreamableHttpServerConfig,
 ) -> McpService {
+    let downstream: Arc<str> = Arc::from(downstream);
     let mut hosts = vec![
         "localhost".to_owned(),
         "127.0.0.1".to_owned(),
@@ -109,7 +150,13 @@ pub fn service(
         .with_legacy_session_mode(true)
         .with_allowed_hosts(hosts);
     StreamableHttpService::new(
-        move || Ok(ReferenceServer::new(variant)),
+        move || {
+            Ok(ReferenceServer::new(
+                variant,
+                downstream.clone(),
+                http.clone(),
+            ))
+        },
         Arc::new(LocalSessionManager::default()),
         config,
     )

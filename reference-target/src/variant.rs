@@ -99,6 +99,8 @@ pub enum Variant {
     InsufficientScopeBare403,
     /// `scope-claim-only`: Reads scopes only from the scope claim and ignores scp.
     ScopeClaimOnly,
+    /// `forwards-token`: Forwards the client's access token to the downstream API its call_downstream tool calls, instead of a credential of its own.
+    ForwardsToken,
     /// `ignores-audience`: Does not check the aud claim at all.
     IgnoresAudience,
     /// `accepts-missing-aud`: Accepts a JWT without an aud claim.
@@ -272,6 +274,7 @@ impl Variant {
         Variant::InsufficientScope401,
         Variant::InsufficientScopeBare403,
         Variant::ScopeClaimOnly,
+        Variant::ForwardsToken,
         Variant::IgnoresAudience,
         Variant::AcceptsMissingAud,
         Variant::AudOriginMatch,
@@ -381,6 +384,7 @@ impl Variant {
             Variant::InsufficientScope401 => "insufficient-scope-401",
             Variant::InsufficientScopeBare403 => "insufficient-scope-bare-403",
             Variant::ScopeClaimOnly => "scope-claim-only",
+            Variant::ForwardsToken => "forwards-token",
             Variant::IgnoresAudience => "ignores-audience",
             Variant::AcceptsMissingAud => "accepts-missing-aud",
             Variant::AudOriginMatch => "aud-origin-match",
@@ -547,6 +551,9 @@ impl Variant {
                 "Sends a 403 insufficient_scope challenge without the scope and resource_metadata attributes."
             }
             Variant::ScopeClaimOnly => "Reads scopes only from the scope claim and ignores scp.",
+            Variant::ForwardsToken => {
+                "Forwards the client's access token to the downstream API its call_downstream tool calls, instead of a credential of its own."
+            }
             Variant::IgnoresAudience => "Does not check the aud claim at all.",
             Variant::AcceptsMissingAud => "Accepts a JWT without an aud claim.",
             Variant::AudOriginMatch => {

@@ -207,6 +207,7 @@ pub enum Probe {
     ConsentRedirectChange,
     DcrApplicationType,
     PassthroughUpstreamRevocation,
+    DownstreamNoForward,
 }
 
 /// A change to the mock IdP made before a step's request.

@@ -63,6 +63,7 @@ pub(crate) fn app(idp: Idp) -> Router {
         .route("/introspect", post(introspect::introspect))
         .route("/revoke", post(revoke::revoke))
         .route("/healthz", get(health))
+        .route("/downstream", get(downstream).post(downstream))
         .nest("/_control", control::router())
         .method_not_allowed_fallback(method_not_allowed)
         // Unknown paths, including `/_probe/*` (the jku/x5u targets), answer 404 `not_found`.
@@ -163,6 +164,16 @@ pub(crate) async fn not_found() -> OAuthError {
 
 pub(crate) async fn method_not_allowed() -> OAuthError {
     OAuthError::method_not_allowed()
+}
+
+/// `/downstream`: an API an MCP server may call on behalf of its users. It accepts anything and
+/// says so; the request log keeps what arrived (the harness reads which credential was sent).
+async fn downstream() -> Response {
+    json_bytes(
+        StatusCode::OK,
+        Bytes::from_static(br#"{"downstream":"ok"}"#),
+        NO_STORE,
+    )
 }
 
 async fn health() -> Response {
