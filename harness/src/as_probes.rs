@@ -258,6 +258,21 @@ enum ResourceLogin {
     ServerError(Exchange),
 }
 
+/// A cookie's name for the report, with per-client or per-run parts (long hexadecimal runs, as
+/// in FastMCP's `__MCP_CONSENT_STATE_<hash>`) replaced, so that reports compare across runs.
+fn cookie_label(name: &str) -> String {
+    name.split('_')
+        .map(|part| {
+            if part.len() >= 16 && part.chars().all(|c| c.is_ascii_hexdigit()) {
+                "[ID]"
+            } else {
+                part
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("_")
+}
+
 /// The upstream's authorization code, from the request that brought the browser back from the
 /// upstream identity provider to the proxy.
 fn upstream_code(run: &AuthorizeRun, upstream: &str, own: &str) -> Option<String> {
@@ -2719,15 +2734,22 @@ impl Probes<'_> {
                 if !has("secure") {
                     missing.push("Secure".to_string());
                 }
-                if !cookie.name.starts_with("__Host-") {
-                    remarks.push(format!("{} has no __Host- prefix", cookie.name));
+                let remark = format!("{} has no __Host- prefix", cookie_label(&cookie.name));
+                if !cookie.name.starts_with("__Host-") && !remarks.contains(&remark) {
+                    remarks.push(remark);
                 }
             }
+            let label = cookie_label(&cookie.name);
             if !missing.is_empty() {
-                failures.push(format!("{} lacks {}", cookie.name, missing.join(", ")));
+                let failure = format!("{label} lacks {}", missing.join(", "));
+                if !failures.contains(&failure) {
+                    failures.push(failure);
+                }
             }
         }
-        let names: Vec<&str> = cookies.iter().map(|c| c.name.as_str()).collect();
+        let mut names: Vec<String> = cookies.iter().map(|c| cookie_label(&c.name)).collect();
+        names.sort();
+        names.dedup();
         let scheme_note = if https {
             String::new()
         } else {
@@ -3190,7 +3212,18 @@ impl Probes<'_> {
         };
         let upstream = origin_of(&self.ctx.idp_info.issuer);
         let own = origin_of(&self.ctx.target_url);
-        let Some(code) = upstream_code(&run, &upstream, &own) else {
+        // A pass-through lets the upstream redirect straight to the client: its code is the
+        // upstream's own.
+        let passed_through = run
+            .hops
+            .last()
+            .is_some_and(|h| origin_of(&h.request.url) == upstream);
+        let code = upstream_code(&run, &upstream, &own).or_else(|| {
+            passed_through
+                .then(|| run.code().map(str::to_string))
+                .flatten()
+        });
+        let Some(code) = code else {
             return Ok(StepOutcome::not_testable(
                 "the second login's walk showed no upstream code coming back to the proxy",
                 run.hops.clone(),

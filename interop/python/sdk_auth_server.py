@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import (
@@ -50,6 +50,12 @@ REFRESH_TTL = 24 * 3600
 SUBJECT = "interop-user"
 
 
+def _canonical(url: str) -> str:
+    """The URL with its scheme and host in lowercase."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path, parts.query, parts.fragment))
+
+
 class InMemoryAuthServer(OAuthAuthorizationServerProvider[AuthorizationCode, RefreshToken, AccessToken]):
     def __init__(self, issuer: str, resource: str, default_scopes: list[str]):
         self.issuer = issuer
@@ -73,7 +79,9 @@ class InMemoryAuthServer(OAuthAuthorizationServerProvider[AuthorizationCode, Ref
     # -- authorization endpoint: auto-approve --
 
     async def authorize(self, client: OAuthClientInformationFull, params: AuthorizationParams) -> str:
-        if params.resource is not None and params.resource != self.resource:
+        # Scheme and host are case-insensitive (RFC 3986 §6.2.2.1); the token names the resource
+        # as this server spells it.
+        if params.resource is not None and _canonical(params.resource) != _canonical(self.resource):
             raise AuthorizeError("invalid_target", f"unknown resource {params.resource}")
         code = secrets.token_urlsafe(32)
         self.codes[code] = AuthorizationCode(
@@ -84,7 +92,7 @@ class InMemoryAuthServer(OAuthAuthorizationServerProvider[AuthorizationCode, Ref
             code_challenge=params.code_challenge,
             redirect_uri=params.redirect_uri,
             redirect_uri_provided_explicitly=params.redirect_uri_provided_explicitly,
-            resource=params.resource or self.resource,
+            resource=self.resource,
             subject=SUBJECT,
         )
         return construct_redirect_uri(str(params.redirect_uri), code=code, state=params.state)
