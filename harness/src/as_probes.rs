@@ -108,6 +108,7 @@ pub async fn run(ctx: &Ctx, facts: &Facts, probe: Probe) -> Result<StepOutcome, 
         Probe::ConsentCookieFlags => p.consent_cookie_flags(),
         Probe::ConsentRedirectChange => p.consent_redirect_change().await,
         Probe::DcrApplicationType => p.dcr_application_type().await,
+        Probe::DcrClientUsable => p.dcr_client_usable().await,
         Probe::PassthroughUpstreamRevocation => p.passthrough_upstream_revocation().await?,
         other => StepOutcome::not_testable(
             format!("harness bug: {other:?} is not an authorization-server probe"),
@@ -1018,6 +1019,98 @@ impl Probes<'_> {
             notes.push(format!("{label}: {verdict}"));
         }
         pass(notes.join("; "))
+    }
+
+    async fn dcr_client_usable(&self) -> StepOutcome {
+        // The login shows the walk works at all; only then does a new client's walk say anything.
+        if let Err(o) = self.logged_in() {
+            return o;
+        }
+        if let Err(o) = self.registration_endpoint() {
+            return o;
+        }
+        let Some((client, registered)) = self.second_client().await else {
+            return StepOutcome::not_testable(
+                "a new registration was refused (dcr.register-basic judges registration)",
+                Vec::new(),
+            );
+        };
+        let client_id = client.client_id().to_string();
+        // Usable at once: an authorization and a code exchange with the new client.
+        let Some((run, pkce)) = self
+            .authorize_with_pkce(|p| p.set("client_id", client_id.clone()))
+            .await
+        else {
+            return StepOutcome::not_testable("no authorization endpoint", Vec::new());
+        };
+        let Some(code) = run.code().map(str::to_string) else {
+            return StepOutcome::fail(
+                format!(
+                    "a client registered a moment before was not accepted at the authorization endpoint: {}",
+                    run.describe_end()
+                ),
+                std::iter::once(registered)
+                    .chain(run.hops.last().cloned())
+                    .collect(),
+            );
+        };
+        let form = self.run.code_form(self.flow, &code, Some(&pkce.verifier));
+        let e = token_request(self.ctx, &self.token_endpoint(), &form, &client).await;
+        if let Err(why) = token_set(&e) {
+            return StepOutcome::fail(
+                format!(
+                    "the code issued to a client registered a moment before was not exchanged: {why}"
+                ),
+                vec![e],
+            );
+        }
+        let Some(restart) = &self.ctx.restart else {
+            return pass(
+                "a new client could log in at once; the restart half was not run (give --restart-cmd for a target you run yourself)",
+            );
+        };
+        if let Err(why) = restart.restart().await {
+            return StepOutcome::not_testable(
+                format!(
+                    "a new client could log in at once; the target could not be restarted: {why}"
+                ),
+                Vec::new(),
+            );
+        }
+        // After the restart: a token request from that client with a code that cannot be valid
+        // says whether the client is still known (invalid_grant) or forgotten (invalid_client).
+        let form = self
+            .run
+            .code_form(self.flow, "conformance-no-such-code", Some(&pkce.verifier));
+        // The first request may meet a connection kept alive to the stopped process: a request
+        // that got no answer at all is sent again, a few times.
+        let mut e = token_request(self.ctx, &self.token_endpoint(), &form, &client).await;
+        for _ in 0..3 {
+            if e.response().is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            e = token_request(self.ctx, &self.token_endpoint(), &form, &client).await;
+        }
+        let a = error_answer(&e);
+        let described = match a.status {
+            Some(_) => a.describe(),
+            None => format!("no answer ({})", e.failure()),
+        };
+        match (a.status, a.error.as_deref()) {
+            (Some(s), _) if s < 500 && a.error.as_deref() == Some("invalid_client") => pass(
+                "a new client could log in at once; after a restart it is forgotten, and the token endpoint says so with invalid_client (clients such as Claude register again on that signal)",
+            ),
+            (Some(s), Some(error)) if s < 500 => pass(format!(
+                "a new client could log in at once, and is still known after a restart (a made-up code got {error})"
+            )),
+            _ => StepOutcome::fail(
+                format!(
+                    "after a restart, a token request from a client registered before it was answered {described} (RFC 6749 §5.2: invalid_client for a client the server no longer knows, never a server error)"
+                ),
+                vec![e],
+            ),
+        }
     }
 
     // ----- PKCE -----

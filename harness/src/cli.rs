@@ -140,8 +140,15 @@ pub struct Cli {
     pub command_log: Option<PathBuf>,
 
     /// Seconds --command may take to start listening.
-    #[arg(long, value_name = "SECS", default_value_t = 60, requires = "command")]
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub command_timeout: u64,
+
+    /// A shell command that restarts a target you run yourself (--target without --command);
+    /// dcr.client-usable runs it last, to see whether registered clients survive a restart.
+    /// Targets started with --command, and the bundled reference target, are restarted by the
+    /// harness itself.
+    #[arg(long, value_name = "CMD", conflicts_with = "command")]
+    pub restart_cmd: Option<String>,
 
     /// A valid token the target accepts, used wherever a check needs an ordinary valid token
     /// (for targets that accept only pre-shared tokens).
@@ -390,22 +397,26 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
                     }
                 }
             };
-            let running = reference_target::serve(reference_target::TargetConfig {
+            let reference_config = reference_target::TargetConfig {
                 issuer: idp_url.clone(),
                 trust,
                 variant,
                 ..Default::default()
-            })
-            .await
-            .map_err(|e| {
-                HarnessError::Internal(format!("cannot start the reference target: {e:#}"))
-            })?;
+            };
+            let running = reference_target::serve(reference_config.clone())
+                .await
+                .map_err(|e| {
+                    HarnessError::Internal(format!("cannot start the reference target: {e:#}"))
+                })?;
             let url = running.url();
             eprintln!(
                 "No --target given: running against the bundled reference target ({}) at {url}",
                 variant.name()
             );
-            reference = Some(running);
+            reference = Some(crate::restart::RestartableReference::new(
+                running,
+                reference_config,
+            ));
             url
         }
     };
@@ -428,7 +439,8 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
     // The upstream client an OAuth proxy at the target uses at the mock IdP.
     idp.add_client(&crate::spawn::upstream_client(&target))
         .await?;
-    let mut spawned = None;
+    let spawned: crate::restart::SpawnedSlot = Default::default();
+    let mut restart = None;
     if let Some(command) = &cli.command {
         let env = crate::spawn::TargetEnv {
             target_url: target.clone(),
@@ -444,6 +456,13 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
         let log = cli.command_log.clone();
         let timeout = Duration::from_secs(cli.command_timeout);
         let command = command.clone();
+        restart = Some(crate::restart::command_restarter(
+            spawned.clone(),
+            command.clone(),
+            env.clone(),
+            log.clone(),
+            timeout,
+        ));
         let started = tokio::task::spawn_blocking(move || {
             crate::spawn::SpawnedTarget::start(&command, &env, log, timeout)
         })
@@ -453,7 +472,9 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
             "Started the target (pid {}) for {target} with --command",
             started.pid()
         );
-        spawned = Some(started);
+        if let Ok(mut slot) = spawned.lock() {
+            *slot = Some(started);
+        }
     } else if cli.target.is_some() {
         eprintln!("Configure the target to trust the mock IdP:");
         eprintln!("  issuer                  {}", info.issuer);
@@ -476,6 +497,17 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
             crate::spawn::UPSTREAM_CALLBACK_PATH,
         );
         eprintln!();
+    }
+    if restart.is_none() {
+        restart = match (&reference, &cli.restart_cmd) {
+            (Some(r), _) => Some(r.restarter()),
+            (None, Some(cmd)) => Some(crate::restart::shell_restarter(
+                cmd.clone(),
+                target.clone(),
+                Duration::from_secs(cli.command_timeout),
+            )),
+            (None, None) => None,
+        };
     }
 
     let config = RunConfig {
@@ -509,6 +541,7 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
         checks: cli.checks.clone(),
         catalogue,
         baseline,
+        restart,
     };
     // Ctrl-C or SIGTERM ends the run the same way as its end does: the started server's process
     // group is stopped, the reference target and the IdP are shut down.
@@ -518,7 +551,8 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
             "interrupted by {signal}; the started server was stopped"
         ))),
     };
-    if let Some(mut t) = spawned {
+    let started = spawned.lock().ok().and_then(|mut slot| slot.take());
+    if let Some(mut t) = started {
         tokio::task::spawn_blocking(move || t.stop()).await.ok();
     }
     if let Some(r) = reference {

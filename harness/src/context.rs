@@ -160,6 +160,8 @@ pub struct Ctx {
     callback: Mutex<Option<std::net::TcpListener>>,
     callback_port: OnceLock<Option<u16>>,
     next_id: AtomicU64,
+    /// How to restart the target, when the run knows one (`dcr.client-usable`).
+    pub restart: Option<TargetRestart>,
 }
 
 /// State of the key-rotation sequence the JWKS checks walk through.
@@ -172,6 +174,29 @@ pub struct JwksStory {
     pub retired_kid: Option<String>,
     /// The IdP log position just before the rotation.
     pub rotation_mark: Option<u64>,
+}
+
+/// Restarts the target and resolves once it listens again: the started `--command`, the bundled
+/// reference target, or `--restart-cmd`.
+#[derive(Clone)]
+pub struct TargetRestart(
+    pub  std::sync::Arc<
+        dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>
+            + Send
+            + Sync,
+    >,
+);
+
+impl TargetRestart {
+    pub async fn restart(&self) -> Result<(), String> {
+        (self.0)().await
+    }
+}
+
+impl std::fmt::Debug for TargetRestart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TargetRestart")
+    }
 }
 
 impl Ctx {
@@ -200,6 +225,7 @@ impl Ctx {
             callback: Mutex::new(None),
             callback_port: OnceLock::new(),
             next_id: AtomicU64::new(1),
+            restart: None,
         }
     }
 

@@ -19,6 +19,7 @@ pub mod oauth;
 pub mod probes;
 pub mod redact;
 pub mod report;
+pub mod restart;
 pub mod runner;
 pub mod scenario;
 pub mod spawn;
@@ -53,6 +54,8 @@ pub struct RunConfig {
     pub catalogue: Catalogue,
     /// Known failures that do not fail the run (`--expected-failures`).
     pub baseline: Option<Baseline>,
+    /// How to restart the target, for the check that looks at what survives a restart.
+    pub restart: Option<context::TargetRestart>,
 }
 
 /// Puts the IdP's keys back as they were before the run: the original signing key active again
@@ -92,7 +95,7 @@ pub async fn run(config: RunConfig) -> Result<Report, HarnessError> {
     url::Url::parse(&config.target).map_err(|e| {
         HarnessError::Usage(format!("--target {:?} is not a URL: {e}", config.target))
     })?;
-    let ctx = context::Ctx::new(
+    let mut ctx = context::Ctx::new(
         target,
         config.target.clone(),
         audience,
@@ -101,6 +104,7 @@ pub async fn run(config: RunConfig) -> Result<Report, HarnessError> {
         info.clone(),
         config.options.clone(),
     );
+    ctx.restart = config.restart.clone();
 
     // Announce a key before the target first fetches the JWKS, so the rotation check can sign with
     // it later without waiting out a refetch cool-down.

@@ -99,8 +99,9 @@ pub async fn run_checks(
         .collect();
     let ordered = selected
         .iter()
-        .filter(|s| !s.last)
-        .chain(selected.iter().filter(|s| s.last));
+        .filter(|s| !s.last && !s.restarts)
+        .chain(selected.iter().filter(|s| s.last && !s.restarts))
+        .chain(selected.iter().filter(|s| s.restarts));
     let mut results = Vec::new();
     let total = selected.len();
     for (index, scenario) in ordered.enumerate() {

@@ -223,10 +223,7 @@ impl SpawnedTarget {
         port: &str,
         timeout: Duration,
     ) -> Result<(), HarnessError> {
-        let addrs: Vec<SocketAddr> = format!("{host}:{port}")
-            .to_socket_addrs()
-            .map(|a| a.collect())
-            .unwrap_or_default();
+        let addrs = socket_addrs(host, port);
         let started = Instant::now();
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -239,10 +236,7 @@ impl SpawnedTarget {
                     ),
                 });
             }
-            if addrs
-                .iter()
-                .any(|a| TcpStream::connect_timeout(a, Duration::from_millis(200)).is_ok())
-            {
+            if accepts(&addrs) {
                 return Ok(());
             }
             if started.elapsed() > timeout {
@@ -299,6 +293,34 @@ impl SpawnedTarget {
         signal_group(self.child.id(), "KILL");
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+fn socket_addrs(host: &str, port: &str) -> Vec<SocketAddr> {
+    format!("{host}:{port}")
+        .to_socket_addrs()
+        .map(|a| a.collect())
+        .unwrap_or_default()
+}
+
+fn accepts(addrs: &[SocketAddr]) -> bool {
+    addrs
+        .iter()
+        .any(|a| TcpStream::connect_timeout(a, Duration::from_millis(200)).is_ok())
+}
+
+/// Waits (at most `timeout`) until `host:port` accepts connections.
+pub fn wait_for_port(host: &str, port: &str, timeout: Duration) -> bool {
+    let addrs = socket_addrs(host, port);
+    let started = Instant::now();
+    loop {
+        if accepts(&addrs) {
+            return true;
+        }
+        if started.elapsed() > timeout {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

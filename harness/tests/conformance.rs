@@ -93,24 +93,28 @@ fn self_test(variant: Variant, catalogue: harness::Catalogue) -> Result<(), Fail
         };
         // Refetching on every unknown kid makes the JWKS checks deterministic: whether the target
         // tries a fetch never depends on how much time passed since the last one.
-        let target = reference_target::serve(TargetConfig {
+        let target_config = TargetConfig {
             issuer: issuer.clone(),
             trust,
             variant,
             jwks_min_refetch: Duration::ZERO,
             ..Default::default()
-        })
-        .await
-        .map_err(|e| format!("reference target: {e:#}"))?;
+        };
+        let running = reference_target::serve(target_config.clone())
+            .await
+            .map_err(|e| format!("reference target: {e:#}"))?;
+        let target_url = running.url();
+        // Restartable on its address, as the CLI's bundled target is (dcr.client-usable).
+        let target = harness::restart::RestartableReference::new(running, target_config);
         // The proxy variants' upstream client (the CLI registers it the same way).
         let upstream: mock_idp::ClientConfig =
-            serde_json::from_value(harness::spawn::upstream_client(&target.url()))
+            serde_json::from_value(harness::spawn::upstream_client(&target_url))
                 .map_err(|e| format!("upstream client: {e}"))?;
         idp.idp()
             .add_client(&upstream)
             .map_err(|e| format!("upstream client: {e}"))?;
         let config = RunConfig {
-            target: target.url(),
+            target: target_url.clone(),
             audience: None,
             spec: SpecVersion::LATEST,
             idp_url: issuer,
@@ -128,6 +132,7 @@ fn self_test(variant: Variant, catalogue: harness::Catalogue) -> Result<(), Fail
             checks: Vec::new(),
             catalogue,
             baseline: None,
+            restart: Some(target.restarter()),
         };
         let report = harness::run(config)
             .await

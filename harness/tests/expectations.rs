@@ -101,6 +101,7 @@ const AS_NO_LOGIN: &[&str] = &[
     "consent.cookie-flags",
     "consent.redirect-change",
     "passthrough.no-downstream-forward",
+    "dcr.client-usable",
 ];
 
 /// What needs the authorization response, beyond [`AS_NO_LOGIN`].
@@ -365,6 +366,7 @@ pub fn expectation(variant: Variant) -> Expectation {
             as_fails(&["resource.slash-variants"])
         }
         Variant::AsConsentCookieLoose => as_fails(&["consent.cookie-flags"]),
+        Variant::AsForgottenClient500 => as_fails(&["dcr.client-usable"]),
         // The login registers as a native client too, so it stops at registration.
         Variant::AsRegisterNativeRefused => Expectation {
             warns: &[],

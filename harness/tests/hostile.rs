@@ -121,6 +121,7 @@ async fn run_against(behaviour: Behaviour) -> (Result<harness::Report, HarnessEr
         checks: Vec::new(),
         catalogue: harness::cli::load_catalogue(&[]).expect("catalogue"),
         baseline: None,
+        restart: None,
     };
     let started = Instant::now();
     // The outer bound only turns a hang into a test failure instead of a stuck CI run.

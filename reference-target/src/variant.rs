@@ -205,6 +205,8 @@ pub enum Variant {
     AsConsentCookieLoose,
     /// `as-proxy-ignores-upstream-revocation`: Is an OAuth proxy whose tokens stay valid after the upstream identity provider revoked the authorization behind them.
     AsProxyIgnoresUpstreamRevocation,
+    /// `as-forgotten-client-500`: Is its own authorization server that forgets registered clients at a restart and then answers their token requests with 500 instead of invalid_client.
+    AsForgottenClient500,
     /// `as-register-native-refused`: Is its own authorization server, which refuses registrations with application_type native.
     AsRegisterNativeRefused,
     /// `as-pre-registered`: Is its own authorization server with pre-registered clients only (no dynamic registration).
@@ -335,6 +337,7 @@ impl Variant {
         Variant::AsDeadRefreshInvalidRequest,
         Variant::AsTokenScopeOmitted,
         Variant::AsProxyIgnoresUpstreamRevocation,
+        Variant::AsForgottenClient500,
         Variant::AsResourceExactString,
         Variant::AsResourceSlashLoose,
         Variant::AsConsentCookieLoose,
@@ -433,6 +436,7 @@ impl Variant {
             Variant::AsProxyAcceptsUpstream => "as-proxy-accepts-upstream",
             Variant::AsProxyPassthrough => "as-proxy-passthrough",
             Variant::AsProxyUnboundCallback => "as-proxy-unbound-callback",
+            Variant::AsForgottenClient500 => "as-forgotten-client-500",
             Variant::AsProxyIgnoresUpstreamRevocation => "as-proxy-ignores-upstream-revocation",
             Variant::AsConsentPerBrowser => "as-consent-per-browser",
             Variant::AsDeadRefreshInvalidRequest => "as-dead-refresh-invalid-request",
@@ -697,6 +701,9 @@ impl Variant {
             Variant::AsProxyIgnoresUpstreamRevocation => {
                 "Is an OAuth proxy whose tokens stay valid after the upstream identity provider revoked the authorization behind them."
             }
+            Variant::AsForgottenClient500 => {
+                "Is its own authorization server that forgets registered clients at a restart and then answers their token requests with 500 instead of invalid_client."
+            }
             Variant::AsResourceExactString => {
                 "Is its own authorization server, which compares resource parameters as strings, so an uppercase scheme or host is an unknown resource."
             }
@@ -827,6 +834,7 @@ impl Variant {
             Variant::AsResourceSlashLoose => D::ResourceSlashLoose,
             Variant::AsConsentCookieLoose => D::ConsentCookieLoose,
             Variant::AsRegisterNativeRefused => D::RegisterNativeRefused,
+            Variant::AsForgottenClient500 => D::ForgottenClient500,
             _ => return None,
         })
     }

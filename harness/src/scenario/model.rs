@@ -38,6 +38,9 @@ pub struct Scenario {
     /// Run after every other check (it changes the IdP's keys or faults).
     #[serde(default)]
     pub last: bool,
+    /// The check restarts the target: it runs after every other check, `last` ones included.
+    #[serde(default)]
+    pub restarts: bool,
     #[serde(rename = "step")]
     pub steps: Vec<Step>,
 }
@@ -208,6 +211,7 @@ pub enum Probe {
     DcrApplicationType,
     PassthroughUpstreamRevocation,
     DownstreamNoForward,
+    DcrClientUsable,
 }
 
 /// A change to the mock IdP made before a step's request.

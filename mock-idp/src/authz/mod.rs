@@ -154,6 +154,9 @@ pub enum AsDefect {
     ConsentCookieLoose,
     /// Registrations with `application_type: native` are refused.
     RegisterNativeRefused,
+    /// A token request from a dynamically registered client id the server has no record of
+    /// (as after a restart) answers 500 instead of `invalid_client`.
+    ForgottenClient500,
 }
 
 /// The authorization-server settings of one issuer.

@@ -55,6 +55,17 @@ pub(crate) async fn token(
             let value = json!({"error": "unauthorized_client", "error_description": error.description().unwrap_or_default()});
             json_value(StatusCode::BAD_REQUEST, &value, NO_STORE)
         }
+        // The defect: a client id of the shape this server issues, but no record of it (as
+        // after a restart that lost the registrations), crashes the lookup.
+        Err(error)
+            if error.code() == "invalid_client"
+                && settings.has(AsDefect::ForgottenClient500)
+                && url::form_urlencoded::parse(&body).any(|(k, v)| {
+                    k == "client_id" && v.starts_with("dcr_") && idp.authz().client(&v).is_none()
+                }) =>
+        {
+            OAuthError::server_error(StatusCode::INTERNAL_SERVER_ERROR).into_response()
+        }
         Err(error) => error.into_response(),
     };
     if settings.has(AsDefect::NoCacheControl) {

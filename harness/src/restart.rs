@@ -1,0 +1,145 @@
+//! Restarting the target for `dcr.client-usable`: the process started by `--command`, the bundled
+//! reference target, or a target the user runs, through `--restart-cmd`. Every restart is bounded
+//! by the start timeout and resolves once the target's port accepts connections again.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::context::TargetRestart;
+use crate::spawn::{SpawnedTarget, TargetEnv, wait_for_port};
+
+/// The bundled reference target, which a check may restart on the same address.
+pub struct RestartableReference {
+    slot: Arc<tokio::sync::Mutex<Option<reference_target::RunningTarget>>>,
+    config: reference_target::TargetConfig,
+}
+
+impl RestartableReference {
+    /// `config` is what `running` was started with; restarts bind the address it got.
+    pub fn new(
+        running: reference_target::RunningTarget,
+        mut config: reference_target::TargetConfig,
+    ) -> Self {
+        config.addr = running.addr();
+        RestartableReference {
+            slot: Arc::new(tokio::sync::Mutex::new(Some(running))),
+            config,
+        }
+    }
+
+    /// Stops the target and starts a fresh one (new state, new keys) on the same address.
+    pub fn restarter(&self) -> TargetRestart {
+        let slot = self.slot.clone();
+        let config = self.config.clone();
+        TargetRestart(Arc::new(move || {
+            let slot = slot.clone();
+            let config = config.clone();
+            Box::pin(async move {
+                let mut running = slot.lock().await;
+                if let Some(old) = running.take() {
+                    old.shutdown().await;
+                }
+                let fresh = reference_target::serve(config)
+                    .await
+                    .map_err(|e| format!("the reference target did not start again: {e:#}"))?;
+                *running = Some(fresh);
+                Ok(())
+            })
+        }))
+    }
+
+    pub async fn shutdown(self) {
+        if let Some(running) = self.slot.lock().await.take() {
+            running.shutdown().await;
+        }
+    }
+}
+
+/// The `--command` target, shared between the run (which stops it at the end) and the restart.
+pub type SpawnedSlot = Arc<Mutex<Option<SpawnedTarget>>>;
+
+/// Stops the started command's process group and starts the command again with the same
+/// environment (the same port).
+pub fn command_restarter(
+    slot: SpawnedSlot,
+    command: String,
+    env: TargetEnv,
+    log: Option<PathBuf>,
+    timeout: Duration,
+) -> TargetRestart {
+    TargetRestart(Arc::new(move || {
+        let (slot, command, env, log) = (slot.clone(), command.clone(), env.clone(), log.clone());
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let mut started = slot
+                    .lock()
+                    .map_err(|_| "the started target's lock was poisoned".to_string())?;
+                if let Some(mut old) = started.take() {
+                    old.stop();
+                }
+                let fresh = SpawnedTarget::start(&command, &env, log, timeout)
+                    .map_err(|e| format!("--command did not start again: {e}"))?;
+                *started = Some(fresh);
+                Ok(())
+            })
+            .await
+            .map_err(|e| format!("restarting --command: {e}"))?
+        })
+    }))
+}
+
+/// Runs `--restart-cmd` with `sh -c` (bounded by `timeout`), then waits until the target's port
+/// accepts connections.
+pub fn shell_restarter(command: String, target_url: String, timeout: Duration) -> TargetRestart {
+    TargetRestart(Arc::new(move || {
+        let (command, target_url) = (command.clone(), target_url.clone());
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || run_restart_command(&command, &target_url, timeout))
+                .await
+                .map_err(|e| format!("--restart-cmd: {e}"))?
+        })
+    }))
+}
+
+fn run_restart_command(command: &str, target_url: &str, timeout: Duration) -> Result<(), String> {
+    let url = url::Url::parse(target_url).map_err(|e| format!("{target_url:?}: {e}"))?;
+    let host = url.host_str().unwrap_or("127.0.0.1").to_string();
+    let port = url.port_or_known_default().unwrap_or(80).to_string();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("--restart-cmd {command:?} could not be started: {e}"))?;
+    let started = Instant::now();
+    let status = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break status;
+        }
+        if started.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "--restart-cmd {command:?} did not finish within {} s",
+                timeout.as_secs()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    if !status.success() {
+        return Err(format!("--restart-cmd {command:?} failed ({status})"));
+    }
+    let left = timeout.saturating_sub(started.elapsed());
+    if wait_for_port(&host, &port, left) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{host}:{port} did not accept connections within {} s of --restart-cmd",
+            timeout.as_secs()
+        ))
+    }
+}
