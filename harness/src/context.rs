@@ -178,14 +178,12 @@ pub struct JwksStory {
 
 /// Restarts the target and resolves once it listens again: the started `--command`, the bundled
 /// reference target, or `--restart-cmd`.
+/// A restart in progress.
+pub type RestartFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
+
 #[derive(Clone)]
-pub struct TargetRestart(
-    pub  std::sync::Arc<
-        dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>
-            + Send
-            + Sync,
-    >,
-);
+pub struct TargetRestart(pub std::sync::Arc<dyn Fn() -> RestartFuture + Send + Sync>);
 
 impl TargetRestart {
     pub async fn restart(&self) -> Result<(), String> {
