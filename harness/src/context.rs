@@ -176,12 +176,12 @@ pub struct JwksStory {
     pub rotation_mark: Option<u64>,
 }
 
-/// Restarts the target and resolves once it listens again: the started `--command`, the bundled
-/// reference target, or `--restart-cmd`.
 /// A restart in progress.
 pub type RestartFuture =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
 
+/// Restarts the target and resolves once it listens again: the started `--command`, the bundled
+/// reference target, or `--restart-cmd`.
 #[derive(Clone)]
 pub struct TargetRestart(pub std::sync::Arc<dyn Fn() -> RestartFuture + Send + Sync>);
 

@@ -143,3 +143,25 @@ fn run_restart_command(command: &str, target_url: &str, timeout: Duration) -> Re
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_command_waits_for_the_port_and_reports_failures() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
+        let short = Duration::from_secs(2);
+        assert_eq!(run_restart_command("true", &url, short), Ok(()));
+        let failed = run_restart_command("exit 3", &url, short).expect_err("exit 3");
+        assert!(failed.contains("failed"), "{failed}");
+        let slow = run_restart_command("sleep 30", &url, Duration::from_millis(300))
+            .expect_err("too slow");
+        assert!(slow.contains("did not finish"), "{slow}");
+        drop(listener);
+        let closed = run_restart_command("true", &url, Duration::from_millis(300))
+            .expect_err("nothing listens");
+        assert!(closed.contains("did not accept connections"), "{closed}");
+    }
+}
