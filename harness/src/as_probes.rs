@@ -109,6 +109,12 @@ pub async fn run(ctx: &Ctx, facts: &Facts, probe: Probe) -> Result<StepOutcome, 
         Probe::ConsentRedirectChange => p.consent_redirect_change().await,
         Probe::DcrApplicationType => p.dcr_application_type().await,
         Probe::DcrClientUsable => p.dcr_client_usable().await,
+        Probe::CimdFetched => p.cimd_fetched().await?,
+        Probe::CimdClientIdMismatch => p.cimd_client_id_mismatch().await?,
+        Probe::CimdRedirectNotListed => p.cimd_redirect_not_listed().await?,
+        Probe::CimdInvalidDocument => p.cimd_invalid_document().await?,
+        Probe::CimdNoSharedSecret => p.cimd_no_shared_secret().await?,
+        Probe::CimdFetchSafety => p.cimd_fetch_safety().await?,
         Probe::PassthroughUpstreamRevocation => p.passthrough_upstream_revocation().await?,
         other => StepOutcome::not_testable(
             format!("harness bug: {other:?} is not an authorization-server probe"),
@@ -1111,6 +1117,330 @@ impl Probes<'_> {
                 vec![e],
             ),
         }
+    }
+
+    // ----- Client ID Metadata Documents -----
+
+    /// The checks apply when the metadata advertises metadata documents and the login worked.
+    fn cimd_applies(&self) -> Result<(), StepOutcome> {
+        self.logged_in()?;
+        let metadata = self.has_metadata()?;
+        if metadata.get("client_id_metadata_document_supported") == Some(&Value::Bool(true)) {
+            Ok(())
+        } else {
+            Err(StepOutcome::skip(
+                "the authorization server does not advertise Client ID Metadata Documents (client_id_metadata_document_supported)",
+            ))
+        }
+    }
+
+    /// The URL of a document the mock IdP hosts.
+    fn cimd_url(&self, name: &str) -> String {
+        format!(
+            "{}/documents/{name}",
+            self.ctx.idp_info.issuer.trim_end_matches('/')
+        )
+    }
+
+    /// A valid document for `client_id`, listing the login's redirect URI.
+    fn cimd_document(&self, client_id: &str) -> Value {
+        json!({
+            "client_id": client_id,
+            "client_name": "mcp-auth-conformance (metadata document)",
+            "redirect_uris": [self.flow.redirect_uri],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+        })
+    }
+
+    /// Hosts `document` under `name` and walks an authorization request whose `client_id` is
+    /// `client_id` (and `redirect_uri`, when given).
+    async fn cimd_attempt(
+        &self,
+        name: &str,
+        client_id: &str,
+        document: Value,
+        redirect_uri: Option<String>,
+    ) -> Result<Option<(AuthorizeRun, Pkce)>, HarnessError> {
+        let mut hosted = document;
+        hosted["name"] = json!(name);
+        self.ctx.idp.host_document(&hosted).await?;
+        Ok(self
+            .authorize_with_pkce(|p| {
+                p.set("client_id", client_id);
+                if let Some(uri) = redirect_uri {
+                    p.set("redirect_uri", uri);
+                }
+            })
+            .await)
+    }
+
+    /// A valid document's authorization must deliver a code before a refusal says anything.
+    async fn cimd_control(&self, tag: &str) -> Result<Result<(), StepOutcome>, HarnessError> {
+        let name = format!("cimd-{tag}-control.json");
+        let url = self.cimd_url(&name);
+        let body = json!({"body": self.cimd_document(&url).to_string()});
+        let Some((run, _)) = self.cimd_attempt(&name, &url, body, None).await? else {
+            return Ok(Err(StepOutcome::not_testable(
+                "no authorization endpoint",
+                Vec::new(),
+            )));
+        };
+        if run.code().is_some() {
+            return Ok(Ok(()));
+        }
+        Ok(Err(StepOutcome::not_testable(
+            format!(
+                "a valid metadata document was not accepted either ({}); see cimd.fetched",
+                run.describe_end()
+            ),
+            Vec::new(),
+        )))
+    }
+
+    async fn cimd_fetched(&self) -> Result<StepOutcome, HarnessError> {
+        if let Err(o) = self.cimd_applies() {
+            return Ok(o);
+        }
+        let name = "cimd-fetched.json";
+        let url = self.cimd_url(name);
+        let mark = self.ctx.idp.last_seq().await?;
+        let body = json!({"body": self.cimd_document(&url).to_string()});
+        let Some((run, pkce)) = self.cimd_attempt(name, &url, body, None).await? else {
+            return Ok(StepOutcome::not_testable(
+                "no authorization endpoint",
+                Vec::new(),
+            ));
+        };
+        let fetched = self
+            .ctx
+            .idp
+            .requests_since(mark)
+            .await?
+            .iter()
+            .any(|r| r.endpoint == "document" && r.path.ends_with(name));
+        let Some(code) = run.code().map(str::to_string) else {
+            let why = format!(
+                "an authorization request with client_id={url} (a valid metadata document{}) got no code: {}",
+                if fetched {
+                    ", fetched"
+                } else {
+                    " the server did not fetch"
+                },
+                run.describe_end()
+            );
+            return Ok(if self.ctx.options.cimd_loopback {
+                StepOutcome::fail(why, run.hops.last().cloned().into_iter().collect())
+            } else {
+                StepOutcome::not_testable(
+                    format!(
+                        "{why}. The document is at a loopback http URL, which a server must refuse outside tests (SSRF); run the server with private metadata URLs allowed and pass --cimd-loopback to judge the metadata-document checks"
+                    ),
+                    Vec::new(),
+                )
+            });
+        };
+        let client = ClientAuth::None {
+            client_id: url.clone(),
+        };
+        let form = self.run.code_form(self.flow, &code, Some(&pkce.verifier));
+        let e = token_request(self.ctx, &self.token_endpoint(), &form, &client).await;
+        match token_set(&e) {
+            Ok(_) => Ok(pass(format!(
+                "a client identified by its metadata document URL logged in (document {})",
+                if fetched { "fetched" } else { "already known" }
+            ))),
+            Err(why) => Ok(StepOutcome::fail(
+                format!(
+                    "the metadata-document client got a code, but the code exchange failed: {why}"
+                ),
+                vec![e],
+            )),
+        }
+    }
+
+    /// Fails when any of `attempts` delivered a code or left for another site; with
+    /// `no_redirect`, also when it redirected to the named redirect URI at all (an unlisted one).
+    fn cimd_refusals(
+        attempts: Vec<(String, Option<(AuthorizeRun, Pkce)>)>,
+        no_redirect: bool,
+        rule: &str,
+        ok: &str,
+    ) -> StepOutcome {
+        let mut failures = Vec::new();
+        let mut evidence = Vec::new();
+        for (what, attempt) in attempts {
+            let Some((run, _)) = attempt else {
+                return StepOutcome::not_testable("no authorization endpoint", Vec::new());
+            };
+            let bad = match run.end {
+                AuthorizeEnd::Callback { .. } => no_redirect || run.code().is_some(),
+                AuthorizeEnd::Elsewhere { .. } => true,
+                AuthorizeEnd::Stopped { .. } | AuthorizeEnd::Intercepted { .. } => false,
+            };
+            if bad {
+                failures.push(format!("{what}: {}", run.describe_end()));
+                evidence.extend(run.hops.last().cloned());
+            }
+        }
+        if failures.is_empty() {
+            pass(ok)
+        } else {
+            StepOutcome::fail(format!("{rule}: {}", failures.join("; ")), evidence)
+        }
+    }
+
+    async fn cimd_client_id_mismatch(&self) -> Result<StepOutcome, HarnessError> {
+        if let Err(o) = self.cimd_applies() {
+            return Ok(o);
+        }
+        if let Err(o) = self.cimd_control("mismatch").await? {
+            return Ok(o);
+        }
+        let name = "cimd-mismatch.json";
+        let url = self.cimd_url(name);
+        let body = json!({"body": self.cimd_document("https://other-client.example/client.json").to_string()});
+        let attempt = self.cimd_attempt(name, &url, body, None).await?;
+        Ok(Self::cimd_refusals(
+            vec![("a document naming another client_id".to_string(), attempt)],
+            false,
+            "a metadata document whose client_id is not its own URL was accepted",
+            "a document whose client_id differs from its URL was refused",
+        ))
+    }
+
+    async fn cimd_redirect_not_listed(&self) -> Result<StepOutcome, HarnessError> {
+        if let Err(o) = self.cimd_applies() {
+            return Ok(o);
+        }
+        if let Err(o) = self.cimd_control("redirect").await? {
+            return Ok(o);
+        }
+        let name = "cimd-redirect.json";
+        let url = self.cimd_url(name);
+        let body = json!({"body": self.cimd_document(&url).to_string()});
+        let unlisted = format!("http://127.0.0.1:{}/not-listed", self.redirect_port());
+        let attempt = self
+            .cimd_attempt(name, &url, body, Some(unlisted.clone()))
+            .await?;
+        Ok(Self::cimd_refusals(
+            vec![(format!("redirect_uri {unlisted}"), attempt)],
+            true,
+            "a redirect URI the metadata document does not list was used",
+            "a redirect URI the document does not list was refused without a redirect",
+        ))
+    }
+
+    async fn cimd_invalid_document(&self) -> Result<StepOutcome, HarnessError> {
+        if let Err(o) = self.cimd_applies() {
+            return Ok(o);
+        }
+        if let Err(o) = self.cimd_control("invalid").await? {
+            return Ok(o);
+        }
+        let mut attempts = Vec::new();
+        let url = self.cimd_url("cimd-not-json.json");
+        let body = json!({"body": "this is not JSON"});
+        attempts.push((
+            "a document that is not JSON".to_string(),
+            self.cimd_attempt("cimd-not-json.json", &url, body, None)
+                .await?,
+        ));
+        let url = self.cimd_url("cimd-no-redirects.json");
+        let mut document = self.cimd_document(&url);
+        if let Some(o) = document.as_object_mut() {
+            o.remove("redirect_uris");
+        }
+        let body = json!({"body": document.to_string()});
+        attempts.push((
+            "a document without redirect_uris".to_string(),
+            self.cimd_attempt("cimd-no-redirects.json", &url, body, None)
+                .await?,
+        ));
+        let url = format!("{}#fragment", self.cimd_url("cimd-fragment.json"));
+        let body = json!({"body": self.cimd_document(&url).to_string()});
+        attempts.push((
+            "a client_id URL with a fragment".to_string(),
+            self.cimd_attempt("cimd-fragment.json", &url, body, None)
+                .await?,
+        ));
+        let url = self.cimd_url("sub/../cimd-dots.json");
+        let body = json!({"body": self.cimd_document(&url).to_string()});
+        attempts.push((
+            "a client_id URL with dot segments".to_string(),
+            self.cimd_attempt("cimd-dots.json", &url, body, None)
+                .await?,
+        ));
+        Ok(Self::cimd_refusals(
+            attempts,
+            false,
+            "an invalid metadata document or client_id URL was accepted",
+            "a non-JSON document, one without redirect_uris, and client_id URLs with a fragment or dot segments were refused",
+        ))
+    }
+
+    async fn cimd_no_shared_secret(&self) -> Result<StepOutcome, HarnessError> {
+        if let Err(o) = self.cimd_applies() {
+            return Ok(o);
+        }
+        if let Err(o) = self.cimd_control("secret").await? {
+            return Ok(o);
+        }
+        let name = "cimd-secret.json";
+        let url = self.cimd_url(name);
+        let mut document = self.cimd_document(&url);
+        document["client_secret"] = json!("a-shared-secret-in-a-public-document");
+        document["token_endpoint_auth_method"] = json!("client_secret_post");
+        let body = json!({"body": document.to_string()});
+        let attempt = self.cimd_attempt(name, &url, body, None).await?;
+        Ok(Self::cimd_refusals(
+            vec![(
+                "a document with client_secret and client_secret_post".to_string(),
+                attempt,
+            )],
+            false,
+            "a metadata document carrying a shared secret was accepted (a public document cannot keep a secret)",
+            "a document with a client secret was refused",
+        ))
+    }
+
+    async fn cimd_fetch_safety(&self) -> Result<StepOutcome, HarnessError> {
+        if let Err(o) = self.cimd_applies() {
+            return Ok(o);
+        }
+        if let Err(o) = self.cimd_control("safety").await? {
+            return Ok(o);
+        }
+        let mut attempts = Vec::new();
+        let name = "cimd-oversize.json";
+        let url = self.cimd_url(name);
+        let mut document = self.cimd_document(&url);
+        document["x_padding"] = json!("x".repeat(8 * 1024));
+        let body = json!({"body": document.to_string()});
+        attempts.push((
+            "an 8 KB document".to_string(),
+            self.cimd_attempt(name, &url, body, None).await?,
+        ));
+        // A redirect to a valid document for the original URL: it must not be followed.
+        let url = self.cimd_url("cimd-redirected.json");
+        let target = self.cimd_url("cimd-redirect-target.json");
+        let landing = json!({"body": self.cimd_document(&url).to_string()});
+        let mut hosted = landing;
+        hosted["name"] = json!("cimd-redirect-target.json");
+        self.ctx.idp.host_document(&hosted).await?;
+        let body = json!({"body": "", "status": 302, "location": target});
+        attempts.push((
+            "a document URL answering with a redirect".to_string(),
+            self.cimd_attempt("cimd-redirected.json", &url, body, None)
+                .await?,
+        ));
+        Ok(Self::cimd_refusals(
+            attempts,
+            false,
+            "an unsafe metadata-document fetch was accepted",
+            "an oversized document and a redirected document URL were refused (private addresses cannot be judged from loopback)",
+        ))
     }
 
     // ----- PKCE -----

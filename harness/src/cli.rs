@@ -198,6 +198,13 @@ pub struct Cli {
     /// credential that arrives there.
     #[arg(long, value_name = "NAME", default_value = "call_downstream")]
     pub downstream_tool: String,
+
+    /// The target is set up to fetch Client ID Metadata Documents from loopback http URLs (the
+    /// mock IdP hosts them): a document it does not use is then a failure of the cimd.* checks
+    /// rather than "not testable" (the default, since a server must refuse private addresses).
+    /// Implied for the bundled reference target.
+    #[arg(long)]
+    pub cimd_loopback: bool,
 }
 
 /// Resolves when the process is asked to stop (SIGINT or SIGTERM), naming the signal.
@@ -537,6 +544,7 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
             interactive: cli.interactive,
             profile: cli.profile,
             downstream_tool: cli.downstream_tool.clone(),
+            cimd_loopback: cli.cimd_loopback || reference.is_some(),
         },
         checks: cli.checks.clone(),
         catalogue,

@@ -40,6 +40,10 @@ pub struct Options {
     pub profile: Profile,
     /// The tool that calls the downstream API (`passthrough.no-downstream-forward`).
     pub downstream_tool: String,
+    /// The target fetches Client ID Metadata Documents from the mock IdP's loopback http URLs
+    /// (a test setup; the bundled reference target does): a document it does not fetch is then
+    /// a failure, not a refusal it owes to its SSRF protection.
+    pub cimd_loopback: bool,
 }
 
 /// Where the RFCs and common MCP practice disagree, which one a run follows. The report names it.
@@ -127,6 +131,7 @@ impl Default for Options {
             interactive: false,
             profile: Profile::Rfc,
             downstream_tool: "call_downstream".to_string(),
+            cimd_loopback: false,
         }
     }
 }

@@ -326,6 +326,13 @@ impl IdpClient {
     }
 
     /// Adds (or replaces) a configured client (`POST /_control/clients`).
+    /// Serves a document at `{issuer}/documents/{name}` (`document` as in `POST /_control/documents`).
+    pub async fn host_document(&self, document: &Value) -> Result<(), HarnessError> {
+        self.call(reqwest::Method::POST, "/documents", Some(document.clone()))
+            .await
+            .map(drop)
+    }
+
     pub async fn add_client(&self, client: &Value) -> Result<(), HarnessError> {
         self.call(reqwest::Method::POST, "/clients", Some(client.clone()))
             .await

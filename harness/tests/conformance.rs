@@ -127,6 +127,7 @@ fn self_test(variant: Variant, catalogue: harness::Catalogue) -> Result<(), Fail
             options: Options {
                 jwks_wait: Duration::from_secs(3),
                 jwks_cooldown: Duration::from_secs(1),
+                cimd_loopback: true,
                 ..Default::default()
             },
             checks: Vec::new(),

@@ -102,6 +102,12 @@ const AS_NO_LOGIN: &[&str] = &[
     "consent.redirect-change",
     "passthrough.no-downstream-forward",
     "dcr.client-usable",
+    "cimd.fetched",
+    "cimd.client-id-mismatch",
+    "cimd.fetch-safety",
+    "cimd.invalid-document",
+    "cimd.no-shared-secret",
+    "cimd.redirect-not-listed",
 ];
 
 /// What needs the authorization response, beyond [`AS_NO_LOGIN`].
@@ -307,6 +313,7 @@ pub fn expectation(variant: Variant) -> Expectation {
         }
         // An error redirected to an unregistered URI is a redirect to it all the same.
         Variant::AsErrorRedirectUnregistered => as_fails(&[
+            "cimd.redirect-not-listed",
             "consent.redirect-change",
             "redirect.exact-match",
             "redirect.lookalikes",
@@ -367,6 +374,25 @@ pub fn expectation(variant: Variant) -> Expectation {
         }
         Variant::AsConsentCookieLoose => as_fails(&["consent.cookie-flags"]),
         Variant::AsForgottenClient500 => as_fails(&["dcr.client-usable"]),
+        // Without a fetch there is no valid document to compare the refusals with.
+        Variant::AsCimdAdvertisedOnly => Expectation {
+            warns: &[],
+            fails: &["cimd.fetched"],
+            not_testable: &[
+                "scope.insufficient-403",
+                "scope.challenge-params",
+                "cimd.client-id-mismatch",
+                "cimd.fetch-safety",
+                "cimd.invalid-document",
+                "cimd.no-shared-secret",
+                "cimd.redirect-not-listed",
+            ],
+        },
+        Variant::AsCimdClientIdUnchecked => as_fails(&["cimd.client-id-mismatch"]),
+        Variant::AsCimdRedirectUnchecked => as_fails(&["cimd.redirect-not-listed"]),
+        Variant::AsCimdSecretAccepted => as_fails(&["cimd.no-shared-secret"]),
+        Variant::AsCimdUrlUnchecked => as_fails(&["cimd.invalid-document"]),
+        Variant::AsCimdOversizeAccepted => as_fails(&["cimd.fetch-safety"]),
         // The login registers as a native client too, so it stops at registration.
         Variant::AsRegisterNativeRefused => Expectation {
             warns: &[],

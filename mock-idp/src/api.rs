@@ -310,6 +310,30 @@ pub struct IntrospectionOverride {
     pub response: JsonObject,
 }
 
+/// The body of `POST /_control/documents`: a document served at `/documents/{name}`, such as a
+/// Client ID Metadata Document the authorization server under test fetches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostedDocument {
+    /// The last path segment: letters, digits, `-`, `_`, `.`.
+    pub name: String,
+    /// The body, as given.
+    #[serde(default)]
+    pub body: String,
+    /// Default `application/json`.
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// Default 200.
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// A `Location` header (with a 3xx status, a redirect).
+    #[serde(default)]
+    pub location: Option<String>,
+    /// A `Cache-Control` header.
+    #[serde(default)]
+    pub cache_control: Option<String>,
+}
+
 /// The body of `POST /_control/revoke/grant`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -430,6 +454,8 @@ pub enum EndpointKind {
     Health,
     /// `/downstream`: a stand-in for an API an MCP server calls on behalf of its users.
     Downstream,
+    /// `/documents/{name}`: documents hosted through the control API.
+    Document,
     /// Any other path.
     Other,
 }

@@ -35,6 +35,7 @@ pub(crate) fn router() -> Router<Idp> {
         .route("/introspection/override", post(set_override))
         .route("/revoke", post(revoke))
         .route("/revoke/grant", post(revoke_grant))
+        .route("/documents", post(host_document))
         .route("/faults", post(set_fault).delete(clear_faults))
         .route("/requests", get(requests).delete(clear_requests))
         .route("/requests/last", get(last_request))
@@ -159,6 +160,12 @@ async fn set_override(State(idp): State<Idp>, RawBody(body): RawBody) -> Answer 
 async fn revoke(State(idp): State<Idp>, RawBody(body): RawBody) -> Answer {
     let RevokeRequest { token } = parse(&body)?;
     idp.revoke(&token);
+    done()
+}
+
+async fn host_document(State(idp): State<Idp>, RawBody(body): RawBody) -> Answer {
+    let document: crate::api::HostedDocument = parse(&body)?;
+    idp.host_document(document).map_err(failed)?;
     done()
 }
 

@@ -25,6 +25,7 @@ pub(crate) fn fault_endpoint(kind: EndpointKind) -> Option<FaultEndpoint> {
         EndpointKind::Probe
         | EndpointKind::Health
         | EndpointKind::Downstream
+        | EndpointKind::Document
         | EndpointKind::Other => None,
     }
 }

@@ -77,6 +77,8 @@ struct Inner {
     faults_armed: std::sync::atomic::AtomicBool,
     log: Mutex<RequestLog>,
     clock: Mutex<Clock>,
+    /// Documents served at `/documents/{name}` (`POST /_control/documents`).
+    documents: Mutex<std::collections::BTreeMap<String, crate::api::HostedDocument>>,
     /// Set when the server stops, which releases requests held by a `hang` fault.
     stopping: watch::Sender<bool>,
 }
@@ -170,6 +172,7 @@ impl Idp {
                 faults_armed: std::sync::atomic::AtomicBool::new(false),
                 log: Mutex::new(RequestLog::default()),
                 clock: Mutex::new(Clock::Real),
+                documents: Mutex::new(Default::default()),
                 stopping: watch::channel(false).0,
             }),
         })
@@ -288,6 +291,35 @@ impl Idp {
         lock(&self.inner.log).clear();
     }
 
+    /// Serves `document` at `/documents/{name}` from now on (`POST /_control/documents`).
+    pub fn host_document(&self, document: crate::api::HostedDocument) -> Result<(), IdpError> {
+        let valid = !document.name.is_empty()
+            && document
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !valid {
+            return Err(IdpError::InvalidRequest(format!(
+                "document name {:?}: use letters, digits, '-', '_' and '.'",
+                document.name
+            )));
+        }
+        let mut documents = lock(&self.inner.documents);
+        // Bounded, like every other store: a control client cannot grow it without limit.
+        if documents.len() >= 1_000 && !documents.contains_key(&document.name) {
+            return Err(IdpError::InvalidRequest(
+                "at most 1000 hosted documents".to_owned(),
+            ));
+        }
+        documents.insert(document.name.clone(), document);
+        Ok(())
+    }
+
+    /// The document hosted under `name`.
+    pub(crate) fn hosted_document(&self, name: &str) -> Option<crate::api::HostedDocument> {
+        lock(&self.inner.documents).get(name).cloned()
+    }
+
     /// Sets, advances or releases the virtual clock (`POST /_control/clock`).
     pub fn set_clock(&self, request: ClockRequest) -> Result<ClockNow, IdpError> {
         let mut clock = lock(&self.inner.clock);
@@ -308,6 +340,7 @@ impl Idp {
         lock(&self.inner.registry).reset();
         self.clear_extra_jwks();
         self.clear_requests();
+        lock(&self.inner.documents).clear();
         *lock(&self.inner.clock) = Clock::Real;
     }
 

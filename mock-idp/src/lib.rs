@@ -41,8 +41,9 @@ use tokio::task::JoinHandle;
 
 pub use api::{
     Audience, ClockNow, ClockRequest, Defect, EndpointKind, ExtraJwk, Fault, FaultEndpoint,
-    FaultSpec, Info, IntrospectionOverride, JsonObject, KeyInfo, KeyRef, KeyState, MintRequest,
-    MintedToken, RecordedRequest, RevokeGrantRequest, RevokeRequest, Rotation, TokenFormat,
+    FaultSpec, HostedDocument, Info, IntrospectionOverride, JsonObject, KeyInfo, KeyRef, KeyState,
+    MintRequest, MintedToken, RecordedRequest, RevokeGrantRequest, RevokeRequest, Rotation,
+    TokenFormat,
 };
 pub use authz::clients::{AuthMethod, ClientConfig};
 pub use authz::redirect::RedirectPolicy;

@@ -38,6 +38,7 @@ pub(crate) fn classify(path: &str) -> Option<EndpointKind> {
         "/revoke" => EndpointKind::Revoke,
         "/healthz" => EndpointKind::Health,
         "/downstream" => EndpointKind::Downstream,
+        _ if path.starts_with("/documents/") => EndpointKind::Document,
         _ if path.starts_with("/_probe/") => EndpointKind::Probe,
         _ => EndpointKind::Other,
     })

@@ -207,6 +207,18 @@ pub enum Variant {
     AsProxyIgnoresUpstreamRevocation,
     /// `as-forgotten-client-500`: Is its own authorization server that forgets registered clients at a restart and then answers their token requests with 500 instead of invalid_client.
     AsForgottenClient500,
+    /// `as-cimd-advertised-only`: Is its own authorization server, which advertises Client ID Metadata Documents but never fetches one.
+    AsCimdAdvertisedOnly,
+    /// `as-cimd-client-id-unchecked`: Is its own authorization server, which accepts a Client ID Metadata Document whose client_id is not its URL.
+    AsCimdClientIdUnchecked,
+    /// `as-cimd-redirect-unchecked`: Is its own authorization server, which lets a metadata-document client use redirect URIs its document does not list.
+    AsCimdRedirectUnchecked,
+    /// `as-cimd-secret-accepted`: Is its own authorization server, which accepts Client ID Metadata Documents that carry a client secret.
+    AsCimdSecretAccepted,
+    /// `as-cimd-url-unchecked`: Is its own authorization server, which fetches client ID URLs with a fragment or dot segments.
+    AsCimdUrlUnchecked,
+    /// `as-cimd-oversize-accepted`: Is its own authorization server, which reads Client ID Metadata Documents of any size.
+    AsCimdOversizeAccepted,
     /// `as-register-native-refused`: Is its own authorization server, which refuses registrations with application_type native.
     AsRegisterNativeRefused,
     /// `as-pre-registered`: Is its own authorization server with pre-registered clients only (no dynamic registration).
@@ -338,6 +350,12 @@ impl Variant {
         Variant::AsTokenScopeOmitted,
         Variant::AsProxyIgnoresUpstreamRevocation,
         Variant::AsForgottenClient500,
+        Variant::AsCimdAdvertisedOnly,
+        Variant::AsCimdClientIdUnchecked,
+        Variant::AsCimdRedirectUnchecked,
+        Variant::AsCimdSecretAccepted,
+        Variant::AsCimdUrlUnchecked,
+        Variant::AsCimdOversizeAccepted,
         Variant::AsResourceExactString,
         Variant::AsResourceSlashLoose,
         Variant::AsConsentCookieLoose,
@@ -436,6 +454,12 @@ impl Variant {
             Variant::AsProxyAcceptsUpstream => "as-proxy-accepts-upstream",
             Variant::AsProxyPassthrough => "as-proxy-passthrough",
             Variant::AsProxyUnboundCallback => "as-proxy-unbound-callback",
+            Variant::AsCimdOversizeAccepted => "as-cimd-oversize-accepted",
+            Variant::AsCimdUrlUnchecked => "as-cimd-url-unchecked",
+            Variant::AsCimdSecretAccepted => "as-cimd-secret-accepted",
+            Variant::AsCimdRedirectUnchecked => "as-cimd-redirect-unchecked",
+            Variant::AsCimdClientIdUnchecked => "as-cimd-client-id-unchecked",
+            Variant::AsCimdAdvertisedOnly => "as-cimd-advertised-only",
             Variant::AsForgottenClient500 => "as-forgotten-client-500",
             Variant::AsProxyIgnoresUpstreamRevocation => "as-proxy-ignores-upstream-revocation",
             Variant::AsConsentPerBrowser => "as-consent-per-browser",
@@ -704,6 +728,24 @@ impl Variant {
             Variant::AsForgottenClient500 => {
                 "Is its own authorization server that forgets registered clients at a restart and then answers their token requests with 500 instead of invalid_client."
             }
+            Variant::AsCimdAdvertisedOnly => {
+                "Is its own authorization server, which advertises Client ID Metadata Documents but never fetches one."
+            }
+            Variant::AsCimdClientIdUnchecked => {
+                "Is its own authorization server, which accepts a Client ID Metadata Document whose client_id is not its URL."
+            }
+            Variant::AsCimdRedirectUnchecked => {
+                "Is its own authorization server, which lets a metadata-document client use redirect URIs its document does not list."
+            }
+            Variant::AsCimdSecretAccepted => {
+                "Is its own authorization server, which accepts Client ID Metadata Documents that carry a client secret."
+            }
+            Variant::AsCimdUrlUnchecked => {
+                "Is its own authorization server, which fetches client ID URLs with a fragment or dot segments."
+            }
+            Variant::AsCimdOversizeAccepted => {
+                "Is its own authorization server, which reads Client ID Metadata Documents of any size."
+            }
             Variant::AsResourceExactString => {
                 "Is its own authorization server, which compares resource parameters as strings, so an uppercase scheme or host is an unknown resource."
             }
@@ -834,6 +876,12 @@ impl Variant {
             Variant::AsResourceSlashLoose => D::ResourceSlashLoose,
             Variant::AsConsentCookieLoose => D::ConsentCookieLoose,
             Variant::AsRegisterNativeRefused => D::RegisterNativeRefused,
+            Variant::AsCimdOversizeAccepted => D::CimdOversizeAccepted,
+            Variant::AsCimdUrlUnchecked => D::CimdUrlUnchecked,
+            Variant::AsCimdSecretAccepted => D::CimdSecretAccepted,
+            Variant::AsCimdRedirectUnchecked => D::CimdRedirectUnchecked,
+            Variant::AsCimdClientIdUnchecked => D::CimdClientIdUnchecked,
+            Variant::AsCimdAdvertisedOnly => D::CimdAdvertisedOnly,
             Variant::AsForgottenClient500 => D::ForgottenClient500,
             _ => return None,
         })

@@ -212,6 +212,12 @@ pub enum Probe {
     PassthroughUpstreamRevocation,
     DownstreamNoForward,
     DcrClientUsable,
+    CimdFetched,
+    CimdClientIdMismatch,
+    CimdRedirectNotListed,
+    CimdInvalidDocument,
+    CimdNoSharedSecret,
+    CimdFetchSafety,
 }
 
 /// A change to the mock IdP made before a step's request.

@@ -18,6 +18,27 @@ pub(crate) const MAX_DOCUMENT: usize = 5 * 1024;
 /// How long a fetch may take.
 const DEADLINE: Duration = Duration::from_secs(5);
 
+/// Rules a fault target skips on purpose (each an `AsDefect`); all false for a correct server.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Lax {
+    pub(crate) client_id: bool,
+    pub(crate) secret: bool,
+    pub(crate) url: bool,
+    pub(crate) size: bool,
+}
+
+impl Lax {
+    pub(crate) fn of(settings: &crate::authz::AuthzSettings) -> Lax {
+        use crate::authz::AsDefect as D;
+        Lax {
+            client_id: settings.has(D::CimdClientIdUnchecked),
+            secret: settings.has(D::CimdSecretAccepted),
+            url: settings.has(D::CimdUrlUnchecked),
+            size: settings.has(D::CimdOversizeAccepted),
+        }
+    }
+}
+
 /// Whether `client_id` is meant as a metadata document URL.
 pub(crate) fn is_url_client_id(client_id: &str) -> bool {
     client_id.starts_with("https://") || client_id.starts_with("http://")
@@ -78,8 +99,12 @@ pub(crate) async fn fetch(
     client_id: &str,
     allow_private: bool,
     now: i64,
+    lax: Lax,
 ) -> Result<ClientRecord, OAuthError> {
-    if let Some(problem) = url_problem(client_id, allow_private) {
+    if let Some(problem) = url_problem(client_id, allow_private)
+        // The defect skips the form rules, never the scheme.
+        && (!lax.url || problem.contains("https"))
+    {
         return Err(refused(problem));
     }
     let url = url::Url::parse(client_id).map_err(|_| refused("bad client_id URL"))?;
@@ -127,7 +152,7 @@ pub(crate) async fn fetch(
         .map_err(|e| refused(format!("reading the client metadata document failed: {e}")))?
     {
         body.extend_from_slice(&chunk);
-        if body.len() > MAX_DOCUMENT {
+        if body.len() > MAX_DOCUMENT && !lax.size {
             return Err(refused(format!(
                 "the client metadata document exceeds {MAX_DOCUMENT} bytes"
             )));
@@ -135,7 +160,7 @@ pub(crate) async fn fetch(
     }
     let document: Value = serde_json::from_slice(&body)
         .map_err(|e| refused(format!("the client metadata document is not JSON: {e}")))?;
-    check_document(client_id, &document, now)
+    check_document(client_id, &document, now, lax)
 }
 
 /// Checks a fetched document and turns it into a client.
@@ -143,18 +168,21 @@ pub(crate) fn check_document(
     client_id: &str,
     document: &Value,
     now: i64,
+    lax: Lax,
 ) -> Result<ClientRecord, OAuthError> {
     let Some(object) = document.as_object() else {
         return Err(refused(
             "the client metadata document must be a JSON object",
         ));
     };
-    if object.get("client_id").and_then(Value::as_str) != Some(client_id) {
+    if object.get("client_id").and_then(Value::as_str) != Some(client_id) && !lax.client_id {
         return Err(refused(
             "the document's client_id must equal its URL exactly",
         ));
     }
-    if object.contains_key("client_secret") || object.contains_key("client_secret_expires_at") {
+    if (object.contains_key("client_secret") || object.contains_key("client_secret_expires_at"))
+        && !lax.secret
+    {
         return Err(refused(
             "a client metadata document must not contain a client secret",
         ));
@@ -164,6 +192,7 @@ pub(crate) fn check_document(
         .and_then(Value::as_str)
     {
         None | Some("none") => {}
+        Some(_) if lax.secret => {}
         Some(other) => {
             return Err(refused(format!(
                 "token_endpoint_auth_method {other:?} is not supported for metadata-document clients; use none"
@@ -263,19 +292,19 @@ mod tests {
     #[test]
     fn documents_are_checked() {
         let good = json!({"client_id": ID, "client_name": "App", "redirect_uris": ["http://127.0.0.1/cb"]});
-        let client = check_document(ID, &good, 0).expect("valid");
+        let client = check_document(ID, &good, 0, Lax::default()).expect("valid");
         assert!(client.is_public());
         assert_eq!(client.client_name.as_deref(), Some("App"));
         let mut other_id = good.clone();
         other_id["client_id"] = json!("https://evil.example/c.json");
-        assert!(check_document(ID, &other_id, 0).is_err());
+        assert!(check_document(ID, &other_id, 0, Lax::default()).is_err());
         let mut secret = good.clone();
         secret["client_secret"] = json!("s");
-        assert!(check_document(ID, &secret, 0).is_err());
+        assert!(check_document(ID, &secret, 0, Lax::default()).is_err());
         let mut jwt = good.clone();
         jwt["token_endpoint_auth_method"] = json!("private_key_jwt");
-        assert!(check_document(ID, &jwt, 0).is_err());
-        assert!(check_document(ID, &json!({"client_id": ID}), 0).is_err());
-        assert!(check_document(ID, &json!([ID]), 0).is_err());
+        assert!(check_document(ID, &jwt, 0, Lax::default()).is_err());
+        assert!(check_document(ID, &json!({"client_id": ID}), 0, Lax::default()).is_err());
+        assert!(check_document(ID, &json!([ID]), 0, Lax::default()).is_err());
     }
 }

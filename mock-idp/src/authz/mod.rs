@@ -157,6 +157,20 @@ pub enum AsDefect {
     /// A token request from a dynamically registered client id the server has no record of
     /// (as after a restart) answers 500 instead of `invalid_client`.
     ForgottenClient500,
+    /// Client ID Metadata Documents are advertised in the metadata, but URL client IDs are
+    /// treated as unknown clients (never fetched).
+    CimdAdvertisedOnly,
+    /// A metadata document whose `client_id` differs from its URL is accepted.
+    CimdClientIdUnchecked,
+    /// A metadata-document client may use any redirect URI, not only those its document lists.
+    CimdRedirectUnchecked,
+    /// A metadata document with a client secret or a secret-based authentication method is
+    /// accepted (the client is treated as public anyway).
+    CimdSecretAccepted,
+    /// Client ID URLs with a fragment or dot segments are fetched like any other.
+    CimdUrlUnchecked,
+    /// Metadata documents of any size are read.
+    CimdOversizeAccepted,
 }
 
 /// The authorization-server settings of one issuer.

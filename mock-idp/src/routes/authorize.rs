@@ -45,11 +45,20 @@ pub(crate) async fn authorize(
         Some(id) => match idp.authz().client(id) {
             Some(client) => Some(client),
             None if idp.authz().settings.client_id_metadata_documents
+                && !idp
+                    .authz()
+                    .settings
+                    .has(crate::authz::AsDefect::CimdAdvertisedOnly)
                 && cimd::is_url_client_id(id) =>
             {
-                let allow_private = idp.authz().settings.allow_private_metadata_urls;
-                match cimd::fetch(id, allow_private, idp.now()).await {
-                    Ok(client) => {
+                let settings = &idp.authz().settings;
+                let allow_private = settings.allow_private_metadata_urls;
+                let lax = cimd::Lax::of(settings);
+                match cimd::fetch(id, allow_private, idp.now(), lax).await {
+                    Ok(mut client) => {
+                        if settings.has(crate::authz::AsDefect::CimdRedirectUnchecked) {
+                            client.redirect_policy = crate::authz::redirect::RedirectPolicy::Any;
+                        }
                         idp.authz().clients_mut().insert(client.clone());
                         Some(client)
                     }

@@ -64,6 +64,7 @@ pub(crate) fn app(idp: Idp) -> Router {
         .route("/revoke", post(revoke::revoke))
         .route("/healthz", get(health))
         .route("/downstream", get(downstream).post(downstream))
+        .route("/documents/{name}", get(document))
         .nest("/_control", control::router())
         .method_not_allowed_fallback(method_not_allowed)
         // Unknown paths, including `/_probe/*` (the jku/x5u targets), answer 404 `not_found`.
@@ -164,6 +165,34 @@ pub(crate) async fn not_found() -> OAuthError {
 
 pub(crate) async fn method_not_allowed() -> OAuthError {
     OAuthError::method_not_allowed()
+}
+
+/// `GET /documents/{name}`: a document hosted through the control API, as configured (status,
+/// type, `Location`, `Cache-Control`); 404 `not_found` for an unknown name.
+async fn document(
+    axum::extract::State(idp): axum::extract::State<Idp>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Response {
+    let Some(doc) = idp.hosted_document(&name) else {
+        return OAuthError::not_found().into_response();
+    };
+    let status = doc
+        .status
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::OK);
+    let mut response = (status, doc.body).into_response();
+    let headers = response.headers_mut();
+    let content_type = doc.content_type.as_deref().unwrap_or("application/json");
+    for (name, value) in [
+        (header::CONTENT_TYPE, Some(content_type)),
+        (header::LOCATION, doc.location.as_deref()),
+        (header::CACHE_CONTROL, doc.cache_control.as_deref()),
+    ] {
+        if let Some(value) = value.and_then(|v| HeaderValue::from_str(v).ok()) {
+            headers.insert(name, value);
+        }
+    }
+    response
 }
 
 /// `/downstream`: an API an MCP server may call on behalf of its users. It accepts anything and
