@@ -115,6 +115,7 @@ pub async fn run(ctx: &Ctx, facts: &Facts, probe: Probe) -> Result<StepOutcome, 
         Probe::CimdInvalidDocument => p.cimd_invalid_document().await?,
         Probe::CimdNoSharedSecret => p.cimd_no_shared_secret().await?,
         Probe::CimdFetchSafety => p.cimd_fetch_safety().await?,
+        Probe::CimdConsentShowsHost => p.cimd_consent_shows_host().await?,
         Probe::PassthroughUpstreamRevocation => p.passthrough_upstream_revocation().await?,
         other => StepOutcome::not_testable(
             format!("harness bug: {other:?} is not an authorization-server probe"),
@@ -1403,6 +1404,91 @@ impl Probes<'_> {
             "a metadata document carrying a shared secret was accepted (a public document cannot keep a secret)",
             "a document with a client secret was refused",
         ))
+    }
+
+    async fn cimd_consent_shows_host(&self) -> Result<StepOutcome, HarnessError> {
+        if let Err(o) = self.cimd_applies() {
+            return Ok(o);
+        }
+        let name = "cimd-consent.json";
+        let url = self.cimd_url(name);
+        let hosted = json!({"body": self.cimd_document(&url).to_string(), "name": name});
+        self.ctx.idp.host_document(&hosted).await?;
+        // A fresh browser, so that no remembered consent hides the page.
+        let fresh = crate::oauth::agent::UserAgent::new();
+        let run_fresh = LoginRun {
+            ctx: self.ctx,
+            agent: &fresh,
+        };
+        let pkce = Pkce::new();
+        let mut params = self.run.params(self.flow, &pkce, &random_text(12));
+        params.set("client_id", url.clone());
+        let Some(run) = run_fresh
+            .authorize(self.flow, &params, Decision::Approve, Vec::new(), false)
+            .await
+        else {
+            return Ok(StepOutcome::not_testable(
+                "no authorization endpoint",
+                Vec::new(),
+            ));
+        };
+        let own = origin_of(&self.ctx.target_url);
+        let Some(page) = run.pages.iter().find(|p| origin_of(&p.url) == own) else {
+            return Ok(if run.code().is_some() {
+                StepOutcome::skip(
+                    "the server showed no consent page for the metadata-document client",
+                )
+            } else {
+                StepOutcome::not_testable(
+                    format!(
+                        "a valid metadata document was not accepted ({}); see cimd.fetched",
+                        run.describe_end()
+                    ),
+                    Vec::new(),
+                )
+            });
+        };
+        let host = url::Url::parse(&self.flow.redirect_uri)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_default();
+        // The server's own URLs (the resource) do not count: same host, another port.
+        let own_authority = url::Url::parse(&self.ctx.target_url)
+            .map(|u| authority_of(&u))
+            .unwrap_or_default();
+        let text = page
+            .text
+            .to_ascii_lowercase()
+            .replace(&own_authority.to_ascii_lowercase(), " ");
+        let evidence = vec![run.hops[page.hop].clone()];
+        if host.is_empty() || !text.contains(&host.to_ascii_lowercase()) {
+            return Ok(StepOutcome::fail(
+                format!(
+                    "the consent page for a client known only by its metadata document does not show where the authorization goes ({host}): anyone can publish a document naming a localhost redirect URI"
+                ),
+                evidence,
+            ));
+        }
+        if [
+            "warning",
+            "your own computer",
+            "this computer",
+            "this device",
+        ]
+        .iter()
+        .any(|w| text.contains(w))
+        {
+            Ok(pass(format!(
+                "the consent page shows the redirect host {host} and warns that the code goes to a program on this computer"
+            )))
+        } else {
+            Ok(StepOutcome::warn(
+                format!(
+                    "the consent page shows the redirect host {host}, but does not warn that only loopback redirect URIs are registered (SHOULD)"
+                ),
+                evidence,
+            ))
+        }
     }
 
     async fn cimd_fetch_safety(&self) -> Result<StepOutcome, HarnessError> {

@@ -108,6 +108,7 @@ const AS_NO_LOGIN: &[&str] = &[
     "cimd.invalid-document",
     "cimd.no-shared-secret",
     "cimd.redirect-not-listed",
+    "cimd.consent-shows-host",
 ];
 
 /// What needs the authorization response, beyond [`AS_NO_LOGIN`].
@@ -328,7 +329,10 @@ pub fn expectation(variant: Variant) -> Expectation {
         }
         Variant::AsConsentNoCsrf => as_fails(&["consent.csrf"]),
         Variant::AsConsentFrameable => as_fails(&["consent.anti-framing"]),
-        Variant::AsConsentPageVague => as_fails(&["consent.page-content"]),
+        // The redirect URI is what both checks look for.
+        Variant::AsConsentPageVague => {
+            as_fails(&["consent.page-content", "cimd.consent-shows-host"])
+        }
         Variant::AsMetadataOidcDiffers => as_fails(&["as-meta.oidc-alias-consistent"]),
         Variant::AsMetadataDeadRevocationEndpoint => as_fails(&["as-meta.endpoints-live"]),
         Variant::AsMetadataNoResponseTypes => as_fails(&["as-meta.required-fields"]),
@@ -386,6 +390,7 @@ pub fn expectation(variant: Variant) -> Expectation {
                 "cimd.invalid-document",
                 "cimd.no-shared-secret",
                 "cimd.redirect-not-listed",
+                "cimd.consent-shows-host",
             ],
         },
         Variant::AsCimdClientIdUnchecked => as_fails(&["cimd.client-id-mismatch"]),

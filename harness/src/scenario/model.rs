@@ -218,6 +218,7 @@ pub enum Probe {
     CimdInvalidDocument,
     CimdNoSharedSecret,
     CimdFetchSafety,
+    CimdConsentShowsHost,
 }
 
 /// A change to the mock IdP made before a step's request.

@@ -209,6 +209,23 @@ fn html(status: StatusCode, body: String, cookie: Option<String>, frameable: boo
     response
 }
 
+/// For a client known only by its metadata document whose redirect URIs are all on this
+/// computer: anyone can publish such a document, so the page says where the code will go
+/// (MCP 2025-11-25, Client ID Metadata Documents: localhost redirect URI risks).
+fn localhost_warning(request: &AuthorizeRequest) -> String {
+    let loopback = |uri: &String| {
+        url::Url::parse(uri)
+            .is_ok_and(|u| matches!(u.host_str(), Some("127.0.0.1" | "[::1]" | "localhost")))
+    };
+    let client = &request.client;
+    if client.origin != crate::authz::clients::Origin::MetadataDocument
+        || !client.redirect_uris.iter().all(loopback)
+    {
+        return String::new();
+    }
+    "<p id=\"localhost-warning\"><strong>Warning:</strong> this application sends the authorization to a program on your own computer. Approve only if you started it yourself.</p>".to_owned()
+}
+
 fn consent_page(idp: &Idp, request: AuthorizeRequest) -> Response {
     let (Ok(id), Ok(csrf)) = (random_hex(16), random_hex(16)) else {
         return OAuthError::server_error(StatusCode::INTERNAL_SERVER_ERROR).into_response();
@@ -266,8 +283,9 @@ fn consent_page(idp: &Idp, request: AuthorizeRequest) -> Response {
             String::new()
         } else {
             format!(
-                "<p>Redirects to <code>{}</code></p>",
-                escape(&request.redirect_uri)
+                "<p>Redirects to <code>{}</code></p>{}",
+                escape(&request.redirect_uri),
+                localhost_warning(&request)
             )
         },
     );
