@@ -801,6 +801,9 @@ impl Probes<'_> {
             Some(ClientSource::CommandLine) => Err(StepOutcome::skip(
                 "the run used a pre-registered client (--client-id)",
             )),
+            Some(ClientSource::MetadataDocument { .. }) => Err(StepOutcome::skip(
+                "the run logged in with a Client ID Metadata Document (--cimd-login)",
+            )),
             None => match self.flow.endpoint("registration_endpoint") {
                 None if self
                     .flow

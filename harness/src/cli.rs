@@ -205,6 +205,11 @@ pub struct Cli {
     /// Implied for the bundled reference target.
     #[arg(long)]
     pub cimd_loopback: bool,
+
+    /// Modes C and D: the headless login registers with a Client ID Metadata Document (hosted by
+    /// the mock IdP at a loopback URL) instead of dynamic registration. Implies --cimd-loopback.
+    #[arg(long, conflicts_with = "client_id")]
+    pub cimd_login: bool,
 }
 
 /// Resolves when the process is asked to stop (SIGINT or SIGTERM), naming the signal.
@@ -544,7 +549,8 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
             interactive: cli.interactive,
             profile: cli.profile,
             downstream_tool: cli.downstream_tool.clone(),
-            cimd_loopback: cli.cimd_loopback || reference.is_some(),
+            cimd_loopback: cli.cimd_loopback || cli.cimd_login || reference.is_some(),
+            cimd_login: cli.cimd_login,
         },
         checks: cli.checks.clone(),
         catalogue,

@@ -44,6 +44,9 @@ pub struct Options {
     /// (a test setup; the bundled reference target does): a document it does not fetch is then
     /// a failure, not a refusal it owes to its SSRF protection.
     pub cimd_loopback: bool,
+    /// The headless login registers with a Client ID Metadata Document the mock IdP hosts,
+    /// instead of DCR (`--cimd-login`; implies `cimd_loopback`).
+    pub cimd_login: bool,
 }
 
 /// Where the RFCs and common MCP practice disagree, which one a run follows. The report names it.
@@ -132,6 +135,7 @@ impl Default for Options {
             profile: Profile::Rfc,
             downstream_tool: "call_downstream".to_string(),
             cimd_loopback: false,
+            cimd_login: false,
         }
     }
 }

@@ -81,6 +81,47 @@ fn a_faulty_reference_variant_exits_non_zero_and_names_the_check() {
 }
 
 #[test]
+fn cimd_login_registers_with_a_metadata_document_the_mock_idp_hosts() {
+    let dir = temp_dir("cimd-login");
+    let report = dir.join("report.json");
+    let out = bin()
+        .args([
+            "--reference-variant",
+            "as-conformant",
+            "--cimd-login",
+            "--check",
+            "login",
+            "--check",
+            "dcr.echo-metadata",
+            "--json",
+        ])
+        .arg(&report)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+    let status = |id: &str| {
+        json["checks"]
+            .as_array()
+            .and_then(|checks| checks.iter().find(|c| c["id"] == id))
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(status("login.headless-flow")["status"], "pass", "{json}");
+    let dcr = status("dcr.echo-metadata");
+    assert_eq!(dcr["status"], "skip", "{json}");
+    assert!(
+        dcr["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Client ID Metadata Document")),
+        "{dcr}"
+    );
+}
+
+#[test]
 fn list_shows_every_check_with_level_and_references() {
     let out = bin().arg("--list").output().expect("run");
     let stdout = String::from_utf8_lossy(&out.stdout);

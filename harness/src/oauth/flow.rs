@@ -1,6 +1,6 @@
 //! The client side of an MCP login, as the demanding real clients (Claude, Claude Code, VS Code,
-//! Cursor) do it: authorization-server metadata by the MCP probe order, registration (DCR, or a
-//! client given on the command line), an ephemeral loopback redirect URI, PKCE S256, `resource`
+//! Cursor) do it: authorization-server metadata by the MCP probe order, registration (DCR, a
+//! client given on the command line, or a Client ID Metadata Document the mock IdP hosts), an ephemeral loopback redirect URI, PKCE S256, `resource`
 //! on every request, the authorization walk with headless consent, the code exchange and a
 //! refresh. Every request is recorded; a failed step says which step and why, and the steps after
 //! it are not attempted.
@@ -144,6 +144,8 @@ pub enum ClientSource {
     Dynamic { exchange: Exchange, response: Value },
     /// `--client-id` (pre-registered at the target).
     CommandLine,
+    /// A Client ID Metadata Document the mock IdP hosts at this URL (`--cimd-login`).
+    MetadataDocument { url: String },
 }
 
 /// The client the flow uses.
@@ -600,8 +602,55 @@ impl LoginRun<'_> {
         };
         flow.redirect_uri = format!("http://127.0.0.1:{port}/callback");
 
-        // 3. The client: given on the command line, else registered dynamically.
-        if let Some(client_id) = &ctx.options.client_id {
+        // 3. The client: given on the command line, else a metadata document when asked for,
+        // else registered dynamically.
+        let cimd_advertised = flow
+            .discovery
+            .as_ref()
+            .and_then(|d| d.document())
+            .and_then(|d| d.get("client_id_metadata_document_supported"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        if ctx.options.cimd_login && ctx.options.client_id.is_none() {
+            if !cimd_advertised {
+                flow.push(
+                    "registration",
+                    false,
+                    "--cimd-login: the metadata does not advertise client_id_metadata_document_supported".to_string(),
+                    Vec::new(),
+                );
+                return flow;
+            }
+            let url = format!(
+                "{}/documents/login-client.json",
+                ctx.idp_info.issuer.trim_end_matches('/')
+            );
+            let mut document = client_metadata(&flow.redirect_uri, &flow.scope);
+            document["client_id"] = Value::String(url.clone());
+            let hosted =
+                serde_json::json!({"name": "login-client.json", "body": document.to_string()});
+            if let Err(e) = ctx.idp.host_document(&hosted).await {
+                flow.push(
+                    "registration",
+                    false,
+                    format!("the mock IdP could not host the client metadata document: {e}"),
+                    Vec::new(),
+                );
+                return flow;
+            }
+            flow.client = Some(RegisteredClient {
+                auth: ClientAuth::None {
+                    client_id: url.clone(),
+                },
+                source: ClientSource::MetadataDocument { url: url.clone() },
+            });
+            flow.push(
+                "registration",
+                true,
+                format!("a Client ID Metadata Document at {url} (--cimd-login)"),
+                Vec::new(),
+            );
+        } else if let Some(client_id) = &ctx.options.client_id {
             let method = ctx.options.client_auth_method.clone().unwrap_or_else(|| {
                 if ctx.options.client_secret.is_some() {
                     "client_secret_basic".into()
@@ -671,18 +720,11 @@ impl LoginRun<'_> {
                 }
             }
         } else {
-            let cimd = flow
-                .discovery
-                .as_ref()
-                .and_then(|d| d.document())
-                .and_then(|d| d.get("client_id_metadata_document_supported"))
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
             flow.push(
                 "registration",
                 false,
-                if cimd {
-                    "the server offers only Client ID Metadata Documents, which need a client ID URL it can fetch from the public internet; pass a pre-registered client with --client-id".to_string()
+                if cimd_advertised {
+                    "the server offers only Client ID Metadata Documents, which need a client ID URL it can fetch from the public internet; pass a pre-registered client with --client-id, or --cimd-login if it fetches documents from loopback in this setup".to_string()
                 } else {
                     "the metadata advertises no registration_endpoint and no client was given (--client-id)".to_string()
                 },
