@@ -54,6 +54,7 @@ pub async fn run(ctx: &Ctx, facts: &Facts, probe: Probe) -> Result<StepOutcome, 
         Probe::AsMetaEndpointsLive => p.metadata_endpoints_live().await,
         Probe::AsMetaRegistrationAdvertised => p.metadata_registration_advertised(),
         Probe::AsMetaIssFlag => p.metadata_iss_flag(),
+        Probe::AsMetaPathInsertion => p.metadata_path_insertion().await,
         Probe::LegacyAsLocation => p.legacy_as_location().await,
         Probe::DcrRegisterBasic => p.dcr_register_basic(),
         Probe::DcrEchoMetadata => p.dcr_echo_metadata().await,
@@ -1121,6 +1122,56 @@ impl Probes<'_> {
                 vec![e],
             ),
         }
+    }
+
+    async fn metadata_path_insertion(&self) -> StepOutcome {
+        let Some(discovery) = &self.flow.discovery else {
+            return StepOutcome::not_testable(self.flow.summary(), Vec::new());
+        };
+        let Ok(issuer) = url::Url::parse(&discovery.issuer) else {
+            return StepOutcome::not_testable(
+                format!("the issuer {:?} is not a URL", discovery.issuer),
+                Vec::new(),
+            );
+        };
+        if issuer.path().trim_end_matches('/').is_empty() {
+            return StepOutcome::skip(
+                "the issuer has no path, so the MCP discovery URLs are the root well-known ones",
+            );
+        }
+        if let Some(found) = discovery.attempts.iter().find(|a| a.document.is_some()) {
+            return pass(format!(
+                "the metadata of {} is at {}, a URL MCP clients probe",
+                discovery.issuer, found.url
+            ));
+        }
+        let origin = issuer.origin().ascii_serialization();
+        let root = format!("{origin}/.well-known/oauth-authorization-server");
+        let e = self.ctx.target.send(Request::get_json(root.clone())).await;
+        let tried: Vec<&str> = discovery.attempts.iter().map(|a| a.url.as_str()).collect();
+        let mut evidence: Vec<Exchange> = discovery
+            .attempts
+            .iter()
+            .map(|a| a.exchange.clone())
+            .collect();
+        let at_root = crate::discovery::metadata_document(&e).is_some();
+        evidence.push(e);
+        StepOutcome::fail(
+            if at_root {
+                format!(
+                    "the metadata of {} is published only at the origin's root ({root}); MCP clients look for an issuer with a path at {} (RFC 8414 §3.1 inserts the path after the well-known segment)",
+                    discovery.issuer,
+                    tried.join(", ")
+                )
+            } else {
+                format!(
+                    "no metadata for {} at any URL MCP clients probe ({})",
+                    discovery.issuer,
+                    tried.join(", ")
+                )
+            },
+            evidence,
+        )
     }
 
     // ----- Client ID Metadata Documents -----

@@ -200,7 +200,7 @@ pub async fn serve(config: TargetConfig) -> anyhow::Result<RunningTarget> {
                 .merge(router)
                 .layer(axum::middleware::from_fn_with_state(state, proxy::divert));
         }
-        let issuer = if variant == Variant::AsIssuerPath {
+        let issuer = if variant.issuer_under_path() {
             format!("{origin}/oauth")
         } else {
             origin.clone()
@@ -366,7 +366,7 @@ fn embedded_authorization_server(
         authz,
         ..Default::default()
     };
-    let embedded = if variant == Variant::AsIssuerPath {
+    let embedded = if variant.issuer_under_path() {
         mock_idp::embedded_under(&config, origin, "oauth")
     } else {
         mock_idp::embedded(&config, origin.to_owned())

@@ -219,6 +219,8 @@ pub enum Variant {
     AsCimdUrlUnchecked,
     /// `as-cimd-oversize-accepted`: Is its own authorization server, which reads Client ID Metadata Documents of any size.
     AsCimdOversizeAccepted,
+    /// `as-issuer-path-root-only`: Is its own authorization server with an issuer under a path (`/oauth`), which publishes its metadata only at the origin's root well-known URL.
+    AsIssuerPathRootOnly,
     /// `as-register-native-refused`: Is its own authorization server, which refuses registrations with application_type native.
     AsRegisterNativeRefused,
     /// `as-pre-registered`: Is its own authorization server with pre-registered clients only (no dynamic registration).
@@ -356,6 +358,7 @@ impl Variant {
         Variant::AsCimdSecretAccepted,
         Variant::AsCimdUrlUnchecked,
         Variant::AsCimdOversizeAccepted,
+        Variant::AsIssuerPathRootOnly,
         Variant::AsResourceExactString,
         Variant::AsResourceSlashLoose,
         Variant::AsConsentCookieLoose,
@@ -454,6 +457,7 @@ impl Variant {
             Variant::AsProxyAcceptsUpstream => "as-proxy-accepts-upstream",
             Variant::AsProxyPassthrough => "as-proxy-passthrough",
             Variant::AsProxyUnboundCallback => "as-proxy-unbound-callback",
+            Variant::AsIssuerPathRootOnly => "as-issuer-path-root-only",
             Variant::AsCimdOversizeAccepted => "as-cimd-oversize-accepted",
             Variant::AsCimdUrlUnchecked => "as-cimd-url-unchecked",
             Variant::AsCimdSecretAccepted => "as-cimd-secret-accepted",
@@ -746,6 +750,9 @@ impl Variant {
             Variant::AsCimdOversizeAccepted => {
                 "Is its own authorization server, which reads Client ID Metadata Documents of any size."
             }
+            Variant::AsIssuerPathRootOnly => {
+                "Is its own authorization server with an issuer under a path (`/oauth`), which publishes its metadata only at the origin's root well-known URL."
+            }
             Variant::AsResourceExactString => {
                 "Is its own authorization server, which compares resource parameters as strings, so an uppercase scheme or host is an unknown resource."
             }
@@ -821,6 +828,11 @@ impl Variant {
         self.name().starts_with("as-")
     }
 
+    /// Whether its authorization server's issuer is under a path (`{origin}/oauth`).
+    pub fn issuer_under_path(self) -> bool {
+        matches!(self, Variant::AsIssuerPath | Variant::AsIssuerPathRootOnly)
+    }
+
     /// Whether the target is an OAuth proxy in front of the upstream identity provider.
     pub fn is_proxy(self) -> bool {
         self.name().starts_with("as-proxy")
@@ -876,6 +888,7 @@ impl Variant {
             Variant::AsResourceSlashLoose => D::ResourceSlashLoose,
             Variant::AsConsentCookieLoose => D::ConsentCookieLoose,
             Variant::AsRegisterNativeRefused => D::RegisterNativeRefused,
+            Variant::AsIssuerPathRootOnly => D::MetadataRootOnly,
             Variant::AsCimdOversizeAccepted => D::CimdOversizeAccepted,
             Variant::AsCimdUrlUnchecked => D::CimdUrlUnchecked,
             Variant::AsCimdSecretAccepted => D::CimdSecretAccepted,

@@ -219,6 +219,7 @@ pub enum Probe {
     CimdNoSharedSecret,
     CimdFetchSafety,
     CimdConsentShowsHost,
+    AsMetaPathInsertion,
 }
 
 /// A change to the mock IdP made before a step's request.

@@ -171,6 +171,9 @@ pub enum AsDefect {
     CimdUrlUnchecked,
     /// Metadata documents of any size are read.
     CimdOversizeAccepted,
+    /// An issuer under a path publishes its metadata only at the origin's root well-known URL
+    /// (`/.well-known/oauth-authorization-server`), none of the forms MCP clients probe.
+    MetadataRootOnly,
 }
 
 /// The authorization-server settings of one issuer.

@@ -107,6 +107,25 @@ pub(crate) fn nested(name: &str, idp: &Idp) -> Router {
                 get(metadata).layer(middleware::from_fn(cors)),
             )
             .nest(&format!("/{name}"), app(idp.clone()))
+            .merge(root_only_metadata(idp))
+    }
+}
+
+/// The `metadata-root-only` defect: the nested issuer's document at the origin's root.
+fn root_only_metadata(idp: &Idp) -> Router {
+    if idp
+        .authz()
+        .settings
+        .has(crate::authz::AsDefect::MetadataRootOnly)
+    {
+        Router::new()
+            .route(
+                "/.well-known/oauth-authorization-server",
+                get(metadata::discovery_at_root),
+            )
+            .with_state(idp.clone())
+    } else {
+        Router::new()
     }
 }
 
