@@ -282,6 +282,11 @@ fn cookie_label(name: &str) -> String {
         .join("_")
 }
 
+/// A document for `POST /_control/documents` with `body` (the name is added when hosted).
+fn hosted(body: impl ToString) -> Value {
+    json!({ "body": body.to_string() })
+}
+
 /// The upstream's authorization code, from the request that brought the browser back from the
 /// upstream identity provider to the proxy.
 fn upstream_code(run: &AuthorizeRun, upstream: &str, own: &str) -> Option<String> {
@@ -1209,6 +1214,12 @@ impl Probes<'_> {
         })
     }
 
+    /// Hosts `document` (built by [`hosted`]) at the mock IdP's `/documents/{name}`.
+    async fn cimd_host(&self, name: &str, mut document: Value) -> Result<(), HarnessError> {
+        document["name"] = json!(name);
+        self.ctx.idp.host_document(&document).await
+    }
+
     /// Hosts `document` under `name` and walks an authorization request whose `client_id` is
     /// `client_id` (and `redirect_uri`, when given).
     async fn cimd_attempt(
@@ -1218,9 +1229,7 @@ impl Probes<'_> {
         document: Value,
         redirect_uri: Option<String>,
     ) -> Result<Option<(AuthorizeRun, Pkce)>, HarnessError> {
-        let mut hosted = document;
-        hosted["name"] = json!(name);
-        self.ctx.idp.host_document(&hosted).await?;
+        self.cimd_host(name, document).await?;
         Ok(self
             .authorize_with_pkce(|p| {
                 p.set("client_id", client_id);
@@ -1231,11 +1240,19 @@ impl Probes<'_> {
             .await)
     }
 
+    /// [`Probes::cimd_applies`], then [`Probes::cimd_control`]: what every refusal check needs.
+    async fn cimd_ready(&self, tag: &str) -> Result<Result<(), StepOutcome>, HarnessError> {
+        if let Err(o) = self.cimd_applies() {
+            return Ok(Err(o));
+        }
+        self.cimd_control(tag).await
+    }
+
     /// A valid document's authorization must deliver a code before a refusal says anything.
     async fn cimd_control(&self, tag: &str) -> Result<Result<(), StepOutcome>, HarnessError> {
         let name = format!("cimd-{tag}-control.json");
         let url = self.cimd_url(&name);
-        let body = json!({"body": self.cimd_document(&url).to_string()});
+        let body = hosted(self.cimd_document(&url));
         let Some((run, _)) = self.cimd_attempt(&name, &url, body, None).await? else {
             return Ok(Err(StepOutcome::not_testable(
                 "no authorization endpoint",
@@ -1261,7 +1278,7 @@ impl Probes<'_> {
         let name = "cimd-fetched.json";
         let url = self.cimd_url(name);
         let mark = self.ctx.idp.last_seq().await?;
-        let body = json!({"body": self.cimd_document(&url).to_string()});
+        let body = hosted(self.cimd_document(&url));
         let Some((run, pkce)) = self.cimd_attempt(name, &url, body, None).await? else {
             return Ok(StepOutcome::not_testable(
                 "no authorization endpoint",
@@ -1347,15 +1364,12 @@ impl Probes<'_> {
     }
 
     async fn cimd_client_id_mismatch(&self) -> Result<StepOutcome, HarnessError> {
-        if let Err(o) = self.cimd_applies() {
-            return Ok(o);
-        }
-        if let Err(o) = self.cimd_control("mismatch").await? {
+        if let Err(o) = self.cimd_ready("mismatch").await? {
             return Ok(o);
         }
         let name = "cimd-mismatch.json";
         let url = self.cimd_url(name);
-        let body = json!({"body": self.cimd_document("https://other-client.example/client.json").to_string()});
+        let body = hosted(self.cimd_document("https://other-client.example/client.json"));
         let attempt = self.cimd_attempt(name, &url, body, None).await?;
         Ok(Self::cimd_refusals(
             vec![("a document naming another client_id".to_string(), attempt)],
@@ -1366,15 +1380,12 @@ impl Probes<'_> {
     }
 
     async fn cimd_redirect_not_listed(&self) -> Result<StepOutcome, HarnessError> {
-        if let Err(o) = self.cimd_applies() {
-            return Ok(o);
-        }
-        if let Err(o) = self.cimd_control("redirect").await? {
+        if let Err(o) = self.cimd_ready("redirect").await? {
             return Ok(o);
         }
         let name = "cimd-redirect.json";
         let url = self.cimd_url(name);
-        let body = json!({"body": self.cimd_document(&url).to_string()});
+        let body = hosted(self.cimd_document(&url));
         let unlisted = format!("http://127.0.0.1:{}/not-listed", self.redirect_port());
         let attempt = self
             .cimd_attempt(name, &url, body, Some(unlisted.clone()))
@@ -1388,15 +1399,12 @@ impl Probes<'_> {
     }
 
     async fn cimd_invalid_document(&self) -> Result<StepOutcome, HarnessError> {
-        if let Err(o) = self.cimd_applies() {
-            return Ok(o);
-        }
-        if let Err(o) = self.cimd_control("invalid").await? {
+        if let Err(o) = self.cimd_ready("invalid").await? {
             return Ok(o);
         }
         let mut attempts = Vec::new();
         let url = self.cimd_url("cimd-not-json.json");
-        let body = json!({"body": "this is not JSON"});
+        let body = hosted("this is not JSON");
         attempts.push((
             "a document that is not JSON".to_string(),
             self.cimd_attempt("cimd-not-json.json", &url, body, None)
@@ -1407,21 +1415,21 @@ impl Probes<'_> {
         if let Some(o) = document.as_object_mut() {
             o.remove("redirect_uris");
         }
-        let body = json!({"body": document.to_string()});
+        let body = hosted(document);
         attempts.push((
             "a document without redirect_uris".to_string(),
             self.cimd_attempt("cimd-no-redirects.json", &url, body, None)
                 .await?,
         ));
         let url = format!("{}#fragment", self.cimd_url("cimd-fragment.json"));
-        let body = json!({"body": self.cimd_document(&url).to_string()});
+        let body = hosted(self.cimd_document(&url));
         attempts.push((
             "a client_id URL with a fragment".to_string(),
             self.cimd_attempt("cimd-fragment.json", &url, body, None)
                 .await?,
         ));
         let url = self.cimd_url("sub/../cimd-dots.json");
-        let body = json!({"body": self.cimd_document(&url).to_string()});
+        let body = hosted(self.cimd_document(&url));
         attempts.push((
             "a client_id URL with dot segments".to_string(),
             self.cimd_attempt("cimd-dots.json", &url, body, None)
@@ -1436,10 +1444,7 @@ impl Probes<'_> {
     }
 
     async fn cimd_no_shared_secret(&self) -> Result<StepOutcome, HarnessError> {
-        if let Err(o) = self.cimd_applies() {
-            return Ok(o);
-        }
-        if let Err(o) = self.cimd_control("secret").await? {
+        if let Err(o) = self.cimd_ready("secret").await? {
             return Ok(o);
         }
         let name = "cimd-secret.json";
@@ -1447,7 +1452,7 @@ impl Probes<'_> {
         let mut document = self.cimd_document(&url);
         document["client_secret"] = json!("a-shared-secret-in-a-public-document");
         document["token_endpoint_auth_method"] = json!("client_secret_post");
-        let body = json!({"body": document.to_string()});
+        let body = hosted(document);
         let attempt = self.cimd_attempt(name, &url, body, None).await?;
         Ok(Self::cimd_refusals(
             vec![(
@@ -1466,8 +1471,8 @@ impl Probes<'_> {
         }
         let name = "cimd-consent.json";
         let url = self.cimd_url(name);
-        let hosted = json!({"body": self.cimd_document(&url).to_string(), "name": name});
-        self.ctx.idp.host_document(&hosted).await?;
+        self.cimd_host(name, hosted(self.cimd_document(&url)))
+            .await?;
         // A fresh browser, so that no remembered consent hides the page.
         let fresh = crate::oauth::agent::UserAgent::new();
         let run_fresh = LoginRun {
@@ -1546,10 +1551,7 @@ impl Probes<'_> {
     }
 
     async fn cimd_fetch_safety(&self) -> Result<StepOutcome, HarnessError> {
-        if let Err(o) = self.cimd_applies() {
-            return Ok(o);
-        }
-        if let Err(o) = self.cimd_control("safety").await? {
+        if let Err(o) = self.cimd_ready("safety").await? {
             return Ok(o);
         }
         let mut attempts = Vec::new();
@@ -1557,7 +1559,7 @@ impl Probes<'_> {
         let url = self.cimd_url(name);
         let mut document = self.cimd_document(&url);
         document["x_padding"] = json!("x".repeat(8 * 1024));
-        let body = json!({"body": document.to_string()});
+        let body = hosted(document);
         attempts.push((
             "an 8 KB document".to_string(),
             self.cimd_attempt(name, &url, body, None).await?,
@@ -1565,10 +1567,11 @@ impl Probes<'_> {
         // A redirect to a valid document for the original URL: it must not be followed.
         let url = self.cimd_url("cimd-redirected.json");
         let target = self.cimd_url("cimd-redirect-target.json");
-        let landing = json!({"body": self.cimd_document(&url).to_string()});
-        let mut hosted = landing;
-        hosted["name"] = json!("cimd-redirect-target.json");
-        self.ctx.idp.host_document(&hosted).await?;
+        self.cimd_host(
+            "cimd-redirect-target.json",
+            hosted(self.cimd_document(&url)),
+        )
+        .await?;
         let body = json!({"body": "", "status": 302, "location": target});
         attempts.push((
             "a document URL answering with a redirect".to_string(),
