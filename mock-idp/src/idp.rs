@@ -185,10 +185,7 @@ impl Idp {
         let minted = self.mint_with(request)?;
         lock(&self.inner.registry).remember(
             &minted.0.token,
-            TokenRecord {
-                claims: minted.0.claims.clone(),
-                signature_ok: minted.1,
-            },
+            TokenRecord::new(minted.0.claims.clone(), minted.1),
         );
         Ok(minted.0)
     }
@@ -396,14 +393,31 @@ impl Idp {
 
     /// The RFC 7662 answer for `token`, as the introspection endpoint gives it.
     pub fn introspect(&self, token: &str) -> JsonObject {
+        match self.introspection_of(token) {
+            Introspected::Record(record) => introspection::answer(&record, self.now()),
+            Introspected::Answer(answer) => answer,
+        }
+    }
+
+    /// [`Idp::introspect`] serialised; a known token's active answer is serialised once.
+    pub(crate) fn introspect_json(&self, token: &str) -> Bytes {
+        match self.introspection_of(token) {
+            Introspected::Record(record) => introspection::answer_bytes(&record, self.now()),
+            Introspected::Answer(answer) => {
+                Bytes::from(serde_json::to_vec(&answer).unwrap_or_default())
+            }
+        }
+    }
+
+    fn introspection_of(&self, token: &str) -> Introspected {
         let lookup = lock(&self.inner.registry).lookup(token);
         match lookup {
-            Lookup::Override(response) => response,
-            Lookup::Revoked => introspection::inactive(),
-            Lookup::Minted(record) => introspection::answer(&record, self.now()),
+            Lookup::Override(response) => Introspected::Answer(response),
+            Lookup::Revoked => Introspected::Answer(introspection::inactive()),
+            Lookup::Minted(record) => Introspected::Record(record),
             Lookup::Unknown if token.starts_with("mock_rt_") => {
                 let found = self.inner.authz.grants().refresh_active(token, self.now());
-                match found {
+                Introspected::Answer(match found {
                     Some((grant, expires_at)) => {
                         let mut answer = JsonObject::new();
                         answer.insert("active".into(), json!(true));
@@ -418,7 +432,7 @@ impl Idp {
                         answer
                     }
                     None => introspection::inactive(),
-                }
+                })
             }
             Lookup::Unknown => {
                 let claims = introspection::verify_own_jwt(
@@ -428,15 +442,11 @@ impl Idp {
                 );
                 match claims {
                     Some(claims) => {
-                        let record = TokenRecord {
-                            claims,
-                            signature_ok: true,
-                        };
-                        let answer = introspection::answer(&record, self.now());
-                        lock(&self.inner.registry).remember_verified(token, record);
-                        answer
+                        let record = Arc::new(TokenRecord::new(claims, true));
+                        lock(&self.inner.registry).remember_verified(token, Arc::clone(&record));
+                        Introspected::Record(record)
                     }
-                    None => introspection::inactive(),
+                    None => Introspected::Answer(introspection::inactive()),
                 }
             }
         }
@@ -652,6 +662,12 @@ impl Idp {
         fault
     }
 
+    /// Whether any fault rule is set (one atomic load: the recorder's fast path asks this on
+    /// every request).
+    pub(crate) fn faults_armed(&self) -> bool {
+        self.inner.faults_armed.load(Ordering::Acquire)
+    }
+
     /// Whether some fault rule names a client.
     pub(crate) fn has_client_faults(&self) -> bool {
         self.inner.faults_armed.load(Ordering::Acquire)
@@ -714,6 +730,13 @@ impl Idp {
     pub(crate) fn stop(&self) {
         self.inner.stopping.send_replace(true);
     }
+}
+
+/// What introspection found: a token record (answered from its claims at the current time) or a
+/// finished answer.
+enum Introspected {
+    Record(Arc<TokenRecord>),
+    Answer(JsonObject),
 }
 
 /// RFC 8414 §3.1: the well-known segment goes between the host and the issuer's path.

@@ -5,7 +5,9 @@
 //! introspection verifies them against the IdP's own keys instead, which keeps memory flat under load.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use axum::body::Bytes;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -36,6 +38,30 @@ pub(crate) struct TokenRecord {
     pub(crate) claims: JsonObject,
     /// False for tokens minted with a signature defect.
     pub(crate) signature_ok: bool,
+    /// The serialised active answer, made on the first introspection: only whether the token is
+    /// active depends on the time, and resource servers introspect the same token on every call.
+    pub(crate) active_answer: OnceLock<Bytes>,
+}
+
+impl TokenRecord {
+    pub(crate) fn new(claims: JsonObject, signature_ok: bool) -> Self {
+        TokenRecord {
+            claims,
+            signature_ok,
+            active_answer: OnceLock::new(),
+        }
+    }
+}
+
+/// [`answer`] serialised.
+pub(crate) fn answer_bytes(record: &TokenRecord, now: i64) -> Bytes {
+    if !record.signature_ok || !time_valid(&record.claims, now) {
+        return Bytes::from_static(br#"{"active":false}"#);
+    }
+    record
+        .active_answer
+        .get_or_init(|| Bytes::from(serde_json::to_vec(&answer(record, now)).unwrap_or_default()))
+        .clone()
 }
 
 /// `{"active": false}`.
@@ -192,8 +218,8 @@ impl Registry {
     }
 
     /// Remembers a verified JWT's claims.
-    pub(crate) fn remember_verified(&mut self, token: &str, record: TokenRecord) {
-        self.verified.insert(token, Arc::new(record));
+    pub(crate) fn remember_verified(&mut self, token: &str, record: Arc<TokenRecord>) {
+        self.verified.insert(token, record);
     }
 
     /// Forgets every verified JWT, e.g. when a key is deleted and its tokens stop verifying.
@@ -237,13 +263,28 @@ mod tests {
     use super::*;
 
     fn record(claims: Value, signature_ok: bool) -> TokenRecord {
-        TokenRecord {
-            claims: match claims {
+        TokenRecord::new(
+            match claims {
                 Value::Object(map) => map,
                 _ => unreachable!(),
             },
             signature_ok,
-        }
+        )
+    }
+
+    #[test]
+    fn the_serialised_answer_is_kept_but_time_still_counts() {
+        let record = record(full_claims(), true);
+        let fresh = serde_json::to_vec(&answer(&record, 1_500)).expect("json");
+        assert_eq!(&answer_bytes(&record, 1_500)[..], &fresh[..]);
+        assert!(
+            record.active_answer.get().is_some(),
+            "kept after the first answer"
+        );
+        assert_eq!(&answer_bytes(&record, 1_600)[..], &fresh[..]);
+        assert_eq!(&answer_bytes(&record, 2_000)[..], br#"{"active":false}"#);
+        let forged = super::TokenRecord::new(record.claims.clone(), false);
+        assert_eq!(&answer_bytes(&forged, 1_500)[..], br#"{"active":false}"#);
     }
 
     fn full_claims() -> Value {

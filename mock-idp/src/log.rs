@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use axum::body::Bytes;
-use axum::http::Method;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, Uri};
 
 use crate::api::{EndpointKind, RecordedRequest};
 use crate::clock::wall_millis;
@@ -60,18 +60,28 @@ pub(crate) struct Captured {
 
 /// A request that has just arrived.
 pub(crate) fn capture(parts: &Parts, endpoint: EndpointKind, body: &Bytes) -> Captured {
-    let uri = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    capture_head(&parts.method, &parts.uri, &parts.headers, endpoint, body)
+}
+
+/// A request that has just arrived, from its head without taking the request apart.
+pub(crate) fn capture_head(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    endpoint: EndpointKind,
+    body: &Bytes,
+) -> Captured {
+    let uri = uri.path_and_query().map_or("/", |pq| pq.as_str());
     let size = uri.len()
         + 1
-        + parts
-            .headers
+        + headers
             .iter()
             .map(|(n, v)| n.as_str().len() + v.len() + 2)
             .sum::<usize>();
     let mut head = Vec::with_capacity(size);
     head.extend_from_slice(uri.as_bytes());
     head.push(b'\n');
-    for (name, value) in &parts.headers {
+    for (name, value) in headers {
         head.extend_from_slice(name.as_str().as_bytes());
         head.push(0);
         head.extend_from_slice(value.as_bytes());
@@ -81,7 +91,7 @@ pub(crate) fn capture(parts: &Parts, endpoint: EndpointKind, body: &Bytes) -> Ca
     Captured {
         at_ms: wall_millis(),
         endpoint,
-        method: parts.method.clone(),
+        method: method.clone(),
         head: head.into_boxed_slice(),
         body: if body.is_empty() {
             Bytes::new()

@@ -244,7 +244,7 @@ mod tests {
         headers
     }
 
-    fn form(body: &str) -> Form {
+    fn form(body: &str) -> Form<'_> {
         let mut headers = HeaderMap::new();
         headers.insert(
             header::CONTENT_TYPE,

@@ -1,5 +1,7 @@
 //! `application/x-www-form-urlencoded` request bodies (RFC 6749 §3.2, Appendix B).
 
+use std::borrow::Cow;
+
 use axum::http::{HeaderMap, header};
 
 use crate::oauth_error::OAuthError;
@@ -7,16 +9,17 @@ use crate::oauth_error::OAuthError;
 /// Parameters that may appear more than once (RFC 8707 `resource`); any other repeat is an error.
 const REPEATABLE: &[&str] = &["resource"];
 
-/// A parsed form. Parameters with empty values count as absent (RFC 6749 §3.1).
+/// A parsed form. Parameters with empty values count as absent (RFC 6749 §3.1). Names and values
+/// borrow from the body unless they needed decoding.
 #[derive(Debug, Default)]
-pub(crate) struct Form {
-    params: Vec<(String, String)>,
+pub(crate) struct Form<'a> {
+    params: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
-impl Form {
+impl<'a> Form<'a> {
     /// Parses a form body. A `Content-Type` other than the form type is refused; a body without
     /// any `Content-Type` is refused unless it is empty.
-    pub(crate) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Form, OAuthError> {
+    pub(crate) fn parse(headers: &HeaderMap, body: &'a [u8]) -> Result<Form<'a>, OAuthError> {
         match headers.get(header::CONTENT_TYPE) {
             Some(value) if is_form(value.as_bytes()) => {}
             Some(_) => {
@@ -31,12 +34,10 @@ impl Form {
                 ));
             }
         }
-        let params: Vec<(String, String)> = url::form_urlencoded::parse(body)
-            .into_owned()
-            .filter(|(_, value)| !value.is_empty())
-            .collect();
+        let params: Vec<(Cow<'a, str>, Cow<'a, str>)> =
+            pairs(body).filter(|(_, value)| !value.is_empty()).collect();
         for (i, (name, _)) in params.iter().enumerate() {
-            if !REPEATABLE.contains(&name.as_str())
+            if !REPEATABLE.contains(&name.as_ref())
                 && params[..i].iter().any(|(earlier, _)| earlier == name)
             {
                 return Err(OAuthError::invalid_request(format!(
@@ -52,15 +53,77 @@ impl Form {
         self.params
             .iter()
             .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     /// Every value of a (repeatable) parameter, in order.
-    pub(crate) fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    pub(crate) fn all<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's {
         self.params
             .iter()
             .filter(move |(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
+    }
+}
+
+/// The name/value pairs of an `application/x-www-form-urlencoded` body, decoded as the WHATWG URL
+/// standard says (the same result as `url::form_urlencoded::parse`, which the tests check): split
+/// on `&`, skip empty pieces, split each at its first `=`, `+` is a space, `%XX` a byte, and bytes
+/// that are not UTF-8 become U+FFFD.
+///
+/// Written here because the token and introspection endpoints parse a form on every request and
+/// their values (tokens, codes) rarely need decoding: such a value is borrowed after one scan,
+/// where the general decoder walks it byte by byte and copies it.
+fn pairs(body: &[u8]) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
+    body.split(|b| *b == b'&')
+        .filter(|piece| !piece.is_empty())
+        .map(|piece| match piece.iter().position(|b| *b == b'=') {
+            Some(at) => (decode(&piece[..at]), decode(&piece[at + 1..])),
+            None => (decode(piece), Cow::Borrowed("")),
+        })
+}
+
+/// One form-encoded name or value.
+fn decode(raw: &[u8]) -> Cow<'_, str> {
+    if !raw.iter().any(|b| matches!(b, b'%' | b'+'))
+        && let Ok(text) = std::str::from_utf8(raw)
+    {
+        return Cow::Borrowed(text);
+    }
+    let mut bytes = Vec::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some((&first, tail)) = rest.split_first() {
+        match (first, tail) {
+            (b'+', _) => {
+                bytes.push(b' ');
+                rest = tail;
+            }
+            (b'%', [high, low, after @ ..])
+                if high.is_ascii_hexdigit() && low.is_ascii_hexdigit() =>
+            {
+                bytes.push(hex_value(*high) << 4 | hex_value(*low));
+                rest = after;
+            }
+            (other, _) => {
+                bytes.push(other);
+                rest = tail;
+            }
+        }
+    }
+    Cow::Owned(match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(invalid) => String::from_utf8_lossy(invalid.as_bytes()).into_owned(),
+    })
+}
+
+/// The value of an ASCII hex digit (the caller has checked it is one).
+fn hex_value(digit: u8) -> u8 {
+    match digit {
+        b'0'..=b'9' => digit - b'0',
+        b'a'..=b'f' => digit - b'a' + 10,
+        _ => digit
+            .to_ascii_uppercase()
+            .wrapping_sub(b'A')
+            .wrapping_add(10),
     }
 }
 
@@ -97,6 +160,45 @@ mod tests {
         assert_eq!(form.get("scope"), Some("a b:c"));
         assert_eq!(form.get("empty"), None);
         assert_eq!(form.all("resource").collect::<Vec<_>>(), ["x", "y"]);
+    }
+
+    fn reference(body: &[u8]) -> Vec<(String, String)> {
+        url::form_urlencoded::parse(body).into_owned().collect()
+    }
+
+    fn ours(body: &[u8]) -> Vec<(String, String)> {
+        pairs(body)
+            .map(|(n, v)| (n.into_owned(), v.into_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn decodes_as_the_url_crate_does() {
+        for body in [
+            &b""[..],
+            b"&&a&=b&c=&=&d==e=",
+            b"a+b=c+d%20e%2",
+            b"%zz=%4%41%e2%82%ac%E2%82%AC",
+            b"t=%ff%fe\xff&u=\xe2\x82",
+            b"token=eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1In0.c2ln&token_type_hint=access_token",
+        ] {
+            assert_eq!(ours(body), reference(body), "{body:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decodes_any_body_as_the_url_crate_does(
+            body in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(&b"&=+%aAfF09zZ"[..]),
+                    proptest::num::u8::ANY,
+                ],
+                0..40,
+            )
+        ) {
+            proptest::prop_assert_eq!(ours(&body), reference(&body));
+        }
     }
 
     #[test]

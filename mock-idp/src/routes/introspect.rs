@@ -8,7 +8,7 @@ use crate::idp::Idp;
 use crate::oauth_error::OAuthError;
 use crate::routes::client_auth::{authenticate, presented};
 use crate::routes::form::Form;
-use crate::routes::{NO_STORE, RawBody, json_value};
+use crate::routes::{NO_STORE, RawBody, json_bytes};
 
 pub(crate) async fn introspect(
     State(idp): State<Idp>,
@@ -21,5 +21,9 @@ pub(crate) async fn introspect(
     let token = form
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    Ok(json_value(StatusCode::OK, &idp.introspect(token), NO_STORE))
+    Ok(json_bytes(
+        StatusCode::OK,
+        idp.introspect_json(token),
+        NO_STORE,
+    ))
 }

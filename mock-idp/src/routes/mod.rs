@@ -69,10 +69,7 @@ pub(crate) fn app(idp: Idp) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         // Unknown paths, including `/_probe/*` (the jku/x5u targets), answer 404 `not_found`.
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(
-            idp.clone(),
-            recorder::record,
-        ))
+        .layer(recorder::RecordLayer::new(idp.clone()))
         .with_state(idp)
 }
 
