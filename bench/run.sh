@@ -165,12 +165,17 @@ if [[ $BUILD == 1 ]]; then
     cargo build --release --locked --manifest-path "$HERE/static-jwks/Cargo.toml" \
     || die "static-jwks build failed"
 fi
+if [[ $BUILD == 1 ]]; then
+  log "building the RS256 signing ceiling (cargo bench -p mock-idp --bench rsa_raw --no-run)"
+  (cd "$ROOT" && run_bounded 3600 cargo bench -p mock-idp --bench rsa_raw --no-run) \
+    || die "rsa_raw build failed"
+fi
 [[ -x $MOCK ]] || die "$MOCK missing (build with: cargo build --release -p mock-idp)"
 [[ -x $STATIC ]] || die "$STATIC missing"
 
 # ----- output -----
 mkdir -p "$OUT/raw" "$OUT/logs"
-rm -f "$OUT"/runs.jsonl "$OUT"/startup.jsonl "$OUT"/checks.txt "$OUT"/meta.json \
+rm -f "$OUT"/runs.jsonl "$OUT"/startup.jsonl "$OUT"/checks.txt "$OUT"/meta.json "$OUT"/signing.json \
   "$OUT"/results.md "$OUT"/raw/*.txt "$OUT"/raw/*.cpu "$OUT"/logs/*.log "$OUT"/logs/*.jsonl
 rm -rf "$OUT/state"
 : >"$OUT/runs.jsonl"
@@ -189,6 +194,29 @@ wait_line "$OUT/logs/prep-mock-idp.log" '^mock-idp ready ' "$PREP" 60 || die "mo
 curl -sf -m 5 -o "$OUT/jwks-static.json" "http://127.0.0.1:$PORT/jwks" || die "cannot fetch mock-idp's JWKS"
 kill -TERM "$PREP"
 wait "$PREP" 2>/dev/null || true
+
+# ----- phase 0: the signing ceiling. RS256-2048 signatures per second on this machine with
+# mock-idp's signer (aws-lc-rs: the rsa_raw bench, one thread and every core) and with node's
+# (crypto.sign over OpenSSL, what both npm peers sign with), so that the token ratio can be read
+# against what the hardware allows -----
+RSA_RAW=$(ls -t "$ROOT"/target/release/deps/rsa_raw-* 2>/dev/null | grep -v '\.d$' | head -1 || true)
+if [[ -n $RSA_RAW && -x $RSA_RAW ]]; then
+  log "signing ceiling: $RSA_RAW"
+  run_bounded 300 "${SRV[@]}" "$RSA_RAW" >"$OUT/logs/rsa_raw.txt" 2>&1 || log "rsa_raw failed"
+else
+  log "signing ceiling: no rsa_raw bench binary (run without --no-build to build it); skipped"
+  : >"$OUT/logs/rsa_raw.txt"
+fi
+run_bounded 60 "${SRV[@]}" node -e '
+const c = require("crypto");
+const { privateKey } = c.generateKeyPairSync("rsa", { modulusLength: 2048 });
+const input = Buffer.from("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJiZW5jaCJ9");
+let n = 0; const t0 = process.hrtime.bigint();
+while (process.hrtime.bigint() - t0 < 3000000000n) { c.sign("sha256", input, privateKey); n++; }
+console.log(`node crypto.sign, 1 thread: ${Math.round(n / 3)}/s`);' >"$OUT/logs/node-sign.txt" 2>&1 \
+  || log "node signing measurement failed"
+cat "$OUT/logs/rsa_raw.txt" "$OUT/logs/node-sign.txt" >&2
+"${PY[@]}" signing "$OUT/logs/rsa_raw.txt" "$OUT/logs/node-sign.txt" >"$OUT/signing.json"
 
 # ----- phase 1: start-to-ready and idle RSS (one server at a time) -----
 startup() { # LABEL REGEX CMD...
