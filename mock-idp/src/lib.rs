@@ -243,7 +243,6 @@ impl MockIdp {
             let other = Idp::new(&own, format!("http://{addr}/{}", issuer.name))?;
             others.push((issuer.name.clone(), other));
         }
-        let app = routes::app_with_issuers(idp.clone(), &others);
         for scheduled in std::iter::once(&idp).chain(others.iter().map(|(_, i)| i)) {
             tokio::spawn(scheduled.clone().run_rotation_schedule());
         }
@@ -252,13 +251,25 @@ impl MockIdp {
             let _ = stream.set_nodelay(true);
         });
         let (shutdown, signal) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                let _ = signal.await;
-            });
-            // Serving only ends by the shutdown signal; it reports no errors.
-            let _ = serve.await;
-        });
+        let stopped = async move {
+            let _ = signal.await;
+        };
+        // Serving only ends by the shutdown signal; it reports no errors.
+        let task = if others.is_empty() {
+            let app = axum::ServiceExt::into_make_service(routes::served_alone(idp.clone()));
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await;
+            })
+        } else {
+            let app = routes::app_with_issuers(idp.clone(), &others);
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await;
+            })
+        };
         Ok(MockIdp {
             idp,
             others,
