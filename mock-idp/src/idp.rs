@@ -76,6 +76,8 @@ struct Inner {
     /// Whether the fault table has any rule: lets the hot path skip its lock.
     faults_armed: std::sync::atomic::AtomicBool,
     log: Mutex<RequestLog>,
+    /// The log's status slots, set without its lock.
+    statuses: Arc<crate::log::StatusSlots>,
     clock: Mutex<Clock>,
     /// Documents served at `/documents/{name}` (`POST /_control/documents`).
     documents: Mutex<std::collections::BTreeMap<String, crate::api::HostedDocument>>,
@@ -150,6 +152,7 @@ impl Idp {
             config.default_audience.clone(),
             config.token_client_id.clone(),
         );
+        let log = RequestLog::default();
         Ok(Idp {
             inner: Arc::new(Inner {
                 urls,
@@ -170,7 +173,8 @@ impl Idp {
                 registry: Mutex::new(Registry::default()),
                 faults: Mutex::new(FaultTable::default()),
                 faults_armed: std::sync::atomic::AtomicBool::new(false),
-                log: Mutex::new(RequestLog::default()),
+                statuses: log.statuses(),
+                log: Mutex::new(log),
                 clock: Mutex::new(Clock::Real),
                 documents: Mutex::new(Default::default()),
                 stopping: watch::channel(false).0,
@@ -641,11 +645,14 @@ impl Idp {
 
     /// Appends a request to the log; returns its `seq`.
     pub(crate) fn record(&self, entry: crate::log::Captured) -> u64 {
-        lock(&self.inner.log).push(entry)
+        // The lock is released at the end of the statement; the evicted entry is freed after it.
+        let (seq, evicted) = lock(&self.inner.log).push_evicting(entry);
+        drop(evicted);
+        seq
     }
 
     pub(crate) fn record_status(&self, seq: u64, status: u16) {
-        lock(&self.inner.log).set_status(seq, status);
+        self.inner.statuses.set(seq, status);
     }
 
     /// The fault for one call to `endpoint`, if any (counts the call).

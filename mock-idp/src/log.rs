@@ -4,6 +4,8 @@
 //! sequence numbers keep increasing, so `since` stays meaningful across drops and clears.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::body::Bytes;
 use axum::http::request::Parts;
@@ -150,18 +152,73 @@ impl Captured {
 struct Entry {
     seq: u64,
     captured: Captured,
-    status: u16,
+}
+
+/// The status answered to each request in the log, set without the log's lock: the recorder sets
+/// it when the answer is made, on every request, and two workers taking the log's mutex twice per
+/// request made them wait on each other.
+///
+/// One slot per log entry, indexed by `seq % len`; a slot holds `seq << 16 | status`. The log
+/// holds at most `len` entries with contiguous sequence numbers, so live entries never share a
+/// slot, and the tag stops a request answered after its entry was dropped from writing into the
+/// slot's new owner.
+#[derive(Debug)]
+pub(crate) struct StatusSlots {
+    slots: Box<[AtomicU64]>,
+}
+
+impl StatusSlots {
+    fn new(len: usize) -> Self {
+        StatusSlots {
+            slots: (0..len.max(1)).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    fn slot(&self, seq: u64) -> &AtomicU64 {
+        // The remainder is below the slot count, which is a usize.
+        &self.slots[(seq % self.slots.len() as u64) as usize]
+    }
+
+    /// Claims the slot for a new entry (no status yet).
+    fn begin(&self, seq: u64) {
+        self.slot(seq).store(seq << 16, Ordering::Release);
+    }
+
+    /// Records the status of `seq`, once, if its entry still owns the slot.
+    pub(crate) fn set(&self, seq: u64, status: u16) {
+        let _ = self.slot(seq).compare_exchange(
+            seq << 16,
+            seq << 16 | u64::from(status),
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The status of `seq`; 0 while it has none.
+    fn get(&self, seq: u64) -> u16 {
+        let value = self.slot(seq).load(Ordering::Acquire);
+        if value >> 16 == seq {
+            (value & 0xffff) as u16
+        } else {
+            0
+        }
+    }
 }
 
 /// The bounded, ordered log.
 #[derive(Debug)]
 pub(crate) struct RequestLog {
     entries: VecDeque<Entry>,
+    statuses: Arc<StatusSlots>,
     last_seq: u64,
     body_bytes: usize,
     max_entries: usize,
     max_body_bytes: usize,
 }
+
+/// An entry pushed out of the log, to be dropped after the log's lock is released.
+#[derive(Debug)]
+pub(crate) struct Evicted(#[allow(dead_code)] Option<Captured>);
 
 impl Default for RequestLog {
     fn default() -> Self {
@@ -173,6 +230,7 @@ impl RequestLog {
     pub(crate) fn with_limits(max_entries: usize, max_body_bytes: usize) -> Self {
         RequestLog {
             entries: VecDeque::new(),
+            statuses: Arc::new(StatusSlots::new(max_entries)),
             last_seq: 0,
             body_bytes: 0,
             max_entries,
@@ -180,39 +238,44 @@ impl RequestLog {
         }
     }
 
+    /// The status slots, to set statuses without this log's lock.
+    pub(crate) fn statuses(&self) -> Arc<StatusSlots> {
+        Arc::clone(&self.statuses)
+    }
+
     /// Appends `entry` with the next sequence number, which it returns.
+    #[cfg(test)]
     pub(crate) fn push(&mut self, captured: Captured) -> u64 {
+        self.push_evicting(captured).0
+    }
+
+    /// Appends `entry` with the next sequence number, which it returns with the oldest entry
+    /// if it had to go (freeing it is left to the caller, outside the lock). When the byte
+    /// budget pushes out more than one entry, the others are dropped here.
+    pub(crate) fn push_evicting(&mut self, captured: Captured) -> (u64, Evicted) {
         self.last_seq += 1;
         self.body_bytes += captured.size();
         self.entries.push_back(Entry {
             seq: self.last_seq,
             captured,
-            status: 0,
         });
+        self.statuses.begin(self.last_seq);
+        let mut evicted = None;
         while self.entries.len() > self.max_entries
             || (self.body_bytes > self.max_body_bytes && self.entries.len() > 1)
         {
             if let Some(dropped) = self.entries.pop_front() {
                 self.body_bytes -= dropped.captured.size();
+                evicted = Some(dropped.captured);
             }
         }
-        self.last_seq
+        (self.last_seq, Evicted(evicted))
     }
 
     /// Records the status answered to request `seq` (if it is still in the log).
-    pub(crate) fn set_status(&mut self, seq: u64, status: u16) {
-        // Sequence numbers in the log are contiguous, so the position is an offset.
-        let Some(first) = self.entries.front().map(|e| e.seq) else {
-            return;
-        };
-        let Some(index) = seq.checked_sub(first).and_then(|i| usize::try_from(i).ok()) else {
-            return;
-        };
-        if let Some(entry) = self.entries.get_mut(index)
-            && entry.seq == seq
-        {
-            entry.status = status;
-        }
+    #[cfg(test)]
+    pub(crate) fn set_status(&self, seq: u64, status: u16) {
+        self.statuses.set(seq, status);
     }
 
     /// Entries with `seq > since`, oldest first.
@@ -225,7 +288,7 @@ impl RequestLog {
         let start = self.entries.partition_point(|e| e.seq <= since);
         self.entries
             .range(start..)
-            .map(|e| e.captured.render(e.seq, e.status))
+            .map(|e| e.captured.render(e.seq, self.statuses.get(e.seq)))
             .collect()
     }
 
@@ -315,6 +378,26 @@ mod tests {
             log.push(capture(&p, EndpointKind::Jwks, &Bytes::new())),
             3,
             "seq continues after a clear"
+        );
+    }
+
+    #[test]
+    fn a_status_set_after_its_entry_left_does_not_land_on_another() {
+        let p = parts("GET", "/jwks", &[]);
+        let mut log = RequestLog::with_limits(2, 1_000);
+        let first = log.push(capture(&p, EndpointKind::Jwks, &Bytes::new()));
+        let _second = log.push(capture(&p, EndpointKind::Jwks, &Bytes::new()));
+        // The third entry pushes the first out and takes its slot.
+        let third = log.push(capture(&p, EndpointKind::Jwks, &Bytes::new()));
+        log.set_status(first, 500);
+        log.set_status(third, 200);
+        log.set_status(third, 404); // set once: the first answer counts
+        assert_eq!(
+            log.since(0)
+                .iter()
+                .map(|e| (e.seq, e.status))
+                .collect::<Vec<_>>(),
+            [(2, 0), (3, 200)]
         );
     }
 
