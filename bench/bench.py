@@ -385,7 +385,11 @@ def report(argv):
     # signing ceiling
     ours_eff = (stats.get("mock-idp/token") or {}).get("eff")
     o2m_eff = (stats.get("oauth2-mock-server/token") or {}).get("eff")
-    ceiling = ratio_of(sign.get("aws_lc_1"), o2m_eff)
+    # Under the load runs every core is busy, so the per-CPU-second signing rate to compare with
+    # is the all-cores one divided by the threads (a lone thread runs faster: turbo, no neighbour).
+    loaded = (sign["aws_lc_all"] / sign["aws_lc_threads"]
+              if sign.get("aws_lc_all") and sign.get("aws_lc_threads") else None)
+    ceiling = ratio_of(loaded, o2m_eff)
     p("## Signing ceiling (RS256-2048 on this machine)")
     p("")
     p("Every RS256 token costs one RSA-2048 private-key operation, whatever the server. Measured "
@@ -399,18 +403,21 @@ def report(argv):
     p(f"| node `crypto.sign` (OpenSSL; what oauth2-mock-server and oidc-provider sign with) | "
       f"{fmt(sign.get('node_1'))} | — |")
     p("")
-    if sign.get("aws_lc_1") and ours_eff:
+    if loaded:
+        p(f"- With every core signing, aws-lc-rs makes {fmt(loaded)} signatures per CPU-second; "
+          "that is the rate a server gets during the load runs, when both cores are busy.")
+    if loaded and ours_eff:
         p(f"- mock-idp issued {fmt(ours_eff)} tokens per server CPU-second: "
-          f"{fmt(100 * ours_eff / sign['aws_lc_1'])}% of the one-thread signing rate (the rest "
+          f"{fmt(100 * ours_eff / loaded)}% of that rate (the rest "
           "is HTTP, form, client authentication and claims).")
     if sign.get("node_1") and o2m_eff:
         p(f"- oauth2-mock-server issued {fmt(o2m_eff)} tokens per server CPU-second: "
           f"{fmt(100 * o2m_eff / sign['node_1'])}% of node's one-thread signing rate.")
     if ceiling:
         p(f"- A server that spent no CPU on anything but signing would issue "
-          f"{fmt(sign['aws_lc_1'])} tokens per CPU-second, so the highest tokens ratio over "
+          f"{fmt(loaded)} tokens per CPU-second, so the highest tokens ratio over "
           f"oauth2-mock-server reachable per CPU-second on this machine is "
-          f"{fmt(sign['aws_lc_1'])} / {fmt(o2m_eff)} = **{ceiling:.2f}×** "
+          f"{fmt(loaded)} / {fmt(o2m_eff)} = **{ceiling:.2f}×** "
           + ("(the 3× target is within it)." if ceiling >= 3 else
              "(the 3× target is beyond it: no RS256-2048 server that signs each token can "
              "reach 3× here)."))
