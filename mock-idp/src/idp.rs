@@ -404,12 +404,10 @@ impl Idp {
     }
 
     /// [`Idp::introspect`] serialised; a known token's active answer is serialised once.
-    pub(crate) fn introspect_json(&self, token: &str) -> Bytes {
+    pub(crate) fn introspect_json(&self, token: &str) -> Result<Bytes, serde_json::Error> {
         match self.introspection_of(token) {
             Introspected::Record(record) => introspection::answer_bytes(&record, self.now()),
-            Introspected::Answer(answer) => {
-                Bytes::from(serde_json::to_vec(&answer).unwrap_or_default())
-            }
+            Introspected::Answer(answer) => serde_json::to_vec(&answer).map(Bytes::from),
         }
     }
 

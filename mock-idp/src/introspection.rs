@@ -33,7 +33,7 @@ const ANSWER_CLAIMS: [&str; 9] = [
 ];
 
 /// What the IdP knows about a token it minted.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub(crate) struct TokenRecord {
     pub(crate) claims: JsonObject,
     /// False for tokens minted with a signature defect.
@@ -41,6 +41,13 @@ pub(crate) struct TokenRecord {
     /// The serialised active answer, made on the first introspection: only whether the token is
     /// active depends on the time, and resource servers introspect the same token on every call.
     pub(crate) active_answer: OnceLock<Bytes>,
+}
+
+/// Records are equal when they say the same about the token, whether or not an answer was kept.
+impl PartialEq for TokenRecord {
+    fn eq(&self, other: &Self) -> bool {
+        self.claims == other.claims && self.signature_ok == other.signature_ok
+    }
 }
 
 impl TokenRecord {
@@ -54,14 +61,15 @@ impl TokenRecord {
 }
 
 /// [`answer`] serialised.
-pub(crate) fn answer_bytes(record: &TokenRecord, now: i64) -> Bytes {
+pub(crate) fn answer_bytes(record: &TokenRecord, now: i64) -> Result<Bytes, serde_json::Error> {
     if !record.signature_ok || !time_valid(&record.claims, now) {
-        return Bytes::from_static(br#"{"active":false}"#);
+        return Ok(Bytes::from_static(br#"{"active":false}"#));
     }
-    record
-        .active_answer
-        .get_or_init(|| Bytes::from(serde_json::to_vec(&answer(record, now)).unwrap_or_default()))
-        .clone()
+    if let Some(kept) = record.active_answer.get() {
+        return Ok(kept.clone());
+    }
+    let bytes = Bytes::from(serde_json::to_vec(&answer(record, now))?);
+    Ok(record.active_answer.get_or_init(|| bytes).clone())
 }
 
 /// `{"active": false}`.
@@ -276,15 +284,21 @@ mod tests {
     fn the_serialised_answer_is_kept_but_time_still_counts() {
         let record = record(full_claims(), true);
         let fresh = serde_json::to_vec(&answer(&record, 1_500)).expect("json");
-        assert_eq!(&answer_bytes(&record, 1_500)[..], &fresh[..]);
+        assert_eq!(&answer_bytes(&record, 1_500).expect("json")[..], &fresh[..]);
         assert!(
             record.active_answer.get().is_some(),
             "kept after the first answer"
         );
-        assert_eq!(&answer_bytes(&record, 1_600)[..], &fresh[..]);
-        assert_eq!(&answer_bytes(&record, 2_000)[..], br#"{"active":false}"#);
+        assert_eq!(&answer_bytes(&record, 1_600).expect("json")[..], &fresh[..]);
+        assert_eq!(
+            &answer_bytes(&record, 2_000).expect("json")[..],
+            br#"{"active":false}"#
+        );
         let forged = super::TokenRecord::new(record.claims.clone(), false);
-        assert_eq!(&answer_bytes(&forged, 1_500)[..], br#"{"active":false}"#);
+        assert_eq!(
+            &answer_bytes(&forged, 1_500).expect("json")[..],
+            br#"{"active":false}"#
+        );
     }
 
     fn full_claims() -> Value {

@@ -161,7 +161,7 @@ struct Entry {
 /// One slot per log entry, indexed by `seq % len`; a slot holds `seq << 16 | status`. The log
 /// holds at most `len` entries with contiguous sequence numbers, so live entries never share a
 /// slot, and the tag stops a request answered after its entry was dropped from writing into the
-/// slot's new owner.
+/// slot's new owner. Tags are 48 bits: after 2^48 requests statuses would read as 0.
 #[derive(Debug)]
 pub(crate) struct StatusSlots {
     slots: Box<[AtomicU64]>,

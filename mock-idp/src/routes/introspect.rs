@@ -21,9 +21,8 @@ pub(crate) async fn introspect(
     let token = form
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    Ok(json_bytes(
-        StatusCode::OK,
-        idp.introspect_json(token),
-        NO_STORE,
-    ))
+    let answer = idp
+        .introspect_json(token)
+        .map_err(|_| OAuthError::server_error(StatusCode::INTERNAL_SERVER_ERROR))?;
+    Ok(json_bytes(StatusCode::OK, answer, NO_STORE))
 }

@@ -41,7 +41,9 @@ pub(crate) fn app(idp: Idp) -> Router {
 /// What a server with only the root issuer serves: the recorder wrapped around the whole router
 /// once, rather than layered onto each route as [`app`] does. axum clones a layered route's
 /// service (an allocation) on every call, so this shape saves two allocations per request on the
-/// busiest endpoints; what is recorded and answered is the same.
+/// busiest endpoints. What is recorded is the same; the answers the recorder makes itself (a
+/// CORS preflight, an injected fault) now pass outside axum's top-level route future, so they do
+/// not get the `Allow` header axum adds to a 405 (hyper still drops bodies of HEAD answers).
 pub(crate) fn served_alone(idp: Idp) -> recorder::Recorder<Router> {
     use tower_layer::Layer as _;
     recorder::RecordLayer::new(idp.clone()).layer(unrecorded(idp))
