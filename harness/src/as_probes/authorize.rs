@@ -5,13 +5,9 @@ use super::*;
 
 impl Probes<'_> {
     pub(super) async fn authz_state_echo(&self) -> StepOutcome {
-        let Some(run) = self
-            .flow
-            .authorization
-            .as_ref()
-            .filter(|r| r.reached_callback())
-        else {
-            return StepOutcome::not_testable(self.flow.summary(), Vec::new());
+        let run = match self.callback_run() {
+            Ok(run) => run,
+            Err(outcome) => return outcome,
         };
         let evidence: Vec<Exchange> = run.hops.last().cloned().into_iter().collect();
         if run.param_count("state") != 1 || run.param("state") != Some(self.flow.state.as_str()) {
@@ -49,13 +45,9 @@ impl Probes<'_> {
     }
 
     pub(super) fn authz_iss(&self) -> StepOutcome {
-        let Some(run) = self
-            .flow
-            .authorization
-            .as_ref()
-            .filter(|r| r.reached_callback())
-        else {
-            return StepOutcome::not_testable(self.flow.summary(), Vec::new());
+        let run = match self.callback_run() {
+            Ok(run) => run,
+            Err(outcome) => return outcome,
         };
         let evidence: Vec<Exchange> = run.hops.last().cloned().into_iter().collect();
         let issuer = self

@@ -286,13 +286,9 @@ impl Probes<'_> {
             Ok(d) => d,
             Err(o) => return o,
         };
-        let Some(run) = self
-            .flow
-            .authorization
-            .as_ref()
-            .filter(|r| r.reached_callback())
-        else {
-            return StepOutcome::not_testable(self.flow.summary(), Vec::new());
+        let run = match self.callback_run() {
+            Ok(run) => run,
+            Err(outcome) => return outcome,
         };
         let flag = doc
             .get("authorization_response_iss_parameter_supported")

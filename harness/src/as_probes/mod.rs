@@ -351,6 +351,15 @@ impl Probes<'_> {
             .ok_or_else(|| StepOutcome::not_testable(self.flow.summary(), Vec::new()))
     }
 
+    /// The login's authorization run, if it reached the callback.
+    fn callback_run(&self) -> Result<&AuthorizeRun, StepOutcome> {
+        self.flow
+            .authorization
+            .as_ref()
+            .filter(|r| r.reached_callback())
+            .ok_or_else(|| StepOutcome::not_testable(self.flow.summary(), Vec::new()))
+    }
+
     fn token_endpoint(&self) -> String {
         self.flow.endpoint("token_endpoint").unwrap_or_default()
     }
