@@ -35,7 +35,10 @@ pub(crate) async fn revoke(
     // RFC 7009 §2.2: 200 whether or not the token was known; `token_type_hint` is only a hint.
     // Revoking a refresh token revokes its family and the access tokens issued in it (§2.1).
     idp.revoke(token);
-    if let Some(family) = idp.authz().grants().family_of(token) {
+    // The family is read under one short lock and revoked under another: a guard borrowed by an
+    // `if let` scrutinee would live through the block and deadlock the second lock.
+    let family = idp.authz().grants().family_of(token);
+    if let Some(family) = family {
         let issued = idp.authz().grants().revoke_family(family);
         for access in issued {
             idp.revoke(&access);
