@@ -230,7 +230,7 @@ mod tests {
     }
 
     fn catalogue() -> Catalogue {
-        crate::scenario::load_builtin().expect("built-in scenarios")
+        crate::load_catalogue(&[]).expect("built-in scenarios")
     }
 
     #[test]

@@ -10,9 +10,9 @@ use clap::Parser;
 use crate::check::{Mode, Validation};
 use crate::error::{HarnessError, exit_code};
 use crate::report::{TerminalStyle, render_terminal};
-use crate::scenario::{self, Catalogue};
+use crate::scenario::{Catalogue, selected};
 use crate::spec::SpecVersion;
-use crate::{Limits, Options, RunConfig};
+use crate::{Limits, Options, RunConfig, load_catalogue};
 
 /// Judges an MCP server's OAuth 2.1 authorization: discovery, challenges, token validation,
 /// scopes, audience, JWKS rotation and introspection.
@@ -266,24 +266,6 @@ pub fn main() -> i32 {
             e.exit_code()
         }
     }
-}
-
-/// Loads the built-in scenarios plus those in `dirs`.
-pub fn load_catalogue(dirs: &[PathBuf]) -> Result<Catalogue, HarnessError> {
-    let mut catalogue = scenario::load_builtin()?;
-    for dir in dirs {
-        catalogue.extend(scenario::load_dir(dir)?)?;
-    }
-    Ok(catalogue)
-}
-
-/// Whether a check is selected by `--check` filters (an ID, an ID prefix or an area).
-pub fn selected(filters: &[String], id: &str) -> bool {
-    let area = id.split('.').next().unwrap_or("");
-    filters.is_empty()
-        || filters
-            .iter()
-            .any(|f| id == f || id.starts_with(&format!("{f}.")) || area == f)
 }
 
 fn list(catalogue: &Catalogue, spec: SpecVersion, filters: &[String]) -> String {

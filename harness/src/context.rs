@@ -1,16 +1,19 @@
 //! The state one run shares between discovery, steps and probes.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::browser::agent::UserAgent;
 use crate::check::{Mode, Validation};
 use crate::error::HarnessError;
 use crate::idp::{IdpClient, IdpInfo, MintedToken};
+use crate::mcp::McpEndpoint;
+use crate::restart::TargetRestart;
 use crate::spec::SpecVersion;
 use crate::target::TargetClient;
+use crate::wellknown::origin_of;
 
 /// Knobs of a run that checks read.
 #[derive(Debug, Clone)]
@@ -144,8 +147,9 @@ impl Default for Options {
 #[derive(Debug)]
 pub struct Ctx {
     pub target: TargetClient,
-    /// The MCP endpoint URL exactly as given.
-    pub target_url: String,
+    /// The target's MCP endpoint: its URL exactly as given, the judged revision, the negotiated
+    /// protocol version.
+    pub mcp: McpEndpoint,
     /// The audience tokens are minted for (the target URL unless `--audience`).
     pub audience: String,
     pub spec: SpecVersion,
@@ -154,21 +158,17 @@ pub struct Ctx {
     pub options: Options,
     /// What the JWKS checks share: they run in order and build on each other.
     pub jwks_story: Mutex<JwksStory>,
-    /// The protocol version the target chose in the positive control's `initialize`, sent in
-    /// `MCP-Protocol-Version` on every later request.
-    pub negotiated_version: OnceLock<String>,
     /// The access token the target's own authorization server issued to the headless login
     /// (modes C and D): the valid token of the run.
     pub issued_token: OnceLock<String>,
     /// The scope the headless login asked for (the issued token carries it).
     pub issued_scope: OnceLock<String>,
     /// The browser of the headless login; its cookies last for the run.
-    pub agent: crate::oauth::agent::UserAgent,
+    pub agent: UserAgent,
     /// The loopback listener behind the login's redirect URI, held for the run so its port
     /// stays the harness's.
     callback: Mutex<Option<std::net::TcpListener>>,
     callback_port: OnceLock<Option<u16>>,
-    next_id: AtomicU64,
     /// How to restart the target, when the run knows one (`dcr.client-usable`).
     pub restart: Option<TargetRestart>,
 }
@@ -185,27 +185,6 @@ pub struct JwksStory {
     pub rotation_mark: Option<u64>,
 }
 
-/// A restart in progress.
-pub type RestartFuture =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
-
-/// Restarts the target and resolves once it listens again: the started `--command`, the bundled
-/// reference target, or `--restart-cmd`.
-#[derive(Clone)]
-pub struct TargetRestart(pub std::sync::Arc<dyn Fn() -> RestartFuture + Send + Sync>);
-
-impl TargetRestart {
-    pub async fn restart(&self) -> Result<(), String> {
-        (self.0)().await
-    }
-}
-
-impl std::fmt::Debug for TargetRestart {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TargetRestart")
-    }
-}
-
 impl Ctx {
     pub fn new(
         target: TargetClient,
@@ -217,21 +196,19 @@ impl Ctx {
         options: Options,
     ) -> Ctx {
         Ctx {
+            agent: UserAgent::new(target.clone()),
             target,
-            target_url,
+            mcp: McpEndpoint::new(target_url, spec),
             audience,
             spec,
             idp,
             idp_info,
             options,
             jwks_story: Mutex::new(JwksStory::default()),
-            negotiated_version: OnceLock::new(),
             issued_token: OnceLock::new(),
             issued_scope: OnceLock::new(),
-            agent: crate::oauth::agent::UserAgent::new(),
             callback: Mutex::new(None),
             callback_port: OnceLock::new(),
-            next_id: AtomicU64::new(1),
             restart: None,
         }
     }
@@ -264,23 +241,9 @@ impl Ctx {
             .or_else(|| self.issued_token.get().map(String::as_str))
     }
 
-    pub fn next_id(&self) -> u64 {
-        self.next_id.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// The protocol version for requests after `initialize`: the negotiated one, else the judged revision.
-    pub fn protocol_version(&self) -> String {
-        self.negotiated_version
-            .get()
-            .cloned()
-            .unwrap_or_else(|| self.spec.as_str().to_string())
-    }
-
     /// The target's origin (`scheme://host:port`).
     pub fn origin(&self) -> String {
-        url::Url::parse(&self.target_url)
-            .map(|u| u.origin().ascii_serialization())
-            .unwrap_or_default()
+        origin_of(&self.mcp.url)
     }
 
     /// Mints a token; the audience defaults to [`Ctx::audience`], and a `null` scope means none.

@@ -8,8 +8,11 @@ use crate::challenge::{self, ParsedChallenges};
 use crate::check::{Mode, Validation};
 use crate::context::Ctx;
 use crate::error::HarnessError;
-use crate::mcp::{McpCall, RpcOutcome, read_response};
+use crate::mcp::accepted;
+use crate::oauth::flow::{LoginFlow, LoginRun};
+use crate::rpc::{McpCall, RpcOutcome, read_response};
 use crate::target::{Exchange, Request};
+use crate::wellknown::{metadata_document, origin_of, prm_path_inserted, prm_root};
 
 /// Where a protected-resource metadata URL came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +81,7 @@ pub struct Facts {
     /// The IdP log position when the run started; later entries are this run's.
     pub log_start: u64,
     /// The headless login against the target's own authorization server (modes C and D).
-    pub login: Option<crate::oauth::flow::LoginFlow>,
+    pub login: Option<LoginFlow>,
 }
 
 impl Facts {
@@ -96,77 +99,17 @@ impl Facts {
     }
 }
 
-/// Reads a 200 JSON object, the only answer that counts as metadata.
-pub fn metadata_document(exchange: &Exchange) -> Option<Value> {
-    let response = exchange.response()?;
-    if response.status != 200 {
-        return None;
-    }
-    match serde_json::from_slice::<Value>(&response.body) {
-        Ok(v @ Value::Object(_)) => Some(v),
-        _ => None,
-    }
-}
-
-/// The request the harness sends to an MCP endpoint.
-pub fn mcp_request(
-    ctx: &Ctx,
-    call: &McpCall,
-    authorization: &[String],
-    session: Option<&str>,
-) -> Request {
-    let mut request = Request::new(reqwest::Method::POST, ctx.target_url.clone())
-        .header("accept", "application/json, text/event-stream");
-    // The version header belongs to requests after initialization (MCP Streamable HTTP).
-    if *call != McpCall::Initialize {
-        request = request.header("mcp-protocol-version", ctx.protocol_version());
-    }
-    for value in authorization {
-        request = request.header("authorization", value.clone());
-    }
-    if let Some(session) = session {
-        request = request.header("mcp-session-id", session);
-    }
-    request.json_body(&call.body(ctx.next_id(), ctx.spec))
-}
-
-/// Whether an answer to a JSON-RPC request is an acceptance: 2xx with a JSON-RPC result.
-pub fn accepted(exchange: &Exchange) -> Result<(), String> {
-    let Some(response) = exchange.response() else {
-        return Err(format!("no answer: {}", exchange.failure()));
-    };
-    if !response.is_success() {
-        return Err(format!("answered HTTP {}", response.status));
-    }
-    match read_response(response.header("content-type"), &response.body) {
-        RpcOutcome::Result(_) => Ok(()),
-        RpcOutcome::Error { code, message } => Err(format!(
-            "HTTP {} with JSON-RPC error {code}: {message}",
-            response.status
-        )),
-        RpcOutcome::NoResponse => Err(format!(
-            "HTTP {} without a JSON-RPC response",
-            response.status
-        )),
-        RpcOutcome::Unreadable(why) => Err(format!("HTTP {} but {why}", response.status)),
-    }
-}
-
-fn origin_of(url: &url::Url) -> String {
-    url.origin().ascii_serialization()
-}
-
 /// Runs discovery and the positive control.
 pub async fn discover(ctx: &Ctx) -> Result<Facts, HarnessError> {
     let log_start = ctx.idp.last_seq().await?;
     // 1. The unauthenticated request every client starts with.
     let unauthenticated = ctx
         .target
-        .send(mcp_request(ctx, &McpCall::Initialize, &[], None))
+        .send(ctx.mcp.request(&McpCall::Initialize, &[], None))
         .await;
     if let Err(reason) = &unauthenticated.response {
         return Err(HarnessError::TargetUnreachable {
-            url: ctx.target_url.clone(),
+            url: ctx.mcp.url.clone(),
             reason: reason.clone(),
         });
     }
@@ -178,9 +121,9 @@ pub async fn discover(ctx: &Ctx) -> Result<Facts, HarnessError> {
     );
 
     // 2. Protected-resource metadata, anonymously, at every place a client may look.
-    let url = url::Url::parse(&ctx.target_url)
+    let url = url::Url::parse(&ctx.mcp.url)
         .map_err(|e| HarnessError::Usage(format!("bad target URL: {e}")))?;
-    let origin = origin_of(&url);
+    let origin = ctx.origin();
     let mut candidates: Vec<(String, PrmRole)> = Vec::new();
     if let Some(pointer) = challenges
         .bearer()
@@ -190,17 +133,10 @@ pub async fn discover(ctx: &Ctx) -> Result<Facts, HarnessError> {
     {
         candidates.push((pointer.to_string(), PrmRole::Pointer));
     }
-    let path = url.path().trim_end_matches('/');
-    if !path.is_empty() {
-        candidates.push((
-            format!("{origin}/.well-known/oauth-protected-resource{path}"),
-            PrmRole::PathInserted,
-        ));
+    if let Some(path_inserted) = prm_path_inserted(&url) {
+        candidates.push((path_inserted, PrmRole::PathInserted));
     }
-    candidates.push((
-        format!("{origin}/.well-known/oauth-protected-resource"),
-        PrmRole::Root,
-    ));
+    candidates.push((prm_root(&url), PrmRole::Root));
     let mut prm_attempts: Vec<PrmAttempt> = Vec::new();
     for (candidate, role) in candidates {
         if let Some(existing) = prm_attempts.iter_mut().find(|a| a.url == candidate) {
@@ -265,7 +201,7 @@ pub async fn discover(ctx: &Ctx) -> Result<Facts, HarnessError> {
                     .map(str::to_string)
             })
             .unwrap_or_else(|| origin.clone());
-        let run = crate::oauth::flow::LoginRun {
+        let run = LoginRun {
             ctx,
             agent: &ctx.agent,
         };
@@ -415,10 +351,7 @@ fn detect_mode(ctx: &Ctx, prm_attempts: &[PrmAttempt], origin: &str) -> (Mode, S
                 .and_then(Value::as_array)
                 .map(|a| a.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
-            if servers
-                .iter()
-                .any(|s| url::Url::parse(s).is_ok_and(|u| origin_of(&u) == origin))
-            {
+            if servers.iter().any(|s| origin_of(s) == origin) {
                 (
                     Mode::C,
                     "the metadata names an authorization server on the target's own origin"
@@ -462,7 +395,7 @@ async fn positive_control(
     };
     let init = ctx
         .target
-        .send(mcp_request(ctx, &McpCall::Initialize, &auth, None))
+        .send(ctx.mcp.request(&McpCall::Initialize, &auth, None))
         .await;
     let mut exchanges = vec![init.clone()];
     if let Err(why) = accepted(&init) {
@@ -489,26 +422,22 @@ async fn positive_control(
         .map(|r| read_response(r.header("content-type"), &r.body))
         && let Some(version) = result.get("protocolVersion").and_then(Value::as_str)
     {
-        let _ = ctx.negotiated_version.set(version.to_string());
+        ctx.mcp.negotiated(version);
     }
     let initialized = ctx
         .target
-        .send(mcp_request(
-            ctx,
-            &McpCall::Initialized,
-            &auth,
-            session_id.as_deref(),
-        ))
+        .send(
+            ctx.mcp
+                .request(&McpCall::Initialized, &auth, session_id.as_deref()),
+        )
         .await;
     exchanges.push(initialized);
     let list = ctx
         .target
-        .send(mcp_request(
-            ctx,
-            &McpCall::Ping,
-            &auth,
-            session_id.as_deref(),
-        ))
+        .send(
+            ctx.mcp
+                .request(&McpCall::Ping, &auth, session_id.as_deref()),
+        )
         .await;
     exchanges.push(list.clone());
     if let Err(why) = accepted(&list) {

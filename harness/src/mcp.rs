@@ -1,184 +1,95 @@
-//! Just enough MCP (JSON-RPC 2.0 over Streamable HTTP) to tell an accepted request from a refused one.
-//!
-//! The harness reads the wire itself rather than using an MCP client library, because its checks
-//! need raw control of headers and must survive targets that answer with nonsense.
+//! The target's MCP endpoint as the harness addresses it: every request with the headers its
+//! revision wants, and what counts as an accepted answer.
 
-use serde_json::{Value, json};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::rpc::{McpCall, RpcOutcome, read_response};
 use crate::spec::SpecVersion;
+use crate::target::{Exchange, Request};
 
-/// An MCP call the harness can send in a scenario step.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum McpCall {
-    Initialize,
-    Initialized,
-    ToolsList,
-    Ping,
-    ToolsCall { name: String, arguments: Value },
+/// The MCP endpoint of one run: its URL, the revision judged, the protocol version the target
+/// negotiated and the JSON-RPC id counter.
+#[derive(Debug)]
+pub struct McpEndpoint {
+    /// The MCP endpoint URL exactly as given.
+    pub url: String,
+    pub spec: SpecVersion,
+    /// The protocol version the target chose in the positive control's `initialize`, sent in
+    /// `MCP-Protocol-Version` on every later request.
+    negotiated: OnceLock<String>,
+    next_id: AtomicU64,
 }
 
-impl McpCall {
-    pub fn parse(method: &str) -> Option<McpCall> {
-        Some(match method {
-            "initialize" => McpCall::Initialize,
-            "notifications/initialized" => McpCall::Initialized,
-            "tools/list" => McpCall::ToolsList,
-            "ping" => McpCall::Ping,
-            _ => return None,
-        })
-    }
-
-    /// The JSON-RPC message; notifications carry no id.
-    pub fn body(&self, id: u64, spec: SpecVersion) -> Value {
-        match self {
-            McpCall::Initialize => json!({
-                "jsonrpc": "2.0", "id": id, "method": "initialize",
-                "params": {
-                    "protocolVersion": spec.as_str(),
-                    "capabilities": {},
-                    "clientInfo": {"name": "mcp-auth-conformance", "version": env!("CARGO_PKG_VERSION")}
-                }
-            }),
-            McpCall::Initialized => {
-                json!({"jsonrpc": "2.0", "method": "notifications/initialized"})
-            }
-            McpCall::ToolsList => {
-                json!({"jsonrpc": "2.0", "id": id, "method": "tools/list", "params": {}})
-            }
-            McpCall::Ping => json!({"jsonrpc": "2.0", "id": id, "method": "ping"}),
-            McpCall::ToolsCall { name, arguments } => json!({
-                "jsonrpc": "2.0", "id": id, "method": "tools/call",
-                "params": {"name": name, "arguments": arguments}
-            }),
+impl McpEndpoint {
+    pub fn new(url: String, spec: SpecVersion) -> McpEndpoint {
+        McpEndpoint {
+            url,
+            spec,
+            negotiated: OnceLock::new(),
+            next_id: AtomicU64::new(1),
         }
     }
 
-    pub fn is_notification(&self) -> bool {
-        matches!(self, McpCall::Initialized)
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
     }
-}
 
-/// What a JSON-RPC answer said, read from a JSON body or from an SSE stream.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RpcOutcome {
-    Result(Value),
-    Error {
-        code: i64,
-        message: String,
-    },
-    /// A 202 to a notification or anything else without a JSON-RPC response in it.
-    NoResponse,
-    /// The body claimed to be JSON or SSE but could not be read as JSON-RPC.
-    Unreadable(String),
-}
+    /// Remembers the version the target negotiated (the first one wins).
+    pub fn negotiated(&self, version: &str) {
+        let _ = self.negotiated.set(version.to_string());
+    }
 
-/// Reads the JSON-RPC response out of a body, given its `Content-Type`.
-pub fn read_response(content_type: Option<&str>, body: &[u8]) -> RpcOutcome {
-    let ct = content_type.unwrap_or("").to_ascii_lowercase();
-    if ct.starts_with("text/event-stream") {
-        for data in sse_data(body) {
-            if let Ok(value) = serde_json::from_str::<Value>(&data)
-                && let Some(outcome) = outcome_of(&value)
-            {
-                return outcome;
-            }
+    /// The protocol version for requests after `initialize`: the negotiated one, else the judged
+    /// revision.
+    pub fn protocol_version(&self) -> String {
+        self.negotiated
+            .get()
+            .cloned()
+            .unwrap_or_else(|| self.spec.as_str().to_string())
+    }
+
+    /// A POST of one JSON-RPC message, with `Authorization` values and a session.
+    pub fn request(
+        &self,
+        call: &McpCall,
+        authorization: &[String],
+        session: Option<&str>,
+    ) -> Request {
+        let mut request = Request::new(reqwest::Method::POST, self.url.clone())
+            .header("accept", "application/json, text/event-stream");
+        // The version header belongs to requests after initialization (MCP Streamable HTTP).
+        if *call != McpCall::Initialize {
+            request = request.header("mcp-protocol-version", self.protocol_version());
         }
-        return if body.is_empty() {
-            RpcOutcome::NoResponse
-        } else {
-            RpcOutcome::Unreadable("no JSON-RPC response in the event stream".into())
-        };
-    }
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return RpcOutcome::NoResponse;
-    }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(value) => outcome_of(&value).unwrap_or(RpcOutcome::Unreadable(
-            "JSON without result or error".into(),
-        )),
-        Err(e) => RpcOutcome::Unreadable(format!("body is not JSON: {e}")),
+        for value in authorization {
+            request = request.header("authorization", value.clone());
+        }
+        if let Some(session) = session {
+            request = request.header("mcp-session-id", session);
+        }
+        request.json_body(&call.body(self.next_id(), self.spec))
     }
 }
 
-fn outcome_of(value: &Value) -> Option<RpcOutcome> {
-    let value = match value {
-        Value::Array(items) => items
-            .iter()
-            .find(|v| v.get("result").is_some() || v.get("error").is_some())?,
-        other => other,
+/// Whether an answer to a JSON-RPC request is an acceptance: 2xx with a JSON-RPC result.
+pub fn accepted(exchange: &Exchange) -> Result<(), String> {
+    let Some(response) = exchange.response() else {
+        return Err(format!("no answer: {}", exchange.failure()));
     };
-    if let Some(result) = value.get("result") {
-        return Some(RpcOutcome::Result(result.clone()));
+    if !response.is_success() {
+        return Err(format!("answered HTTP {}", response.status));
     }
-    let error = value.get("error")?;
-    Some(RpcOutcome::Error {
-        code: error.get("code").and_then(Value::as_i64).unwrap_or(0),
-        message: error
-            .get("message")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
-    })
-}
-
-/// The `data` payloads of the complete events in an SSE body.
-fn sse_data(body: &[u8]) -> Vec<String> {
-    let text = String::from_utf8_lossy(body).replace("\r\n", "\n");
-    let mut events = Vec::new();
-    for block in text.split("\n\n") {
-        let data: Vec<&str> = block
-            .lines()
-            .filter_map(|l| l.strip_prefix("data:"))
-            .map(|d| d.strip_prefix(' ').unwrap_or(d))
-            .collect();
-        if !data.is_empty() {
-            events.push(data.join("\n"));
-        }
-    }
-    events
-}
-
-/// True once an SSE body holds a JSON-RPC response, so reading can stop.
-pub fn sse_has_response(body: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(body);
-    if !text.contains("\n\n") && !text.contains("\r\n\r\n") {
-        return false;
-    }
-    sse_data(body)
-        .iter()
-        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .any(|v| outcome_of(&v).is_some())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_json_and_sse() {
-        let body = br#"{"jsonrpc":"2.0","id":1,"result":{"ok":true}}"#;
-        assert!(matches!(
-            read_response(Some("application/json"), body),
-            RpcOutcome::Result(_)
-        ));
-        let sse = b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-1,\"message\":\"no\"}}\n\n";
-        assert_eq!(
-            read_response(Some("text/event-stream"), sse),
-            RpcOutcome::Error {
-                code: -1,
-                message: "no".into()
-            }
-        );
-        assert!(sse_has_response(sse));
-        assert!(!sse_has_response(b"data: {\"jsonrpc\""));
-    }
-
-    #[test]
-    fn garbage_is_unreadable() {
-        assert!(matches!(
-            read_response(Some("application/json"), b"<html>"),
-            RpcOutcome::Unreadable(_)
-        ));
-        assert_eq!(read_response(None, b""), RpcOutcome::NoResponse);
+    match read_response(response.header("content-type"), &response.body) {
+        RpcOutcome::Result(_) => Ok(()),
+        RpcOutcome::Error { code, message } => Err(format!(
+            "HTTP {} with JSON-RPC error {code}: {message}",
+            response.status
+        )),
+        RpcOutcome::NoResponse => Err(format!(
+            "HTTP {} without a JSON-RPC response",
+            response.status
+        )),
+        RpcOutcome::Unreadable(why) => Err(format!("HTTP {} but {why}", response.status)),
     }
 }

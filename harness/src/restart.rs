@@ -7,8 +7,28 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::context::TargetRestart;
 use crate::spawn::{SpawnedTarget, TargetEnv, wait_for_port};
+
+/// A restart in progress.
+pub type RestartFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
+
+/// Restarts the target and resolves once it listens again: the started `--command`, the bundled
+/// reference target, or `--restart-cmd`.
+#[derive(Clone)]
+pub struct TargetRestart(pub std::sync::Arc<dyn Fn() -> RestartFuture + Send + Sync>);
+
+impl TargetRestart {
+    pub async fn restart(&self) -> Result<(), String> {
+        (self.0)().await
+    }
+}
+
+impl std::fmt::Debug for TargetRestart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TargetRestart")
+    }
+}
 
 /// The bundled reference target, which a check may restart on the same address.
 pub struct RestartableReference {
@@ -51,7 +71,8 @@ impl RestartableReference {
     }
 
     pub async fn shutdown(self) {
-        if let Some(running) = self.slot.lock().await.take() {
+        let running = self.slot.lock().await.take();
+        if let Some(running) = running {
             running.shutdown().await;
         }
     }

@@ -351,7 +351,7 @@ impl TargetClient {
                         break;
                     }
                     body.extend_from_slice(&chunk);
-                    if is_sse && chunk.contains(&b'\n') && crate::mcp::sse_has_response(&body) {
+                    if is_sse && chunk.contains(&b'\n') && crate::rpc::sse_has_response(&body) {
                         break;
                     }
                 }

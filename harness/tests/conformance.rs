@@ -21,12 +21,12 @@ use reference_target::{TargetConfig, Trust, ValidationKind, Variant};
 
 fn main() {
     let args = Arguments::from_args();
-    let catalogue = harness::cli::load_catalogue(&[]).expect("the built-in scenarios load");
+    let catalogue = harness::load_catalogue(&[]).expect("the built-in scenarios load");
     let mut trials = Vec::new();
     for (path, text) in harness::scenario::builtin_files() {
         let path = path.to_string();
         trials.push(Trial::test(format!("scenario-file/{path}"), move || {
-            harness::scenario::parse_scenario(&path, text)
+            harness::scenario::parse_scenario(&path, text, &harness::checks::is_probe)
                 .map(drop)
                 .map_err(|e| Failed::from(e.to_string()))
         }));

@@ -119,7 +119,7 @@ async fn run_against(behaviour: Behaviour) -> (Result<harness::Report, HarnessEr
             ..Default::default()
         },
         checks: Vec::new(),
-        catalogue: harness::cli::load_catalogue(&[]).expect("catalogue"),
+        catalogue: harness::load_catalogue(&[]).expect("catalogue"),
         baseline: None,
         restart: None,
     };

@@ -8,19 +8,13 @@
 use base64::Engine as _;
 use serde_json::{Value, json};
 
+use crate::browser::agent::{AuthorizeEnd, AuthorizeRun, UserAgent, Walk};
+use crate::browser::html::Decision;
 use crate::context::Ctx;
-use crate::oauth::agent::{AuthorizeRun, UserAgent, Walk, origin_of};
-use crate::oauth::html::Decision;
 use crate::target::{Exchange, Request};
-
-/// Which discovery document a metadata URL is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MetadataKind {
-    /// RFC 8414 `oauth-authorization-server`.
-    Oauth,
-    /// OpenID Connect Discovery `openid-configuration`.
-    Oidc,
-}
+use crate::wellknown::{
+    MetadataKind, as_metadata_urls, is_loopback_origin, metadata_document, origin_of,
+};
 
 /// One authorization-server metadata URL tried.
 #[derive(Debug, Clone)]
@@ -51,49 +45,13 @@ impl AsDiscovery {
     }
 }
 
-/// The MCP probe order for an issuer (MCP 2025-11-25, Authorization Server Metadata Discovery).
-pub fn metadata_urls(issuer: &str) -> Vec<(String, MetadataKind)> {
-    let Ok(url) = url::Url::parse(issuer) else {
-        return Vec::new();
-    };
-    let origin = url.origin().ascii_serialization();
-    let path = url.path().trim_end_matches('/');
-    if path.is_empty() {
-        vec![
-            (
-                format!("{origin}/.well-known/oauth-authorization-server"),
-                MetadataKind::Oauth,
-            ),
-            (
-                format!("{origin}/.well-known/openid-configuration"),
-                MetadataKind::Oidc,
-            ),
-        ]
-    } else {
-        vec![
-            (
-                format!("{origin}/.well-known/oauth-authorization-server{path}"),
-                MetadataKind::Oauth,
-            ),
-            (
-                format!("{origin}/.well-known/openid-configuration{path}"),
-                MetadataKind::Oidc,
-            ),
-            (
-                format!("{origin}{path}/.well-known/openid-configuration"),
-                MetadataKind::Oidc,
-            ),
-        ]
-    }
-}
-
 /// Fetches every metadata URL of the probe order (all of them, so their consistency can be
 /// judged; a client stops at the first).
 pub async fn discover_as(ctx: &Ctx, issuer: &str) -> AsDiscovery {
     let mut attempts = Vec::new();
-    for (url, kind) in metadata_urls(issuer) {
+    for (url, kind) in as_metadata_urls(issuer) {
         let exchange = ctx.target.send(Request::get_json(url.clone())).await;
-        let document = crate::discovery::metadata_document(&exchange);
+        let document = metadata_document(&exchange);
         attempts.push(MetadataAttempt {
             url,
             kind,
@@ -308,7 +266,7 @@ impl AuthzParams {
     }
 }
 
-/// How one authorization walk behaves (see [`crate::oauth::agent::Walk`]).
+/// How one authorization walk behaves (see [`crate::browser::agent::Walk`]).
 #[derive(Debug, Clone)]
 pub struct WalkOptions {
     pub decision: Decision,
@@ -430,7 +388,7 @@ impl LoginRun<'_> {
             ("state".to_string(), state.to_string()),
             ("code_challenge".to_string(), pkce.challenge.clone()),
             ("code_challenge_method".to_string(), "S256".to_string()),
-            ("resource".to_string(), self.ctx.target_url.clone()),
+            ("resource".to_string(), self.ctx.mcp.url.clone()),
         ];
         if !flow.scope.is_empty() {
             pairs.push(("scope".to_string(), flow.scope.clone()));
@@ -478,19 +436,16 @@ impl LoginRun<'_> {
             .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8");
         Some(
             self.agent
-                .walk(
-                    self.ctx,
-                    Walk {
-                        start,
-                        redirect_uri: &params.redirect_uri,
-                        origins: &flow.origins,
-                        decision: options.decision,
-                        extra_headers: options.extra_headers,
-                        forge_form: options.forge_form,
-                        intercept_return_from: options.intercept_return_from,
-                        untick_scope: options.untick_scope,
-                    },
-                )
+                .walk(Walk {
+                    start,
+                    redirect_uri: &params.redirect_uri,
+                    origins: &flow.origins,
+                    decision: options.decision,
+                    extra_headers: options.extra_headers,
+                    forge_form: options.forge_form,
+                    intercept_return_from: options.intercept_return_from,
+                    untick_scope: options.untick_scope,
+                })
                 .await,
         )
     }
@@ -518,7 +473,7 @@ impl LoginRun<'_> {
             ("grant_type".to_string(), "authorization_code".to_string()),
             ("code".to_string(), code.to_string()),
             ("redirect_uri".to_string(), flow.redirect_uri.clone()),
-            ("resource".to_string(), self.ctx.target_url.clone()),
+            ("resource".to_string(), self.ctx.mcp.url.clone()),
         ];
         if let Some(v) = verifier {
             pairs.push(("code_verifier".to_string(), v.to_string()));
@@ -822,7 +777,7 @@ impl LoginRun<'_> {
             let form = vec![
                 ("grant_type".to_string(), "refresh_token".to_string()),
                 ("refresh_token".to_string(), refresh),
-                ("resource".to_string(), ctx.target_url.clone()),
+                ("resource".to_string(), ctx.mcp.url.clone()),
             ];
             let exchange = token_request(ctx, &token_endpoint, &form, &auth).await;
             let result = token_set(&exchange);
@@ -844,15 +799,6 @@ impl LoginRun<'_> {
         }
         flow
     }
-}
-
-fn is_loopback_origin(origin: &str) -> bool {
-    url::Url::parse(origin).is_ok_and(|u| match u.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    })
 }
 
 /// The registration a native MCP client sends (RFC 7591 §2).
@@ -935,7 +881,7 @@ async fn interactive(ctx: &Ctx, flow: &LoginFlow, params: &AuthzParams) -> Optio
     Some(AuthorizeRun {
         hops: Vec::new(),
         pages: Vec::new(),
-        end: crate::oauth::agent::AuthorizeEnd::Callback {
+        end: AuthorizeEnd::Callback {
             url: params.redirect_uri.clone(),
             params: full.query_pairs().into_owned().collect(),
         },
@@ -947,33 +893,6 @@ async fn interactive(ctx: &Ctx, flow: &LoginFlow, params: &AuthzParams) -> Optio
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn probe_order_follows_the_mcp_specification() {
-        let urls: Vec<String> = metadata_urls("https://as.example/tenant1")
-            .into_iter()
-            .map(|(u, _)| u)
-            .collect();
-        assert_eq!(
-            urls,
-            vec![
-                "https://as.example/.well-known/oauth-authorization-server/tenant1",
-                "https://as.example/.well-known/openid-configuration/tenant1",
-                "https://as.example/tenant1/.well-known/openid-configuration",
-            ]
-        );
-        let urls: Vec<String> = metadata_urls("https://as.example/")
-            .into_iter()
-            .map(|(u, _)| u)
-            .collect();
-        assert_eq!(
-            urls,
-            vec![
-                "https://as.example/.well-known/oauth-authorization-server",
-                "https://as.example/.well-known/openid-configuration",
-            ]
-        );
-    }
 
     #[test]
     fn pkce_challenge_is_the_s256_of_the_verifier() {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::model::{Scenario, Step};
 use crate::error::HarnessError;
-use crate::mcp::McpCall;
+use crate::rpc::McpCall;
 
 mod builtin {
     include!(concat!(env!("OUT_DIR"), "/builtin_scenarios.rs"));
@@ -42,13 +42,25 @@ pub fn builtin_files() -> &'static [(&'static str, &'static str)] {
     builtin::BUILTIN
 }
 
+/// Tells the loader which probe names exist (the check registry, which lives above the loader).
+pub type KnownProbe<'a> = &'a dyn Fn(&str) -> bool;
+
+/// Whether a check is selected by `--check` filters (an ID, an ID prefix or an area).
+pub fn selected(filters: &[String], id: &str) -> bool {
+    let area = id.split('.').next().unwrap_or("");
+    filters.is_empty()
+        || filters
+            .iter()
+            .any(|f| id == f || id.starts_with(&format!("{f}.")) || area == f)
+}
+
 /// The scenarios embedded in the binary.
-pub fn load_builtin() -> Result<Catalogue, HarnessError> {
+pub fn load_builtin(known: KnownProbe<'_>) -> Result<Catalogue, HarnessError> {
     let mut catalogue = Catalogue::default();
     let mut parsed = Vec::new();
     for (path, text) in builtin::BUILTIN {
         let display = format!("scenarios/{path}");
-        parsed.push((display.clone(), parse_scenario(&display, text)?));
+        parsed.push((display.clone(), parse_scenario(&display, text, known)?));
     }
     // Areas in the order a client meets them: the challenge, discovery, then token validation.
     let rank = |s: &Scenario| {
@@ -88,7 +100,10 @@ pub const AREA_ORDER: &[&str] = &[
 ];
 
 /// Every `*.toml` under `dir`, recursively, sorted by path.
-pub fn load_dir(dir: &Path) -> Result<Vec<(String, Scenario)>, HarnessError> {
+pub fn load_dir(
+    dir: &Path,
+    known: KnownProbe<'_>,
+) -> Result<Vec<(String, Scenario)>, HarnessError> {
     let mut files = Vec::new();
     collect(dir, &mut files)
         .map_err(|e| HarnessError::Scenario(format!("{}: {e}", dir.display())))?;
@@ -104,7 +119,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<(String, Scenario)>, HarnessError> {
         let display = file.display().to_string();
         let text = std::fs::read_to_string(&file)
             .map_err(|e| HarnessError::Scenario(format!("{display}: {e}")))?;
-        out.push((display.clone(), parse_scenario(&display, &text)?));
+        out.push((display.clone(), parse_scenario(&display, &text, known)?));
     }
     Ok(out)
 }
@@ -121,8 +136,13 @@ fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()>
     Ok(())
 }
 
-/// Parses and validates one scenario file; errors name the file, line and field.
-pub fn parse_scenario(path: &str, text: &str) -> Result<Scenario, HarnessError> {
+/// Parses and validates one scenario file; errors name the file, line and field. `known` says
+/// which probe names exist.
+pub fn parse_scenario(
+    path: &str,
+    text: &str,
+    known: KnownProbe<'_>,
+) -> Result<Scenario, HarnessError> {
     let scenario: Scenario = toml::from_str(text).map_err(|e| {
         let line = e
             .span()
@@ -131,7 +151,7 @@ pub fn parse_scenario(path: &str, text: &str) -> Result<Scenario, HarnessError> 
             .unwrap_or_default();
         HarnessError::Scenario(format!("{path}{line}: {}", e.message()))
     })?;
-    validate(&scenario).map_err(|(needle, message)| {
+    validate(&scenario, known).map_err(|(needle, message)| {
         let line = needle
             .and_then(|n| find_line(text, &n))
             .map(|l| format!(":{l}"))
@@ -188,7 +208,7 @@ pub const DEFECTS: &[&str] = &[
     "kid-path-traversal",
 ];
 
-fn validate(s: &Scenario) -> Result<(), Invalid> {
+fn validate(s: &Scenario, known: KnownProbe<'_>) -> Result<(), Invalid> {
     let id_ok = s.id.split_once('.').is_some_and(|(area, name)| {
         let ok = |p: &str| {
             !p.is_empty()
@@ -229,7 +249,7 @@ fn validate(s: &Scenario) -> Result<(), Invalid> {
                 format!("step {} field `{field}`: {message}", i + 1),
             )
         };
-        validate_step(step, &names).map_err(|(field, message)| at(&field, message))?;
+        validate_step(step, &names, known).map_err(|(field, message)| at(&field, message))?;
         if let Some(name) = &step.name
             && !names.insert(name.clone())
         {
@@ -239,8 +259,20 @@ fn validate(s: &Scenario) -> Result<(), Invalid> {
     Ok(())
 }
 
-fn validate_step(step: &Step, earlier: &BTreeSet<String>) -> Result<(), (String, String)> {
-    if step.probe.is_some() {
+fn validate_step(
+    step: &Step,
+    earlier: &BTreeSet<String>,
+    known: KnownProbe<'_>,
+) -> Result<(), (String, String)> {
+    if let Some(probe) = &step.probe {
+        if !known(probe) {
+            return Err((
+                "probe".into(),
+                format!(
+                    "unknown probe {probe:?}; a probe is named by the check ID it decides (see --list)"
+                ),
+            ));
+        }
         let request_fields = step.token.is_some()
             || step.authorization.is_some()
             || step.http_method.is_some()
@@ -358,7 +390,7 @@ expect = { status = [401] }
 
     #[test]
     fn minimal_file_parses() {
-        let s = parse_scenario("x.toml", MINIMAL).unwrap();
+        let s = parse_scenario("x.toml", MINIMAL, &|_| false).unwrap();
         assert_eq!(s.area(), "demo");
     }
 
@@ -368,7 +400,9 @@ expect = { status = [401] }
             "expect = { status = [401] }",
             "expect = { status = [401] }\nbogus = 1",
         );
-        let err = parse_scenario("dir/x.toml", &text).unwrap_err().to_string();
+        let err = parse_scenario("dir/x.toml", &text, &|_| false)
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("dir/x.toml:12:"), "{err}");
         assert!(err.contains("bogus"), "{err}");
     }
@@ -379,14 +413,33 @@ expect = { status = [401] }
             "expect = { status = [401] }",
             "mcp = \"nope\"\nexpect = { status = [401] }",
         );
-        let err = parse_scenario("x.toml", &text).unwrap_err().to_string();
+        let err = parse_scenario("x.toml", &text, &|_| false)
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("x.toml:11:"), "{err}");
         assert!(err.contains("`mcp`"), "{err}");
     }
 
     #[test]
-    fn builtin_scenarios_are_valid_and_unique() {
-        let catalogue = load_builtin().unwrap();
-        assert!(!catalogue.scenarios.is_empty());
+    fn unknown_probes_are_refused_with_their_line() {
+        let text = MINIMAL.replace("expect = { status = [401] }", "probe = \"demo.other\"");
+        let err = parse_scenario("x.toml", &text, &|p| p == "demo.check")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("x.toml:11:"), "{err}");
+        assert!(err.contains("unknown probe \"demo.other\""), "{err}");
+        let text = MINIMAL.replace("expect = { status = [401] }", "probe = \"demo.check\"");
+        assert!(parse_scenario("x.toml", &text, &|p| p == "demo.check").is_ok());
+    }
+
+    #[test]
+    fn selection_by_id_prefix_and_area() {
+        let f = |s: &str| vec![s.to_string()];
+        assert!(selected(&[], "jwt.expired-rejected"));
+        assert!(selected(&f("jwt"), "jwt.expired-rejected"));
+        assert!(selected(&f("jwt.expired-rejected"), "jwt.expired-rejected"));
+        assert!(!selected(&f("jwt"), "jwks.outage-fails-closed"));
+        assert!(!selected(&f("jwt.exp"), "jwt.expired-rejected"));
+        assert!(selected(&f("as-meta"), "as-meta.iss-flag"));
     }
 }

@@ -72,6 +72,9 @@ pub enum Need {
     Session,
     /// The target's required scopes are known and not empty.
     RequiredScopes,
+    /// The headless login against the target's own authorization server obtained tokens
+    /// (modes C and D).
+    Login,
 }
 
 /// One step: an optional IdP action, then either a built-in probe or one request to the target,
@@ -85,9 +88,9 @@ pub struct Step {
     /// Short text shown in findings for this step.
     #[serde(default)]
     pub describe: Option<String>,
-    /// Built-in Rust procedure deciding the step on its own.
+    /// The built-in probe deciding the step on its own, named by the check ID it decides.
     #[serde(default)]
-    pub probe: Option<Probe>,
+    pub probe: Option<String>,
     /// What to tell the mock IdP before the request.
     #[serde(default)]
     pub idp: Option<IdpAction>,
@@ -124,102 +127,6 @@ pub enum HttpMethod {
     Get,
     Post,
     Delete,
-}
-
-/// Built-in procedures for rules that need more than one request and a comparison.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Probe {
-    PrmDiscovery,
-    PrmPathInserted,
-    PrmNoAuth,
-    PrmResourceValid,
-    PrmResourceEqualsUrl,
-    PrmWellknownConsistency,
-    PrmAuthorizationServers,
-    PrmAsResolvable,
-    PrmOptionalFields,
-    ResourceMetadataParam,
-    ChallengeSyntax,
-    JwksNewKey,
-    JwksRemovedKey,
-    JwksUnusableKey,
-    JwksOutage,
-    IntrospectionRequestShape,
-    // The target's own authorization server (modes C and D): `as_probes`.
-    LoginWorks,
-    AsMetaIssuerMatch,
-    AsMetaRequiredFields,
-    AsMetaPkceS256,
-    AsMetaOidcConsistent,
-    AsMetaEndpointsLive,
-    AsMetaRegistrationAdvertised,
-    AsMetaIssFlag,
-    LegacyAsLocation,
-    DcrRegisterBasic,
-    DcrEchoMetadata,
-    DcrLenientInput,
-    DcrErrorCodes,
-    PkceRequired,
-    PkcePlainRefused,
-    PkceWrongVerifier,
-    PkceMissingVerifier,
-    PkceProxyTwoLegs,
-    RedirectExactMatch,
-    RedirectLoopbackAnyPort,
-    RedirectLocalhostAnyPort,
-    RedirectLoopbackStrictRest,
-    RedirectLookalikes,
-    RedirectBadClient,
-    AuthzStateEcho,
-    AuthzIss,
-    AuthzErrorRedirects,
-    AuthzCodeSingleUse,
-    AuthzCodeBinding,
-    TokenInvalidClient401,
-    TokenUnknownClient,
-    TokenUnauthorizedClient,
-    TokenUnsupportedGrant,
-    TokenInvalidGrant,
-    TokenInvalidRequest,
-    TokenHeaders,
-    TokenSuccessShape,
-    TokenNo200Errors,
-    TokenAuthMethodEnforced,
-    RefreshWorks,
-    RefreshRotationPublic,
-    RefreshClientBinding,
-    RefreshNoScopeEscalation,
-    RefreshDeadToken,
-    ResourceBindsAudience,
-    ResourceInvalidTarget,
-    ResourceAcceptsParam,
-    ConsentPageContent,
-    ConsentAntiFraming,
-    ConsentCsrf,
-    ConsentBeforeUpstream,
-    ConsentCallbackBinding,
-    ConsentPerClient,
-    ConsentCrossSitePrompt,
-    PkceDowngrade,
-    ScopeAsReportsGranted,
-    PassthroughProxyOwnTokens,
-    PassthroughUpstreamRejected,
-    ResourceSlashVariants,
-    ConsentCookieFlags,
-    ConsentRedirectChange,
-    DcrApplicationType,
-    PassthroughUpstreamRevocation,
-    DownstreamNoForward,
-    DcrClientUsable,
-    CimdFetched,
-    CimdClientIdMismatch,
-    CimdRedirectNotListed,
-    CimdInvalidDocument,
-    CimdNoSharedSecret,
-    CimdFetchSafety,
-    CimdConsentShowsHost,
-    AsMetaPathInsertion,
 }
 
 /// A change to the mock IdP made before a step's request.

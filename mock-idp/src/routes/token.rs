@@ -202,7 +202,9 @@ fn authorization_code(idp: &Idp, client: &ClientRecord, form: &Form) -> Result<V
                 idp.revoke(&token);
             }
             if let Some(family) = family {
-                for token in authz.grants().revoke_family(family) {
+                // Revoked under the grants lock, released before each token is revoked.
+                let issued = authz.grants().revoke_family(family);
+                for token in issued {
                     idp.revoke(&token);
                 }
             }

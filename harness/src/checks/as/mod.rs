@@ -6,146 +6,96 @@
 //! registration endpoint, no refresh token, no consent page) is not testable or skipped, never
 //! passed; an answer that breaks it is a failure with the exchange as evidence.
 //!
-//! This module dispatches a probe and holds the steps several probes share (a fresh login, a
-//! second client, an MCP call with a token); the probes themselves are grouped by area in the
-//! submodules, each an `impl Probes` block.
+//! This module holds the context every such check starts from ([`AsCx`]) and the steps several
+//! share (a fresh login, a second client, an MCP call with a token); the checks themselves are
+//! grouped by area in the submodules, one function per check, registered in each area's
+//! `PROBES` table under its check ID.
 
 // The `Result<_, StepOutcome>` helpers return the check's verdict early ("not testable", "skip")
 // rather than an error; they are called once per check, so their size does not matter.
 #![allow(clippy::result_large_err)]
 
-mod authorize;
+mod as_meta;
+mod authz;
 mod cimd;
 mod consent;
 mod dcr;
-mod metadata;
+mod legacy;
+mod login;
 mod passthrough;
 mod pkce;
 mod redirect;
 mod refresh;
 mod resource;
+mod scope;
 mod token;
+
+/// The checks of this module, by area.
+pub(crate) const AREAS: &[&[Probe]] = &[
+    login::PROBES,
+    as_meta::PROBES,
+    legacy::PROBES,
+    dcr::PROBES,
+    cimd::PROBES,
+    pkce::PROBES,
+    redirect::PROBES,
+    authz::PROBES,
+    token::PROBES,
+    scope::PROBES,
+    refresh::PROBES,
+    resource::PROBES,
+    consent::PROBES,
+    passthrough::PROBES,
+];
 
 use base64::Engine as _;
 use serde_json::{Value, json};
 
+use super::{Cx, Probe};
+use crate::browser::agent::{AuthorizeEnd, AuthorizeRun};
+use crate::browser::html::Decision;
 use crate::context::{Ctx, Profile};
-use crate::discovery::{Facts, accepted, mcp_request};
+use crate::discovery::Facts;
 use crate::error::HarnessError;
-use crate::mcp::McpCall;
-use crate::oauth::agent::{AuthorizeEnd, AuthorizeRun, authority_of, origin_of};
+use crate::mcp::accepted;
 use crate::oauth::flow::{
-    self, AuthzParams, ClientAuth, ClientSource, LoginFlow, LoginRun, MetadataKind, Pkce,
-    WalkOptions, client_metadata, oauth_error, random_text, register, registration_result,
-    token_request, token_set,
+    self, AuthzParams, ClientAuth, ClientSource, LoginFlow, LoginRun, Pkce, WalkOptions,
+    client_metadata, oauth_error, random_text, register, registration_result, token_request,
+    token_set,
 };
-use crate::oauth::html::Decision;
-use crate::runner::StepOutcome;
-use crate::scenario::Probe;
+use crate::rpc::McpCall;
 use crate::target::{Exchange, Request};
+use crate::verdict::{Stop, Verdict as StepOutcome};
+use crate::wellknown::{MetadataKind, authority_of, origin_of};
 
-/// Runs one authorization-server probe.
-pub async fn run(ctx: &Ctx, facts: &Facts, probe: Probe) -> Result<StepOutcome, HarnessError> {
-    let Some(flow) = facts.login.as_ref() else {
-        return Ok(StepOutcome::not_testable(
-            "no headless login was attempted (the target is not its own authorization server)",
-            Vec::new(),
-        ));
-    };
-    let p = Probes {
-        ctx,
-        facts,
-        flow,
-        run: LoginRun {
-            ctx,
-            agent: &ctx.agent,
-        },
-    };
-    Ok(match probe {
-        Probe::LoginWorks => p.login_works(),
-        Probe::AsMetaIssuerMatch => p.metadata_issuer_match(),
-        Probe::AsMetaRequiredFields => p.metadata_required_fields(),
-        Probe::AsMetaPkceS256 => p.metadata_pkce(),
-        Probe::AsMetaOidcConsistent => p.metadata_oidc_consistent(),
-        Probe::AsMetaEndpointsLive => p.metadata_endpoints_live().await,
-        Probe::AsMetaRegistrationAdvertised => p.metadata_registration_advertised(),
-        Probe::AsMetaIssFlag => p.metadata_iss_flag(),
-        Probe::AsMetaPathInsertion => p.metadata_path_insertion().await,
-        Probe::LegacyAsLocation => p.legacy_as_location().await,
-        Probe::DcrRegisterBasic => p.dcr_register_basic(),
-        Probe::DcrEchoMetadata => p.dcr_echo_metadata().await,
-        Probe::DcrLenientInput => p.dcr_lenient_input().await,
-        Probe::DcrErrorCodes => p.dcr_error_codes().await,
-        Probe::PkceRequired => p.pkce_required().await,
-        Probe::PkcePlainRefused => p.pkce_plain_refused().await,
-        Probe::PkceWrongVerifier => p.pkce_verifier(Some("wrong")).await,
-        Probe::PkceMissingVerifier => p.pkce_verifier(None).await,
-        Probe::PkceProxyTwoLegs => p.pkce_two_legs().await?,
-        Probe::RedirectExactMatch => p.redirect_exact_match().await,
-        Probe::RedirectLoopbackAnyPort => p.redirect_loopback_any_port().await,
-        Probe::RedirectLocalhostAnyPort => p.redirect_localhost_any_port().await,
-        Probe::RedirectLoopbackStrictRest => p.redirect_loopback_strict_rest().await,
-        Probe::RedirectLookalikes => p.redirect_lookalikes().await,
-        Probe::RedirectBadClient => p.redirect_bad_client().await,
-        Probe::AuthzStateEcho => p.authz_state_echo().await,
-        Probe::AuthzIss => p.authz_iss(),
-        Probe::AuthzErrorRedirects => p.authz_error_redirects().await,
-        Probe::AuthzCodeSingleUse => p.authz_code_single_use().await,
-        Probe::AuthzCodeBinding => p.authz_code_binding().await,
-        Probe::TokenInvalidClient401 => p.token_invalid_client().await,
-        Probe::TokenUnknownClient => p.token_unknown_client().await,
-        Probe::TokenUnauthorizedClient => p.token_unauthorized_client().await,
-        Probe::TokenUnsupportedGrant => p.token_unsupported_grant().await,
-        Probe::TokenInvalidGrant => p.token_invalid_grant().await,
-        Probe::TokenInvalidRequest => p.token_invalid_request().await,
-        Probe::TokenHeaders => p.token_headers().await,
-        Probe::TokenSuccessShape => p.token_success_shape(),
-        Probe::TokenNo200Errors => p.token_no_200_errors().await,
-        Probe::TokenAuthMethodEnforced => p.token_auth_method_enforced().await,
-        Probe::RefreshWorks => p.refresh_works().await,
-        Probe::RefreshRotationPublic => p.refresh_rotation().await,
-        Probe::RefreshClientBinding => p.refresh_client_binding().await,
-        Probe::RefreshNoScopeEscalation => p.refresh_no_escalation().await,
-        Probe::RefreshDeadToken => p.refresh_dead_token().await,
-        Probe::ResourceBindsAudience => p.resource_binds_audience(),
-        Probe::ResourceInvalidTarget => p.resource_invalid_target().await,
-        Probe::ResourceAcceptsParam => p.resource_accepts_param(),
-        Probe::ConsentPageContent => p.consent_page_content(),
-        Probe::ConsentAntiFraming => p.consent_anti_framing(),
-        Probe::ConsentCsrf => p.consent_csrf().await,
-        Probe::ConsentBeforeUpstream => p.consent_before_upstream().await?,
-        Probe::ConsentCallbackBinding => p.consent_callback_binding().await,
-        Probe::ConsentPerClient => p.consent_per_client().await,
-        Probe::ConsentCrossSitePrompt => p.consent_cross_site_prompt().await,
-        Probe::PkceDowngrade => p.pkce_downgrade().await,
-        Probe::ScopeAsReportsGranted => p.scope_reports_granted().await,
-        Probe::PassthroughProxyOwnTokens => p.passthrough_own_tokens().await?,
-        Probe::PassthroughUpstreamRejected => p.passthrough_upstream_rejected().await?,
-        Probe::ResourceSlashVariants => p.resource_slash_variants().await,
-        Probe::ConsentCookieFlags => p.consent_cookie_flags(),
-        Probe::ConsentRedirectChange => p.consent_redirect_change().await,
-        Probe::DcrApplicationType => p.dcr_application_type().await,
-        Probe::DcrClientUsable => p.dcr_client_usable().await,
-        Probe::CimdFetched => p.cimd_fetched().await?,
-        Probe::CimdClientIdMismatch => p.cimd_client_id_mismatch().await?,
-        Probe::CimdRedirectNotListed => p.cimd_redirect_not_listed().await?,
-        Probe::CimdInvalidDocument => p.cimd_invalid_document().await?,
-        Probe::CimdNoSharedSecret => p.cimd_no_shared_secret().await?,
-        Probe::CimdFetchSafety => p.cimd_fetch_safety().await?,
-        Probe::CimdConsentShowsHost => p.cimd_consent_shows_host().await?,
-        Probe::PassthroughUpstreamRevocation => p.passthrough_upstream_revocation().await?,
-        other => StepOutcome::not_testable(
-            format!("harness bug: {other:?} is not an authorization-server probe"),
-            Vec::new(),
-        ),
-    })
-}
-
-struct Probes<'a> {
+/// What a check of the target's authorization server starts from: the run, discovery's facts,
+/// and the headless login (modes C and D).
+pub(crate) struct AsCx<'a> {
     ctx: &'a Ctx,
     facts: &'a Facts,
     flow: &'a LoginFlow,
     run: LoginRun<'a>,
+}
+
+impl<'a> AsCx<'a> {
+    /// The login's context, or "not testable" when no login was attempted.
+    pub(crate) fn of(cx: &'a Cx<'a>) -> Result<AsCx<'a>, Stop> {
+        let Some(flow) = cx.facts.login.as_ref() else {
+            return Err(Stop::not_testable(
+                "no headless login was attempted (the target is not its own authorization server)",
+                Vec::new(),
+            ));
+        };
+        Ok(AsCx {
+            ctx: cx.ctx,
+            facts: cx.facts,
+            flow,
+            run: LoginRun {
+                ctx: cx.ctx,
+                agent: &cx.ctx.agent,
+            },
+        })
+    }
 }
 
 /// What an error answer of the token or registration endpoint says.
@@ -333,7 +283,7 @@ fn pass(note: impl Into<String>) -> StepOutcome {
     StepOutcome::pass(note, Vec::new())
 }
 
-impl Probes<'_> {
+impl AsCx<'_> {
     /// The login, when it reached tokens; else why the check cannot be judged.
     fn logged_in(&self) -> Result<(), StepOutcome> {
         if self.flow.access_token().is_some() {
@@ -402,7 +352,7 @@ impl Probes<'_> {
         self.authorize_with_pkce(change).await.map(|(run, _)| run)
     }
 
-    /// [`Probes::authorize_with`], also returning the PKCE pair the request used.
+    /// [`AsCx::authorize_with`], also returning the PKCE pair the request used.
     async fn authorize_with_pkce(
         &self,
         change: impl FnOnce(&mut AuthzParams),
@@ -421,12 +371,11 @@ impl Probes<'_> {
         let exchange = self
             .ctx
             .target
-            .send(mcp_request(
-                self.ctx,
-                &McpCall::Initialize,
-                &[format!("Bearer {token}")],
-                None,
-            ))
+            .send(
+                self.ctx
+                    .mcp
+                    .request(&McpCall::Initialize, &[format!("Bearer {token}")], None),
+            )
             .await;
         (accepted(&exchange).is_ok(), exchange)
     }
@@ -438,7 +387,7 @@ impl Probes<'_> {
             .map(|(set, code, pkce, _)| (set, code, pkce))
     }
 
-    /// [`Probes::fresh_tokens`], also returning the authorization walk.
+    /// [`AsCx::fresh_tokens`], also returning the authorization walk.
     async fn fresh_login(
         &self,
     ) -> Result<(flow::TokenSet, String, Pkce, AuthorizeRun), StepOutcome> {

@@ -9,9 +9,9 @@
 
 use serde_json::Value;
 
-use crate::context::Ctx;
-use crate::oauth::html::{self, Decision, Form};
-use crate::target::{Exchange, Request};
+use crate::browser::html::{self, Decision, Form};
+use crate::target::{Exchange, Request, TargetClient};
+use crate::wellknown::{authority_of, origin_of};
 
 /// The most redirects and pages one authorization may take.
 const MAX_HOPS: usize = 25;
@@ -157,25 +157,12 @@ pub struct Walk<'a> {
     pub untick_scope: Option<String>,
 }
 
-/// The browser state shared by the walks of one run (cookies persist, as in a browser).
-#[derive(Debug, Default)]
+/// The browser state shared by the walks of one run (cookies persist, as in a browser). It sends
+/// through the run's target client, so every hop is bounded and recorded like any exchange.
+#[derive(Debug)]
 pub struct UserAgent {
+    target: TargetClient,
     cookies: std::sync::Mutex<Vec<Cookie>>,
-}
-
-pub fn origin_of(url: &str) -> String {
-    url::Url::parse(url)
-        .map(|u| u.origin().ascii_serialization())
-        .unwrap_or_default()
-}
-
-/// `host:port` of a URL, the way cookies are kept.
-pub fn authority_of(url: &url::Url) -> String {
-    format!(
-        "{}:{}",
-        url.host_str().unwrap_or(""),
-        url.port_or_known_default().unwrap_or(0)
-    )
 }
 
 /// `scheme://host:port/path` of a URL: what a redirect must match, the query aside.
@@ -187,8 +174,17 @@ fn without_query(url: &url::Url) -> String {
 }
 
 impl UserAgent {
-    pub fn new() -> UserAgent {
-        UserAgent::default()
+    pub fn new(target: TargetClient) -> UserAgent {
+        UserAgent {
+            target,
+            cookies: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Another browser on the same network: no cookies of this one (a second device, or a
+    /// private window).
+    pub fn another(&self) -> UserAgent {
+        UserAgent::new(self.target.clone())
     }
 
     /// A browser with no cookies (a second device, or a private window).
@@ -243,21 +239,21 @@ impl UserAgent {
 
     /// Sends one request as this browser (its cookies for the URL's host and port attached) and
     /// keeps the cookies the answer sets.
-    pub async fn send(&self, ctx: &Ctx, request: Request) -> Exchange {
+    pub async fn send(&self, request: Request) -> Exchange {
         let Ok(url) = url::Url::parse(&request.url) else {
-            return ctx.target.send(request).await;
+            return self.target.send(request).await;
         };
         let mut request = request;
         if let Some(cookies) = self.cookie_header(&url) {
             request = request.header("cookie", cookies);
         }
-        let exchange = ctx.target.send(request).await;
+        let exchange = self.target.send(request).await;
         self.store(&url, &exchange);
         exchange
     }
 
     /// Walks from the authorization request to the redirect back to the client.
-    pub async fn walk(&self, ctx: &Ctx, walk: Walk<'_>) -> AuthorizeRun {
+    pub async fn walk(&self, walk: Walk<'_>) -> AuthorizeRun {
         let mut hops = Vec::new();
         let mut pages = Vec::new();
         let mut cookies_set = Vec::new();
@@ -300,7 +296,7 @@ impl UserAgent {
                 request = request.header(n, v.clone());
             }
             first = false;
-            let exchange = ctx.target.send(request).await;
+            let exchange = self.target.send(request).await;
             cookies_set.extend(self.store(&url, &exchange));
             hops.push(exchange.clone());
             let Some(response) = exchange.response() else {

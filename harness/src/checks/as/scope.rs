@@ -1,0 +1,129 @@
+//! The scope an authorization server reports granting (RFC 6749 §3.3, §5.1).
+
+use super::*;
+
+pub(crate) const PROBES: &[Probe] = &[as_probe!("scope.as-reports-granted" => as_reports_granted)];
+
+/// `scope.as-reports-granted`.
+async fn as_reports_granted(cx: &AsCx<'_>) -> StepOutcome {
+    if let Err(o) = cx.logged_in() {
+        return o;
+    }
+    let had_page = cx.flow.authorization.as_ref().is_some_and(|r| {
+        r.pages
+            .iter()
+            .any(|p| origin_of(&p.url) == origin_of(&cx.ctx.mcp.url))
+    });
+    if !had_page {
+        return StepOutcome::skip(
+            "the server approves without a consent page, so the user cannot grant less than asked",
+        );
+    }
+    let supported: Vec<String> = cx
+        .flow
+        .discovery
+        .as_ref()
+        .and_then(|d| d.document())
+        .and_then(|d| d.get("scopes_supported"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let asked: Vec<&str> = cx.flow.scope.split_whitespace().collect();
+    let Some(extra) = ["profile", "email"]
+        .into_iter()
+        .map(str::to_string)
+        .chain(supported.iter().cloned())
+        .find(|s| supported.contains(s) && !asked.contains(&s.as_str()) && s != "offline_access")
+    else {
+        return StepOutcome::skip("scopes_supported offers no scope beyond the one asked for");
+    };
+    let scope = format!("{} {extra}", cx.flow.scope).trim().to_string();
+    // A client allowed both scopes, so that the narrowing is the user's.
+    let Some(endpoint) = cx.flow.endpoint("registration_endpoint") else {
+        return StepOutcome::skip(
+            "needs a client registered for two scopes, and the server offers no dynamic registration",
+        );
+    };
+    let e = register(
+        cx.ctx,
+        &endpoint,
+        &client_metadata(&cx.flow.redirect_uri, &scope),
+    )
+    .await;
+    let Ok(v) = registration_result(&e) else {
+        return StepOutcome::not_testable(
+            format!("a client for {scope:?} could not be registered"),
+            vec![e],
+        );
+    };
+    let client = ClientAuth::for_method(
+        v.get("token_endpoint_auth_method")
+            .and_then(Value::as_str)
+            .unwrap_or("none"),
+        v.get("client_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        v.get("client_secret")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    );
+    let pkce = Pkce::new();
+    let mut params = cx.run.params(cx.flow, &pkce, &random_text(8));
+    params.set("client_id", client.client_id().to_string());
+    params.set("scope", scope.clone());
+    let fresh = cx.ctx.agent.another();
+    let run_fresh = LoginRun {
+        ctx: cx.ctx,
+        agent: &fresh,
+    };
+    let Some(run) = run_fresh
+        .authorize_walk(
+            cx.flow,
+            &params,
+            WalkOptions {
+                untick_scope: Some(extra.clone()),
+                ..WalkOptions::default()
+            },
+        )
+        .await
+    else {
+        return StepOutcome::not_testable("no authorization endpoint", Vec::new());
+    };
+    if !run.unticked {
+        return StepOutcome::skip("the consent page offers no choice of scopes");
+    }
+    let Some(code) = run.code().map(str::to_string) else {
+        return StepOutcome::not_testable(
+            format!("the narrowed approval: {}", run.describe_end()),
+            run.hops.clone(),
+        );
+    };
+    let form = cx.run.code_form(cx.flow, &code, Some(&pkce.verifier));
+    let e = token_request(cx.ctx, &cx.token_endpoint(), &form, &client).await;
+    let Ok(set) = token_set(&e) else {
+        return StepOutcome::not_testable("the narrowed grant's code exchange failed", vec![e]);
+    };
+    match &set.scope {
+        Some(granted) if granted.split_whitespace().any(|s| s == extra) => StepOutcome::fail(
+            format!(
+                "the user unticked {extra}, but the token response says it was granted ({granted:?})"
+            ),
+            vec![e],
+        ),
+        Some(granted) => pass(format!(
+            "asked for {scope:?}, the user granted less, and the token response says so ({granted:?})"
+        )),
+        None => StepOutcome::fail(
+            format!(
+                "asked for {scope:?}, the user unticked {extra}, and the token response carries no scope: the client cannot know it got less (RFC 6749 §5.1)"
+            ),
+            vec![e],
+        ),
+    }
+}

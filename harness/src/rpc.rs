@@ -1,0 +1,185 @@
+//! The JSON-RPC messages of MCP the harness sends, and how an answer is read (a JSON body or an
+//! SSE stream): just enough to tell an accepted request from a refused one.
+//!
+//! The harness reads the wire itself rather than using an MCP client library, because its checks
+//! need raw control of headers and must survive targets that answer with nonsense.
+
+use serde_json::{Value, json};
+
+use crate::spec::SpecVersion;
+
+/// An MCP call the harness can send in a scenario step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum McpCall {
+    Initialize,
+    Initialized,
+    ToolsList,
+    Ping,
+    ToolsCall { name: String, arguments: Value },
+}
+
+impl McpCall {
+    pub fn parse(method: &str) -> Option<McpCall> {
+        Some(match method {
+            "initialize" => McpCall::Initialize,
+            "notifications/initialized" => McpCall::Initialized,
+            "tools/list" => McpCall::ToolsList,
+            "ping" => McpCall::Ping,
+            _ => return None,
+        })
+    }
+
+    /// The JSON-RPC message; notifications carry no id.
+    pub fn body(&self, id: u64, spec: SpecVersion) -> Value {
+        match self {
+            McpCall::Initialize => json!({
+                "jsonrpc": "2.0", "id": id, "method": "initialize",
+                "params": {
+                    "protocolVersion": spec.as_str(),
+                    "capabilities": {},
+                    "clientInfo": {"name": "mcp-auth-conformance", "version": env!("CARGO_PKG_VERSION")}
+                }
+            }),
+            McpCall::Initialized => {
+                json!({"jsonrpc": "2.0", "method": "notifications/initialized"})
+            }
+            McpCall::ToolsList => {
+                json!({"jsonrpc": "2.0", "id": id, "method": "tools/list", "params": {}})
+            }
+            McpCall::Ping => json!({"jsonrpc": "2.0", "id": id, "method": "ping"}),
+            McpCall::ToolsCall { name, arguments } => json!({
+                "jsonrpc": "2.0", "id": id, "method": "tools/call",
+                "params": {"name": name, "arguments": arguments}
+            }),
+        }
+    }
+
+    pub fn is_notification(&self) -> bool {
+        matches!(self, McpCall::Initialized)
+    }
+}
+
+/// What a JSON-RPC answer said, read from a JSON body or from an SSE stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RpcOutcome {
+    Result(Value),
+    Error {
+        code: i64,
+        message: String,
+    },
+    /// A 202 to a notification or anything else without a JSON-RPC response in it.
+    NoResponse,
+    /// The body claimed to be JSON or SSE but could not be read as JSON-RPC.
+    Unreadable(String),
+}
+
+/// Reads the JSON-RPC response out of a body, given its `Content-Type`.
+pub fn read_response(content_type: Option<&str>, body: &[u8]) -> RpcOutcome {
+    let ct = content_type.unwrap_or("").to_ascii_lowercase();
+    if ct.starts_with("text/event-stream") {
+        for data in sse_data(body) {
+            if let Ok(value) = serde_json::from_str::<Value>(&data)
+                && let Some(outcome) = outcome_of(&value)
+            {
+                return outcome;
+            }
+        }
+        return if body.is_empty() {
+            RpcOutcome::NoResponse
+        } else {
+            RpcOutcome::Unreadable("no JSON-RPC response in the event stream".into())
+        };
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return RpcOutcome::NoResponse;
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(value) => outcome_of(&value).unwrap_or(RpcOutcome::Unreadable(
+            "JSON without result or error".into(),
+        )),
+        Err(e) => RpcOutcome::Unreadable(format!("body is not JSON: {e}")),
+    }
+}
+
+fn outcome_of(value: &Value) -> Option<RpcOutcome> {
+    let value = match value {
+        Value::Array(items) => items
+            .iter()
+            .find(|v| v.get("result").is_some() || v.get("error").is_some())?,
+        other => other,
+    };
+    if let Some(result) = value.get("result") {
+        return Some(RpcOutcome::Result(result.clone()));
+    }
+    let error = value.get("error")?;
+    Some(RpcOutcome::Error {
+        code: error.get("code").and_then(Value::as_i64).unwrap_or(0),
+        message: error
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+    })
+}
+
+/// The `data` payloads of the complete events in an SSE body.
+fn sse_data(body: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(body).replace("\r\n", "\n");
+    let mut events = Vec::new();
+    for block in text.split("\n\n") {
+        let data: Vec<&str> = block
+            .lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .map(|d| d.strip_prefix(' ').unwrap_or(d))
+            .collect();
+        if !data.is_empty() {
+            events.push(data.join("\n"));
+        }
+    }
+    events
+}
+
+/// True once an SSE body holds a JSON-RPC response, so reading can stop.
+pub fn sse_has_response(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(body);
+    if !text.contains("\n\n") && !text.contains("\r\n\r\n") {
+        return false;
+    }
+    sse_data(body)
+        .iter()
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .any(|v| outcome_of(&v).is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_json_and_sse() {
+        let body = br#"{"jsonrpc":"2.0","id":1,"result":{"ok":true}}"#;
+        assert!(matches!(
+            read_response(Some("application/json"), body),
+            RpcOutcome::Result(_)
+        ));
+        let sse = b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-1,\"message\":\"no\"}}\n\n";
+        assert_eq!(
+            read_response(Some("text/event-stream"), sse),
+            RpcOutcome::Error {
+                code: -1,
+                message: "no".into()
+            }
+        );
+        assert!(sse_has_response(sse));
+        assert!(!sse_has_response(b"data: {\"jsonrpc\""));
+    }
+
+    #[test]
+    fn garbage_is_unreadable() {
+        assert!(matches!(
+            read_response(Some("application/json"), b"<html>"),
+            RpcOutcome::Unreadable(_)
+        ));
+        assert_eq!(read_response(None, b""), RpcOutcome::NoResponse);
+    }
+}
