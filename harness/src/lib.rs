@@ -33,6 +33,8 @@ pub mod scenario;
 pub mod spawn;
 pub mod spec;
 pub mod target;
+#[cfg(test)]
+mod testkit;
 pub mod verdict;
 pub mod wellknown;
 

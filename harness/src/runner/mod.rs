@@ -189,6 +189,14 @@ fn unmet_need(facts: &Facts, s: &Scenario) -> Option<(Status, String)> {
             Need::RequiredScopes if facts.required_scopes.is_empty() => Some(
                 "the target advertises no required scope (pass --scope to name one)".to_string(),
             ),
+            Need::Login => match &facts.login {
+                None => Some(
+                    "no headless login was attempted (the target is not its own authorization server)"
+                        .to_string(),
+                ),
+                Some(flow) if flow.access_token().is_none() => Some(flow.summary()),
+                Some(_) => None,
+            },
             _ => None,
         };
         if let Some(why) = unmet {

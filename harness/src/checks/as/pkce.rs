@@ -12,116 +12,100 @@ pub(crate) const PROBES: &[Probe] = &[
     as_probe!("pkce.downgrade" => downgrade),
 ];
 
-/// `pkce.required`.
-async fn required(cx: &AsCx<'_>) -> StepOutcome {
-    if let Err(o) = cx.logged_in() {
-        return o;
-    }
-    let Some(run) = cx
-        .authorize_with(|p| {
+/// `pkce.required`: an authorization request without `code_challenge` gets no code.
+async fn required(cx: &AsCx<'_>) -> Judged {
+    let run = cx
+        .walk(|p| {
             p.remove("code_challenge");
             p.remove("code_challenge_method");
         })
-        .await
-    else {
-        return StepOutcome::not_testable("no authorization endpoint", Vec::new());
-    };
+        .await?;
+    Ok(judge_required(&run))
+}
+
+fn judge_required(run: &AuthorizeRun) -> Verdict {
     match run.code() {
-        Some(_) => StepOutcome::fail(
+        Some(_) => Verdict::fail(
             "an authorization request without code_challenge was answered with a code",
             run.hops.clone(),
         ),
-        None => pass(format!("refused: {}", run.describe_end())),
+        None => Verdict::passed(format!("refused: {}", run.describe_end())),
     }
 }
 
-/// `pkce.s256-flow`.
-async fn s256_flow(cx: &AsCx<'_>) -> StepOutcome {
-    if let Err(o) = cx.logged_in() {
-        return o;
-    }
+/// `pkce.s256-flow`: the login used S256; `plain` is refused.
+async fn s256_flow(cx: &AsCx<'_>) -> Judged {
     let verifier = random_text(32);
-    let Some(run) = cx
-        .authorize_with(|p| {
+    let run = cx
+        .walk(|p| {
             p.set("code_challenge", verifier.clone());
             p.set("code_challenge_method", "plain");
         })
-        .await
-    else {
-        return StepOutcome::not_testable("no authorization endpoint", Vec::new());
-    };
+        .await?;
+    Ok(judge_plain_refused(&run))
+}
+
+fn judge_plain_refused(run: &AuthorizeRun) -> Verdict {
     match run.code() {
-        Some(_) => StepOutcome::fail(
+        Some(_) => Verdict::fail(
             "an authorization request with code_challenge_method=plain was answered with a code; S256 worked, so plain only weakens PKCE",
             run.hops.clone(),
         ),
-        None => pass(format!(
+        None => Verdict::passed(format!(
             "S256 worked in the login; plain was refused: {}",
             run.describe_end()
         )),
     }
 }
 
-/// `pkce.wrong-verifier`.
-async fn wrong_verifier(cx: &AsCx<'_>) -> StepOutcome {
-    verifier_refused(cx, true).await
+/// `pkce.wrong-verifier`: a code redeemed with another verifier is refused with `invalid_grant`.
+async fn wrong_verifier(cx: &AsCx<'_>) -> Judged {
+    let e = redeem_fresh_code(cx, Some(random_text(32))).await?;
+    Ok(judge_verifier(&e, Verifier::Wrong))
 }
 
-/// `pkce.missing-verifier`.
-async fn missing_verifier(cx: &AsCx<'_>) -> StepOutcome {
-    verifier_refused(cx, false).await
+/// `pkce.missing-verifier`: a code redeemed without a verifier is refused.
+async fn missing_verifier(cx: &AsCx<'_>) -> Judged {
+    let e = redeem_fresh_code(cx, None).await?;
+    Ok(judge_verifier(&e, Verifier::Missing))
 }
 
-/// A fresh code redeemed with a wrong `code_verifier`, or none.
-async fn verifier_refused(cx: &AsCx<'_>, wrong: bool) -> StepOutcome {
-    if let Err(o) = cx.logged_in() {
-        return o;
-    }
-    let Some((code, _pkce, _)) = cx.run.fresh_code(cx.flow).await else {
-        return StepOutcome::not_testable(
-            "a second authorization did not deliver a code",
-            Vec::new(),
-        );
-    };
-    let verifier = wrong.then(|| random_text(32));
+/// Redeems a fresh code of the login's client with this `code_verifier` (or none).
+async fn redeem_fresh_code(cx: &AsCx<'_>, verifier: Option<String>) -> Result<Exchange, Stop> {
+    let (code, _pkce, _) = cx.code().await?;
     let form = cx.run.code_form(cx.flow, &code, verifier.as_deref());
-    let e = token_request(cx.ctx, &cx.token_endpoint(), &form, &cx.client()).await;
-    let codes: &[&str] = if wrong {
-        &["invalid_grant"]
-    } else {
-        &["invalid_grant", "invalid_request"]
+    Ok(cx.token(&form, &cx.client()).await)
+}
+
+/// What the code exchange carried in place of the right verifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verifier {
+    Wrong,
+    Missing,
+}
+
+fn judge_verifier(e: &Exchange, verifier: Verifier) -> Verdict {
+    let (codes, what): (&[&str], &str) = match verifier {
+        Verifier::Wrong => (&["invalid_grant"], "a wrong code_verifier"),
+        Verifier::Missing => (&["invalid_grant", "invalid_request"], "no code_verifier"),
     };
-    let what = if wrong {
-        "a wrong code_verifier"
-    } else {
-        "no code_verifier"
-    };
-    match refused_with(&e, codes) {
-        Ok(note) => StepOutcome::pass(
-            format!("the code exchange with {what} was refused: {note}"),
-            Vec::new(),
+    match refused_with(e, codes) {
+        Ok(note) => Verdict::passed(format!("the code exchange with {what} was refused: {note}")),
+        Err(why) => Verdict::fail(
+            format!("the code exchange with {what}: {why}"),
+            vec![e.clone()],
         ),
-        Err(why) => StepOutcome::fail(format!("the code exchange with {what}: {why}"), vec![e]),
     }
 }
 
-/// `pkce.proxy-two-legs`.
-async fn proxy_two_legs(cx: &AsCx<'_>) -> Result<StepOutcome, HarnessError> {
-    if let Err(o) = cx.logged_in() {
-        return Ok(o);
-    }
+/// `pkce.proxy-two-legs`: a proxy runs PKCE upstream with a pair of its own.
+async fn proxy_two_legs(cx: &AsCx<'_>) -> Judged {
     if !cx.flow.via_upstream {
-        return Ok(StepOutcome::skip(
+        return Err(Stop::skip(
             "the login did not go through an upstream identity provider",
         ));
     }
     let seen = cx.ctx.idp.requests_since(cx.facts.log_start).await?;
-    let ours = cx
-        .flow
-        .pkce
-        .as_ref()
-        .map(|p| p.challenge.clone())
-        .unwrap_or_default();
     let upstream: Vec<Option<String>> = seen
         .iter()
         .filter(|r| r.endpoint == "authorize")
@@ -131,61 +115,212 @@ async fn proxy_two_legs(cx: &AsCx<'_>) -> Result<StepOutcome, HarnessError> {
                 .map(|(_, v)| v.into_owned())
         })
         .collect();
-    if upstream.is_empty() {
-        return Ok(StepOutcome::not_testable(
-            "the mock IdP recorded no authorization request",
-            Vec::new(),
-        ));
-    }
-    if upstream.iter().any(Option::is_none) {
-        return Ok(StepOutcome::fail(
-            "the proxy's authorization request to the upstream carried no code_challenge",
-            Vec::new(),
-        ));
-    }
-    if upstream.iter().any(|c| c.as_deref() == Some(ours.as_str())) {
-        return Ok(StepOutcome::fail(
-            "the proxy forwarded the client's own code_challenge upstream instead of using its own pair",
-            Vec::new(),
-        ));
-    }
-    Ok(pass(
-        "the proxy used its own PKCE challenge on the upstream leg",
-    ))
+    let ours = cx
+        .flow
+        .pkce
+        .as_ref()
+        .map(|p| p.challenge.as_str())
+        .unwrap_or_default();
+    Ok(judge_two_legs(&upstream, ours))
 }
 
-/// `pkce.downgrade`.
-async fn downgrade(cx: &AsCx<'_>) -> StepOutcome {
-    if let Err(o) = cx.logged_in() {
-        return o;
+/// `upstream` holds the `code_challenge` of every authorization request the upstream saw.
+fn judge_two_legs(upstream: &[Option<String>], ours: &str) -> Verdict {
+    if upstream.is_empty() {
+        return Verdict::not_testable("the mock IdP recorded no authorization request", Vec::new());
     }
-    let Some((run, _)) = cx
-        .authorize_with_pkce(|p| {
+    if upstream.iter().any(Option::is_none) {
+        return Verdict::fail(
+            "the proxy's authorization request to the upstream carried no code_challenge",
+            Vec::new(),
+        );
+    }
+    if upstream.iter().any(|c| c.as_deref() == Some(ours)) {
+        return Verdict::fail(
+            "the proxy forwarded the client's own code_challenge upstream instead of using its own pair",
+            Vec::new(),
+        );
+    }
+    Verdict::passed("the proxy used its own PKCE challenge on the upstream leg")
+}
+
+/// `pkce.downgrade`: a code issued without a challenge is not redeemed with a verifier.
+async fn downgrade(cx: &AsCx<'_>) -> Judged {
+    let (run, _) = cx
+        .walk_pkce(|p| {
             p.remove("code_challenge");
             p.remove("code_challenge_method");
         })
-        .await
-    else {
-        return StepOutcome::not_testable("no authorization endpoint", Vec::new());
-    };
-    let Some(code) = run.code().map(str::to_string) else {
-        return StepOutcome::skip(
+        .await?;
+    let Some(code) = run.code() else {
+        return Err(Stop::skip(
             "every authorization request needs a code_challenge (pkce.required), so there is no challenge-less code to downgrade",
-        );
+        ));
     };
     // A code issued without a challenge, redeemed with a verifier: RFC 9700 §4.8.2 has the
     // server refuse it, so an attacker cannot strip the challenge from a victim's request.
-    let form = cx.run.code_form(cx.flow, &code, Some(&random_text(32)));
-    let e = token_request(cx.ctx, &cx.token_endpoint(), &form, &cx.client()).await;
-    if token_set(&e).is_ok() {
-        StepOutcome::fail(
+    let form = cx.run.code_form(cx.flow, code, Some(&random_text(32)));
+    let e = cx.token(&form, &cx.client()).await;
+    Ok(judge_downgrade(&e))
+}
+
+fn judge_downgrade(e: &Exchange) -> Verdict {
+    if token_set(e).is_ok() {
+        Verdict::fail(
             "a code issued without a code_challenge was redeemed with a code_verifier (RFC 9700 §4.8.2: refuse, or a stripped challenge goes unnoticed)",
-            vec![e],
+            vec![e.clone()],
         )
     } else {
-        pass(format!(
+        Verdict::passed(format!(
             "the challenge-less code redeemed with a verifier was refused: {}",
-            error_answer(&e).describe()
+            error_answer(e).describe()
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use expect_test::{Expect, expect};
+
+    use super::*;
+    use crate::testkit::{callback, exchange, render, stopped};
+
+    fn check(v: Verdict, expect: Expect) {
+        expect.assert_eq(&render(&v));
+    }
+
+    const TOKEN_ERROR: &str = r#"
+        POST http://127.0.0.1:1/token
+        =>
+        400
+        content-type: application/json
+
+        {"error":"invalid_grant"}
+    "#;
+
+    const TOKENS: &str = r#"
+        POST http://127.0.0.1:1/token
+        =>
+        200
+        content-type: application/json
+
+        {"access_token":"at","token_type":"Bearer"}
+    "#;
+
+    #[test]
+    fn required() {
+        check(
+            judge_required(&callback("code=abc&state=s")),
+            expect![[r#"
+                fail: an authorization request without code_challenge was answered with a code
+                  evidence: GET http://127.0.0.1:2/authorize -> 302
+            "#]],
+        );
+        check(
+            judge_required(&callback("error=invalid_request&state=s")),
+            expect![[r#"
+                pass
+                  note: refused: redirected to the redirect URI with error=invalid_request, state
+            "#]],
+        );
+    }
+
+    #[test]
+    fn plain_refused() {
+        check(
+            judge_plain_refused(&callback("code=abc")),
+            expect![[r#"
+                fail: an authorization request with code_challenge_method=plain was answered with a code; S256 worked, so plain only weakens PKCE
+                  evidence: GET http://127.0.0.1:2/authorize -> 302
+            "#]],
+        );
+        check(
+            judge_plain_refused(&stopped(400, "error=invalid_request")),
+            expect![[r#"
+                pass
+                  note: S256 worked in the login; plain was refused: stopped at HTTP 400: error=invalid_request
+            "#]],
+        );
+    }
+
+    #[test]
+    fn verifier() {
+        check(
+            judge_verifier(&exchange(TOKEN_ERROR), Verifier::Wrong),
+            expect![[r#"
+                pass
+                  note: the code exchange with a wrong code_verifier was refused: HTTP 400 error=invalid_grant
+            "#]],
+        );
+        check(
+            judge_verifier(&exchange(TOKENS), Verifier::Missing),
+            expect![[r#"
+                fail: the code exchange with no code_verifier: tokens were issued
+                  evidence: POST http://127.0.0.1:1/token -> 200
+            "#]],
+        );
+        let invalid_request = TOKEN_ERROR.replace("invalid_grant", "invalid_request");
+        check(
+            judge_verifier(&exchange(&invalid_request), Verifier::Missing),
+            expect![[r#"
+                pass
+                  note: the code exchange with no code_verifier was refused: HTTP 400 error=invalid_request
+            "#]],
+        );
+        check(
+            judge_verifier(&exchange(&invalid_request), Verifier::Wrong),
+            expect![[r#"
+                fail: the code exchange with a wrong code_verifier: HTTP 400 error=invalid_request, not invalid_grant
+                  evidence: POST http://127.0.0.1:1/token -> 400
+            "#]],
+        );
+    }
+
+    #[test]
+    fn two_legs() {
+        let ours = "client-challenge";
+        check(
+            judge_two_legs(&[], ours),
+            expect![[r#"
+                not testable: the mock IdP recorded no authorization request
+            "#]],
+        );
+        check(
+            judge_two_legs(&[None], ours),
+            expect![[r#"
+                fail: the proxy's authorization request to the upstream carried no code_challenge
+            "#]],
+        );
+        check(
+            judge_two_legs(&[Some(ours.to_string())], ours),
+            expect![[r#"
+                fail: the proxy forwarded the client's own code_challenge upstream instead of using its own pair
+            "#]],
+        );
+        check(
+            judge_two_legs(&[Some("proxy-challenge".to_string())], ours),
+            expect![[r#"
+                pass
+                  note: the proxy used its own PKCE challenge on the upstream leg
+            "#]],
+        );
+    }
+
+    #[test]
+    fn downgrade() {
+        check(
+            judge_downgrade(&exchange(TOKENS)),
+            expect![[r#"
+                fail: a code issued without a code_challenge was redeemed with a code_verifier (RFC 9700 §4.8.2: refuse, or a stripped challenge goes unnoticed)
+                  evidence: POST http://127.0.0.1:1/token -> 200
+            "#]],
+        );
+        check(
+            judge_downgrade(&exchange(TOKEN_ERROR)),
+            expect![[r#"
+                pass
+                  note: the challenge-less code redeemed with a verifier was refused: HTTP 400 error=invalid_grant
+            "#]],
+        );
     }
 }
