@@ -23,6 +23,7 @@ pub mod error;
 pub mod idp;
 pub mod mcp;
 pub mod oauth;
+pub mod poll;
 pub mod redact;
 pub mod report;
 pub mod restart;

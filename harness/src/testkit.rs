@@ -46,7 +46,7 @@ pub fn exchange(fixture: &str) -> Exchange {
         req = req.header(&name, value);
     }
     req.body = (!body.is_empty()).then(|| body.as_bytes().to_vec());
-    let answer = answer.trim_start_matches('\n');
+    let answer = answer.trim_start();
     let response = match answer.strip_prefix('!') {
         Some(why) => Err(why.trim().to_string()),
         None => {

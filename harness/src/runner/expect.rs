@@ -7,6 +7,8 @@ use crate::mcp::accepted;
 use crate::scenario::{ChallengeExpect, Expect};
 use crate::target::Exchange;
 
+/// The problems with one answer, judged against an `expect` (or `require`) table; empty when it
+/// meets them all. `idp_paths` are the paths the mock IdP saw during the step.
 pub(super) fn evaluate(
     expect: &Expect,
     exchange: &Exchange,
@@ -136,4 +138,141 @@ fn evaluate_challenge(
         }
     }
     problems
+}
+
+#[cfg(test)]
+mod tests {
+    use expect_test::{Expect as Expected, expect};
+
+    use super::*;
+    use crate::testkit::exchange;
+
+    /// Judges `answer` against the `expect` table written as TOML, as in a scenario file.
+    fn check(table: &str, answer: &str, required: &[&str], idp_paths: &[&str], expected: Expected) {
+        let table: Expect = toml::from_str(table).expect("an expect table");
+        let e = exchange(&format!("POST http://127.0.0.1:1/mcp\n=>\n{answer}"));
+        let required: Vec<String> = required.iter().map(|s| s.to_string()).collect();
+        let paths: Vec<String> = idp_paths.iter().map(|s| s.to_string()).collect();
+        let problems = evaluate(&table, &e, &required, &paths);
+        let text = if problems.is_empty() {
+            "meets the table".to_string()
+        } else {
+            problems.join("\n")
+        };
+        expected.assert_eq(&(text + "\n"));
+    }
+
+    const INVALID_TOKEN: &str = r#"401
+www-authenticate: Bearer error="invalid_token", resource_metadata="http://127.0.0.1:1/prm", scope="mcp:tools""#;
+
+    #[test]
+    fn status_and_refusal() {
+        check(
+            "status = [401]\naccepted = false",
+            INVALID_TOKEN,
+            &[],
+            &[],
+            expect![[r#"
+                meets the table
+            "#]],
+        );
+        check(
+            "status = [401, 400]\naccepted = false",
+            "200\ncontent-type: application/json\n\n{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}",
+            &[],
+            &[],
+            expect![[r#"
+                expected HTTP 401 or 400, got 200
+                expected a refusal, but the target answered HTTP 200
+            "#]],
+        );
+        // No answer is a refusal when only a refusal is asked for, and a failure otherwise.
+        check(
+            "accepted = false",
+            "! timed out",
+            &[],
+            &[],
+            expect![[r#"
+            meets the table
+        "#]],
+        );
+        check(
+            "status = [401]",
+            "! timed out",
+            &[],
+            &[],
+            expect![[r#"
+            no answer: timed out
+        "#]],
+        );
+    }
+
+    #[test]
+    fn acceptance_needs_a_json_rpc_result() {
+        check(
+            "accepted = true",
+            "200\ncontent-type: application/json\n\n{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32600,\"message\":\"no\"}}",
+            &[],
+            &[],
+            expect![[r#"
+                expected the request to be accepted, but it HTTP 200 with JSON-RPC error -32600: no
+            "#]],
+        );
+        check(
+            "accepted = true",
+            "200\ncontent-type: application/json\n\n{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}",
+            &[],
+            &[],
+            expect![[r#"
+                meets the table
+            "#]],
+        );
+    }
+
+    #[test]
+    fn challenge_parameters() {
+        check(
+            "challenge = { error = \"invalid_token\", has = [\"resource_metadata\"], scope_covers_required = true }",
+            INVALID_TOKEN,
+            &["mcp:tools"],
+            &[],
+            expect![[r#"
+                meets the table
+            "#]],
+        );
+        check(
+            "challenge = { error = \"insufficient_scope\", lacks = [\"scope\"], scope_covers_required = true }",
+            INVALID_TOKEN,
+            &["mcp:tools", "mcp:admin"],
+            &[],
+            expect![[r#"
+                challenge error is "invalid_token", expected "insufficient_scope"
+                challenge carries scope="mcp:tools", which it should not
+                challenge scope "mcp:tools" does not name the required scope(s) ["mcp:admin"]
+            "#]],
+        );
+        check(
+            "challenge = { bearer = true }",
+            "401\nwww-authenticate: Basic realm=\"x\"",
+            &[],
+            &[],
+            expect![[r#"
+                no Bearer challenge in WWW-Authenticate: Basic realm="x"
+            "#]],
+        );
+    }
+
+    #[test]
+    fn html_bodies_and_idp_fetches() {
+        check(
+            "body_not_html = true\nidp_not_requested = \"/probe\"",
+            "401\ncontent-type: text/html\n\n<!doctype html><p>denied</p>",
+            &[],
+            &["/jwks", "/probe/jku"],
+            expect![[r#"
+                the error body is HTML; clients expect an empty or JSON body
+                the target fetched /probe/jku from the IdP because a token header told it to
+            "#]],
+        );
+    }
 }

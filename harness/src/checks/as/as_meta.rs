@@ -3,6 +3,7 @@
 //! path publishes it.
 
 use super::*;
+use crate::wellknown::metadata_document;
 
 pub(crate) const PROBES: &[Probe] = &[
     as_probe!("as-meta.issuer-match" => sync issuer_match),
@@ -15,11 +16,13 @@ pub(crate) const PROBES: &[Probe] = &[
     as_probe!("as-meta.path-insertion" => path_insertion),
 ];
 
-/// `as-meta.issuer-match`.
-fn issuer_match(cx: &AsCx<'_>) -> StepOutcome {
-    let Some(d) = &cx.flow.discovery else {
-        return StepOutcome::not_testable(cx.flow.summary(), Vec::new());
-    };
+/// `as-meta.issuer-match`: every metadata document names the issuer it was built from.
+fn issuer_match(cx: &AsCx<'_>) -> Judged {
+    Ok(judge_issuer_match(cx.discovery()?, &cx.flow.summary()))
+}
+
+/// `login` is the login's summary, the reason when no document was found at all.
+fn judge_issuer_match(d: &AsDiscovery, login: &str) -> Verdict {
     let mut bad = Vec::new();
     let mut seen = 0;
     for a in d.attempts.iter().filter(|a| a.document.is_some()) {
@@ -42,12 +45,12 @@ fn issuer_match(cx: &AsCx<'_>) -> StepOutcome {
         }
     }
     if seen == 0 {
-        return StepOutcome::not_testable(cx.flow.summary(), Vec::new());
+        return Verdict::not_testable(login, Vec::new());
     }
     if bad.is_empty() {
-        pass(format!("every metadata document names issuer {}", d.issuer))
+        Verdict::passed(format!("every metadata document names issuer {}", d.issuer))
     } else {
-        StepOutcome::fail(
+        Verdict::fail(
             bad.iter()
                 .map(|(m, _)| m.clone())
                 .collect::<Vec<_>>()
@@ -57,12 +60,17 @@ fn issuer_match(cx: &AsCx<'_>) -> StepOutcome {
     }
 }
 
-/// `as-meta.required-fields`.
-fn required_fields(cx: &AsCx<'_>) -> StepOutcome {
-    let doc = match cx.has_metadata() {
-        Ok(d) => d,
-        Err(o) => return o,
-    };
+/// `as-meta.required-fields`: `issuer`, the two endpoints and `response_types_supported` with
+/// `code` (RFC 8414 §2).
+fn required_fields(cx: &AsCx<'_>) -> Judged {
+    Ok(judge_required_fields(
+        cx.metadata()?,
+        cx.chosen_metadata_exchange(),
+    ))
+}
+
+/// `evidence` is the exchange that delivered `doc`.
+fn judge_required_fields(doc: &Value, evidence: Vec<Exchange>) -> Verdict {
     let mut missing = Vec::new();
     for f in ["issuer", "authorization_endpoint", "token_endpoint"] {
         if doc.get(f).and_then(Value::as_str).is_none() {
@@ -77,41 +85,42 @@ fn required_fields(cx: &AsCx<'_>) -> StepOutcome {
         missing.push("response_types_supported containing \"code\"".to_string());
     }
     if missing.is_empty() {
-        pass(
+        Verdict::passed(
             "issuer, authorization_endpoint, token_endpoint and response_types_supported [code] present",
         )
     } else {
-        StepOutcome::fail(
+        Verdict::fail(
             format!("the metadata lacks {}", missing.join(", ")),
-            cx.chosen_metadata_exchange(),
+            evidence,
         )
     }
 }
 
-/// `as-meta.pkce-s256`.
-fn pkce_s256(cx: &AsCx<'_>) -> StepOutcome {
-    let Some(d) = &cx.flow.discovery else {
-        return StepOutcome::not_testable(cx.flow.summary(), Vec::new());
-    };
-    let mut bad = Vec::new();
-    for a in d.attempts.iter().filter(|a| a.document.is_some()) {
-        let ok = a
-            .document
-            .as_ref()
-            .and_then(|v| v.get("code_challenge_methods_supported"))
-            .and_then(Value::as_array)
-            .is_some_and(|m| m.iter().any(|v| v == "S256"));
-        if !ok {
-            bad.push(a);
-        }
-    }
+/// `as-meta.pkce-s256`: every metadata document lists S256 in `code_challenge_methods_supported`.
+fn pkce_s256(cx: &AsCx<'_>) -> Judged {
+    Ok(judge_pkce_s256(cx.discovery()?, &cx.flow.summary()))
+}
+
+fn judge_pkce_s256(d: &AsDiscovery, login: &str) -> Verdict {
+    let bad: Vec<_> = d
+        .attempts
+        .iter()
+        .filter(|a| a.document.is_some())
+        .filter(|a| {
+            !a.document
+                .as_ref()
+                .and_then(|v| v.get("code_challenge_methods_supported"))
+                .and_then(Value::as_array)
+                .is_some_and(|m| m.iter().any(|v| v == "S256"))
+        })
+        .collect();
     if d.document().is_none() {
-        return StepOutcome::not_testable(cx.flow.summary(), Vec::new());
+        return Verdict::not_testable(login, Vec::new());
     }
     if bad.is_empty() {
-        pass("code_challenge_methods_supported lists S256 in every metadata document")
+        Verdict::passed("code_challenge_methods_supported lists S256 in every metadata document")
     } else {
-        StepOutcome::fail(
+        Verdict::fail(
             format!(
                 "code_challenge_methods_supported does not list S256 at {} (MCP clients must refuse to proceed without it)",
                 bad.iter()
@@ -124,11 +133,12 @@ fn pkce_s256(cx: &AsCx<'_>) -> StepOutcome {
     }
 }
 
-/// `as-meta.oidc-alias-consistent`.
-fn oidc_alias_consistent(cx: &AsCx<'_>) -> StepOutcome {
-    let Some(d) = &cx.flow.discovery else {
-        return StepOutcome::not_testable(cx.flow.summary(), Vec::new());
-    };
+/// `as-meta.oidc-alias-consistent`: the RFC 8414 and OpenID Connect documents agree.
+fn oidc_alias_consistent(cx: &AsCx<'_>) -> Judged {
+    Ok(judge_oidc_alias(cx.discovery()?))
+}
+
+fn judge_oidc_alias(d: &AsDiscovery) -> Verdict {
     let oauth = d
         .attempts
         .iter()
@@ -138,7 +148,7 @@ fn oidc_alias_consistent(cx: &AsCx<'_>) -> StepOutcome {
         .iter()
         .find(|a| a.kind == MetadataKind::Oidc && a.document.is_some());
     let (Some(oauth), Some(oidc)) = (oauth, oidc) else {
-        return StepOutcome::skip(
+        return Verdict::skip(
             "only one kind of discovery document is served, so there is nothing to compare",
         );
     };
@@ -157,9 +167,9 @@ fn oidc_alias_consistent(cx: &AsCx<'_>) -> StepOutcome {
     .filter(|k| a.get(*k) != b.get(*k))
     .collect();
     if differing.is_empty() {
-        pass(format!("{} and {} agree", oauth.url, oidc.url))
+        Verdict::passed(format!("{} and {} agree", oauth.url, oidc.url))
     } else {
-        StepOutcome::fail(
+        Verdict::fail(
             format!(
                 "{} and {} differ in {}",
                 oauth.url,
@@ -171,56 +181,50 @@ fn oidc_alias_consistent(cx: &AsCx<'_>) -> StepOutcome {
     }
 }
 
-/// `as-meta.endpoints-live`.
-async fn endpoints_live(cx: &AsCx<'_>) -> StepOutcome {
-    if let Err(o) = cx.has_metadata() {
-        return o;
-    }
-    let mut exchanges = Vec::new();
-    let mut dead = Vec::new();
-    let mut probe = |name: &'static str, e: Exchange| {
-        let status = e.status();
-        if matches!(status, None | Some(404) | Some(405)) || status.is_some_and(|s| s >= 500) {
-            dead.push(format!(
-                "{name} {} answered {}",
-                e.request.url,
-                e.status_text()
-            ));
-        }
-        exchanges.push(e);
+/// `as-meta.endpoints-live`: every advertised endpoint answers an empty request with an error of
+/// its own, never 404, 405 or a server error.
+async fn endpoints_live(cx: &AsCx<'_>) -> Judged {
+    cx.metadata()?;
+    let form_post = |url: String| {
+        let mut r = Request::new(reqwest::Method::POST, url)
+            .header("content-type", "application/x-www-form-urlencoded");
+        r.body = Some(Vec::new());
+        r
     };
+    let mut answers = Vec::new();
     if let Some(url) = cx.flow.endpoint("authorization_endpoint") {
-        probe(
-            "authorization_endpoint",
-            cx.ctx
-                .target
-                .send(Request::new(reqwest::Method::GET, url).header("accept", "text/html"))
-                .await,
-        );
+        let r = Request::new(reqwest::Method::GET, url).header("accept", "text/html");
+        answers.push(("authorization_endpoint", cx.ctx.target.send(r).await));
     }
     if let Some(url) = cx.flow.endpoint("token_endpoint") {
-        let mut r = Request::new(reqwest::Method::POST, url)
-            .header("content-type", "application/x-www-form-urlencoded");
-        r.body = Some(Vec::new());
-        probe("token_endpoint", cx.ctx.target.send(r).await);
+        answers.push(("token_endpoint", cx.ctx.target.send(form_post(url)).await));
     }
     if let Some(url) = cx.flow.endpoint("registration_endpoint") {
-        probe(
-            "registration_endpoint",
-            cx.ctx
-                .target
-                .send(Request::new(reqwest::Method::POST, url).json_body(&json!({})))
-                .await,
-        );
+        let r = Request::new(reqwest::Method::POST, url).json_body(&json!({}));
+        answers.push(("registration_endpoint", cx.ctx.target.send(r).await));
     }
     if let Some(url) = cx.flow.endpoint("revocation_endpoint") {
-        let mut r = Request::new(reqwest::Method::POST, url)
-            .header("content-type", "application/x-www-form-urlencoded");
-        r.body = Some(Vec::new());
-        probe("revocation_endpoint", cx.ctx.target.send(r).await);
+        answers.push((
+            "revocation_endpoint",
+            cx.ctx.target.send(form_post(url)).await,
+        ));
     }
+    Ok(judge_endpoints_live(answers))
+}
+
+/// `answers` pairs each advertised endpoint's metadata name with its answer to an empty request.
+fn judge_endpoints_live(answers: Vec<(&str, Exchange)>) -> Verdict {
+    let dead: Vec<String> = answers
+        .iter()
+        .filter(|(_, e)| {
+            let status = e.status();
+            matches!(status, None | Some(404) | Some(405)) || status.is_some_and(|s| s >= 500)
+        })
+        .map(|(name, e)| format!("{name} {} answered {}", e.request.url, e.status_text()))
+        .collect();
+    let exchanges: Vec<Exchange> = answers.into_iter().map(|(_, e)| e).collect();
     if dead.is_empty() {
-        pass(format!(
+        Verdict::passed(format!(
             "every advertised endpoint answers an empty request with an error of its own ({})",
             exchanges
                 .iter()
@@ -229,16 +233,20 @@ async fn endpoints_live(cx: &AsCx<'_>) -> StepOutcome {
                 .join(", ")
         ))
     } else {
-        StepOutcome::fail(dead.join("; "), exchanges)
+        Verdict::fail(dead.join("; "), exchanges)
     }
 }
 
-/// `as-meta.registration-advertised`.
-fn registration_advertised(cx: &AsCx<'_>) -> StepOutcome {
-    let doc = match cx.has_metadata() {
-        Ok(d) => d,
-        Err(o) => return o,
-    };
+/// `as-meta.registration-advertised`: a client without a pre-registered client finds a way to
+/// register (DCR or Client ID Metadata Documents).
+fn registration_advertised(cx: &AsCx<'_>) -> Judged {
+    Ok(judge_registration_advertised(
+        cx.metadata()?,
+        cx.chosen_metadata_exchange(),
+    ))
+}
+
+fn judge_registration_advertised(doc: &Value, evidence: Vec<Exchange>) -> Verdict {
     let dcr = doc
         .get("registration_endpoint")
         .and_then(Value::as_str)
@@ -248,28 +256,28 @@ fn registration_advertised(cx: &AsCx<'_>) -> StepOutcome {
         .and_then(Value::as_bool)
         == Some(true);
     match (dcr, cimd) {
-        (true, true) => {
-            pass("registration_endpoint and client_id_metadata_document_supported advertised")
-        }
-        (true, false) => pass("registration_endpoint advertised"),
-        (false, true) => pass("client_id_metadata_document_supported advertised"),
-        (false, false) => StepOutcome::fail(
+        (true, true) => Verdict::passed(
+            "registration_endpoint and client_id_metadata_document_supported advertised",
+        ),
+        (true, false) => Verdict::passed("registration_endpoint advertised"),
+        (false, true) => Verdict::passed("client_id_metadata_document_supported advertised"),
+        (false, false) => Verdict::fail(
             "neither registration_endpoint nor client_id_metadata_document_supported is advertised, so MCP clients without a pre-registered client cannot log in",
-            cx.chosen_metadata_exchange(),
+            evidence,
         ),
     }
 }
 
-/// `as-meta.iss-flag`.
-fn iss_flag(cx: &AsCx<'_>) -> StepOutcome {
-    let doc = match cx.has_metadata() {
-        Ok(d) => d,
-        Err(o) => return o,
-    };
-    let run = match cx.callback_run() {
-        Ok(run) => run,
-        Err(outcome) => return outcome,
-    };
+/// `as-meta.iss-flag`: `authorization_response_iss_parameter_supported` is true exactly when
+/// authorization responses carry `iss` (RFC 9207 §3).
+fn iss_flag(cx: &AsCx<'_>) -> Judged {
+    let doc = cx.metadata()?;
+    let run = cx.login_walk()?;
+    Ok(judge_iss_flag(doc, run, cx.chosen_metadata_exchange()))
+}
+
+/// `run` is the login's walk; `metadata` the exchange that delivered `doc`.
+fn judge_iss_flag(doc: &Value, run: &AuthorizeRun, metadata: Vec<Exchange>) -> Verdict {
     let flag = doc
         .get("authorization_response_iss_parameter_supported")
         .and_then(Value::as_bool)
@@ -277,64 +285,78 @@ fn iss_flag(cx: &AsCx<'_>) -> StepOutcome {
     let has_iss = run.param("iss").is_some();
     match (flag, has_iss) {
         (true, true) => {
-            pass("the metadata announces iss and the authorization response carries it")
+            Verdict::passed("the metadata announces iss and the authorization response carries it")
         }
-        (false, false) => pass("no iss announced and none sent"),
-        (true, false) => StepOutcome::fail(
+        (false, false) => Verdict::passed("no iss announced and none sent"),
+        (true, false) => Verdict::fail(
             "authorization_response_iss_parameter_supported is true but the authorization response carries no iss (RFC 9207 §3: clients then reject every response)",
             run.hops.last().cloned().into_iter().collect(),
         ),
-        (false, true) => StepOutcome::fail(
+        (false, true) => Verdict::fail(
             "the authorization response carries iss but the metadata does not announce authorization_response_iss_parameter_supported (RFC 9207 §3)",
-            cx.chosen_metadata_exchange(),
+            metadata,
         ),
     }
 }
 
-/// `as-meta.path-insertion`.
-async fn path_insertion(cx: &AsCx<'_>) -> StepOutcome {
-    let Some(discovery) = &cx.flow.discovery else {
-        return StepOutcome::not_testable(cx.flow.summary(), Vec::new());
-    };
+/// `as-meta.path-insertion`: an issuer with a path publishes its metadata at a URL MCP clients
+/// probe (RFC 8414 §3.1 path insertion, or an OpenID Connect form), not only at the root.
+async fn path_insertion(cx: &AsCx<'_>) -> Judged {
+    let discovery = cx.discovery()?;
     let Ok(issuer) = url::Url::parse(&discovery.issuer) else {
-        return StepOutcome::not_testable(
+        return Err(Stop::not_testable(
             format!("the issuer {:?} is not a URL", discovery.issuer),
             Vec::new(),
-        );
+        ));
     };
     if issuer.path().trim_end_matches('/').is_empty() {
-        return StepOutcome::skip(
+        return Err(Stop::skip(
             "the issuer has no path, so the MCP discovery URLs are the root well-known ones",
-        );
-    }
-    if let Some(found) = discovery.attempts.iter().find(|a| a.document.is_some()) {
-        return pass(format!(
-            "the metadata of {} is at {}, a URL MCP clients probe",
-            discovery.issuer, found.url
         ));
     }
-    let origin = issuer.origin().ascii_serialization();
-    let root = format!("{origin}/.well-known/oauth-authorization-server");
-    let e = cx.ctx.target.send(Request::get_json(root.clone())).await;
-    let tried: Vec<&str> = discovery.attempts.iter().map(|a| a.url.as_str()).collect();
-    let mut evidence: Vec<Exchange> = discovery
-        .attempts
-        .iter()
-        .map(|a| a.exchange.clone())
-        .collect();
-    let at_root = crate::wellknown::metadata_document(&e).is_some();
-    evidence.push(e);
-    StepOutcome::fail(
+    // Only when no probed URL answers: is the metadata at the root instead?
+    let root = match discovery.document() {
+        Some(_) => None,
+        None => {
+            let url = format!(
+                "{}/.well-known/oauth-authorization-server",
+                issuer.origin().ascii_serialization()
+            );
+            Some(cx.ctx.target.send(Request::get_json(url)).await)
+        }
+    };
+    Ok(judge_path_insertion(discovery, root))
+}
+
+/// `root` is the answer at the origin's root well-known URL, fetched when no probed URL answered.
+fn judge_path_insertion(d: &AsDiscovery, root: Option<Exchange>) -> Verdict {
+    if let Some(found) = d.attempts.iter().find(|a| a.document.is_some()) {
+        return Verdict::passed(format!(
+            "the metadata of {} is at {}, a URL MCP clients probe",
+            d.issuer, found.url
+        ));
+    }
+    let tried: Vec<&str> = d.attempts.iter().map(|a| a.url.as_str()).collect();
+    let mut evidence: Vec<Exchange> = d.attempts.iter().map(|a| a.exchange.clone()).collect();
+    let root_url = root
+        .as_ref()
+        .map(|e| e.request.url.clone())
+        .unwrap_or_default();
+    let at_root = root
+        .as_ref()
+        .is_some_and(|e| metadata_document(e).is_some());
+    evidence.extend(root);
+    Verdict::fail(
         if at_root {
             format!(
-                "the metadata of {} is published only at the origin's root ({root}); MCP clients look for an issuer with a path at {} (RFC 8414 §3.1 inserts the path after the well-known segment)",
-                discovery.issuer,
+                "the metadata of {} is published only at the origin's root ({root_url}); MCP clients look for an issuer with a path at {} (RFC 8414 §3.1 inserts the path after the well-known segment)",
+                d.issuer,
                 tried.join(", ")
             )
         } else {
             format!(
                 "no metadata for {} at any URL MCP clients probe ({})",
-                discovery.issuer,
+                d.issuer,
                 tried.join(", ")
             )
         },
@@ -343,6 +365,7 @@ async fn path_insertion(cx: &AsCx<'_>) -> StepOutcome {
 }
 
 impl AsCx<'_> {
+    /// The exchange that delivered the metadata document the login used.
     pub(super) fn chosen_metadata_exchange(&self) -> Vec<Exchange> {
         self.flow
             .discovery
@@ -350,5 +373,316 @@ impl AsCx<'_> {
             .and_then(|d| d.attempts.iter().find(|a| a.document.is_some()))
             .map(|a| vec![a.exchange.clone()])
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use expect_test::{Expect, expect};
+    use serde_json::json;
+
+    use super::*;
+    use crate::oauth::flow::MetadataAttempt;
+    use crate::testkit::{callback, exchange, render};
+
+    fn check(v: Verdict, expect: Expect) {
+        expect.assert_eq(&render(&v));
+    }
+
+    /// A metadata URL tried: a 200 with `doc`, or a 404 when `doc` is `None`.
+    fn attempt(url: &str, kind: MetadataKind, doc: Option<Value>) -> MetadataAttempt {
+        let answer = match &doc {
+            Some(d) => format!("200\ncontent-type: application/json\n\n{d}"),
+            None => "404".to_string(),
+        };
+        MetadataAttempt {
+            url: url.to_string(),
+            kind,
+            exchange: exchange(&format!("GET {url}\n=>\n{answer}")),
+            document: doc,
+        }
+    }
+
+    const OAUTH: &str = "http://127.0.0.1:1/.well-known/oauth-authorization-server";
+    const OIDC: &str = "http://127.0.0.1:1/.well-known/openid-configuration";
+
+    fn discovery(issuer: &str, attempts: Vec<MetadataAttempt>) -> AsDiscovery {
+        AsDiscovery {
+            issuer: issuer.to_string(),
+            attempts,
+        }
+    }
+
+    fn complete() -> Value {
+        json!({
+            "issuer": "http://127.0.0.1:1",
+            "authorization_endpoint": "http://127.0.0.1:1/authorize",
+            "token_endpoint": "http://127.0.0.1:1/token",
+            "response_types_supported": ["code"],
+            "code_challenge_methods_supported": ["S256"],
+        })
+    }
+
+    #[test]
+    fn issuer_match() {
+        let d = discovery(
+            "http://127.0.0.1:1",
+            vec![
+                attempt(OAUTH, MetadataKind::Oauth, Some(complete())),
+                attempt(
+                    OIDC,
+                    MetadataKind::Oidc,
+                    Some(json!({"issuer": "http://127.0.0.1:1/"})),
+                ),
+            ],
+        );
+        check(
+            judge_issuer_match(&d, "login"),
+            expect![[r#"
+                fail: http://127.0.0.1:1/.well-known/openid-configuration names issuer "http://127.0.0.1:1/", not "http://127.0.0.1:1"
+                  evidence: GET http://127.0.0.1:1/.well-known/openid-configuration -> 200
+            "#]],
+        );
+        let d = discovery(
+            "http://127.0.0.1:1",
+            vec![attempt(OAUTH, MetadataKind::Oauth, Some(complete()))],
+        );
+        check(
+            judge_issuer_match(&d, "login"),
+            expect![[r#"
+                pass
+                  note: every metadata document names issuer http://127.0.0.1:1
+            "#]],
+        );
+        let none = discovery(
+            "http://127.0.0.1:1",
+            vec![attempt(OAUTH, MetadataKind::Oauth, None)],
+        );
+        check(
+            judge_issuer_match(&none, "the headless login stopped at metadata"),
+            expect![[r#"
+                not testable: the headless login stopped at metadata
+            "#]],
+        );
+    }
+
+    #[test]
+    fn required_fields() {
+        check(
+            judge_required_fields(&complete(), Vec::new()),
+            expect![[r#"
+                pass
+                  note: issuer, authorization_endpoint, token_endpoint and response_types_supported [code] present
+            "#]],
+        );
+        check(
+            judge_required_fields(
+                &json!({"issuer": "i", "response_types_supported": ["token"]}),
+                Vec::new(),
+            ),
+            expect![[r#"
+                fail: the metadata lacks authorization_endpoint, token_endpoint, response_types_supported containing "code"
+            "#]],
+        );
+    }
+
+    #[test]
+    fn pkce_s256() {
+        let mut plain = complete();
+        plain["code_challenge_methods_supported"] = json!(["plain"]);
+        let d = discovery(
+            "http://127.0.0.1:1",
+            vec![
+                attempt(OAUTH, MetadataKind::Oauth, Some(complete())),
+                attempt(OIDC, MetadataKind::Oidc, Some(plain)),
+            ],
+        );
+        check(
+            judge_pkce_s256(&d, "login"),
+            expect![[r#"
+                fail: code_challenge_methods_supported does not list S256 at http://127.0.0.1:1/.well-known/openid-configuration (MCP clients must refuse to proceed without it)
+                  evidence: GET http://127.0.0.1:1/.well-known/openid-configuration -> 200
+            "#]],
+        );
+        let d = discovery(
+            "http://127.0.0.1:1",
+            vec![attempt(OAUTH, MetadataKind::Oauth, Some(complete()))],
+        );
+        check(
+            judge_pkce_s256(&d, "login"),
+            expect![[r#"
+                pass
+                  note: code_challenge_methods_supported lists S256 in every metadata document
+            "#]],
+        );
+    }
+
+    #[test]
+    fn oidc_alias() {
+        let only_oauth = discovery(
+            "http://127.0.0.1:1",
+            vec![attempt(OAUTH, MetadataKind::Oauth, Some(complete()))],
+        );
+        check(
+            judge_oidc_alias(&only_oauth),
+            expect![[r#"
+                skip: only one kind of discovery document is served, so there is nothing to compare
+            "#]],
+        );
+        let mut other = complete();
+        other["token_endpoint"] = json!("http://127.0.0.1:1/oauth/token");
+        let differing = discovery(
+            "http://127.0.0.1:1",
+            vec![
+                attempt(OAUTH, MetadataKind::Oauth, Some(complete())),
+                attempt(OIDC, MetadataKind::Oidc, Some(other)),
+            ],
+        );
+        check(
+            judge_oidc_alias(&differing),
+            expect![[r#"
+                fail: http://127.0.0.1:1/.well-known/oauth-authorization-server and http://127.0.0.1:1/.well-known/openid-configuration differ in token_endpoint
+                  evidence: GET http://127.0.0.1:1/.well-known/oauth-authorization-server -> 200
+                  evidence: GET http://127.0.0.1:1/.well-known/openid-configuration -> 200
+            "#]],
+        );
+        let same = discovery(
+            "http://127.0.0.1:1",
+            vec![
+                attempt(OAUTH, MetadataKind::Oauth, Some(complete())),
+                attempt(OIDC, MetadataKind::Oidc, Some(complete())),
+            ],
+        );
+        check(
+            judge_oidc_alias(&same),
+            expect![[r#"
+                pass
+                  note: http://127.0.0.1:1/.well-known/oauth-authorization-server and http://127.0.0.1:1/.well-known/openid-configuration agree
+            "#]],
+        );
+    }
+
+    #[test]
+    fn endpoints_live() {
+        let token = exchange("POST http://127.0.0.1:1/token\n=>\n400");
+        let register = exchange("POST http://127.0.0.1:1/register\n=>\n404");
+        let revoke = exchange("POST http://127.0.0.1:1/revoke\n=> ! connection reset");
+        check(
+            judge_endpoints_live(vec![
+                ("token_endpoint", token.clone()),
+                ("registration_endpoint", register),
+                ("revocation_endpoint", revoke),
+            ]),
+            expect![[r#"
+                fail: registration_endpoint http://127.0.0.1:1/register answered 404; revocation_endpoint http://127.0.0.1:1/revoke answered no answer
+                  evidence: POST http://127.0.0.1:1/token -> 400
+                  evidence: POST http://127.0.0.1:1/register -> 404
+                  evidence: POST http://127.0.0.1:1/revoke -> no answer
+            "#]],
+        );
+        let authorize = exchange("GET http://127.0.0.1:1/authorize\n=>\n400");
+        check(
+            judge_endpoints_live(vec![
+                ("authorization_endpoint", authorize),
+                ("token_endpoint", token),
+            ]),
+            expect![[r#"
+                pass
+                  note: every advertised endpoint answers an empty request with an error of its own (authorize, token)
+            "#]],
+        );
+    }
+
+    #[test]
+    fn registration_advertised() {
+        check(
+            judge_registration_advertised(&complete(), Vec::new()),
+            expect![[r#"
+                fail: neither registration_endpoint nor client_id_metadata_document_supported is advertised, so MCP clients without a pre-registered client cannot log in
+            "#]],
+        );
+        let mut cimd = complete();
+        cimd["client_id_metadata_document_supported"] = json!(true);
+        check(
+            judge_registration_advertised(&cimd, Vec::new()),
+            expect![[r#"
+                pass
+                  note: client_id_metadata_document_supported advertised
+            "#]],
+        );
+    }
+
+    #[test]
+    fn iss_flag() {
+        let mut flagged = complete();
+        flagged["authorization_response_iss_parameter_supported"] = json!(true);
+        check(
+            judge_iss_flag(&flagged, &callback("code=c&state=s"), Vec::new()),
+            expect![[r#"
+                fail: authorization_response_iss_parameter_supported is true but the authorization response carries no iss (RFC 9207 §3: clients then reject every response)
+                  evidence: GET http://127.0.0.1:2/authorize -> 302
+            "#]],
+        );
+        check(
+            judge_iss_flag(
+                &complete(),
+                &callback("code=c&state=s&iss=http%3A%2F%2F127.0.0.1%3A1"),
+                Vec::new(),
+            ),
+            expect![[r#"
+                fail: the authorization response carries iss but the metadata does not announce authorization_response_iss_parameter_supported (RFC 9207 §3)
+            "#]],
+        );
+        check(
+            judge_iss_flag(
+                &flagged,
+                &callback("code=c&state=s&iss=http%3A%2F%2F127.0.0.1%3A1"),
+                Vec::new(),
+            ),
+            expect![[r#"
+                pass
+                  note: the metadata announces iss and the authorization response carries it
+            "#]],
+        );
+    }
+
+    #[test]
+    fn path_insertion() {
+        let issuer = "http://127.0.0.1:1/tenant";
+        let found = discovery(
+            issuer,
+            vec![attempt(
+                "http://127.0.0.1:1/.well-known/oauth-authorization-server/tenant",
+                MetadataKind::Oauth,
+                Some(complete()),
+            )],
+        );
+        check(
+            judge_path_insertion(&found, None),
+            expect![[r#"
+                pass
+                  note: the metadata of http://127.0.0.1:1/tenant is at http://127.0.0.1:1/.well-known/oauth-authorization-server/tenant, a URL MCP clients probe
+            "#]],
+        );
+        let missing = discovery(
+            issuer,
+            vec![attempt(
+                "http://127.0.0.1:1/.well-known/oauth-authorization-server/tenant",
+                MetadataKind::Oauth,
+                None,
+            )],
+        );
+        let root = exchange(&format!(
+            "GET {OAUTH}\n=>\n200\ncontent-type: application/json\n\n{}",
+            complete()
+        ));
+        check(
+            judge_path_insertion(&missing, Some(root)),
+            expect![[r#"
+                fail: the metadata of http://127.0.0.1:1/tenant is published only at the origin's root (http://127.0.0.1:1/.well-known/oauth-authorization-server); MCP clients look for an issuer with a path at http://127.0.0.1:1/.well-known/oauth-authorization-server/tenant (RFC 8414 §3.1 inserts the path after the well-known segment)
+                  evidence: GET http://127.0.0.1:1/.well-known/oauth-authorization-server/tenant -> 404
+                  evidence: GET http://127.0.0.1:1/.well-known/oauth-authorization-server -> 200
+            "#]],
+        );
     }
 }

@@ -59,9 +59,9 @@ use crate::discovery::Facts;
 use crate::error::HarnessError;
 use crate::mcp::accepted;
 use crate::oauth::flow::{
-    self, AuthzParams, ClientAuth, ClientSource, LoginFlow, LoginRun, Pkce, WalkOptions,
-    client_metadata, oauth_error, random_text, register, registration_result, token_request,
-    token_set,
+    self, AsDiscovery, AuthzParams, ClientAuth, ClientSource, LoginFlow, LoginRun, Pkce,
+    WalkOptions, client_metadata, oauth_error, random_text, register, registration_result,
+    token_request, token_set,
 };
 use crate::rpc::McpCall;
 use crate::target::{Exchange, Request};
@@ -413,6 +413,14 @@ impl AsCx<'_> {
 // Some are not used yet: the areas move to them one by one.
 #[allow(dead_code)]
 impl AsCx<'_> {
+    /// The authorization-server metadata discovery of the login.
+    fn discovery(&self) -> Result<&AsDiscovery, Stop> {
+        self.flow
+            .discovery
+            .as_ref()
+            .ok_or_else(|| Stop::not_testable(self.flow.summary(), Vec::new()))
+    }
+
     /// The authorization-server metadata the login found.
     fn metadata(&self) -> Result<&Value, Stop> {
         self.flow

@@ -1,11 +1,13 @@
 //! Key rotation (RFC 7517): a new key picked up, a retired key refused, unusable keys ignored,
 //! and a JWKS outage failing closed. The checks build on each other and run last, in order.
 
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use super::*;
+use crate::poll::poll_until;
 use crate::wellknown::metadata_document;
 
 pub(crate) const PROBES: &[Probe] = &[
@@ -34,68 +36,104 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Presents a token signed by a key the target has not seen, waiting (bounded) for a refetch.
-/// `Ok(Ok(exchange))` = accepted; `Ok(Err(outcome))` = a verdict other than acceptance.
+/// How often a waiting check presents its token again.
+const RETRY: Duration = Duration::from_millis(250);
+
+/// Presents a token signed by a key the target has not seen until it is accepted, waiting at most
+/// `--jwks-wait`; the accepted exchange, or the check's verdict on why it never was.
 async fn await_new_key(
     ctx: &Ctx,
     token: &MintedToken,
     mark: u64,
     what: &str,
-) -> Result<Result<Exchange, StepOutcome>, HarnessError> {
+) -> Result<Exchange, Stop> {
     let started = Instant::now();
-    let deadline = ctx.options.jwks_wait;
-    let mut last;
-    loop {
-        last = send_token(ctx, token).await;
-        if accepted(&last).is_ok() {
-            return Ok(Ok(last));
+    let refused = match poll_until(ctx.options.jwks_wait, RETRY, || async {
+        let e = send_token(ctx, token).await;
+        if accepted(&e).is_ok() {
+            ControlFlow::Break(e)
+        } else {
+            ControlFlow::Continue(e)
         }
-        if started.elapsed() >= deadline {
-            break;
-        }
-        tokio::time::sleep(
-            Duration::from_millis(250).min(deadline.saturating_sub(started.elapsed())),
-        )
-        .await;
-    }
-    let after = jwks_fetches_since(ctx, mark).await?;
-    let waited = format!("{:.1} s", started.elapsed().as_secs_f64());
-    if after.iter().any(|(_, s)| *s == 200) {
-        return Ok(Err(StepOutcome::fail(
+    })
+    .await
+    {
+        Ok(accepted) => return Ok(accepted),
+        Err(last) => last,
+    };
+    let waited = started.elapsed();
+    let refetched = jwks_fetches_since(ctx, mark)
+        .await?
+        .iter()
+        .any(|(_, s)| *s == 200);
+    let last_fetch_age = jwks_fetches_since(ctx, 0)
+        .await?
+        .last()
+        .map(|(at, _)| Duration::from_millis(now_ms().saturating_sub(*at)));
+    Err(judge_unseen_key(
+        UnseenKey {
+            what,
+            waited,
+            refetched,
+            last_fetch_age,
+            cooldown: ctx.options.jwks_cooldown,
+        },
+        refused,
+    )
+    .into())
+}
+
+/// What is known once a token signed by a new key was refused for the whole wait.
+struct UnseenKey<'a> {
+    /// What published the key ("a key rotation").
+    what: &'a str,
+    waited: Duration,
+    /// The target fetched the JWKS (successfully) after the key was published.
+    refetched: bool,
+    /// How long ago the target last fetched the JWKS at all.
+    last_fetch_age: Option<Duration>,
+    /// The refetch cool-down a verifier is allowed (`--jwks-cooldown`).
+    cooldown: Duration,
+}
+
+/// `last` is the last refusal. A target that refetched and still refused fails; one that did not
+/// refetch fails only when its cool-down is over, otherwise it cannot be judged yet.
+fn judge_unseen_key(k: UnseenKey<'_>, last: Exchange) -> Verdict {
+    let what = k.what;
+    let waited = format!("{:.1} s", k.waited.as_secs_f64());
+    if k.refetched {
+        return Verdict::fail(
             format!(
                 "the target refetched the JWKS after {what} and still refused a token signed by the new key (waited {waited})"
             ),
             vec![last],
-        )));
+        );
     }
-    let all = jwks_fetches_since(ctx, 0).await?;
-    let since_last = all
-        .last()
-        .map(|(at, _)| Duration::from_millis(now_ms().saturating_sub(*at)));
-    match since_last {
-        Some(age) if age < ctx.options.jwks_cooldown => Ok(Err(StepOutcome::not_testable(
+    match k.last_fetch_age {
+        Some(age) if age < k.cooldown => Verdict::not_testable(
             format!(
                 "the target has not refetched the JWKS within the {waited} wait; it last fetched {:.1} s ago, within the {} s refetch cool-down verifiers commonly keep; rerun with --jwks-wait {} to judge",
                 age.as_secs_f64(),
-                ctx.options.jwks_cooldown.as_secs(),
-                ctx.options.jwks_cooldown.as_secs() + 5
+                k.cooldown.as_secs(),
+                k.cooldown.as_secs() + 5
             ),
             vec![last],
-        ))),
-        _ => Ok(Err(StepOutcome::fail(
+        ),
+        _ => Verdict::fail(
             format!(
                 "a token signed by a key published after {what} was refused for {waited}, and the target did not refetch the JWKS although its last fetch was more than {} s ago",
-                ctx.options.jwks_cooldown.as_secs()
+                k.cooldown.as_secs()
             ),
             vec![last],
-        ))),
+        ),
     }
 }
 
-/// `jwks.new-key-picked-up`.
-async fn new_key_picked_up(cx: &Cx<'_>) -> Result<StepOutcome, HarnessError> {
-    let ctx = cx.ctx;
-    let facts = cx.facts;
+/// `jwks.new-key-picked-up`: a key announced before the run, then a key the target has never
+/// seen after a rotation, are accepted without a restart (the rotation is kept for the next
+/// checks).
+async fn new_key_picked_up(cx: &Cx<'_>) -> Judged {
+    let (ctx, facts) = (cx.ctx, cx.facts);
     let mut notes = Vec::new();
     // Phase 1: a key announced before the run started is used for signing.
     let announced = ctx
@@ -105,13 +143,10 @@ async fn new_key_picked_up(cx: &Cx<'_>) -> Result<StepOutcome, HarnessError> {
         .unwrap_or(None);
     if let Some(kid) = announced {
         let token = mint_with_kid(ctx, facts, Some(&kid)).await?;
-        let mark = facts.log_start;
-        match await_new_key(ctx, &token, mark, "the key was announced").await? {
-            Ok(_) => notes.push(format!(
-                "a token signed by the announced key {kid} was accepted"
-            )),
-            Err(outcome) => return Ok(outcome),
-        }
+        await_new_key(ctx, &token, facts.log_start, "the key was announced").await?;
+        notes.push(format!(
+            "a token signed by the announced key {kid} was accepted"
+        ));
     }
     // Keep a token of the current key for jwks.removed-key-rejected. It is never presented
     // before then, so a target that caches verified tokens must still verify it.
@@ -119,7 +154,7 @@ async fn new_key_picked_up(cx: &Cx<'_>) -> Result<StepOutcome, HarnessError> {
     let control = mint_with_kid(ctx, facts, None).await?;
     let old_exchange = send_token(ctx, &control).await;
     if accepted(&old_exchange).is_err() {
-        return Ok(StepOutcome::not_testable(
+        return Err(Stop::not_testable(
             "a valid token signed by the current key was refused",
             vec![old_exchange],
         ));
@@ -134,31 +169,28 @@ async fn new_key_picked_up(cx: &Cx<'_>) -> Result<StepOutcome, HarnessError> {
     }
     let token = mint_with_kid(ctx, facts, Some(&new_kid)).await?;
     let started = Instant::now();
-    match await_new_key(ctx, &token, mark, "a key rotation").await? {
-        Ok(_) => {
-            let fetches = jwks_fetches_since(ctx, mark).await?.len();
-            notes.push(format!(
-                "after rotating to {new_kid}, a token signed by it was accepted within {:.1} s with {fetches} JWKS fetch(es)",
-                started.elapsed().as_secs_f64()
-            ));
-            Ok(StepOutcome {
-                notes,
-                ..Default::default()
-            })
-        }
-        Err(outcome) => Ok(outcome),
-    }
+    await_new_key(ctx, &token, mark, "a key rotation").await?;
+    let fetches = jwks_fetches_since(ctx, mark).await?.len();
+    notes.push(format!(
+        "after rotating to {new_kid}, a token signed by it was accepted within {:.1} s with {fetches} JWKS fetch(es)",
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(Verdict {
+        notes,
+        ..Default::default()
+    })
 }
 
-/// `jwks.removed-key-rejected`.
-async fn removed_key_rejected(cx: &Cx<'_>) -> Result<StepOutcome, HarnessError> {
+/// `jwks.removed-key-rejected`: once the target refetched a JWKS without the retired key, a
+/// token signed by it is refused.
+async fn removed_key_rejected(cx: &Cx<'_>) -> Judged {
     let ctx = cx.ctx;
     let (old, mark, retired) = match ctx.jwks_story.lock() {
         Ok(s) => (s.old_token.clone(), s.rotation_mark, s.retired_kid.clone()),
         Err(_) => (None, None, None),
     };
     let (Some(old), Some(mark)) = (old, mark) else {
-        return Ok(StepOutcome::not_testable(
+        return Err(Stop::not_testable(
             "no key rotation happened (jwks.new-key-picked-up did not get that far)",
             Vec::new(),
         ));
@@ -168,41 +200,38 @@ async fn removed_key_rejected(cx: &Cx<'_>) -> Result<StepOutcome, HarnessError> 
         .iter()
         .any(|(_, s)| *s == 200);
     if !refetched {
-        return Ok(StepOutcome::not_testable(
+        return Err(Stop::not_testable(
             "the target has not refetched the JWKS since the old key was retired, so it cannot know yet",
             Vec::new(),
         ));
     }
     let exchange = send_token(ctx, &old).await;
-    let kid = retired.unwrap_or_default();
-    if exchange.response().is_none() {
-        return Ok(StepOutcome::not_testable(
+    Ok(judge_removed_key(exchange, &retired.unwrap_or_default()))
+}
+
+/// `exchange` presented a token signed by the retired key `kid`.
+fn judge_removed_key(exchange: Exchange, kid: &str) -> Verdict {
+    match exchange.status() {
+        None => Verdict::not_testable(
             "the target did not answer the request with the retired key's token",
             vec![exchange],
-        ));
-    }
-    if exchange.response().is_some_and(|r| r.is_success()) {
-        Ok(StepOutcome::fail(
+        ),
+        Some(s) if (200..300).contains(&s) => Verdict::fail(
             format!(
                 "after refetching a JWKS without {kid}, the target still accepted a token signed by it"
             ),
             vec![exchange],
-        ))
-    } else {
-        Ok(StepOutcome::pass(
-            format!(
-                "a token signed by the retired key {kid} was refused (HTTP {})",
-                exchange.status().unwrap_or(0)
-            ),
-            Vec::new(),
-        ))
+        ),
+        Some(s) => Verdict::passed(format!(
+            "a token signed by the retired key {kid} was refused (HTTP {s})"
+        )),
     }
 }
 
-/// `jwks.unknown-key-ignored`.
-async fn unknown_key_ignored(cx: &Cx<'_>) -> Result<StepOutcome, HarnessError> {
-    let ctx = cx.ctx;
-    let facts = cx.facts;
+/// `jwks.unknown-key-ignored`: with keys the verifier cannot use in the JWKS (X448, an
+/// encryption-only RSA key), a token signed by a usable new key is still accepted.
+async fn unknown_key_ignored(cx: &Cx<'_>) -> Judged {
+    let (ctx, facts) = (cx.ctx, cx.facts);
     // An encryption-only RSA key (a copy of a published key marked `use: enc`) and an X448 key.
     let jwks = ctx
         .target
@@ -236,24 +265,25 @@ async fn unknown_key_ignored(cx: &Cx<'_>) -> Result<StepOutcome, HarnessError> {
     let token = mint_with_kid(ctx, facts, Some(&kid)).await?;
     let result = await_new_key(ctx, &token, mark, "unusable keys were added to the JWKS").await;
     ctx.idp.clear_extra_jwks().await?;
-    Ok(match result? {
-        Ok(_) => StepOutcome::pass(
-            format!(
-                "with an X448 key and an encryption-only RSA key in the JWKS, a token signed by {kid} was accepted"
-            ),
-            Vec::new(),
-        ),
-        Err(outcome) => outcome,
-    })
+    result?;
+    Ok(Verdict::passed(format!(
+        "with an X448 key and an encryption-only RSA key in the JWKS, a token signed by {kid} was accepted"
+    )))
 }
 
-/// `jwks.outage-fails-closed`.
-async fn outage_fails_closed(cx: &Cx<'_>) -> Result<StepOutcome, HarnessError> {
-    let ctx = cx.ctx;
-    let facts = cx.facts;
-    let mut notes = Vec::new();
-    let mut warnings = Vec::new();
-    let mut evidence = Vec::new();
+/// How the target answered a token signed by a key it could only learn from a broken JWKS.
+enum OutageAnswer {
+    /// It accepted the token.
+    Accepted(Exchange),
+    /// It refused, after trying to fetch the JWKS (`tried`) or once the wait was over.
+    Refused { exchange: Exchange, tried: bool },
+}
+
+/// `jwks.outage-fails-closed`: with the JWKS answering 500 or garbage, a token signed by a key
+/// the target has not seen is refused (401 preferred, 503 tolerated), never accepted.
+async fn outage_fails_closed(cx: &Cx<'_>) -> Judged {
+    let (ctx, facts) = (cx.ctx, cx.facts);
+    let mut answers = Vec::new();
     for (label, fault) in [
         ("HTTP 500", json!({"kind": "status", "status": 500})),
         ("a body that is not JSON", json!({"kind": "garbage"})),
@@ -262,73 +292,106 @@ async fn outage_fails_closed(cx: &Cx<'_>) -> Result<StepOutcome, HarnessError> {
         let mark = ctx.idp.last_seq().await?;
         ctx.idp.set_fault("jwks", fault, None).await?;
         let token = mint_with_kid(ctx, facts, Some(&kid)).await?;
-        let started = Instant::now();
-        let mut attempted;
-        let mut exchange;
-        loop {
-            exchange = send_token(ctx, &token).await;
+        let answer = poll_until(ctx.options.jwks_wait, RETRY, || async {
+            let exchange = send_token(ctx, &token).await;
             if exchange.response().is_some_and(|r| r.is_success()) {
-                ctx.idp.clear_faults().await?;
-                return Ok(StepOutcome::fail(
-                    format!(
-                        "with the JWKS answering {label}, the target accepted a token signed by a key it could not fetch"
-                    ),
-                    vec![exchange],
-                ));
+                return ControlFlow::Break(Ok(OutageAnswer::Accepted(exchange)));
             }
-            attempted = !jwks_fetches_since(ctx, mark).await?.is_empty();
-            if attempted || started.elapsed() >= ctx.options.jwks_wait {
-                break;
+            match jwks_fetches_since(ctx, mark).await {
+                Err(e) => ControlFlow::Break(Err(e)),
+                Ok(f) if !f.is_empty() => ControlFlow::Break(Ok(OutageAnswer::Refused {
+                    exchange,
+                    tried: true,
+                })),
+                Ok(_) => ControlFlow::Continue(exchange),
             }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        })
+        .await
+        .unwrap_or_else(|exchange| {
+            Ok(OutageAnswer::Refused {
+                exchange,
+                tried: false,
+            })
+        });
         ctx.idp.clear_faults().await?;
-        if !attempted && jwks_fetches_since(ctx, facts.log_start).await?.is_empty() {
-            // Not a skip: a verifier that cached the JWKS in an earlier run against this IdP (jose
-            // keeps it for minutes) looks the same as one with a static key, and a skip would let
-            // an untested MUST pass the run.
-            return Ok(StepOutcome::not_testable(
-                format!(
-                    "the target never fetched the JWKS during this run (a JWKS cached from an earlier run, or a static key), so a JWKS outage could not reach it within {} s; restart the target or rerun with --jwks-wait 35 to judge",
-                    ctx.options.jwks_wait.as_secs()
-                ),
-                vec![exchange],
-            ));
+        let answer = answer?;
+        // Whether the target fetched the JWKS at all during the run: a verifier that cached it in
+        // an earlier run against this IdP looks the same as one with a static key.
+        let ever_fetched = !jwks_fetches_since(ctx, facts.log_start).await?.is_empty();
+        answers.push((label, answer, ever_fetched));
+        if let Some(stop) = outage_stops(&answers, ctx.options.jwks_wait) {
+            return Ok(stop);
         }
-        if !attempted {
-            return Ok(StepOutcome::not_testable(
-                format!(
-                    "the target did not try to fetch the JWKS within {} s (refetch cool-down?), so the outage was never seen",
-                    ctx.options.jwks_wait.as_secs()
-                ),
-                vec![exchange],
-            ));
-        }
+    }
+    Ok(judge_outage(answers))
+}
+
+/// A verdict reached before the second outage is tried: the first was accepted or never seen.
+fn outage_stops(answers: &[(&str, OutageAnswer, bool)], wait: Duration) -> Option<Verdict> {
+    let (label, answer, ever_fetched) = answers.last()?;
+    match answer {
+        OutageAnswer::Accepted(e) => Some(Verdict::fail(
+            format!(
+                "with the JWKS answering {label}, the target accepted a token signed by a key it could not fetch"
+            ),
+            vec![e.clone()],
+        )),
+        // Not a skip: a verifier that cached the JWKS in an earlier run against this IdP (jose
+        // keeps it for minutes) looks the same as one with a static key, and a skip would let an
+        // untested MUST pass the run.
+        OutageAnswer::Refused {
+            exchange,
+            tried: false,
+        } if !ever_fetched => Some(Verdict::not_testable(
+            format!(
+                "the target never fetched the JWKS during this run (a JWKS cached from an earlier run, or a static key), so a JWKS outage could not reach it within {} s; restart the target or rerun with --jwks-wait 35 to judge",
+                wait.as_secs()
+            ),
+            vec![exchange.clone()],
+        )),
+        OutageAnswer::Refused {
+            exchange,
+            tried: false,
+        } => Some(Verdict::not_testable(
+            format!(
+                "the target did not try to fetch the JWKS within {} s (refetch cool-down?), so the outage was never seen",
+                wait.as_secs()
+            ),
+            vec![exchange.clone()],
+        )),
+        OutageAnswer::Refused { tried: true, .. } => None,
+    }
+}
+
+/// Every outage was seen and refused: how.
+fn judge_outage(answers: Vec<(&str, OutageAnswer, bool)>) -> Verdict {
+    let mut v = Verdict::default();
+    for (label, answer, _) in answers {
+        let OutageAnswer::Refused { exchange, .. } = answer else {
+            continue;
+        };
         match exchange.status() {
-            Some(401) => notes.push(format!("JWKS answering {label}: refused with 401")),
-            Some(503) => notes.push(format!(
+            Some(401) => v
+                .notes
+                .push(format!("JWKS answering {label}: refused with 401")),
+            Some(503) => v.notes.push(format!(
                 "JWKS answering {label}: refused with 503 (tolerated)"
             )),
             Some(s) => {
-                warnings.push(format!(
+                v.warnings.push(format!(
                     "JWKS answering {label}: refused, but with HTTP {s}; 401 (or 503) is expected"
                 ));
-                evidence.push(exchange);
+                v.evidence.push(exchange);
             }
             None => {
-                warnings.push(format!(
+                v.warnings.push(format!(
                     "JWKS answering {label}: the target did not answer within the deadline"
                 ));
-                evidence.push(exchange);
+                v.evidence.push(exchange);
             }
         }
     }
-    Ok(StepOutcome {
-        notes,
-        warnings,
-        evidence,
-        ..Default::default()
-    })
+    v
 }
 
 /// After the keys were put back, presents a token signed by the restored key until the target
@@ -347,17 +410,148 @@ pub async fn resync_after_rotation(
         return Ok(None);
     }
     let token = mint_with_kid(ctx, facts, None).await?;
-    let started = Instant::now();
-    loop {
+    let resynced = poll_until(ctx.options.jwks_wait, RETRY, || async {
         if accepted(&send_token(ctx, &token).await).is_ok() {
-            return Ok(None);
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
         }
-        if started.elapsed() >= ctx.options.jwks_wait {
-            return Ok(Some(format!(
-                "after the run the IdP's original signing key is active again, but the target did not accept it within {} s (it is probably inside its JWKS refetch cool-down); it will pick the key up by itself, but a run started right away may see its positive control fail",
-                ctx.options.jwks_wait.as_secs()
-            )));
+    })
+    .await;
+    Ok(resynced.err().map(|()| {
+        format!(
+            "after the run the IdP's original signing key is active again, but the target did not accept it within {} s (it is probably inside its JWKS refetch cool-down); it will pick the key up by itself, but a run started right away may see its positive control fail",
+            ctx.options.jwks_wait.as_secs()
+        )
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use expect_test::{Expect, expect};
+
+    use super::*;
+    use crate::testkit::{exchange, render};
+
+    fn check(v: Verdict, expect: Expect) {
+        expect.assert_eq(&render(&v));
+    }
+
+    fn answer(status: &str) -> Exchange {
+        exchange(&format!("POST http://127.0.0.1:1/mcp\n=>\n{status}"))
+    }
+
+    fn unseen(refetched: bool, last_fetch_age: Option<u64>) -> UnseenKey<'static> {
+        UnseenKey {
+            what: "a key rotation",
+            waited: Duration::from_millis(5000),
+            refetched,
+            last_fetch_age: last_fetch_age.map(Duration::from_secs),
+            cooldown: Duration::from_secs(30),
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    #[test]
+    fn unseen_key() {
+        check(
+            judge_unseen_key(unseen(true, Some(1)), answer("401")),
+            expect![[r#"
+                fail: the target refetched the JWKS after a key rotation and still refused a token signed by the new key (waited 5.0 s)
+                  evidence: POST http://127.0.0.1:1/mcp -> 401
+            "#]],
+        );
+        check(
+            judge_unseen_key(unseen(false, Some(10)), answer("401")),
+            expect![[r#"
+                not testable: the target has not refetched the JWKS within the 5.0 s wait; it last fetched 10.0 s ago, within the 30 s refetch cool-down verifiers commonly keep; rerun with --jwks-wait 35 to judge
+                  evidence: POST http://127.0.0.1:1/mcp -> 401
+            "#]],
+        );
+        check(
+            judge_unseen_key(unseen(false, Some(40)), answer("401")),
+            expect![[r#"
+                fail: a token signed by a key published after a key rotation was refused for 5.0 s, and the target did not refetch the JWKS although its last fetch was more than 30 s ago
+                  evidence: POST http://127.0.0.1:1/mcp -> 401
+            "#]],
+        );
+    }
+
+    #[test]
+    fn removed_key() {
+        check(
+            judge_removed_key(answer("200"), "mock-key-1"),
+            expect![[r#"
+                fail: after refetching a JWKS without mock-key-1, the target still accepted a token signed by it
+                  evidence: POST http://127.0.0.1:1/mcp -> 200
+            "#]],
+        );
+        check(
+            judge_removed_key(answer("401"), "mock-key-1"),
+            expect![[r#"
+                pass
+                  note: a token signed by the retired key mock-key-1 was refused (HTTP 401)
+            "#]],
+        );
+        check(
+            judge_removed_key(answer("! timed out"), "mock-key-1"),
+            expect![[r#"
+                not testable: the target did not answer the request with the retired key's token
+                  evidence: POST http://127.0.0.1:1/mcp -> no answer
+            "#]],
+        );
+    }
+
+    #[test]
+    fn outage() {
+        let accepted = [("HTTP 500", OutageAnswer::Accepted(answer("200")), true)];
+        check(
+            outage_stops(&accepted, Duration::from_secs(5)).unwrap(),
+            expect![[r#"
+                fail: with the JWKS answering HTTP 500, the target accepted a token signed by a key it could not fetch
+                  evidence: POST http://127.0.0.1:1/mcp -> 200
+            "#]],
+        );
+        let cached = [(
+            "HTTP 500",
+            OutageAnswer::Refused {
+                exchange: answer("401"),
+                tried: false,
+            },
+            false,
+        )];
+        check(
+            outage_stops(&cached, Duration::from_secs(5)).unwrap(),
+            expect![[r#"
+                not testable: the target never fetched the JWKS during this run (a JWKS cached from an earlier run, or a static key), so a JWKS outage could not reach it within 5 s; restart the target or rerun with --jwks-wait 35 to judge
+                  evidence: POST http://127.0.0.1:1/mcp -> 401
+            "#]],
+        );
+        let refused = |status: &str| OutageAnswer::Refused {
+            exchange: answer(status),
+            tried: true,
+        };
+        assert!(outage_stops(&[("HTTP 500", refused("401"), true)], Duration::ZERO).is_none());
+        check(
+            judge_outage(vec![
+                ("HTTP 500", refused("401"), true),
+                ("a body that is not JSON", refused("500"), true),
+            ]),
+            expect![[r#"
+                warn: JWKS answering a body that is not JSON: refused, but with HTTP 500; 401 (or 503) is expected
+                  note: JWKS answering HTTP 500: refused with 401
+                  evidence: POST http://127.0.0.1:1/mcp -> 500
+            "#]],
+        );
+        check(
+            judge_outage(vec![
+                ("HTTP 500", refused("401"), true),
+                ("a body that is not JSON", refused("503"), true),
+            ]),
+            expect![[r#"
+                pass
+                  note: JWKS answering HTTP 500: refused with 401
+                  note: JWKS answering a body that is not JSON: refused with 503 (tolerated)
+            "#]],
+        );
     }
 }

@@ -18,7 +18,7 @@ use crate::idp::MintedToken;
 use crate::mcp::accepted;
 use crate::rpc::McpCall;
 use crate::target::{Exchange, Request};
-use crate::verdict::Verdict as StepOutcome;
+use crate::verdict::{Judged, Stop, Verdict};
 
 /// The checks of this module, by area.
 pub(crate) const AREAS: &[&[Probe]] = &[
