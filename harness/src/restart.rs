@@ -2,11 +2,13 @@
 //! reference target, or a target the user runs, through `--restart-cmd`. Every restart is bounded
 //! by the start timeout and resolves once the target's port accepts connections again.
 
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::poll::poll_until_blocking;
 use crate::spawn::{SpawnedTarget, TargetEnv, wait_for_port};
 
 /// A restart in progress.
@@ -137,19 +139,19 @@ fn run_restart_command(command: &str, target_url: &str, timeout: Duration) -> Re
         .spawn()
         .map_err(|e| format!("--restart-cmd {command:?} could not be started: {e}"))?;
     let started = Instant::now();
-    let status = loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            break status;
+    let exited = poll_until_blocking(timeout, Duration::from_millis(100), || {
+        match child.try_wait() {
+            Ok(Some(status)) => ControlFlow::Break(status),
+            _ => ControlFlow::Continue(()),
         }
-        if started.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!(
-                "--restart-cmd {command:?} did not finish within {} s",
-                timeout.as_secs()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(100));
+    });
+    let Ok(status) = exited else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!(
+            "--restart-cmd {command:?} did not finish within {} s",
+            timeout.as_secs()
+        ));
     };
     if !status.success() {
         return Err(format!("--restart-cmd {command:?} failed ({status})"));

@@ -8,11 +8,13 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::HarnessError;
+use crate::poll::poll_until_blocking;
 
 /// The client an OAuth proxy under test uses at the mock IdP, its upstream (pre-registered, as
 /// at GitHub, Google or Azure).
@@ -224,33 +226,34 @@ impl SpawnedTarget {
         timeout: Duration,
     ) -> Result<(), HarnessError> {
         let addrs = socket_addrs(host, port);
-        let started = Instant::now();
-        loop {
+        let outcome = poll_until_blocking(timeout, Duration::from_millis(100), || {
             if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(HarnessError::TargetUnreachable {
-                    url: format!("{host}:{port}"),
-                    reason: format!(
-                        "--command {:?} exited ({status}) before it listened; its output:\n{}",
-                        self.command,
-                        self.log_tail()
-                    ),
-                });
+                return ControlFlow::Break(Some(status));
             }
             if accepts(&addrs) {
-                return Ok(());
+                return ControlFlow::Break(None);
             }
-            if started.elapsed() > timeout {
-                return Err(HarnessError::TargetUnreachable {
-                    url: format!("{host}:{port}"),
-                    reason: format!(
-                        "--command {:?} did not listen within {} s; its output:\n{}",
-                        self.command,
-                        timeout.as_secs(),
-                        self.log_tail()
-                    ),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(100));
+            ControlFlow::Continue(())
+        });
+        match outcome {
+            Ok(None) => Ok(()),
+            Ok(Some(status)) => Err(HarnessError::TargetUnreachable {
+                url: format!("{host}:{port}"),
+                reason: format!(
+                    "--command {:?} exited ({status}) before it listened; its output:\n{}",
+                    self.command,
+                    self.log_tail()
+                ),
+            }),
+            Err(()) => Err(HarnessError::TargetUnreachable {
+                url: format!("{host}:{port}"),
+                reason: format!(
+                    "--command {:?} did not listen within {} s; its output:\n{}",
+                    self.command,
+                    timeout.as_secs(),
+                    self.log_tail()
+                ),
+            }),
         }
     }
 
@@ -281,14 +284,19 @@ impl SpawnedTarget {
             return;
         }
         signal_group(self.child.id(), "TERM");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                // Anything left in the group after the shell exited is killed outright.
-                signal_group(self.child.id(), "KILL");
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        let exited =
+            poll_until_blocking(
+                Duration::from_secs(5),
+                Duration::from_millis(50),
+                || match self.child.try_wait() {
+                    Ok(Some(_)) => ControlFlow::Break(()),
+                    _ => ControlFlow::Continue(()),
+                },
+            );
+        if exited.is_ok() {
+            // Anything left in the group after the shell exited is killed outright.
+            signal_group(self.child.id(), "KILL");
+            return;
         }
         signal_group(self.child.id(), "KILL");
         let _ = self.child.kill();
@@ -312,16 +320,14 @@ fn accepts(addrs: &[SocketAddr]) -> bool {
 /// Waits (at most `timeout`) until `host:port` accepts connections.
 pub fn wait_for_port(host: &str, port: &str, timeout: Duration) -> bool {
     let addrs = socket_addrs(host, port);
-    let started = Instant::now();
-    loop {
+    poll_until_blocking(timeout, Duration::from_millis(100), || {
         if accepts(&addrs) {
-            return true;
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
         }
-        if started.elapsed() > timeout {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    })
+    .is_ok()
 }
 
 impl Drop for SpawnedTarget {
