@@ -268,7 +268,8 @@ pub fn main() -> i32 {
     }
 }
 
-fn list(catalogue: &Catalogue, spec: SpecVersion, filters: &[String]) -> String {
+/// The `--list` text: every selected check with its level, modes, title, references and file.
+pub fn list(catalogue: &Catalogue, spec: SpecVersion, filters: &[String]) -> String {
     let mut out = String::new();
     for (path, s) in catalogue
         .scenarios

@@ -177,7 +177,7 @@ fn self_test(variant: Variant, catalogue: harness::Catalogue) -> Result<(), Fail
     }
 
     let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path("../../reports/snapshots");
+    settings.set_snapshot_path("../../../reports/snapshots");
     settings.set_prepend_module_to_snapshot(false);
     settings.set_omit_expression(true);
     settings.set_description(format!("{}: {}", variant.name(), variant.description()));
