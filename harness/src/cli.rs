@@ -162,8 +162,8 @@ pub struct Cli {
 
     /// Progress on stderr: auto (live on a terminal, one line per check when $CI is set), live,
     /// lines or off.
-    #[arg(long, value_name = "HOW", default_value = "auto")]
-    pub progress: String,
+    #[arg(long, value_name = "HOW", value_enum, default_value_t = ProgressArg::Auto)]
+    pub progress: ProgressArg,
 
     /// List every check with its level, modes and references, then exit (--check filters).
     #[arg(long)]
@@ -180,8 +180,8 @@ pub struct Cli {
 
     /// How --client-id authenticates at the token endpoint: none, client_secret_basic or
     /// client_secret_post (default: basic with a secret, none without).
-    #[arg(long, value_name = "METHOD", requires = "client_id")]
-    pub client_auth_method: Option<String>,
+    #[arg(long, value_name = "METHOD", value_enum, requires = "client_id")]
+    pub client_auth_method: Option<ClientAuthMethod>,
 
     /// Print the authorization URL and wait for a person to log in, where the login page cannot
     /// be answered headlessly.
@@ -329,7 +329,7 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
         .as_deref()
         .map(|p| crate::Baseline::load(p, &catalogue))
         .transpose()?;
-    let progress = parse_progress(&cli.progress)?;
+    let progress = cli.progress.resolve();
     let variant: reference_target::Variant = cli
         .reference_variant
         .parse()
@@ -528,7 +528,7 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
             progress,
             client_id: cli.client_id.clone(),
             client_secret: cli.client_secret.clone(),
-            client_auth_method: cli.client_auth_method.clone(),
+            client_auth_method: cli.client_auth_method.map(|m| m.as_str().to_string()),
             interactive: cli.interactive,
             profile: cli.profile,
             downstream_tool: cli.downstream_tool.clone(),
@@ -571,20 +571,46 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
     })
 }
 
-fn parse_progress(how: &str) -> Result<crate::Progress, HarnessError> {
-    use std::io::IsTerminal as _;
-    Ok(match how {
-        "auto" if std::io::stderr().is_terminal() => crate::Progress::Live,
-        "auto" if std::env::var_os("CI").is_some() => crate::Progress::Lines,
-        "auto" | "off" => crate::Progress::Off,
-        "live" => crate::Progress::Live,
-        "lines" => crate::Progress::Lines,
-        other => {
-            return Err(HarnessError::Usage(format!(
-                "unknown --progress {other:?}; expected auto, live, lines or off"
-            )));
+/// `--progress`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProgressArg {
+    /// A live line on a terminal, one line per check when `$CI` is set, else nothing.
+    Auto,
+    Live,
+    Lines,
+    Off,
+}
+
+impl ProgressArg {
+    fn resolve(self) -> crate::Progress {
+        use std::io::IsTerminal as _;
+        match self {
+            ProgressArg::Auto if std::io::stderr().is_terminal() => crate::Progress::Live,
+            ProgressArg::Auto if std::env::var_os("CI").is_some() => crate::Progress::Lines,
+            ProgressArg::Auto | ProgressArg::Off => crate::Progress::Off,
+            ProgressArg::Live => crate::Progress::Live,
+            ProgressArg::Lines => crate::Progress::Lines,
         }
-    })
+    }
+}
+
+/// `--client-auth-method`: how a pre-registered client authenticates at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum ClientAuthMethod {
+    None,
+    ClientSecretBasic,
+    ClientSecretPost,
+}
+
+impl ClientAuthMethod {
+    fn as_str(self) -> &'static str {
+        match self {
+            ClientAuthMethod::None => "none",
+            ClientAuthMethod::ClientSecretBasic => "client_secret_basic",
+            ClientAuthMethod::ClientSecretPost => "client_secret_post",
+        }
+    }
 }
 
 /// A report format.
