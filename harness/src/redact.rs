@@ -39,61 +39,76 @@ const RUN_KEYS: &[&str] = &[
 ];
 
 /// Replaces the value after `key=` (a form or query parameter) or after `"key":` (a JSON member,
-/// possibly with escaped quotes) with `with(key)`.
+/// possibly with escaped quotes) with `with(key)`. One pass over the text per key, so a hostile
+/// body full of keys costs time in proportion to its length.
 fn replace_values(text: &str, keys: &[&str], with: impl Fn(&str) -> String) -> String {
     let mut out = text.to_string();
     for key in keys {
-        let mut from = 0;
-        while let Some(found) = out[from..].find(key) {
-            let start = from + found;
-            let end_key = start + key.len();
-            from = end_key;
-            // The key must stand alone: not the tail of a longer name.
-            let before = out[..start].chars().next_back();
-            if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
-                continue;
-            }
-            let rest = &out[end_key..];
-            let value_start = if let Some(r) = rest.strip_prefix('=') {
-                let _ = r;
-                end_key + 1
-            } else {
-                // `"key": "value"`, `\"key\":\"value\"`, or a number.
-                let trimmed = rest.trim_start_matches(['\\', '"']);
-                // An HTML form field: `name="key" value="..."`.
-                let after_colon = if let Some(v) = trimmed.strip_prefix(" value=") {
-                    v
-                } else if let Some(v) = trimmed.strip_prefix(':') {
-                    v
-                } else {
-                    continue;
-                };
-                let after_colon = after_colon.trim_start_matches(' ');
-                let after_quote = after_colon.trim_start_matches(['\\', '"']);
-                out.len() - after_quote.len()
-            };
-            let value_len = out[value_start..]
-                .find(['&', ' ', '"', '\\', '\n', ',', '}'])
-                .unwrap_or(out.len() - value_start);
-            if value_len == 0 {
-                continue;
-            }
-            let replacement = with(key);
-            out.replace_range(value_start..value_start + value_len, &replacement);
-            from = value_start + replacement.len();
-        }
+        out = replace_values_of(&out, key, &with);
     }
+    out
+}
+
+fn replace_values_of(text: &str, key: &str, with: &impl Fn(&str) -> String) -> String {
+    let mut out = String::with_capacity(text.len());
+    // `text[copied..]` is not in `out` yet.
+    let mut copied = 0;
+    let mut from = 0;
+    while let Some(found) = text[from..].find(key) {
+        let start = from + found;
+        let end_key = start + key.len();
+        from = end_key;
+        // The key must stand alone: not the tail of a longer name.
+        let before = text[..start].chars().next_back();
+        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+            continue;
+        }
+        let rest = &text[end_key..];
+        let value_start = if rest.starts_with('=') {
+            end_key + 1
+        } else {
+            // `"key": "value"`, `\"key\":\"value\"`, or a number.
+            let trimmed = rest.trim_start_matches(['\\', '"']);
+            // An HTML form field: `name="key" value="..."`.
+            let after_colon = if let Some(v) = trimmed.strip_prefix(" value=") {
+                v
+            } else if let Some(v) = trimmed.strip_prefix(':') {
+                v
+            } else {
+                continue;
+            };
+            let after_colon = after_colon.trim_start_matches(' ');
+            let after_quote = after_colon.trim_start_matches(['\\', '"']);
+            text.len() - after_quote.len()
+        };
+        let value_len = text[value_start..]
+            .find(['&', ' ', '"', '\\', '\n', ',', '}'])
+            .unwrap_or(text.len() - value_start);
+        if value_len == 0 {
+            continue;
+        }
+        out.push_str(&text[copied..value_start]);
+        out.push_str(&with(key));
+        copied = value_start + value_len;
+        from = copied;
+    }
+    out.push_str(&text[copied..]);
     out
 }
 
 /// `Bearer abc` → `Bearer [REDACTED]`, `Basic abc` → `Basic [REDACTED]`, keeping the scheme's
 /// spelling so evidence still shows `bearer` versus `Bearer`.
 fn redact_scheme_credentials(text: &str) -> String {
+    let starts = scheme_starts(text);
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(pos) = find_scheme(rest) {
-        let (before, after) = rest.split_at(pos);
-        out.push_str(before);
+    // `text[at..]` is what is left to copy or redact.
+    let mut at = 0;
+    for pos in starts {
+        if pos < at {
+            continue;
+        }
+        out.push_str(&text[at..pos]);
+        let after = &text[pos..];
         let scheme_len = after.find(' ').unwrap_or(after.len());
         out.push_str(&after[..scheme_len]);
         let tail = &after[scheme_len..];
@@ -116,23 +131,23 @@ fn redact_scheme_credentials(text: &str) -> String {
         } else if creds_len > 0 {
             out.push_str("[REDACTED]");
         }
-        rest = &creds[creds_len..];
+        at = text.len() - creds[creds_len..].len();
     }
-    out.push_str(rest);
+    out.push_str(&text[at..]);
     out
 }
 
-fn find_scheme(text: &str) -> Option<usize> {
+/// Where a `Bearer ` or `Basic ` scheme (any case) starts a value: at the start of the text or
+/// after whitespace, a quote, a comma or a colon; in order.
+fn scheme_starts(text: &str) -> Vec<usize> {
     let lower = text.to_ascii_lowercase();
-    ["bearer ", "basic "]
+    let mut starts: Vec<usize> = ["bearer ", "basic "]
         .iter()
-        .filter_map(|scheme| {
-            lower.match_indices(scheme).map(|(i, _)| i).find(|&i| {
-                // Only a scheme at the start of a value or after whitespace or a quote.
-                i == 0 || matches!(lower.as_bytes()[i - 1], b' ' | b'"' | b',' | b'\n' | b':')
-            })
-        })
-        .min()
+        .flat_map(|scheme| lower.match_indices(scheme).map(|(i, _)| i))
+        .filter(|&i| i == 0 || matches!(lower.as_bytes()[i - 1], b' ' | b'"' | b',' | b'\n' | b':'))
+        .collect();
+    starts.sort_unstable();
+    starts
 }
 
 fn redact_query_secrets(text: &str) -> String {
@@ -144,26 +159,39 @@ fn redact_query_secrets(text: &str) -> String {
         "refresh_token=",
         "code=",
     ] {
-        let mut search_from = 0;
-        while let Some(found) = out[search_from..].find(key) {
-            let start = search_from + found;
-            let preceded_ok =
-                start == 0 || matches!(out.as_bytes()[start - 1], b'?' | b'&' | b' ' | b'"');
-            let value_start = start + key.len();
-            if !preceded_ok {
-                search_from = value_start;
-                continue;
-            }
-            let value_end = out[value_start..]
-                .find(['&', ' ', '"', '\n'])
-                .map(|e| value_start + e)
-                .unwrap_or(out.len());
-            if value_end > value_start {
-                out.replace_range(value_start..value_end, "[REDACTED]");
-            }
+        out = redact_query_value(&out, key);
+    }
+    out
+}
+
+/// One pass over `text`, redacting the value of every `key=` that starts a parameter.
+fn redact_query_value(text: &str, key: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut search_from = 0;
+    while let Some(found) = text[search_from..].find(key) {
+        let start = search_from + found;
+        let preceded_ok =
+            start == 0 || matches!(text.as_bytes()[start - 1], b'?' | b'&' | b' ' | b'"');
+        let value_start = start + key.len();
+        if !preceded_ok {
+            search_from = value_start;
+            continue;
+        }
+        let value_end = text[value_start..]
+            .find(['&', ' ', '"', '\n'])
+            .map(|e| value_start + e)
+            .unwrap_or(text.len());
+        if value_end > value_start {
+            out.push_str(&text[copied..value_start]);
+            out.push_str("[REDACTED]");
+            copied = value_end;
+            search_from = value_end;
+        } else {
             search_from = value_start + 1;
         }
     }
+    out.push_str(&text[copied..]);
     out
 }
 
@@ -210,12 +238,9 @@ pub fn normalize_run_values(text: &str) -> String {
         "localhost%3A",
         "%5B%3A%3A1%5D%3A",
     ];
-    loop {
-        let next = hosts
-            .iter()
-            .filter_map(|h| rest.find(h).map(|i| (i, h.len())))
-            .min();
-        let Some((i, len)) = next else { break };
+    let mut finder = Earliest::new(&hosts);
+    while let Some((i, len)) = finder.next_in(text, text.len() - rest.len()) {
+        let i = i - (text.len() - rest.len());
         out.push_str(&rest[..i + len]);
         let after = &rest[i + len..];
         let digits = after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len();
@@ -236,12 +261,9 @@ fn normalize_jsonrpc_ids(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     let keys = ["\\\"id\\\":", "\"id\":"];
-    loop {
-        let next = keys
-            .iter()
-            .filter_map(|k| rest.find(k).map(|i| (i, k.len())))
-            .min();
-        let Some((i, len)) = next else { break };
+    let mut finder = Earliest::new(&keys);
+    while let Some((i, len)) = finder.next_in(text, text.len() - rest.len()) {
+        let i = i - (text.len() - rest.len());
         out.push_str(&rest[..i + len]);
         let after = &rest[i + len..];
         let digits = after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len();
@@ -252,6 +274,50 @@ fn normalize_jsonrpc_ids(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// The earliest of several needles at or after a position, each needle's next occurrence kept so
+/// that every needle is searched for once over the whole text (not once per match).
+struct Earliest<'n> {
+    needles: &'n [&'n str],
+    /// Per needle: its next occurrence at or after the last position asked for, `None` when
+    /// there is none left, and not yet known while `searched_from` is behind.
+    next: Vec<Option<usize>>,
+    searched_from: Vec<usize>,
+}
+
+impl<'n> Earliest<'n> {
+    fn new(needles: &'n [&'n str]) -> Self {
+        Earliest {
+            needles,
+            next: vec![None; needles.len()],
+            searched_from: vec![0; needles.len()],
+        }
+    }
+
+    /// The earliest `(position, needle length)` at or after `from`; at one position, the
+    /// shorter needle.
+    fn next_in(&mut self, text: &str, from: usize) -> Option<(usize, usize)> {
+        for (k, needle) in self.needles.iter().enumerate() {
+            let stale = self.next[k].is_some_and(|p| p < from)
+                || (self.next[k].is_none()
+                    && self.searched_from[k] <= from
+                    && self.searched_from[k] != usize::MAX);
+            if stale {
+                self.next[k] = text[from..].find(needle).map(|i| from + i);
+                self.searched_from[k] = if self.next[k].is_some() {
+                    from
+                } else {
+                    usize::MAX
+                };
+            }
+        }
+        self.next
+            .iter()
+            .zip(self.needles)
+            .filter_map(|(p, n)| p.map(|p| (p, n.len())))
+            .min()
+    }
 }
 
 fn normalize_session_ids(text: &str) -> String {

@@ -134,9 +134,12 @@ impl Exchange {
             .unwrap_or_else(|| "no answer".to_string())
     }
 
-    /// A redacted, size-bounded rendering for reports.
+    /// A redacted, size-bounded rendering for reports. Text is cut before it is redacted (with
+    /// a margin longer than any token, so a secret at the cut is still recognised), so a huge
+    /// answer costs no more than a small one.
     pub fn evidence(&self) -> Evidence {
         const EXCERPT: usize = 600;
+        let redact = |text: &str| redact_secrets(bounded(text, EXCERPT + REDACTION_MARGIN));
         let request_headers = self
             .request
             .headers
@@ -145,7 +148,7 @@ impl Exchange {
                 if n.eq_ignore_ascii_case("cookie") {
                     format!("{n}: [REDACTED]")
                 } else {
-                    format!("{n}: {}", redact_secrets(v))
+                    format!("{n}: {}", redact(v))
                 }
             })
             .collect();
@@ -153,19 +156,19 @@ impl Exchange {
             .request
             .body
             .as_ref()
-            .map(|b| excerpt(&redact_secrets(&String::from_utf8_lossy(b)), EXCERPT));
+            .map(|b| excerpt(&redact(&String::from_utf8_lossy(b)), EXCERPT));
         let (status, response_headers, response_body, error) = match &self.response {
             Ok(r) => (
                 Some(r.status),
                 r.headers
                     .iter()
                     .filter(|(n, _)| is_interesting_header(n))
-                    .map(|(n, v)| format!("{n}: {}", redact_secrets(v)))
+                    .map(|(n, v)| format!("{n}: {}", redact(v)))
                     .collect(),
                 if r.body.is_empty() {
                     None
                 } else {
-                    let mut text = excerpt(&redact_secrets(&r.body_text()), EXCERPT);
+                    let mut text = excerpt(&redact(&r.body_text()), EXCERPT);
                     if r.truncated {
                         text.push_str(" [truncated at the size limit]");
                     }
@@ -176,11 +179,7 @@ impl Exchange {
             Err(e) => (None, Vec::new(), None, Some(e.clone())),
         };
         Evidence {
-            request: format!(
-                "{} {}",
-                self.request.method,
-                redact_secrets(&self.request.url)
-            ),
+            request: format!("{} {}", self.request.method, redact(&self.request.url)),
             request_headers,
             request_body,
             status,
@@ -232,6 +231,18 @@ fn is_interesting_header(name: &str) -> bool {
             | "content-length"
             | "cache-control"
     )
+}
+
+/// How far past the excerpt text is kept for redaction: longer than any token or secret the
+/// harness redacts, so one cut at the excerpt's end is never mistaken for a harmless word.
+const REDACTION_MARGIN: usize = 16 * 1024;
+
+/// At most `max` characters of `text` (cut at a character boundary).
+fn bounded(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => &text[..at],
+        None => text,
+    }
 }
 
 fn excerpt(text: &str, max: usize) -> String {

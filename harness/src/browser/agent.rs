@@ -305,10 +305,13 @@ impl UserAgent {
                     why: exchange.failure().to_string(),
                 };
             };
+            let body = response.body_text();
+            // One reading of the page serves the refresh, the forms and the text.
+            let page = html::read_page(&body);
             let location = if (300..400).contains(&response.status) {
                 response.header("location").map(str::to_string)
             } else {
-                meta_refresh(&response.body_text())
+                page.refresh.clone()
             };
             if let Some(location) = location {
                 let Ok(to) = url.join(&location) else {
@@ -343,7 +346,6 @@ impl UserAgent {
                 .header("content-type")
                 .unwrap_or("")
                 .to_ascii_lowercase();
-            let body = response.body_text();
             if !(200..300).contains(&response.status) {
                 break AuthorizeEnd::Stopped {
                     status: Some(response.status),
@@ -356,8 +358,8 @@ impl UserAgent {
                     why: format!("a {content_type} answer, not a redirect or a page"),
                 };
             }
-            let text = html::visible_text(&body);
-            let forms = html::forms(&body);
+            let text = page.text;
+            let forms = page.forms;
             let chosen = forms
                 .iter()
                 .find(|f| f.button_for(walk.decision).is_some())
@@ -465,23 +467,6 @@ fn condense(value: &str) -> String {
     format!("{cut}…")
 }
 
-/// `<meta http-equiv="refresh" content="0; url=...">`, which some servers use instead of a 302.
-fn meta_refresh(body: &str) -> Option<String> {
-    let lower = body.to_ascii_lowercase();
-    let at = lower
-        .find("http-equiv=\"refresh\"")
-        .or_else(|| lower.find("http-equiv='refresh'"))?;
-    let rest = &body[at..];
-    let content_at = rest.to_ascii_lowercase().find("content=")?;
-    let rest = &rest[content_at + 8..];
-    let quote = rest.chars().next()?;
-    let inner = rest.get(1..)?.split(quote).next()?;
-    let url_at = inner.to_ascii_lowercase().find("url=")?;
-    Some(html::decode_entities(
-        inner[url_at + 4..].trim().trim_matches(['\'', '"']),
-    ))
-}
-
 /// A short reason from an error body: the OAuth error if it is JSON, else the page text.
 fn short_reason(content_type: &str, body: &str) -> String {
     if content_type.contains("json")
@@ -499,20 +484,5 @@ fn short_reason(content_type: &str, body: &str) -> String {
         "an empty body".to_string()
     } else {
         cut
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_meta_refresh() {
-        let page = r#"<html><head><meta http-equiv="refresh" content="0; url=http://127.0.0.1:1/cb?code=a&amp;state=b"></head></html>"#;
-        assert_eq!(
-            meta_refresh(page).as_deref(),
-            Some("http://127.0.0.1:1/cb?code=a&state=b")
-        );
-        assert_eq!(meta_refresh("<html></html>"), None);
     }
 }

@@ -1,9 +1,14 @@
-//! Just enough HTML reading for a headless user agent: the forms of a login or consent page.
+//! Reading login and consent pages as a browser does: each form's action, method, the fields a
+//! submission carries (hidden and text inputs, checked boxes and radios, selected options,
+//! textareas, controls tied to a form by `form="id"`) and its submit buttons, and the text a
+//! person sees.
 //!
-//! Consent pages are small server-rendered documents; the agent needs each form's action,
-//! method, the fields a browser would submit (hidden and checked inputs, CSRF tokens) and the
-//! submit buttons to choose between. A tolerant tag scanner does that without an HTML engine;
-//! pages that only work with JavaScript are reported as such by the caller.
+//! The page is read with a WHATWG HTML tokenizer (`html5gum`), so comments, `<script>`, `<style>`
+//! and `<template>` contents are never mistaken for forms, every character reference is decoded,
+//! and reading costs time in proportion to the page's length whatever its markup. There is no
+//! tree builder and no JavaScript: pages that need either are reported as such by the caller.
+
+use html5gum::{DefaultEmitter, Token, Tokenizer};
 
 /// One `<form>` as a browser would submit it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -103,254 +108,354 @@ impl Form {
     }
 }
 
-/// One tag: its lowercase name (with a leading `/` for end tags), attributes and where it ends.
-struct Tag {
-    name: String,
-    attrs: Vec<(String, String)>,
-    end: usize,
+/// What a page offers: its forms and its visible text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageContent {
+    pub forms: Vec<Form>,
+    /// Text outside tags, scripts, styles and templates, whitespace collapsed.
+    pub text: String,
+    /// `<meta http-equiv="refresh" content="0; url=...">`: the URL, which some servers use
+    /// instead of a redirect.
+    pub refresh: Option<String>,
 }
 
-impl Tag {
-    fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-    fn has(&self, name: &str) -> bool {
-        self.attrs.iter().any(|(n, _)| n == name)
-    }
-}
-
-/// Reads the tag starting at `start` (which holds `<`).
-fn read_tag(html: &str, start: usize) -> Option<Tag> {
-    let bytes = html.as_bytes();
-    let mut i = start + 1;
-    let name_start = i;
-    while i < bytes.len() && !bytes[i].is_ascii_whitespace() && bytes[i] != b'>' {
-        if bytes[i] == b'/' && i > name_start {
-            break;
-        }
-        i += 1;
-    }
-    let name = html.get(name_start..i)?.to_ascii_lowercase();
-    if name.is_empty() || name.starts_with('!') {
-        return None;
-    }
-    let mut attrs = Vec::new();
-    loop {
-        while i < bytes.len() && (bytes[i].is_ascii_whitespace() || bytes[i] == b'/') {
-            i += 1;
-        }
-        if i >= bytes.len() {
-            return None;
-        }
-        if bytes[i] == b'>' {
-            return Some(Tag {
-                name,
-                attrs,
-                end: i + 1,
-            });
-        }
-        let key_start = i;
-        while i < bytes.len()
-            && !bytes[i].is_ascii_whitespace()
-            && !matches!(bytes[i], b'=' | b'>' | b'/')
-        {
-            i += 1;
-        }
-        let key = html.get(key_start..i)?.to_ascii_lowercase();
-        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        let mut value = String::new();
-        if i < bytes.len() && bytes[i] == b'=' {
-            i += 1;
-            while i < bytes.len() && bytes[i].is_ascii_whitespace() {
-                i += 1;
-            }
-            if i < bytes.len() && (bytes[i] == b'"' || bytes[i] == b'\'') {
-                let quote = bytes[i];
-                let v_start = i + 1;
-                let v_end = bytes[v_start..]
-                    .iter()
-                    .position(|&b| b == quote)
-                    .map(|p| v_start + p)?;
-                value = decode_entities(html.get(v_start..v_end)?);
-                i = v_end + 1;
-            } else {
-                let v_start = i;
-                while i < bytes.len() && !bytes[i].is_ascii_whitespace() && bytes[i] != b'>' {
-                    i += 1;
-                }
-                value = decode_entities(html.get(v_start..i)?);
-            }
-        }
-        if !key.is_empty() {
-            attrs.push((key, value));
-        }
-    }
-}
-
-/// Decodes the character references that appear in attribute values and labels.
-pub fn decode_entities(text: &str) -> String {
-    if !text.contains('&') {
-        return text.to_string();
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(pos) = rest.find('&') {
-        out.push_str(&rest[..pos]);
-        rest = &rest[pos..];
-        let window = &rest.as_bytes()[..rest.len().min(12)];
-        let Some(semi) = window.iter().position(|&b| b == b';') else {
-            out.push('&');
-            rest = &rest[1..];
-            continue;
-        };
-        let entity = &rest[1..semi];
-        let decoded = match entity {
-            "amp" => Some('&'),
-            "lt" => Some('<'),
-            "gt" => Some('>'),
-            "quot" => Some('"'),
-            "apos" => Some('\''),
-            "nbsp" => Some(' '),
-            _ => entity
-                .strip_prefix("#x")
-                .or_else(|| entity.strip_prefix("#X"))
-                .and_then(|h| u32::from_str_radix(h, 16).ok())
-                .or_else(|| entity.strip_prefix('#').and_then(|d| d.parse().ok()))
-                .and_then(char::from_u32),
-        };
-        match decoded {
-            Some(c) => {
-                out.push(c);
-                rest = &rest[semi + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
+/// Every form of the page.
+pub fn forms(html: &str) -> Vec<Form> {
+    read_page(html).forms
 }
 
 /// The page's visible text, tags removed and whitespace collapsed (for judging what a consent
 /// page shows).
 pub fn visible_text(html: &str) -> String {
-    let mut out = String::new();
-    let mut i = 0;
-    let lower = html.to_ascii_lowercase();
-    while i < html.len() {
-        if html.as_bytes()[i] == b'<' {
-            // Script and style contents are not shown.
-            for skipped in ["script", "style"] {
-                if lower[i..].starts_with(&format!("<{skipped}")) {
-                    let close = format!("</{skipped}");
-                    i = lower[i..].find(&close).map_or(html.len(), |p| i + p);
-                }
-            }
-            match html[i..].find('>') {
-                Some(p) => i += p + 1,
-                None => break,
-            }
-            out.push(' ');
-        } else {
-            let next = html[i..].find('<').map_or(html.len(), |p| i + p);
-            out.push_str(&decode_entities(&html[i..next]));
-            i = next;
-        }
-    }
-    out.split_whitespace().collect::<Vec<_>>().join(" ")
+    read_page(html).text
 }
 
-/// Every form of the page.
-pub fn forms(html: &str) -> Vec<Form> {
-    let mut forms = Vec::new();
-    let mut current: Option<Form> = None;
-    let mut open_button: Option<(Button, usize)> = None;
-    let mut i = 0;
-    while let Some(pos) = html[i..].find('<') {
-        let start = i + pos;
-        let Some(tag) = read_tag(html, start) else {
-            i = start + 1;
-            continue;
-        };
-        i = tag.end;
-        match tag.name.as_str() {
-            "form" => {
-                if let Some(done) = current.take() {
-                    forms.push(done);
-                }
-                current = Some(Form {
-                    action: tag.attr("action").unwrap_or("").to_string(),
-                    method: tag.attr("method").unwrap_or("get").to_ascii_lowercase(),
-                    ..Form::default()
-                });
-            }
-            "/form" => {
-                if let Some(done) = current.take() {
-                    forms.push(done);
-                }
-            }
-            "input" => {
-                let Some(form) = current.as_mut() else {
-                    continue;
-                };
-                let kind = tag.attr("type").unwrap_or("text").to_ascii_lowercase();
-                let name = tag.attr("name").unwrap_or("").to_string();
-                let value = tag.attr("value").unwrap_or("").to_string();
-                match kind.as_str() {
-                    "submit" | "image" => form.buttons.push(Button {
-                        name,
-                        label: value.clone(),
-                        value,
-                    }),
-                    "checkbox" | "radio" => {
-                        if tag.has("checked") && !name.is_empty() {
-                            let value = if tag.has("value") { value } else { "on".into() };
-                            form.fields.push((name, value));
-                        }
-                    }
-                    "button" | "reset" | "file" => {}
-                    _ => {
-                        if !name.is_empty() && !tag.has("disabled") {
-                            form.fields.push((name, value));
-                        }
-                    }
-                }
-            }
-            "button" => {
-                let kind = tag.attr("type").unwrap_or("submit").to_ascii_lowercase();
-                if kind == "submit" && current.is_some() {
-                    open_button = Some((
-                        Button {
-                            name: tag.attr("name").unwrap_or("").to_string(),
-                            value: tag.attr("value").unwrap_or("").to_string(),
-                            label: String::new(),
-                        },
-                        tag.end,
-                    ));
-                }
-            }
-            "/button" => {
-                if let (Some((mut button, from)), Some(form)) =
-                    (open_button.take(), current.as_mut())
-                {
-                    button.label = visible_text(&html[from..start]);
-                    form.buttons.push(button);
-                }
-            }
-            _ => {}
+/// Which form a control belongs to.
+#[derive(Debug, Clone)]
+enum Owner {
+    /// The form it is inside (by index).
+    Enclosing(usize),
+    /// `form="id"`: the form with that ID, wherever it is.
+    Id(String),
+    /// Neither: it is submitted with no form.
+    Nothing,
+}
+
+/// A control met in the page, in document order (the order a submission lists them in).
+#[derive(Debug, Clone)]
+enum Control {
+    Field(String, String),
+    Button(Button),
+}
+
+/// An open `<select>`: its options so far.
+struct Select {
+    owner: Owner,
+    name: String,
+    multiple: bool,
+    disabled: bool,
+    /// (value, selected, disabled) per option.
+    options: Vec<(String, bool, bool)>,
+    /// The open option: its `value` attribute (if any), text so far, `selected`, `disabled`.
+    open: Option<(Option<String>, String, bool, bool)>,
+}
+
+impl Select {
+    fn close_option(&mut self) {
+        if let Some((value, text, selected, disabled)) = self.open.take() {
+            let value = value.unwrap_or_else(|| collapse(&text));
+            self.options.push((value, selected, disabled));
         }
     }
-    if let Some(done) = current.take() {
-        forms.push(done);
+
+    /// The values a submission carries, by the selectedness rules of a browser: for a single
+    /// select the last option marked `selected`, else the first that is not disabled.
+    fn submitted(mut self) -> Vec<Control> {
+        self.close_option();
+        if self.disabled || self.name.is_empty() {
+            return Vec::new();
+        }
+        let values: Vec<String> = if self.multiple {
+            self.options
+                .iter()
+                .filter(|(_, selected, disabled)| *selected && !*disabled)
+                .map(|(v, _, _)| v.clone())
+                .collect()
+        } else {
+            let chosen = self
+                .options
+                .iter()
+                .rev()
+                .find(|(_, selected, _)| *selected)
+                .or_else(|| self.options.iter().find(|(_, _, disabled)| !*disabled));
+            chosen
+                .filter(|(_, _, disabled)| !*disabled)
+                .map(|(v, _, _)| vec![v.clone()])
+                .unwrap_or_default()
+        };
+        values
+            .into_iter()
+            .map(|v| Control::Field(self.name.clone(), v))
+            .collect()
     }
-    forms
+}
+
+fn text_of(s: &[u8]) -> String {
+    String::from_utf8_lossy(s).into_owned()
+}
+
+fn collapse(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Reads a page in one pass of the tokenizer.
+pub fn read_page(html: &str) -> PageContent {
+    let mut emitter = DefaultEmitter::default();
+    // Script, style, textarea and title contents are text, not markup, as in a browser.
+    emitter.naively_switch_states(true);
+    let mut forms: Vec<(Form, Option<String>)> = Vec::new();
+    let mut controls: Vec<(Owner, Control)> = Vec::new();
+    let mut current_form: Option<usize> = None;
+    let mut text = String::new();
+    let mut hidden_depth = 0usize; // inside <template>: inert, neither shown nor submitted
+    let mut raw: Option<String> = None; // inside <script> or <style>: not shown
+    let mut select: Option<Select> = None;
+    let mut textarea: Option<(Owner, String, bool, String)> = None;
+    let mut button: Option<(Owner, Button, String)> = None;
+    let mut refresh = None;
+    for token in Tokenizer::new_with_emitter(html, emitter).flatten() {
+        match token {
+            Token::StartTag(tag) => {
+                let name = text_of(&tag.name);
+                let attr = |n: &str| tag.attributes.get(n.as_bytes()).map(|v| text_of(&v.value));
+                let has = |n: &str| tag.attributes.contains_key(n.as_bytes());
+                if name == "template" {
+                    hidden_depth += 1;
+                    continue;
+                }
+                if hidden_depth > 0 {
+                    continue;
+                }
+                text.push(' ');
+                if name == "script" || name == "style" {
+                    raw = Some(name);
+                    continue;
+                }
+                let owner = || match attr("form") {
+                    Some(id) => Owner::Id(id),
+                    None => current_form.map_or(Owner::Nothing, Owner::Enclosing),
+                };
+                match name.as_str() {
+                    // A form inside an open form is ignored, as the HTML parser does.
+                    "form" if current_form.is_none() => {
+                        forms.push((
+                            Form {
+                                action: attr("action").unwrap_or_default(),
+                                method: attr("method")
+                                    .unwrap_or_else(|| "get".into())
+                                    .to_ascii_lowercase(),
+                                ..Form::default()
+                            },
+                            attr("id"),
+                        ));
+                        current_form = Some(forms.len() - 1);
+                    }
+                    "input" => {
+                        let kind = attr("type")
+                            .unwrap_or_else(|| "text".into())
+                            .to_ascii_lowercase();
+                        let name = attr("name").unwrap_or_default();
+                        let value = attr("value");
+                        if has("disabled") {
+                            continue;
+                        }
+                        let control = match kind.as_str() {
+                            "submit" | "image" => Some(Control::Button(Button {
+                                name,
+                                label: value.clone().unwrap_or_default(),
+                                value: value.unwrap_or_default(),
+                            })),
+                            "checkbox" | "radio" if has("checked") && !name.is_empty() => {
+                                Some(Control::Field(name, value.unwrap_or_else(|| "on".into())))
+                            }
+                            "checkbox" | "radio" | "button" | "reset" | "file" => None,
+                            _ if !name.is_empty() => {
+                                Some(Control::Field(name, value.unwrap_or_default()))
+                            }
+                            _ => None,
+                        };
+                        if let Some(c) = control {
+                            controls.push((owner(), c));
+                        }
+                    }
+                    "button" => {
+                        let kind = attr("type")
+                            .unwrap_or_else(|| "submit".into())
+                            .to_ascii_lowercase();
+                        if kind == "submit" && !has("disabled") {
+                            button = Some((
+                                owner(),
+                                Button {
+                                    name: attr("name").unwrap_or_default(),
+                                    value: attr("value").unwrap_or_default(),
+                                    label: String::new(),
+                                },
+                                String::new(),
+                            ));
+                        }
+                    }
+                    "select" => {
+                        if let Some(open) = select.take() {
+                            let owner = open.owner.clone();
+                            controls
+                                .extend(open.submitted().into_iter().map(|c| (owner.clone(), c)));
+                        }
+                        select = Some(Select {
+                            owner: owner(),
+                            name: attr("name").unwrap_or_default(),
+                            multiple: has("multiple"),
+                            disabled: has("disabled"),
+                            options: Vec::new(),
+                            open: None,
+                        });
+                    }
+                    "option" => {
+                        if let Some(s) = select.as_mut() {
+                            s.close_option();
+                            s.open = Some((
+                                attr("value"),
+                                String::new(),
+                                has("selected"),
+                                has("disabled"),
+                            ));
+                        }
+                    }
+                    "textarea" => {
+                        textarea = Some((
+                            owner(),
+                            attr("name").unwrap_or_default(),
+                            has("disabled"),
+                            String::new(),
+                        ));
+                    }
+                    "meta" => {
+                        let is_refresh =
+                            attr("http-equiv").is_some_and(|v| v.eq_ignore_ascii_case("refresh"));
+                        if is_refresh && refresh.is_none() {
+                            refresh = attr("content").and_then(|c| refresh_url(&c));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Token::EndTag(tag) => {
+                let name = text_of(&tag.name);
+                if name == "template" {
+                    hidden_depth = hidden_depth.saturating_sub(1);
+                    continue;
+                }
+                if hidden_depth > 0 {
+                    continue;
+                }
+                text.push(' ');
+                if raw.as_deref() == Some(name.as_str()) {
+                    raw = None;
+                    continue;
+                }
+                match name.as_str() {
+                    "form" => current_form = None,
+                    "button" => {
+                        if let Some((owner, mut b, label)) = button.take() {
+                            b.label = collapse(&label);
+                            controls.push((owner, Control::Button(b)));
+                        }
+                    }
+                    "option" => {
+                        if let Some(s) = select.as_mut() {
+                            s.close_option();
+                        }
+                    }
+                    "select" => {
+                        if let Some(open) = select.take() {
+                            let owner = open.owner.clone();
+                            controls
+                                .extend(open.submitted().into_iter().map(|c| (owner.clone(), c)));
+                        }
+                    }
+                    "textarea" => {
+                        if let Some((owner, name, disabled, value)) = textarea.take()
+                            && !disabled
+                            && !name.is_empty()
+                        {
+                            // The parser drops a newline right after <textarea>.
+                            let value = value.strip_prefix('\n').unwrap_or(&value).to_string();
+                            controls.push((owner, Control::Field(name, value)));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Token::String(s) => {
+                if hidden_depth > 0 || raw.is_some() {
+                    continue;
+                }
+                let chunk = text_of(&s.value);
+                if let Some((_, _, _, value)) = textarea.as_mut() {
+                    value.push_str(&chunk);
+                    continue;
+                }
+                if let Some(Select {
+                    open: Some((_, option_text, _, _)),
+                    ..
+                }) = select.as_mut()
+                {
+                    option_text.push_str(&chunk);
+                }
+                if let Some((_, _, label)) = button.as_mut() {
+                    label.push_str(&chunk);
+                }
+                text.push_str(&chunk);
+            }
+            Token::Comment(_) | Token::Doctype(_) | Token::Error(_) => {}
+        }
+    }
+    // Whatever the page left open counts as closed at its end, as in a browser.
+    if let Some(open) = select.take() {
+        let owner = open.owner.clone();
+        controls.extend(open.submitted().into_iter().map(|c| (owner.clone(), c)));
+    }
+    if let Some((owner, mut b, label)) = button.take() {
+        b.label = collapse(&label);
+        controls.push((owner, Control::Button(b)));
+    }
+    for (owner, control) in controls {
+        let index = match owner {
+            Owner::Enclosing(i) => Some(i),
+            Owner::Id(id) => forms
+                .iter()
+                .position(|(_, fid)| fid.as_deref() == Some(id.as_str())),
+            Owner::Nothing => None,
+        };
+        let Some((form, _)) = index.and_then(|i| forms.get_mut(i)) else {
+            continue;
+        };
+        match control {
+            Control::Field(n, v) => form.fields.push((n, v)),
+            Control::Button(b) => form.buttons.push(b),
+        }
+    }
+    PageContent {
+        forms: forms.into_iter().map(|(f, _)| f).collect(),
+        text: collapse(&text),
+        refresh,
+    }
+}
+
+/// The URL of a refresh `content` value: `0; url=...` (quotes around the URL allowed).
+fn refresh_url(content: &str) -> Option<String> {
+    let at = content.to_ascii_lowercase().find("url=")?;
+    let url = content[at + 4..].trim().trim_matches(['\'', '"']);
+    (!url.is_empty()).then(|| url.to_string())
 }
 
 #[cfg(test)]
@@ -404,6 +509,69 @@ mod tests {
     }
 
     #[test]
+    fn reads_meta_refresh() {
+        let page = r#"<html><head><meta http-equiv="Refresh" content="0; url=http://127.0.0.1:1/cb?code=a&amp;state=b"></head></html>"#;
+        assert_eq!(
+            read_page(page).refresh.as_deref(),
+            Some("http://127.0.0.1:1/cb?code=a&state=b")
+        );
+        assert_eq!(read_page("<html></html>").refresh, None);
+        // Only a real meta element counts, not one in a comment or a script.
+        let hidden = r#"<!-- <meta http-equiv="refresh" content="0; url=/a"> --><script>"<meta http-equiv='refresh' content='0; url=/b'>"</script>"#;
+        assert_eq!(read_page(hidden).refresh, None);
+    }
+
+    #[test]
+    fn decoys_in_comments_scripts_and_templates_are_not_forms() {
+        let page = r#"<!-- <form action="/decoy"><button>Allow</button></form> -->
+            <script>document.write('<form action="/script"><button>Allow</button></form>')</script>
+            <template><form action="/template"><button>Allow</button></form></template>
+            <form action="/real" method="post"><button name="ok" value="1">Allow</button></form>"#;
+        let forms = forms(page);
+        assert_eq!(forms.len(), 1, "{forms:?}");
+        assert_eq!(forms[0].action, "/real");
+        assert!(!visible_text(page).contains("document.write"));
+    }
+
+    #[test]
+    fn selects_textareas_and_form_owners() {
+        let page = r#"<form id="login" action="/login" method="post">
+              <select name="tenant"><option value="a">A</option><option selected>B &amp; co</option></select>
+              <select name="lang"><option disabled>pick</option><option value="en">English</option></select>
+              <select name="roles" multiple><option selected>read</option><option>write</option><option selected value="admin">Admin</option></select>
+              <textarea name="note">
+line &hellip;</textarea>
+              <input name="off" value="x" disabled>
+              <form action="/nested"><input name="inner" value="kept"></form>
+            </form>
+            <input form="login" name="outside" value="yes">
+            <button form="login" name="go" value="1">Sign&nbsp;in</button>"#;
+        let forms = forms(page);
+        assert_eq!(
+            forms.len(),
+            1,
+            "a nested form is ignored, as in a browser: {forms:?}"
+        );
+        let f = &forms[0];
+        assert_eq!(
+            f.fields,
+            vec![
+                ("tenant".to_string(), "B & co".to_string()),
+                ("lang".to_string(), "en".to_string()),
+                ("roles".to_string(), "read".to_string()),
+                ("roles".to_string(), "admin".to_string()),
+                ("note".to_string(), "line …".to_string()),
+                ("inner".to_string(), "kept".to_string()),
+                ("outside".to_string(), "yes".to_string()),
+            ]
+        );
+        assert_eq!(f.buttons.len(), 1);
+        // A no-break space is white space to a reader, so the label reads "Sign in".
+        assert_eq!(f.buttons[0].label, "Sign in");
+        assert_eq!(f.button_for(Decision::Approve).unwrap().value, "1");
+    }
+
+    #[test]
     fn hostile_markup_does_not_panic() {
         for page in [
             "<",
@@ -413,6 +581,9 @@ mod tests {
             "<form><button>",
             "<<<>>>",
             "<form action=\"é\">ü</form>",
+            "<select><option>",
+            "<textarea>",
+            "</template></template><form>",
         ] {
             let _ = forms(page);
             let _ = visible_text(page);
