@@ -4,20 +4,18 @@ use super::*;
 
 pub(crate) const PROBES: &[Probe] = &[as_probe!("scope.as-reports-granted" => as_reports_granted)];
 
-/// `scope.as-reports-granted`.
-async fn as_reports_granted(cx: &AsCx<'_>) -> StepOutcome {
-    if let Err(o) = cx.logged_in() {
-        return o;
-    }
+/// `scope.as-reports-granted`: when the user grants less than the client asked for, the token
+/// response says which scope was granted (RFC 6749 §5.1).
+async fn as_reports_granted(cx: &AsCx<'_>) -> Judged {
     let had_page = cx.flow.authorization.as_ref().is_some_and(|r| {
         r.pages
             .iter()
             .any(|p| origin_of(&p.url) == origin_of(&cx.ctx.mcp.url))
     });
     if !had_page {
-        return StepOutcome::skip(
+        return Err(Stop::skip(
             "the server approves without a consent page, so the user cannot grant less than asked",
-        );
+        ));
     }
     let supported: Vec<String> = cx
         .flow
@@ -40,14 +38,16 @@ async fn as_reports_granted(cx: &AsCx<'_>) -> StepOutcome {
         .chain(supported.iter().cloned())
         .find(|s| supported.contains(s) && !asked.contains(&s.as_str()) && s != "offline_access")
     else {
-        return StepOutcome::skip("scopes_supported offers no scope beyond the one asked for");
+        return Err(Stop::skip(
+            "scopes_supported offers no scope beyond the one asked for",
+        ));
     };
     let scope = format!("{} {extra}", cx.flow.scope).trim().to_string();
     // A client allowed both scopes, so that the narrowing is the user's.
     let Some(endpoint) = cx.flow.endpoint("registration_endpoint") else {
-        return StepOutcome::skip(
+        return Err(Stop::skip(
             "needs a client registered for two scopes, and the server offers no dynamic registration",
-        );
+        ));
     };
     let e = register(
         cx.ctx,
@@ -56,10 +56,10 @@ async fn as_reports_granted(cx: &AsCx<'_>) -> StepOutcome {
     )
     .await;
     let Ok(v) = registration_result(&e) else {
-        return StepOutcome::not_testable(
+        return Err(Stop::not_testable(
             format!("a client for {scope:?} could not be registered"),
             vec![e],
-        );
+        ));
     };
     let client = ClientAuth::for_method(
         v.get("token_endpoint_auth_method")
@@ -82,7 +82,7 @@ async fn as_reports_granted(cx: &AsCx<'_>) -> StepOutcome {
         ctx: cx.ctx,
         agent: &fresh,
     };
-    let Some(run) = run_fresh
+    let run = run_fresh
         .authorize_walk(
             cx.flow,
             &params,
@@ -92,38 +92,105 @@ async fn as_reports_granted(cx: &AsCx<'_>) -> StepOutcome {
             },
         )
         .await
-    else {
-        return StepOutcome::not_testable("no authorization endpoint", Vec::new());
-    };
+        .ok_or_else(|| Stop::not_testable("no authorization endpoint", Vec::new()))?;
     if !run.unticked {
-        return StepOutcome::skip("the consent page offers no choice of scopes");
+        return Err(Stop::skip("the consent page offers no choice of scopes"));
     }
-    let Some(code) = run.code().map(str::to_string) else {
-        return StepOutcome::not_testable(
+    let Some(code) = run.code() else {
+        return Err(Stop::not_testable(
             format!("the narrowed approval: {}", run.describe_end()),
             run.hops.clone(),
-        );
+        ));
     };
-    let form = cx.run.code_form(cx.flow, &code, Some(&pkce.verifier));
-    let e = token_request(cx.ctx, &cx.token_endpoint(), &form, &client).await;
+    let form = cx.run.code_form(cx.flow, code, Some(&pkce.verifier));
+    let e = cx.token(&form, &client).await;
     let Ok(set) = token_set(&e) else {
-        return StepOutcome::not_testable("the narrowed grant's code exchange failed", vec![e]);
+        return Err(Stop::not_testable(
+            "the narrowed grant's code exchange failed",
+            vec![e],
+        ));
     };
-    match &set.scope {
-        Some(granted) if granted.split_whitespace().any(|s| s == extra) => StepOutcome::fail(
+    Ok(judge_reports_granted(
+        set.scope.as_deref(),
+        &scope,
+        &extra,
+        &e,
+    ))
+}
+
+/// `granted` is the scope of the token response `e`, for a grant that asked for `asked` and
+/// whose user unticked `extra` on the consent page.
+fn judge_reports_granted(granted: Option<&str>, asked: &str, extra: &str, e: &Exchange) -> Verdict {
+    match granted {
+        Some(granted) if granted.split_whitespace().any(|s| s == extra) => Verdict::fail(
             format!(
                 "the user unticked {extra}, but the token response says it was granted ({granted:?})"
             ),
-            vec![e],
+            vec![e.clone()],
         ),
-        Some(granted) => pass(format!(
-            "asked for {scope:?}, the user granted less, and the token response says so ({granted:?})"
+        Some(granted) => Verdict::passed(format!(
+            "asked for {asked:?}, the user granted less, and the token response says so ({granted:?})"
         )),
-        None => StepOutcome::fail(
+        None => Verdict::fail(
             format!(
-                "asked for {scope:?}, the user unticked {extra}, and the token response carries no scope: the client cannot know it got less (RFC 6749 §5.1)"
+                "asked for {asked:?}, the user unticked {extra}, and the token response carries no scope: the client cannot know it got less (RFC 6749 §5.1)"
             ),
-            vec![e],
+            vec![e.clone()],
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use expect_test::{Expect, expect};
+
+    use super::*;
+    use crate::testkit::{exchange, render};
+
+    /// Judges a token response with this `scope` member (or none) for a grant that asked for
+    /// `mcp profile` and whose user unticked `profile`.
+    fn check(scope: Option<&str>, expect: Expect) {
+        let member = scope
+            .map(|s| format!(r#","scope":"{s}""#))
+            .unwrap_or_default();
+        let e = exchange(&format!(
+            "POST http://127.0.0.1:1/token\n=>\n200\ncontent-type: application/json\n\n{{\"access_token\":\"at\",\"token_type\":\"Bearer\"{member}}}"
+        ));
+        let set = token_set(&e).expect("a token response");
+        let v = judge_reports_granted(set.scope.as_deref(), "mcp profile", "profile", &e);
+        expect.assert_eq(&render(&v));
+    }
+
+    #[test]
+    fn reports_granted() {
+        check(
+            Some("mcp"),
+            expect![[r#"
+                pass
+                  note: asked for "mcp profile", the user granted less, and the token response says so ("mcp")
+            "#]],
+        );
+        check(
+            Some("mcp profile"),
+            expect![[r#"
+                fail: the user unticked profile, but the token response says it was granted ("mcp profile")
+                  evidence: POST http://127.0.0.1:1/token -> 200
+            "#]],
+        );
+        check(
+            None,
+            expect![[r#"
+                fail: asked for "mcp profile", the user unticked profile, and the token response carries no scope: the client cannot know it got less (RFC 6749 §5.1)
+                  evidence: POST http://127.0.0.1:1/token -> 200
+            "#]],
+        );
+        // A scope that merely contains the unticked one's name is another scope.
+        check(
+            Some("mcp profile:read"),
+            expect![[r#"
+                pass
+                  note: asked for "mcp profile", the user granted less, and the token response says so ("mcp profile:read")
+            "#]],
+        );
     }
 }
