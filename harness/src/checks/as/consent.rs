@@ -2,6 +2,7 @@
 //! and the proxy's order of steps.
 
 use super::*;
+use crate::browser::agent::{Cookie, Page};
 
 pub(crate) const PROBES: &[Probe] = &[
     as_probe!("consent.page-content" => sync page_content),
@@ -15,54 +16,72 @@ pub(crate) const PROBES: &[Probe] = &[
     as_probe!("consent.cross-site-prompt" => cross_site_prompt),
 ];
 
-/// `consent.page-content`.
-fn page_content(cx: &AsCx<'_>) -> StepOutcome {
-    let (run, page) = match cx.consent_page() {
-        Ok(p) => p,
-        Err(o) => return o,
-    };
+/// `consent.page-content`: the consent page names the client, where it redirects and the scopes.
+fn page_content(cx: &AsCx<'_>) -> Judged {
+    let (run, page) = cx.consent_page()?;
+    let client = cx.client();
+    Ok(judge_page_content(
+        run,
+        page,
+        client.client_id(),
+        &host_of(&cx.flow.redirect_uri),
+        &cx.flow.scope,
+    ))
+}
+
+/// The host of a URL, or nothing when it has none.
+fn host_of(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// `page` is the consent page in `run`; the client is known by its name or `client_id`.
+fn judge_page_content(
+    run: &AuthorizeRun,
+    page: &Page,
+    client_id: &str,
+    redirect_host: &str,
+    scope: &str,
+) -> Verdict {
     let text = page.text.to_ascii_lowercase();
     let client_name = "mcp-auth-conformance";
-    let client_id = cx.client().client_id().to_ascii_lowercase();
+    let client_id = client_id.to_ascii_lowercase();
     let mut missing = Vec::new();
     if !text.contains(client_name) && !text.contains(&client_id) {
         missing.push("the client's name or id");
     }
-    let redirect_host = url::Url::parse(&cx.flow.redirect_uri)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_string))
-        .unwrap_or_default();
-    if !text.contains(&redirect_host) {
+    if !text.contains(redirect_host) {
         missing.push("where it redirects (the redirect URI's host)");
     }
-    if !cx.flow.scope.is_empty()
-        && !cx
-            .flow
-            .scope
+    if !scope.is_empty()
+        && !scope
             .split_whitespace()
             .all(|s| text.contains(&s.to_ascii_lowercase()))
     {
         missing.push("the requested scopes");
     }
     if missing.is_empty() {
-        pass("the consent page names the client, its redirect host and the scopes")
+        Verdict::passed("the consent page names the client, its redirect host and the scopes")
     } else {
-        StepOutcome::fail(
+        Verdict::fail(
             format!("the consent page does not show {}", missing.join(", ")),
             vec![run.hops[page.hop].clone()],
         )
     }
 }
 
-/// `consent.anti-framing`.
-fn anti_framing(cx: &AsCx<'_>) -> StepOutcome {
-    let (run, page) = match cx.consent_page() {
-        Ok(p) => p,
-        Err(o) => return o,
-    };
-    let exchange = &run.hops[page.hop];
-    let Some(r) = exchange.response() else {
-        return StepOutcome::not_testable("the consent page had no answer", Vec::new());
+/// `consent.anti-framing`: the consent page forbids other sites to frame it.
+fn anti_framing(cx: &AsCx<'_>) -> Judged {
+    let (run, page) = cx.consent_page()?;
+    Ok(judge_anti_framing(&run.hops[page.hop]))
+}
+
+/// `page` is the exchange that brought the consent page.
+fn judge_anti_framing(page: &Exchange) -> Verdict {
+    let Some(r) = page.response() else {
+        return Verdict::not_testable("the consent page had no answer", Vec::new());
     };
     let xfo = r
         .header("x-frame-options")
@@ -73,36 +92,43 @@ fn anti_framing(cx: &AsCx<'_>) -> StepOutcome {
         .join(";")
         .to_ascii_lowercase();
     if xfo == "deny" || xfo == "sameorigin" || csp.contains("frame-ancestors") {
-        pass("the consent page forbids framing")
+        Verdict::passed("the consent page forbids framing")
     } else {
-        StepOutcome::fail(
+        Verdict::fail(
             "the consent page sends neither X-Frame-Options nor a CSP frame-ancestors directive, so another site can frame it (clickjacking)",
-            vec![exchange.clone()],
+            vec![page.clone()],
         )
     }
 }
 
-/// `consent.cookie-flags`.
-fn cookie_flags(cx: &AsCx<'_>) -> StepOutcome {
-    if let Err(o) = cx.logged_in() {
-        return o;
-    }
-    let Some(run) = &cx.flow.authorization else {
-        return StepOutcome::not_testable(cx.flow.summary(), Vec::new());
-    };
+/// `consent.cookie-flags`: the cookies the server set during the login are HttpOnly and
+/// SameSite=Lax or Strict (and Secure, with the `__Host-` prefix, on https).
+fn cookie_flags(cx: &AsCx<'_>) -> Judged {
+    let run = login_authorization(cx)?;
     let Ok(target) = url::Url::parse(&cx.ctx.mcp.url) else {
-        return StepOutcome::not_testable("the MCP endpoint URL could not be parsed", Vec::new());
+        return Err(Stop::not_testable(
+            "the MCP endpoint URL could not be parsed",
+            Vec::new(),
+        ));
     };
-    let own = authority_of(&target);
-    let cookies: Vec<_> = run
+    Ok(judge_cookie_flags(
+        run,
+        &authority_of(&target),
+        target.scheme() == "https",
+    ))
+}
+
+/// Judges the cookies of `run` that came from `own` (`host:port`, the target's); `https` when
+/// the target is served over https, where `Secure` and the `__Host-` prefix are judged too.
+fn judge_cookie_flags(run: &AuthorizeRun, own: &str, https: bool) -> Verdict {
+    let cookies: Vec<&Cookie> = run
         .cookies_set
         .iter()
         .filter(|c| c.authority == own)
         .collect();
     if cookies.is_empty() {
-        return StepOutcome::skip("the server set no cookies during the login");
+        return Verdict::skip("the server set no cookies during the login");
     }
-    let https = target.scheme() == "https";
     let mut failures = Vec::new();
     let mut remarks = Vec::new();
     for cookie in &cookies {
@@ -165,7 +191,7 @@ fn cookie_flags(cx: &AsCx<'_>) -> StepOutcome {
             })
             .cloned()
             .collect();
-        return StepOutcome::fail(
+        return Verdict::fail(
             format!(
                 "consent and state cookies must be HttpOnly and SameSite=Lax or Strict{scheme_note}: {}",
                 failures.join("; ")
@@ -174,39 +200,42 @@ fn cookie_flags(cx: &AsCx<'_>) -> StepOutcome {
         );
     }
     if !remarks.is_empty() {
-        return StepOutcome::warn(remarks.join("; "), Vec::new());
+        return Verdict::warn(remarks.join("; "), Vec::new());
     }
-    pass(format!(
+    Verdict::passed(format!(
         "{} set with HttpOnly and SameSite{scheme_note}",
         names.join(", ")
     ))
 }
 
-/// `consent.redirect-change`.
-async fn redirect_change(cx: &AsCx<'_>) -> StepOutcome {
-    if let Err(o) = cx.logged_in() {
-        return o;
-    }
-    if cx.flow.authorization.is_none() {
-        return StepOutcome::not_testable(cx.flow.summary(), Vec::new());
-    }
+/// `consent.redirect-change`: consent given to a client does not stretch to a redirect URI it
+/// never registered.
+async fn redirect_change(cx: &AsCx<'_>) -> Judged {
+    login_authorization(cx)?;
     // The browser that consented, with its cookies: remembered consent must not stretch to
     // a redirect URI the client never registered.
     let port = cx.redirect_port();
-    let upstream = origin_of(&cx.ctx.idp_info.issuer);
-    let mut failures = Vec::new();
-    let mut evidence = Vec::new();
     let uris = [
         "https://attacker.example/callback".to_string(),
         format!("http://127.0.0.1:{port}/changed"),
     ];
-    for uri in &uris {
-        let Some(run) = cx
-            .authorize_with(|p| p.set("redirect_uri", uri.clone()))
-            .await
-        else {
-            return StepOutcome::not_testable("no authorization endpoint", Vec::new());
-        };
+    let mut runs = Vec::new();
+    for uri in uris {
+        let run = cx.walk(|p| p.set("redirect_uri", uri.clone())).await?;
+        runs.push((uri, run));
+    }
+    Ok(judge_redirect_change(
+        &runs,
+        &origin_of(&cx.ctx.idp_info.issuer),
+    ))
+}
+
+/// `runs` pairs each changed redirect URI with its walk; `upstream` is the upstream identity
+/// provider's origin (a proxy must refuse before sending the browser there).
+fn judge_redirect_change(runs: &[(String, AuthorizeRun)], upstream: &str) -> Verdict {
+    let mut failures = Vec::new();
+    let mut evidence = Vec::new();
+    for (uri, run) in runs {
         if matches!(
             run.end,
             AuthorizeEnd::Callback { .. } | AuthorizeEnd::Elsewhere { .. }
@@ -225,12 +254,12 @@ async fn redirect_change(cx: &AsCx<'_>) -> StepOutcome {
         }
     }
     if failures.is_empty() {
-        pass(format!(
+        Verdict::passed(format!(
             "after consent, the same client with a redirect URI it never registered was refused without a redirect ({} tried)",
-            uris.len()
+            runs.len()
         ))
     } else {
-        StepOutcome::fail(
+        Verdict::fail(
             format!(
                 "after the user consented, the same client_id with a changed redirect URI was not refused: {}",
                 failures.join("; ")
@@ -240,11 +269,10 @@ async fn redirect_change(cx: &AsCx<'_>) -> StepOutcome {
     }
 }
 
-/// `consent.csrf`.
-async fn csrf(cx: &AsCx<'_>) -> StepOutcome {
-    if let Err(o) = cx.consent_page() {
-        return o;
-    }
+/// `consent.csrf`: an approval posted without the consent page's CSRF token and cookies gets no
+/// code.
+async fn csrf(cx: &AsCx<'_>) -> Judged {
+    cx.consent_page()?;
     let pkce = Pkce::new();
     let params = cx.run.params(cx.flow, &pkce, &random_text(8));
     // A fresh browser, so that consent remembered from the login does not hide the page.
@@ -253,38 +281,45 @@ async fn csrf(cx: &AsCx<'_>) -> StepOutcome {
         ctx: cx.ctx,
         agent: &fresh,
     };
-    let Some(run) = run_fresh
+    let run = run_fresh
         .authorize(cx.flow, &params, Decision::Approve, Vec::new(), true)
         .await
-    else {
-        return StepOutcome::not_testable("no authorization endpoint", Vec::new());
-    };
+        .ok_or_else(no_authorization_endpoint)?;
+    Ok(judge_csrf(&run))
+}
+
+/// `run` is a walk whose consent form was posted forged (without its CSRF token and cookies).
+fn judge_csrf(run: &AuthorizeRun) -> Verdict {
     if run.pages.is_empty() {
-        return StepOutcome::not_testable("no consent page was shown this time", run.hops.clone());
+        return Verdict::not_testable("no consent page was shown this time", run.hops.clone());
     }
     if run.code().is_some() {
-        StepOutcome::fail(
+        Verdict::fail(
             "a consent approval without the page's CSRF token and cookies was accepted: any site can approve for the user",
             run.hops.clone(),
         )
     } else {
-        pass(format!(
+        Verdict::passed(format!(
             "the forged approval was refused: {}",
             run.describe_end()
         ))
     }
 }
 
-/// `consent.before-upstream`.
-async fn before_upstream(cx: &AsCx<'_>) -> Result<StepOutcome, HarnessError> {
-    if let Err(o) = cx.logged_in() {
-        return Ok(o);
-    }
-    let Some(run) = &cx.flow.authorization else {
-        return Ok(StepOutcome::not_testable(cx.flow.summary(), Vec::new()));
-    };
-    let upstream = origin_of(&cx.ctx.idp_info.issuer);
-    let own = origin_of(&cx.ctx.mcp.url);
+/// `consent.before-upstream`: a proxy shows its own consent page before sending the browser to
+/// the upstream identity provider.
+async fn before_upstream(cx: &AsCx<'_>) -> Judged {
+    let run = login_authorization(cx)?;
+    Ok(judge_before_upstream(
+        run,
+        &origin_of(&cx.ctx.idp_info.issuer),
+        &origin_of(&cx.ctx.mcp.url),
+    ))
+}
+
+/// Judges the login's walk: `upstream` is the upstream identity provider's origin, `own` the
+/// target's.
+fn judge_before_upstream(run: &AuthorizeRun, upstream: &str, own: &str) -> Verdict {
     let first_upstream = run
         .hops
         .iter()
@@ -302,36 +337,34 @@ async fn before_upstream(cx: &AsCx<'_>) -> Result<StepOutcome, HarnessError> {
         .last()
         .is_some_and(|h| origin_of(&h.request.url) == upstream);
     if run.reached_callback() && last_from_upstream && first_consent.is_none() {
-        return Ok(StepOutcome::skip(
+        return Verdict::skip(
             "a pass-through: the upstream redirects straight to the client, which uses its own registration there (see passthrough.proxy-own-tokens)",
-        ));
+        );
     }
     match (first_consent, first_upstream) {
-        (_, None) => Ok(StepOutcome::skip(
-            "the login did not go through the upstream identity provider",
-        )),
-        (Some(c), Some(u)) if c < u => Ok(pass(
-            "the proxy's own consent page came before any request to the upstream",
-        )),
-        _ => Ok(StepOutcome::fail(
+        (_, None) => Verdict::skip("the login did not go through the upstream identity provider"),
+        (Some(c), Some(u)) if c < u => {
+            Verdict::passed("the proxy's own consent page came before any request to the upstream")
+        }
+        _ => Verdict::fail(
             "the user agent reached the upstream identity provider without a consent page of the proxy's own: a confused-deputy proxy lets any registered client ride on the user's upstream session",
             run.hops.clone(),
-        )),
+        ),
     }
 }
 
-/// `consent.callback-binding`.
-async fn callback_binding(cx: &AsCx<'_>) -> StepOutcome {
-    if let Err(o) = cx.logged_in() {
-        return o;
-    }
+/// `consent.callback-binding`: the proxy's callback from the upstream completes only in the
+/// browser that consented, and only once.
+async fn callback_binding(cx: &AsCx<'_>) -> Judged {
     if !cx.flow.via_upstream {
-        return StepOutcome::skip("the login did not go through the upstream identity provider");
+        return Err(Stop::skip(
+            "the login did not go through the upstream identity provider",
+        ));
     }
     let upstream = origin_of(&cx.ctx.idp_info.issuer);
     let pkce = Pkce::new();
     let params = cx.run.params(cx.flow, &pkce, &random_text(8));
-    let Some(run) = cx
+    let run = cx
         .run
         .authorize_walk(
             cx.flow,
@@ -342,128 +375,134 @@ async fn callback_binding(cx: &AsCx<'_>) -> StepOutcome {
             },
         )
         .await
-    else {
-        return StepOutcome::not_testable("no authorization endpoint", Vec::new());
-    };
+        .ok_or_else(no_authorization_endpoint)?;
     if run.reached_callback() {
-        return StepOutcome::skip(
+        return Err(Stop::skip(
             "the upstream redirects straight to the client: there is no proxy callback to bind (a pass-through; see passthrough.proxy-own-tokens)",
-        );
+        ));
     }
     let AuthorizeEnd::Intercepted { request } = &run.end else {
-        return StepOutcome::not_testable(
+        return Err(Stop::not_testable(
             format!(
                 "the walk did not come back from the upstream: {}",
                 run.describe_end()
             ),
             run.hops.clone(),
-        );
+        ));
     };
-    // Another browser (no cookies) completes the callback: a victim lured to the link.
-    let foreign = cx.ctx.target.send(request.clone()).await;
-    let delivered = |e: &Exchange| {
-        e.response()
-            .and_then(|r| r.header("location"))
-            .and_then(|l| url::Url::parse(l).ok())
-            .is_some_and(|u| {
-                u.query_pairs().any(|(k, _)| k == "code")
-                    && u.as_str().starts_with(&cx.flow.redirect_uri)
-            })
-    };
-    if delivered(&foreign) {
-        return StepOutcome::fail(
-            "the upstream callback, opened in another browser without the consent cookies, completed the login and sent a code to the client (the consent must be bound to the browser that gave it)",
-            vec![foreign],
-        );
+    // Another browser (no cookies) opens the callback first: a victim lured to the link. Then
+    // the consenting browser, as long as the judge needs another answer.
+    let mut opened = vec![cx.ctx.target.send(request.clone()).await];
+    loop {
+        if let Some(verdict) = judge_callback_binding(&opened, &cx.flow.redirect_uri) {
+            return Ok(verdict);
+        }
+        opened.push(cx.ctx.agent.send(request.clone()).await);
     }
-    // The browser that consented completes it once; a second time is refused.
-    let own = cx.ctx.agent.send(request.clone()).await;
-    if !delivered(&own) {
-        return StepOutcome::pass(
-            format!(
-                "the callback was refused without the consent cookies (HTTP {}); the consenting browser could not complete it either afterwards (HTTP {})",
-                foreign.status_text(),
-                own.status_text()
-            ),
-            Vec::new(),
-        );
-    }
-    let again = cx.ctx.agent.send(request.clone()).await;
-    if delivered(&again) {
-        return StepOutcome::fail(
-            "the same upstream callback completed the login twice (its state is not single-use)",
-            vec![again],
-        );
-    }
-    pass(format!(
-        "refused without the consent cookies (HTTP {}), completed by the consenting browser, refused on replay (HTTP {})",
-        foreign.status_text(),
-        again.status_text()
-    ))
 }
 
-/// `consent.per-client`.
-async fn per_client(cx: &AsCx<'_>) -> StepOutcome {
-    if let Err(o) = cx.consent_page() {
-        return o;
+/// Whether an answer sends a code to the client's `redirect_uri`.
+fn delivered(e: &Exchange, redirect_uri: &str) -> bool {
+    e.response()
+        .and_then(|r| r.header("location"))
+        .and_then(|l| url::Url::parse(l).ok())
+        .is_some_and(|u| {
+            u.query_pairs().any(|(k, _)| k == "code") && u.as_str().starts_with(redirect_uri)
+        })
+}
+
+/// `opened` holds the answers to the upstream's callback request, in order: from another
+/// browser (without the consent cookies), then from the consenting browser, then from it again
+/// (a replay). `None` while the rule needs the consenting browser to open it once more.
+fn judge_callback_binding(opened: &[Exchange], redirect_uri: &str) -> Option<Verdict> {
+    match opened {
+        [foreign, ..] if delivered(foreign, redirect_uri) => Some(Verdict::fail(
+            "the upstream callback, opened in another browser without the consent cookies, completed the login and sent a code to the client (the consent must be bound to the browser that gave it)",
+            vec![foreign.clone()],
+        )),
+        [foreign, own] if !delivered(own, redirect_uri) => Some(Verdict::passed(format!(
+            "the callback was refused without the consent cookies (HTTP {}); the consenting browser could not complete it either afterwards (HTTP {})",
+            foreign.status_text(),
+            own.status_text()
+        ))),
+        [_, _, again, ..] if delivered(again, redirect_uri) => Some(Verdict::fail(
+            "the same upstream callback completed the login twice (its state is not single-use)",
+            vec![again.clone()],
+        )),
+        [foreign, _, again, ..] => Some(Verdict::passed(format!(
+            "refused without the consent cookies (HTTP {}), completed by the consenting browser, refused on replay (HTTP {})",
+            foreign.status_text(),
+            again.status_text()
+        ))),
+        _ => None,
     }
+}
+
+/// `consent.per-client`: a second client asks for consent again in the browser that approved the
+/// first.
+async fn per_client(cx: &AsCx<'_>) -> Judged {
+    cx.consent_page()?;
     let Some((other, _)) = cx.second_client().await else {
-        return StepOutcome::skip(
+        return Err(Stop::skip(
             "needs a second client, and none could be registered dynamically",
-        );
+        ));
     };
     let pkce = Pkce::new();
     let mut params = cx.run.params(cx.flow, &pkce, &random_text(8));
     params.set("client_id", other.client_id().to_string());
     // The same browser, which has just approved the first client.
-    let Some(run) = cx
+    let run = cx
         .run
         .authorize(cx.flow, &params, Decision::Approve, Vec::new(), false)
         .await
-    else {
-        return StepOutcome::not_testable("no authorization endpoint", Vec::new());
-    };
-    let own = origin_of(&cx.ctx.mcp.url);
-    if run.pages.iter().any(|p| origin_of(&p.url) == own) {
-        pass("a second client asked for consent again in the same browser")
+        .ok_or_else(no_authorization_endpoint)?;
+    Ok(judge_per_client(&run, &origin_of(&cx.ctx.mcp.url)))
+}
+
+/// Whether `run` showed a consent page of the target's own (`own` is its origin).
+fn asked(run: &AuthorizeRun, own: &str) -> bool {
+    run.pages.iter().any(|p| origin_of(&p.url) == own)
+}
+
+/// `run` is the second client's authorization in the browser that approved the first.
+fn judge_per_client(run: &AuthorizeRun, own: &str) -> Verdict {
+    if asked(run, own) {
+        Verdict::passed("a second client asked for consent again in the same browser")
     } else if run.reached_callback() {
-        StepOutcome::fail(
+        Verdict::fail(
             "a second client was approved without a consent page, in the browser that had approved another client: consent must be remembered per client",
             run.hops.clone(),
         )
     } else {
-        StepOutcome::not_testable(
+        Verdict::not_testable(
             format!("the second client's authorization: {}", run.describe_end()),
             run.hops.clone(),
         )
     }
 }
 
-/// `consent.cross-site-prompt`.
-async fn cross_site_prompt(cx: &AsCx<'_>) -> StepOutcome {
-    if let Err(o) = cx.consent_page() {
-        return o;
-    }
+/// `consent.cross-site-prompt`: remembered consent is asked again for a navigation another site
+/// started.
+async fn cross_site_prompt(cx: &AsCx<'_>) -> Judged {
+    cx.consent_page()?;
     let own = origin_of(&cx.ctx.mcp.url);
     // The same client again, in the browser that approved it: is consent remembered?
     let pkce = Pkce::new();
     let params = cx.run.params(cx.flow, &pkce, &random_text(8));
-    let Some(again) = cx
+    let again = cx
         .run
         .authorize(cx.flow, &params, Decision::Approve, Vec::new(), false)
         .await
-    else {
-        return StepOutcome::not_testable("no authorization endpoint", Vec::new());
-    };
-    if again.pages.iter().any(|p| origin_of(&p.url) == own) {
-        return StepOutcome::skip(
+        .ok_or_else(no_authorization_endpoint)?;
+    if asked(&again, &own) {
+        return Err(Stop::skip(
             "consent is asked every time (not remembered), so no prompt can be skipped",
-        );
+        ));
     }
     // Remembered: a navigation started by another site must still be asked.
     let pkce = Pkce::new();
     let params = cx.run.params(cx.flow, &pkce, &random_text(8));
-    let Some(cross) = cx
+    let cross = cx
         .run
         .authorize(
             cx.flow,
@@ -473,42 +512,549 @@ async fn cross_site_prompt(cx: &AsCx<'_>) -> StepOutcome {
             false,
         )
         .await
-    else {
-        return StepOutcome::not_testable("no authorization endpoint", Vec::new());
-    };
-    if cross.pages.iter().any(|p| origin_of(&p.url) == own) {
-        pass("consent is remembered, but a cross-site navigation is asked again")
+        .ok_or_else(no_authorization_endpoint)?;
+    Ok(judge_cross_site(&cross, &own))
+}
+
+/// `cross` is an authorization sent with `Sec-Fetch-Site: cross-site` after consent was
+/// remembered.
+fn judge_cross_site(cross: &AuthorizeRun, own: &str) -> Verdict {
+    if asked(cross, own) {
+        Verdict::passed("consent is remembered, but a cross-site navigation is asked again")
     } else if cross.reached_callback() {
-        StepOutcome::fail(
+        Verdict::fail(
             "consent is remembered even for a navigation another site started (Sec-Fetch-Site: cross-site): a page the user visits can complete logins silently",
             cross.hops.clone(),
         )
     } else {
-        StepOutcome::not_testable(
+        Verdict::not_testable(
             format!("the cross-site authorization: {}", cross.describe_end()),
             cross.hops.clone(),
         )
     }
 }
 
+/// The stop of a walk that could not start.
+fn no_authorization_endpoint() -> Stop {
+    Stop::not_testable("no authorization endpoint", Vec::new())
+}
+
+/// The login's authorization walk, however it ended.
+fn login_authorization<'a>(cx: &'a AsCx<'_>) -> Result<&'a AuthorizeRun, Stop> {
+    cx.flow
+        .authorization
+        .as_ref()
+        .ok_or_else(|| Stop::not_testable(cx.flow.summary(), Vec::new()))
+}
+
 impl AsCx<'_> {
-    pub(super) fn consent_page(
-        &self,
-    ) -> Result<(&AuthorizeRun, &crate::browser::agent::Page), StepOutcome> {
-        self.logged_in()?;
-        let run = self
-            .flow
-            .authorization
-            .as_ref()
-            .ok_or_else(|| StepOutcome::not_testable(self.flow.summary(), Vec::new()))?;
+    /// The login's walk and the consent page of the target's own in it.
+    fn consent_page(&self) -> Result<(&AuthorizeRun, &Page), Stop> {
+        let run = login_authorization(self)?;
         // The target's own page (an upstream IdP's page is not the target's consent).
         let own = origin_of(&self.ctx.mcp.url);
         match run.pages.iter().find(|p| origin_of(&p.url) == own) {
             Some(page) => Ok((run, page)),
             // A proxy without one fails consent.before-upstream; there is no page to judge here.
-            None => Err(StepOutcome::skip(
+            None => Err(Stop::skip(
                 "the server showed no consent page of its own (for a proxy, consent.before-upstream judges that)",
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use expect_test::{Expect, expect};
+
+    use super::*;
+    use crate::testkit::{callback, elsewhere, exchange, render, stopped, with_page};
+
+    fn check(v: Verdict, expect: Expect) {
+        expect.assert_eq(&render(&v));
+    }
+
+    /// The target's origin in these fixtures (the walks' authorization endpoint).
+    const OWN: &str = "http://127.0.0.1:2";
+    /// The upstream identity provider's origin.
+    const UPSTREAM: &str = "http://127.0.0.1:9";
+    /// The client's redirect URI (where `callback` walks end).
+    const REDIRECT_URI: &str = "http://127.0.0.1:1/callback";
+
+    #[test]
+    fn page_content() {
+        let run = with_page(
+            callback("code=abc&state=s"),
+            "http://127.0.0.1:2/consent",
+            "Allow MCP-Auth-Conformance to sign you in? It will be sent to 127.0.0.1. Scopes: mcp:read mcp:write",
+        );
+        check(
+            judge_page_content(
+                &run,
+                &run.pages[0],
+                "c-1",
+                "127.0.0.1",
+                "mcp:read mcp:write",
+            ),
+            expect![[r#"
+                pass
+                  note: the consent page names the client, its redirect host and the scopes
+            "#]],
+        );
+        // Named by its client_id alone, and no scope asked for: nothing more to show.
+        let run = with_page(
+            callback("code=abc"),
+            "http://127.0.0.1:2/consent",
+            "Client C-1 wants to redirect you to 127.0.0.1",
+        );
+        check(
+            judge_page_content(&run, &run.pages[0], "c-1", "127.0.0.1", ""),
+            expect![[r#"
+                pass
+                  note: the consent page names the client, its redirect host and the scopes
+            "#]],
+        );
+        let run = with_page(
+            callback("code=abc"),
+            "http://127.0.0.1:2/consent",
+            "Allow access? Scopes: mcp:read",
+        );
+        check(
+            judge_page_content(
+                &run,
+                &run.pages[0],
+                "c-1",
+                "127.0.0.1",
+                "mcp:read mcp:write",
+            ),
+            expect![[r#"
+                fail: the consent page does not show the client's name or id, where it redirects (the redirect URI's host), the requested scopes
+                  evidence: GET http://127.0.0.1:2/authorize -> 302
+            "#]],
+        );
+    }
+
+    #[test]
+    fn anti_framing() {
+        let page = |headers: &str| {
+            exchange(&format!(
+                "GET http://127.0.0.1:2/consent\n=>\n200\n{headers}\n\n<form></form>"
+            ))
+        };
+        check(
+            judge_anti_framing(&page("x-frame-options: DENY")),
+            expect![[r#"
+                pass
+                  note: the consent page forbids framing
+            "#]],
+        );
+        check(
+            judge_anti_framing(&page(
+                "content-security-policy: default-src 'self'; frame-ancestors 'none'",
+            )),
+            expect![[r#"
+                pass
+                  note: the consent page forbids framing
+            "#]],
+        );
+        check(
+            judge_anti_framing(&page("x-frame-options: ALLOW-FROM https://a.example")),
+            expect![[r#"
+                fail: the consent page sends neither X-Frame-Options nor a CSP frame-ancestors directive, so another site can frame it (clickjacking)
+                  evidence: GET http://127.0.0.1:2/consent -> 200
+            "#]],
+        );
+        check(
+            judge_anti_framing(&exchange(
+                "GET http://127.0.0.1:2/consent\n=>\n! connection reset",
+            )),
+            expect![[r#"
+                not testable: the consent page had no answer
+            "#]],
+        );
+    }
+
+    /// The login's walk, with these `Set-Cookie` headers from the target (`host:port`
+    /// `127.0.0.1:2`) on its consent page.
+    fn set_cookies(raws: &[&str]) -> AuthorizeRun {
+        let mut run = callback("code=abc");
+        let headers: Vec<String> = raws.iter().map(|r| format!("set-cookie: {r}")).collect();
+        run.hops.insert(
+            0,
+            exchange(&format!(
+                "GET http://127.0.0.1:2/consent\n=>\n200\n{}\n",
+                headers.join("\n")
+            )),
+        );
+        run.cookies_set = raws
+            .iter()
+            .map(|raw| {
+                let pair = raw.split(';').next().unwrap_or_default();
+                let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                Cookie {
+                    name: name.to_string(),
+                    value: value.to_string(),
+                    authority: "127.0.0.1:2".to_string(),
+                    raw: raw.to_string(),
+                }
+            })
+            .collect();
+        run
+    }
+
+    #[test]
+    fn cookie_flags() {
+        let own = "127.0.0.1:2";
+        check(
+            judge_cookie_flags(&set_cookies(&[]), own, false),
+            expect![[r#"
+                skip: the server set no cookies during the login
+            "#]],
+        );
+        // Cookies of another origin (an upstream's) are not the target's to judge.
+        check(
+            judge_cookie_flags(&set_cookies(&["sid=1"]), "127.0.0.1:9", false),
+            expect![[r#"
+                skip: the server set no cookies during the login
+            "#]],
+        );
+        check(
+            judge_cookie_flags(
+                &set_cookies(&[
+                    "sid=1; Path=/; HttpOnly; SameSite=Lax",
+                    "csrf=2; HttpOnly; SameSite=Strict",
+                ]),
+                own,
+                false,
+            ),
+            expect![[r#"
+                pass
+                  note: csrf, sid set with HttpOnly and SameSite (Secure and the __Host- prefix are judged on https targets only)
+            "#]],
+        );
+        check(
+            judge_cookie_flags(
+                &set_cookies(&[
+                    "sid=1; SameSite=None",
+                    "__MCP_CONSENT_STATE_0123456789abcdef0123=x; HttpOnly",
+                    "__MCP_CONSENT_STATE_fedcba98765432100000=y; HttpOnly",
+                ]),
+                own,
+                false,
+            ),
+            expect![[r#"
+                fail: consent and state cookies must be HttpOnly and SameSite=Lax or Strict (Secure and the __Host- prefix are judged on https targets only): sid lacks HttpOnly, SameSite=Lax (it says SameSite=none); __MCP_CONSENT_STATE_[ID] lacks SameSite=Lax
+                  evidence: GET http://127.0.0.1:2/consent -> 200
+            "#]],
+        );
+        check(
+            judge_cookie_flags(&set_cookies(&["sid=1; HttpOnly; SameSite=Lax"]), own, true),
+            expect![[r#"
+                fail: consent and state cookies must be HttpOnly and SameSite=Lax or Strict: sid lacks Secure
+                  evidence: GET http://127.0.0.1:2/consent -> 200
+            "#]],
+        );
+        check(
+            judge_cookie_flags(
+                &set_cookies(&["__Host-sid=1; Path=/; Secure; HttpOnly; SameSite=Lax"]),
+                own,
+                true,
+            ),
+            expect![[r#"
+                pass
+                  note: __Host-sid set with HttpOnly and SameSite
+            "#]],
+        );
+        check(
+            judge_cookie_flags(
+                &set_cookies(&["sid=1; Secure; HttpOnly; SameSite=Lax"]),
+                own,
+                true,
+            ),
+            expect![[r#"
+                warn: sid has no __Host- prefix
+            "#]],
+        );
+    }
+
+    #[test]
+    fn redirect_change() {
+        let refused = vec![
+            (
+                "https://attacker.example/callback".to_string(),
+                stopped(400, "invalid redirect_uri"),
+            ),
+            (
+                "http://127.0.0.1:1/changed".to_string(),
+                stopped(400, "invalid redirect_uri"),
+            ),
+        ];
+        check(
+            judge_redirect_change(&refused, UPSTREAM),
+            expect![[r#"
+            pass
+              note: after consent, the same client with a redirect URI it never registered was refused without a redirect (2 tried)
+        "#]],
+        );
+        // The first is followed to the attacker; the second is refused, but only after the
+        // browser went to the upstream.
+        let mut upstream_first = stopped(400, "invalid redirect_uri");
+        upstream_first.hops.insert(
+            0,
+            exchange("GET http://127.0.0.1:9/authorize\n=>\n302\nlocation: http://127.0.0.1:2/upstream/callback\n"),
+        );
+        let accepted = vec![
+            (
+                "https://attacker.example/callback".to_string(),
+                elsewhere("https://attacker.example/callback?code=abc"),
+            ),
+            ("http://127.0.0.1:1/changed".to_string(), upstream_first),
+        ];
+        check(
+            judge_redirect_change(&accepted, UPSTREAM),
+            expect![[r#"
+            fail: after the user consented, the same client_id with a changed redirect URI was not refused: https://attacker.example/callback: redirected to https://attacker.example/callback?code=abc; http://127.0.0.1:1/changed: the browser was sent to the upstream identity provider before the redirect URI was refused
+              evidence: GET http://127.0.0.1:2/authorize -> 302
+              evidence: GET http://127.0.0.1:9/authorize -> 302
+        "#]],
+        );
+    }
+
+    #[test]
+    fn csrf() {
+        check(
+            judge_csrf(&callback("code=abc")),
+            expect![[r#"
+            not testable: no consent page was shown this time
+              evidence: GET http://127.0.0.1:2/authorize -> 302
+        "#]],
+        );
+        check(
+            judge_csrf(&with_page(
+                callback("code=abc"),
+                "http://127.0.0.1:2/consent",
+                "Approve?",
+            )),
+            expect![[r#"
+                fail: a consent approval without the page's CSRF token and cookies was accepted: any site can approve for the user
+                  evidence: GET http://127.0.0.1:2/authorize -> 302
+            "#]],
+        );
+        check(
+            judge_csrf(&with_page(
+                stopped(403, "CSRF token mismatch"),
+                "http://127.0.0.1:2/consent",
+                "Approve?",
+            )),
+            expect![[r#"
+                pass
+                  note: the forged approval was refused: stopped at HTTP 403: CSRF token mismatch
+            "#]],
+        );
+    }
+
+    /// A walk through these hops (`METHOD URL => STATUS location`) that ended at the client's
+    /// redirect URI with a code, with a page answered at `pages`' hops.
+    fn walk(hops: &[&str], pages: &[(usize, &str)]) -> AuthorizeRun {
+        let mut run = callback("code=abc");
+        run.hops = hops.iter().map(|h| exchange(h)).collect();
+        for (hop, url) in pages {
+            run = with_page(run, url, "Approve?");
+            run.pages.last_mut().unwrap().hop = *hop;
+        }
+        run
+    }
+
+    #[test]
+    fn before_upstream() {
+        let consent_first = walk(
+            &[
+                "GET http://127.0.0.1:2/authorize\n=>\n200\n",
+                "POST http://127.0.0.1:2/consent\n=>\n302\nlocation: http://127.0.0.1:9/authorize\n",
+                "GET http://127.0.0.1:9/authorize\n=>\n302\nlocation: http://127.0.0.1:2/upstream/callback\n",
+                "GET http://127.0.0.1:2/upstream/callback\n=>\n302\nlocation: http://127.0.0.1:1/callback?code=abc\n",
+            ],
+            &[(0, "http://127.0.0.1:2/authorize")],
+        );
+        check(
+            judge_before_upstream(&consent_first, UPSTREAM, OWN),
+            expect![[r#"
+                pass
+                  note: the proxy's own consent page came before any request to the upstream
+            "#]],
+        );
+        let upstream_first = walk(
+            &[
+                "GET http://127.0.0.1:2/authorize\n=>\n302\nlocation: http://127.0.0.1:9/authorize\n",
+                "GET http://127.0.0.1:9/authorize\n=>\n302\nlocation: http://127.0.0.1:2/upstream/callback\n",
+                "GET http://127.0.0.1:2/upstream/callback\n=>\n200\n",
+                "POST http://127.0.0.1:2/consent\n=>\n302\nlocation: http://127.0.0.1:1/callback?code=abc\n",
+            ],
+            &[(2, "http://127.0.0.1:2/upstream/callback")],
+        );
+        check(
+            judge_before_upstream(&upstream_first, UPSTREAM, OWN),
+            expect![[r#"
+                fail: the user agent reached the upstream identity provider without a consent page of the proxy's own: a confused-deputy proxy lets any registered client ride on the user's upstream session
+                  evidence: GET http://127.0.0.1:2/authorize -> 302
+                  evidence: GET http://127.0.0.1:9/authorize -> 302
+                  evidence: GET http://127.0.0.1:2/upstream/callback -> 200
+                  evidence: POST http://127.0.0.1:2/consent -> 302
+            "#]],
+        );
+        let no_consent = walk(
+            &[
+                "GET http://127.0.0.1:2/authorize\n=>\n302\nlocation: http://127.0.0.1:9/authorize\n",
+                "GET http://127.0.0.1:9/authorize\n=>\n302\nlocation: http://127.0.0.1:2/upstream/callback\n",
+                "GET http://127.0.0.1:2/upstream/callback\n=>\n302\nlocation: http://127.0.0.1:1/callback?code=abc\n",
+            ],
+            &[],
+        );
+        check(
+            judge_before_upstream(&no_consent, UPSTREAM, OWN),
+            expect![[r#"
+                fail: the user agent reached the upstream identity provider without a consent page of the proxy's own: a confused-deputy proxy lets any registered client ride on the user's upstream session
+                  evidence: GET http://127.0.0.1:2/authorize -> 302
+                  evidence: GET http://127.0.0.1:9/authorize -> 302
+                  evidence: GET http://127.0.0.1:2/upstream/callback -> 302
+            "#]],
+        );
+        let pass_through = walk(
+            &[
+                "GET http://127.0.0.1:2/authorize\n=>\n302\nlocation: http://127.0.0.1:9/authorize\n",
+                "GET http://127.0.0.1:9/authorize\n=>\n302\nlocation: http://127.0.0.1:1/callback?code=abc\n",
+            ],
+            &[],
+        );
+        check(
+            judge_before_upstream(&pass_through, UPSTREAM, OWN),
+            expect![[r#"
+                skip: a pass-through: the upstream redirects straight to the client, which uses its own registration there (see passthrough.proxy-own-tokens)
+            "#]],
+        );
+        check(
+            judge_before_upstream(&callback("code=abc"), UPSTREAM, OWN),
+            expect![[r#"
+                skip: the login did not go through the upstream identity provider
+            "#]],
+        );
+    }
+
+    #[test]
+    fn callback_binding() {
+        let delivered = || {
+            exchange(
+                "GET http://127.0.0.1:2/upstream/callback?code=up&state=p\n=>\n302\nlocation: http://127.0.0.1:1/callback?code=abc&state=s\n",
+            )
+        };
+        let refused = || {
+            exchange(
+                "GET http://127.0.0.1:2/upstream/callback?code=up&state=p\n=>\n400\ncontent-type: text/plain\n\nunknown state",
+            )
+        };
+        let judge = |opened: &[Exchange]| judge_callback_binding(opened, REDIRECT_URI);
+        check(
+            judge(&[delivered()]).unwrap(),
+            expect![[r#"
+            fail: the upstream callback, opened in another browser without the consent cookies, completed the login and sent a code to the client (the consent must be bound to the browser that gave it)
+              evidence: GET http://127.0.0.1:2/upstream/callback?code=up&state=p -> 302
+        "#]],
+        );
+        // A code sent to another URI is no completed login of this client.
+        let elsewhere = exchange(
+            "GET http://127.0.0.1:2/upstream/callback\n=>\n302\nlocation: https://attacker.example/cb?code=abc\n",
+        );
+        assert!(judge(&[elsewhere]).is_none());
+        assert!(judge(&[refused()]).is_none());
+        check(
+            judge(&[refused(), refused()]).unwrap(),
+            expect![[r#"
+            pass
+              note: the callback was refused without the consent cookies (HTTP 400); the consenting browser could not complete it either afterwards (HTTP 400)
+        "#]],
+        );
+        assert!(judge(&[refused(), delivered()]).is_none());
+        check(
+            judge(&[refused(), delivered(), delivered()]).unwrap(),
+            expect![[r#"
+                fail: the same upstream callback completed the login twice (its state is not single-use)
+                  evidence: GET http://127.0.0.1:2/upstream/callback?code=up&state=p -> 302
+            "#]],
+        );
+        check(
+            judge(&[refused(), delivered(), refused()]).unwrap(),
+            expect![[r#"
+                pass
+                  note: refused without the consent cookies (HTTP 400), completed by the consenting browser, refused on replay (HTTP 400)
+            "#]],
+        );
+    }
+
+    #[test]
+    fn per_client() {
+        check(
+            judge_per_client(
+                &with_page(
+                    callback("code=abc"),
+                    "http://127.0.0.1:2/consent",
+                    "Approve?",
+                ),
+                OWN,
+            ),
+            expect![[r#"
+                pass
+                  note: a second client asked for consent again in the same browser
+            "#]],
+        );
+        // A page of the upstream's is not the target asking.
+        check(
+            judge_per_client(
+                &with_page(callback("code=abc"), "http://127.0.0.1:9/login", "Sign in"),
+                OWN,
+            ),
+            expect![[r#"
+                fail: a second client was approved without a consent page, in the browser that had approved another client: consent must be remembered per client
+                  evidence: GET http://127.0.0.1:2/authorize -> 302
+            "#]],
+        );
+        check(
+            judge_per_client(&stopped(400, "unknown client"), OWN),
+            expect![[r#"
+                not testable: the second client's authorization: stopped at HTTP 400: unknown client
+                  evidence: GET http://127.0.0.1:2/authorize -> 400
+            "#]],
+        );
+    }
+
+    #[test]
+    fn cross_site() {
+        check(
+            judge_cross_site(
+                &with_page(
+                    callback("code=abc"),
+                    "http://127.0.0.1:2/consent",
+                    "Approve?",
+                ),
+                OWN,
+            ),
+            expect![[r#"
+                pass
+                  note: consent is remembered, but a cross-site navigation is asked again
+            "#]],
+        );
+        check(
+            judge_cross_site(&callback("code=abc"), OWN),
+            expect![[r#"
+                fail: consent is remembered even for a navigation another site started (Sec-Fetch-Site: cross-site): a page the user visits can complete logins silently
+                  evidence: GET http://127.0.0.1:2/authorize -> 302
+            "#]],
+        );
+        check(
+            judge_cross_site(&stopped(500, "internal error"), OWN),
+            expect![[r#"
+                not testable: the cross-site authorization: stopped at HTTP 500: internal error
+                  evidence: GET http://127.0.0.1:2/authorize -> 500
+            "#]],
+        );
     }
 }
