@@ -257,6 +257,16 @@ fn judge_code_binding(
     }
 }
 
+/// A note when `iss` is the upstream identity provider's: a pass-through proxy let the upstream
+/// answer the client directly.
+fn upstream_hint(iss: &str, upstream: &str) -> &'static str {
+    if iss.trim_end_matches('/') == upstream.trim_end_matches('/') {
+        " (it is the upstream identity provider's issuer: the upstream answered the client directly)"
+    } else {
+        ""
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use expect_test::{Expect, expect};

@@ -205,7 +205,7 @@ async fn consent_shows_host(cx: &AsCx<'_>) -> Judged {
         .authorize(cx.flow, &params, Decision::Approve, Vec::new(), false)
         .await
     else {
-        return Err(Stop::not_testable("no authorization endpoint", Vec::new()));
+        return Err(no_authorization_endpoint());
     };
     let host = url::Url::parse(&cx.flow.redirect_uri)
         .ok()
@@ -418,6 +418,11 @@ impl AsCx<'_> {
             Vec::new(),
         ))
     }
+}
+
+/// A document for `POST /_control/documents` with `body` (the name is added when hosted).
+fn hosted(body: impl ToString) -> Value {
+    json!({ "body": body.to_string() })
 }
 
 #[cfg(test)]

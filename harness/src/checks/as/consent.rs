@@ -534,11 +534,6 @@ fn judge_cross_site(cross: &AuthorizeRun, own: &str) -> Verdict {
     }
 }
 
-/// The stop of a walk that could not start.
-fn no_authorization_endpoint() -> Stop {
-    Stop::not_testable("no authorization endpoint", Vec::new())
-}
-
 /// The login's authorization walk, however it ended.
 fn login_authorization<'a>(cx: &'a AsCx<'_>) -> Result<&'a AuthorizeRun, Stop> {
     cx.flow
@@ -561,6 +556,21 @@ impl AsCx<'_> {
             )),
         }
     }
+}
+
+/// A cookie's name for the report, with per-client or per-run parts (long hexadecimal runs, as
+/// in FastMCP's `__MCP_CONSENT_STATE_<hash>`) replaced, so that reports compare across runs.
+fn cookie_label(name: &str) -> String {
+    name.split('_')
+        .map(|part| {
+            if part.len() >= 16 && part.chars().all(|c| c.is_ascii_hexdigit()) {
+                "[ID]"
+            } else {
+                part
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("_")
 }
 
 #[cfg(test)]

@@ -11,8 +11,8 @@
 //! grouped by area in the submodules, one function per check, registered in each area's
 //! `PROBES` table under its check ID.
 
-// The `Result<_, StepOutcome>` helpers return the check's verdict early ("not testable", "skip")
-// rather than an error; they are called once per check, so their size does not matter.
+// Judges in stages return the verdict that ends their check as the `Err` of a `Result`; it is
+// made once per check, so its size does not matter.
 #![allow(clippy::result_large_err)]
 
 mod as_meta;
@@ -65,7 +65,7 @@ use crate::oauth::flow::{
 };
 use crate::rpc::McpCall;
 use crate::target::{Exchange, Request};
-use crate::verdict::{Judged, Stop, Verdict, Verdict as StepOutcome};
+use crate::verdict::{Judged, Stop, Verdict};
 use crate::wellknown::{MetadataKind, authority_of, origin_of};
 
 /// What a check of the target's authorization server starts from: the run, discovery's facts,
@@ -124,43 +124,6 @@ impl ErrorAnswer {
     }
 }
 
-/// Whether an answer is the token-endpoint error `codes` with the status RFC 6749 §5.2 asks
-/// for (400; 401 also for `invalid_grant` under the lenient profile). `Ok` carries a note.
-fn judge_token_error(
-    exchange: &Exchange,
-    codes: &[&str],
-    profile: Profile,
-) -> Result<String, String> {
-    let a = error_answer(exchange);
-    if a.tokens_issued {
-        return Err("tokens were issued".to_string());
-    }
-    let Some(status) = a.status else {
-        return Err(format!("no answer: {}", exchange.failure()));
-    };
-    let Some(error) = &a.error else {
-        return Err(format!("HTTP {status} without an OAuth error body"));
-    };
-    if !codes.contains(&error.as_str()) {
-        return Err(format!(
-            "HTTP {status} error={error}, not {}",
-            codes.join(" or ")
-        ));
-    }
-    match status {
-        400 => Ok(format!("HTTP 400 error={error}")),
-        401 if error == "invalid_grant" && profile == Profile::Lenient => Ok(format!(
-            "HTTP 401 error={error}: a deviation from RFC 6749 §5.2 (400) that the lenient profile accepts"
-        )),
-        401 if error == "invalid_grant" => Err(format!(
-            "HTTP 401 error={error}: RFC 6749 §5.2 answers invalid_grant with 400 (profile rfc; --profile lenient accepts 401, which some servers send so that clients log in again)"
-        )),
-        s => Err(format!(
-            "HTTP {s} error={error}: RFC 6749 §5.2 answers this error with 400"
-        )),
-    }
-}
-
 /// Whether an answer refuses with one of `codes`, whatever its status (the status is judged by
 /// the checks about statuses: `token.invalid-grant`, `token.no-200-errors`).
 fn refused_with(exchange: &Exchange, codes: &[&str]) -> Result<String, String> {
@@ -191,16 +154,6 @@ fn server_said(exchange: &Exchange) -> String {
         .unwrap_or_default()
 }
 
-/// A note when `iss` is the upstream identity provider's: a pass-through proxy let the upstream
-/// answer the client directly.
-fn upstream_hint(iss: &str, upstream: &str) -> &'static str {
-    if iss.trim_end_matches('/') == upstream.trim_end_matches('/') {
-        " (it is the upstream identity provider's issuer: the upstream answered the client directly)"
-    } else {
-        ""
-    }
-}
-
 /// The claims of a JWT, read without verification (only to see what the server put there).
 fn jwt_claims(token: &str) -> Option<Value> {
     let mut parts = token.split('.');
@@ -211,105 +164,7 @@ fn jwt_claims(token: &str) -> Option<Value> {
     serde_json::from_slice(&bytes).ok()
 }
 
-fn audiences(claims: &Value) -> Vec<String> {
-    match claims.get("aud") {
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
-/// How a login for one `resource` value ended.
-enum ResourceLogin {
-    Token(String),
-    Refused {
-        why: String,
-        evidence: Vec<Exchange>,
-    },
-    ServerError(Exchange),
-}
-
-/// A cookie's name for the report, with per-client or per-run parts (long hexadecimal runs, as
-/// in FastMCP's `__MCP_CONSENT_STATE_<hash>`) replaced, so that reports compare across runs.
-fn cookie_label(name: &str) -> String {
-    name.split('_')
-        .map(|part| {
-            if part.len() >= 16 && part.chars().all(|c| c.is_ascii_hexdigit()) {
-                "[ID]"
-            } else {
-                part
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("_")
-}
-
-/// A document for `POST /_control/documents` with `body` (the name is added when hosted).
-fn hosted(body: impl ToString) -> Value {
-    json!({ "body": body.to_string() })
-}
-
-/// The upstream's authorization code, from the request that brought the browser back from the
-/// upstream identity provider to the proxy.
-fn upstream_code(run: &AuthorizeRun, upstream: &str, own: &str) -> Option<String> {
-    run.hops.windows(2).find_map(|pair| {
-        if origin_of(&pair[0].request.url) != upstream || origin_of(&pair[1].request.url) != own {
-            return None;
-        }
-        let url = url::Url::parse(&pair[1].request.url).ok()?;
-        url.query_pairs()
-            .find(|(k, _)| k == "code")
-            .map(|(_, v)| v.into_owned())
-    })
-}
-
-/// The URL with its scheme and host in uppercase (the same URI by RFC 3986 §6.2.2.1).
-fn uppercase_scheme_and_host(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    Some(format!(
-        "{}://{}{tail}",
-        scheme.to_ascii_uppercase(),
-        authority.to_ascii_uppercase()
-    ))
-}
-
-fn pass(note: impl Into<String>) -> StepOutcome {
-    StepOutcome::pass(note, Vec::new())
-}
-
 impl AsCx<'_> {
-    /// The login, when it reached tokens; else why the check cannot be judged.
-    fn logged_in(&self) -> Result<(), StepOutcome> {
-        if self.flow.access_token().is_some() {
-            Ok(())
-        } else {
-            Err(StepOutcome::not_testable(self.flow.summary(), Vec::new()))
-        }
-    }
-
-    fn has_metadata(&self) -> Result<&Value, StepOutcome> {
-        self.flow
-            .discovery
-            .as_ref()
-            .and_then(|d| d.document())
-            .ok_or_else(|| StepOutcome::not_testable(self.flow.summary(), Vec::new()))
-    }
-
-    /// The login's authorization run, if it reached the callback.
-    fn callback_run(&self) -> Result<&AuthorizeRun, StepOutcome> {
-        self.flow
-            .authorization
-            .as_ref()
-            .filter(|r| r.reached_callback())
-            .ok_or_else(|| StepOutcome::not_testable(self.flow.summary(), Vec::new()))
-    }
-
     fn token_endpoint(&self) -> String {
         self.flow.endpoint("token_endpoint").unwrap_or_default()
     }
@@ -347,12 +202,8 @@ impl AsCx<'_> {
         Some((ClientAuth::for_method(method, id, secret), exchange))
     }
 
-    /// Walks an authorization request built from the flow's, changed by `change`.
-    async fn authorize_with(&self, change: impl FnOnce(&mut AuthzParams)) -> Option<AuthorizeRun> {
-        self.authorize_with_pkce(change).await.map(|(run, _)| run)
-    }
-
-    /// [`AsCx::authorize_with`], also returning the PKCE pair the request used.
+    /// Walks an authorization request built from the flow's, changed by `change` (`None` without
+    /// a usable authorization endpoint); also returns the PKCE pair the request used.
     async fn authorize_with_pkce(
         &self,
         change: impl FnOnce(&mut AuthzParams),
@@ -379,39 +230,9 @@ impl AsCx<'_> {
             .await;
         (accepted(&exchange).is_ok(), exchange)
     }
-
-    /// A fresh code and its exchange for tokens (a second login of the same client).
-    async fn fresh_tokens(&self) -> Result<(flow::TokenSet, String, Pkce), StepOutcome> {
-        self.fresh_login()
-            .await
-            .map(|(set, code, pkce, _)| (set, code, pkce))
-    }
-
-    /// [`AsCx::fresh_tokens`], also returning the authorization walk.
-    async fn fresh_login(
-        &self,
-    ) -> Result<(flow::TokenSet, String, Pkce, AuthorizeRun), StepOutcome> {
-        let Some((code, pkce, run)) = self.run.fresh_code(self.flow).await else {
-            return Err(StepOutcome::not_testable(
-                "a second authorization did not deliver a code",
-                Vec::new(),
-            ));
-        };
-        let form = self.run.code_form(self.flow, &code, Some(&pkce.verifier));
-        let exchange = token_request(self.ctx, &self.token_endpoint(), &form, &self.client()).await;
-        match token_set(&exchange) {
-            Ok(set) => Ok((set, code, pkce, run)),
-            Err(why) => Err(StepOutcome::not_testable(
-                format!("the second code exchange failed: {why}"),
-                vec![exchange],
-            )),
-        }
-    }
 }
 
 /// The shared steps, stopping the check with "not testable" where a step cannot be taken.
-// Some are not used yet: the areas move to them one by one.
-#[allow(dead_code)]
 impl AsCx<'_> {
     /// The authorization-server metadata discovery of the login.
     fn discovery(&self) -> Result<&AsDiscovery, Stop> {
@@ -459,7 +280,7 @@ impl AsCx<'_> {
     ) -> Result<(AuthorizeRun, Pkce), Stop> {
         self.authorize_with_pkce(change)
             .await
-            .ok_or_else(|| Stop::not_testable("no authorization endpoint", Vec::new()))
+            .ok_or_else(no_authorization_endpoint)
     }
 
     /// A fresh code of the login's client (a second authorization, approved).
@@ -488,4 +309,9 @@ impl AsCx<'_> {
     async fn token(&self, form: &[(String, String)], client: &ClientAuth) -> Exchange {
         token_request(self.ctx, &self.token_endpoint(), form, client).await
     }
+}
+
+/// The stop of a check whose authorization request could not be made.
+fn no_authorization_endpoint() -> Stop {
+    Stop::not_testable("no authorization endpoint", Vec::new())
 }

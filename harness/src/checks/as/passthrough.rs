@@ -221,6 +221,20 @@ fn judge_revocation(
     )
 }
 
+/// The upstream's authorization code, from the request that brought the browser back from the
+/// upstream identity provider to the proxy.
+fn upstream_code(run: &AuthorizeRun, upstream: &str, own: &str) -> Option<String> {
+    run.hops.windows(2).find_map(|pair| {
+        if origin_of(&pair[0].request.url) != upstream || origin_of(&pair[1].request.url) != own {
+            return None;
+        }
+        let url = url::Url::parse(&pair[1].request.url).ok()?;
+        url.query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

@@ -289,6 +289,40 @@ impl AsCx<'_> {
     }
 }
 
+/// How a login for one `resource` value ended.
+enum ResourceLogin {
+    Token(String),
+    Refused {
+        why: String,
+        evidence: Vec<Exchange>,
+    },
+    ServerError(Exchange),
+}
+
+/// The URL with its scheme and host in uppercase (the same URI by RFC 3986 §6.2.2.1).
+fn uppercase_scheme_and_host(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    Some(format!(
+        "{}://{}{tail}",
+        scheme.to_ascii_uppercase(),
+        authority.to_ascii_uppercase()
+    ))
+}
+
+fn audiences(claims: &Value) -> Vec<String> {
+    match claims.get("aud") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use expect_test::{Expect, expect};

@@ -92,7 +92,7 @@ async fn as_reports_granted(cx: &AsCx<'_>) -> Judged {
             },
         )
         .await
-        .ok_or_else(|| Stop::not_testable("no authorization endpoint", Vec::new()))?;
+        .ok_or_else(no_authorization_endpoint)?;
     if !run.unticked {
         return Err(Stop::skip("the consent page offers no choice of scopes"));
     }

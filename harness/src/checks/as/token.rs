@@ -475,6 +475,43 @@ fn judge_auth_method_enforced(answers: &[(&str, Exchange)]) -> Verdict {
     }
 }
 
+/// Whether an answer is the token-endpoint error `codes` with the status RFC 6749 §5.2 asks
+/// for (400; 401 also for `invalid_grant` under the lenient profile). `Ok` carries a note.
+fn judge_token_error(
+    exchange: &Exchange,
+    codes: &[&str],
+    profile: Profile,
+) -> Result<String, String> {
+    let a = error_answer(exchange);
+    if a.tokens_issued {
+        return Err("tokens were issued".to_string());
+    }
+    let Some(status) = a.status else {
+        return Err(format!("no answer: {}", exchange.failure()));
+    };
+    let Some(error) = &a.error else {
+        return Err(format!("HTTP {status} without an OAuth error body"));
+    };
+    if !codes.contains(&error.as_str()) {
+        return Err(format!(
+            "HTTP {status} error={error}, not {}",
+            codes.join(" or ")
+        ));
+    }
+    match status {
+        400 => Ok(format!("HTTP 400 error={error}")),
+        401 if error == "invalid_grant" && profile == Profile::Lenient => Ok(format!(
+            "HTTP 401 error={error}: a deviation from RFC 6749 §5.2 (400) that the lenient profile accepts"
+        )),
+        401 if error == "invalid_grant" => Err(format!(
+            "HTTP 401 error={error}: RFC 6749 §5.2 answers invalid_grant with 400 (profile rfc; --profile lenient accepts 401, which some servers send so that clients log in again)"
+        )),
+        s => Err(format!(
+            "HTTP {s} error={error}: RFC 6749 §5.2 answers this error with 400"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use expect_test::{Expect, expect};
