@@ -210,6 +210,13 @@ pub struct Cli {
     /// the mock IdP at a loopback URL) instead of dynamic registration. Implies --cimd-loopback.
     #[arg(long, conflicts_with = "client_id")]
     pub cimd_login: bool,
+
+    /// Also fetch from this origin (repeatable; '*' for any). By default the harness contacts only
+    /// the target's origin, the authorization servers its metadata names and the mock IdP, so a
+    /// URL a hostile target names cannot make it fetch (and report) another service; link-local
+    /// addresses are never contacted.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    pub allow_origins: Vec<String>,
 }
 
 /// Resolves when the process is asked to stop (SIGINT or SIGTERM), naming the signal.
@@ -534,6 +541,7 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
             downstream_tool: cli.downstream_tool.clone(),
             cimd_loopback: cli.cimd_loopback || cli.cimd_login || reference.is_some(),
             cimd_login: cli.cimd_login,
+            allow_origins: cli.allow_origins.clone(),
         },
         checks: cli.checks.clone(),
         catalogue,

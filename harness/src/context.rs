@@ -13,7 +13,7 @@ use crate::mcp::McpEndpoint;
 use crate::restart::TargetRestart;
 use crate::spec::SpecVersion;
 use crate::target::TargetClient;
-use crate::wellknown::origin_of;
+use crate::urls::origin_of;
 
 /// Knobs of a run that checks read.
 #[derive(Debug, Clone)]
@@ -50,6 +50,9 @@ pub struct Options {
     /// The headless login registers with a Client ID Metadata Document the mock IdP hosts,
     /// instead of DCR (`--cimd-login`; implies `cimd_loopback`).
     pub cimd_login: bool,
+    /// More origins the harness may fetch from (`--allow-origin`; `*` allows any), beyond the
+    /// target's, its authorization servers' and the mock IdP's.
+    pub allow_origins: Vec<String>,
 }
 
 /// Where the RFCs and common MCP practice disagree, which one a run follows. The report names it.
@@ -139,6 +142,7 @@ impl Default for Options {
             downstream_tool: "call_downstream".to_string(),
             cimd_loopback: false,
             cimd_login: false,
+            allow_origins: Vec::new(),
         }
     }
 }

@@ -12,7 +12,8 @@ use crate::mcp::accepted;
 use crate::oauth::flow::{LoginFlow, LoginRun};
 use crate::rpc::{McpCall, RpcOutcome, read_response};
 use crate::target::{Exchange, Request};
-use crate::wellknown::{metadata_document, origin_of, prm_path_inserted, prm_root};
+use crate::urls::origin_of;
+use crate::wellknown::{metadata_document, prm_path_inserted, prm_root};
 
 /// Where a protected-resource metadata URL came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,6 +154,9 @@ pub async fn discover(ctx: &Ctx) -> Result<Facts, HarnessError> {
             document,
         });
     }
+
+    // The authorization servers the metadata names may be contacted from now on.
+    allow_authorization_servers(ctx, &prm_attempts);
 
     // 3. Required scopes: from the challenge, else the metadata, unless given on the command line.
     let (required_scopes, scopes_reason) = if let Some(scopes) = &ctx.options.scopes {
@@ -311,6 +315,8 @@ pub async fn discover(ctx: &Ctx) -> Result<Facts, HarnessError> {
         }
     }
 
+    allow_authorization_servers(ctx, &prm_attempts);
+
     // 6. Metadata read with the token may reveal the mode.
     if mode == Mode::A && ctx.options.mode.is_none() {
         (mode, mode_reason) = detect_mode(ctx, &prm_attempts, &origin);
@@ -330,6 +336,21 @@ pub async fn discover(ctx: &Ctx) -> Result<Facts, HarnessError> {
         log_start,
         login,
     })
+}
+
+/// Lets the target client contact the authorization servers the metadata documents name.
+fn allow_authorization_servers(ctx: &Ctx, attempts: &[PrmAttempt]) {
+    for doc in attempts.iter().filter_map(|a| a.document.as_ref()) {
+        let servers = doc
+            .get("authorization_servers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str);
+        for issuer in servers {
+            ctx.target.policy().allow(issuer);
+        }
+    }
 }
 
 /// The mode from the metadata: none (A), an external authorization server (B) or one on the

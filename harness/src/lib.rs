@@ -36,6 +36,7 @@ pub mod spec;
 pub mod target;
 #[cfg(test)]
 mod testkit;
+pub mod urls;
 pub mod verdict;
 pub mod wellknown;
 

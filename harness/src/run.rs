@@ -63,7 +63,14 @@ pub async fn run(config: RunConfig) -> Result<Report, HarnessError> {
     let started_at = report::rfc3339(std::time::SystemTime::now());
     let idp = idp::IdpClient::new(&config.idp_url)?;
     let info = idp.info().await?;
-    let target = target::TargetClient::new(config.limits)
+    let allow_any = config.options.allow_origins.iter().any(|o| o == "*");
+    let policy = target::FetchPolicy::allowing(
+        [config.target.clone(), config.idp_url.clone()]
+            .into_iter()
+            .chain(config.options.allow_origins.iter().cloned()),
+        allow_any,
+    );
+    let target = target::TargetClient::new(config.limits, policy.clone())
         .map_err(|e| HarnessError::Internal(format!("HTTP client: {e}")))?;
     let audience = config
         .audience
@@ -112,6 +119,12 @@ pub async fn run(config: RunConfig) -> Result<Report, HarnessError> {
     let mut checks = checked.results;
     let baseline = config.baseline.as_ref().map(|b| b.apply(&mut checks));
     let mut notes = checked.notes;
+    notes.extend(
+        policy
+            .refused()
+            .into_iter()
+            .map(|why| format!("not fetched: {why}")),
+    );
     if let Some(note) = checks::resync_after_rotation(&ctx, &facts).await? {
         notes.push(note);
     }

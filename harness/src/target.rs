@@ -4,12 +4,16 @@
 //! evidence, not a detour), and is recorded as an [`Exchange`] with secrets redacted, so that a
 //! slow, huge, looping or lying target can neither hang nor crash the harness.
 
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 
 use crate::redact::redact_secrets;
+use crate::urls::origin_of;
 
 /// Limits applied to every exchange with the target.
 #[derive(Debug, Clone, Copy)]
@@ -264,32 +268,190 @@ pub fn is_own_request(headers: &serde_json::Map<String, serde_json::Value>) -> b
         .is_some_and(|ua| ua.starts_with("mcp-auth-conformance/"))
 }
 
-/// Sends requests to the target under [`Limits`] and hands back [`Exchange`]s.
+/// How the error of an exchange the fetch policy refused begins.
+pub const NOT_FETCHED: &str = "not fetched: ";
+
+/// Which URLs the harness may fetch. A target names URLs (its metadata pointer, its
+/// authorization servers, their endpoints) and the harness copies answers into reports, so by
+/// default it contacts only the target's origin, the authorization servers the target's
+/// metadata names and the mock IdP (plus `--allow-origin`), and never a link-local address
+/// (169.254.0.0/16, fe80::/10: cloud metadata services live there), whatever a name resolves
+/// to. What it refused is kept for the report.
+#[derive(Debug, Clone, Default)]
+pub struct FetchPolicy {
+    inner: Arc<PolicyState>,
+}
+
+#[derive(Debug, Default)]
+struct PolicyState {
+    origins: RwLock<BTreeSet<String>>,
+    /// `--allow-origin '*'`: any origin (link-local addresses are still refused).
+    any: bool,
+    refused: Mutex<BTreeSet<String>>,
+}
+
+impl FetchPolicy {
+    /// A policy allowing these origins (or URLs, whose origins count), or every origin.
+    pub fn allowing(origins: impl IntoIterator<Item = String>, any: bool) -> FetchPolicy {
+        let origins = origins
+            .into_iter()
+            .map(|o| origin_of(&o))
+            .filter(|o| !o.is_empty())
+            .collect();
+        FetchPolicy {
+            inner: Arc::new(PolicyState {
+                origins: RwLock::new(origins),
+                any,
+                refused: Mutex::new(BTreeSet::new()),
+            }),
+        }
+    }
+
+    /// Allows the origin of `url` from now on (an authorization server the metadata names).
+    pub fn allow(&self, url: &str) {
+        let origin = origin_of(url);
+        if origin.is_empty() || origin == "null" {
+            return;
+        }
+        if let Ok(mut origins) = self.inner.origins.write() {
+            origins.insert(origin);
+        }
+    }
+
+    /// Whether `url` may be fetched; `Err` says why not (and is remembered for the report).
+    pub fn check(&self, url: &str) -> Result<(), String> {
+        let why = match url::Url::parse(url) {
+            Err(e) => Some(format!("{url} is not a URL ({e})")),
+            Ok(u) if !matches!(u.scheme(), "http" | "https") => {
+                Some(format!("{url} is not an http(s) URL"))
+            }
+            Ok(u) if host_is_link_local(&u) => Some(format!(
+                "{url} is a link-local address, which the harness never contacts (cloud metadata services live there)"
+            )),
+            Ok(u) => {
+                let origin = u.origin().ascii_serialization();
+                let allowed = self.inner.any
+                    || self
+                        .inner
+                        .origins
+                        .read()
+                        .is_ok_and(|origins| origins.contains(&origin));
+                (!allowed).then(|| {
+                    format!(
+                        "{url} is outside the origins this run contacts (the target's, the authorization servers its metadata names, the mock IdP's); pass --allow-origin {origin} to allow it"
+                    )
+                })
+            }
+        };
+        match why {
+            None => Ok(()),
+            Some(why) => {
+                if let Ok(mut refused) = self.inner.refused.lock() {
+                    refused.insert(why.clone());
+                }
+                Err(format!("{NOT_FETCHED}{why}"))
+            }
+        }
+    }
+
+    /// Every refusal of the run, sorted.
+    pub fn refused(&self) -> Vec<String> {
+        self.inner
+            .refused
+            .lock()
+            .map(|r| r.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+fn is_link_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => {
+            (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_link_local())
+        }
+    }
+}
+
+fn host_is_link_local(u: &url::Url) -> bool {
+    match u.host() {
+        Some(url::Host::Ipv4(ip)) => is_link_local(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => is_link_local(IpAddr::V6(ip)),
+        _ => false,
+    }
+}
+
+/// Resolves host names as the system does, minus link-local addresses, so a name pointed at a
+/// metadata service is refused at the address the connection would really use.
+#[derive(Debug)]
+struct NoLinkLocal;
+
+impl reqwest::dns::Resolve for NoLinkLocal {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| !is_link_local(a.ip()))
+                .collect();
+            if addrs.is_empty() {
+                return Err(format!(
+                    "{host} resolves to no address the harness may contact (link-local addresses are never contacted)"
+                )
+                .into());
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// Sends requests to the target under [`Limits`] and a [`FetchPolicy`], and hands back
+/// [`Exchange`]s.
 #[derive(Debug, Clone)]
 pub struct TargetClient {
     http: reqwest::Client,
     limits: Limits,
+    policy: FetchPolicy,
 }
 
 impl TargetClient {
-    pub fn new(limits: Limits) -> Result<TargetClient, reqwest::Error> {
+    pub fn new(limits: Limits, policy: FetchPolicy) -> Result<TargetClient, reqwest::Error> {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .connect_timeout(limits.deadline)
             .pool_max_idle_per_host(4)
             .user_agent(USER_AGENT)
+            .dns_resolver(Arc::new(NoLinkLocal))
             .build()?;
-        Ok(TargetClient { http, limits })
+        Ok(TargetClient {
+            http,
+            limits,
+            policy,
+        })
     }
 
     pub fn limits(&self) -> Limits {
         self.limits
     }
 
-    /// Sends one request. Never fails: a transport failure is recorded in the exchange.
+    /// What the client may fetch.
+    pub fn policy(&self) -> &FetchPolicy {
+        &self.policy
+    }
+
+    /// Sends one request. Never fails: a transport failure, or a URL the policy refuses, is
+    /// recorded in the exchange.
     pub async fn send(&self, request: Request) -> Exchange {
         let started = Instant::now();
+        if let Err(why) = self.policy.check(&request.url) {
+            return Exchange {
+                request,
+                response: Err(why),
+                elapsed: started.elapsed(),
+            };
+        }
         let response =
             match tokio::time::timeout(self.limits.deadline, self.send_inner(&request)).await {
                 Ok(result) => result,

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::browser::html::{self, Decision, Form};
 use crate::target::{Exchange, Request, TargetClient};
-use crate::wellknown::{authority_of, origin_of};
+use crate::urls::{authority_of, origin_of};
 
 /// The most redirects and pages one authorization may take.
 const MAX_HOPS: usize = 25;

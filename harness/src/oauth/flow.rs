@@ -12,9 +12,8 @@ use crate::browser::agent::{AuthorizeEnd, AuthorizeRun, UserAgent, Walk};
 use crate::browser::html::Decision;
 use crate::context::Ctx;
 use crate::target::{Exchange, Request};
-use crate::wellknown::{
-    MetadataKind, as_metadata_urls, is_loopback_origin, metadata_document, origin_of,
-};
+use crate::urls::{is_loopback_origin, origin_of};
+use crate::wellknown::{MetadataKind, as_metadata_urls, metadata_document};
 
 /// One authorization-server metadata URL tried.
 #[derive(Debug, Clone)]

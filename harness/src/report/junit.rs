@@ -75,6 +75,8 @@ fn failure_text(c: &CheckResult) -> String {
 
 /// Renders the report as JUnit XML.
 pub fn render_junit(report: &Report) -> String {
+    // Target text may carry control characters: never pass them to a terminal or a file.
+    let report = &report.for_display();
     let mut areas: Vec<&str> = Vec::new();
     for c in &report.checks {
         if !areas.contains(&c.area.as_str()) {

@@ -30,6 +30,8 @@ fn icon(c: &CheckResult) -> &'static str {
 
 /// Renders the report as Markdown.
 pub fn render_markdown(report: &Report) -> String {
+    // Target text may carry control characters: never pass them to a terminal or a file.
+    let report = &report.for_display();
     let mut out = String::new();
     let s = &report.summary;
     let verdict = if report.passes() {

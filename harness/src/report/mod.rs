@@ -98,6 +98,66 @@ pub struct CheckResult {
     pub duration_ms: u64,
 }
 
+/// Text a target wrote, made safe for a terminal, Markdown and XML: control characters (escape
+/// sequences that clear the screen or fake a green line, NUL, C1 controls) become `\u{fffd}`;
+/// line breaks and tabs stay.
+pub fn displayable(text: &str) -> std::borrow::Cow<'_, str> {
+    let bad = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if text.chars().any(bad) {
+        std::borrow::Cow::Owned(
+            text.chars()
+                .map(|c| if bad(c) { '\u{fffd}' } else { c })
+                .collect(),
+        )
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
+impl Report {
+    /// The report with every text a target could have written passed through [`displayable`],
+    /// for the renderers people and CI tools read as text.
+    pub fn for_display(&self) -> Report {
+        let clean = |t: &mut String| {
+            if let std::borrow::Cow::Owned(o) = displayable(t) {
+                *t = o;
+            }
+        };
+        let clean_evidence = |e: &mut Evidence| {
+            clean(&mut e.request);
+            e.request_headers.iter_mut().for_each(clean);
+            if let Some(b) = e.request_body.as_mut() {
+                clean(b);
+            }
+            e.response_headers.iter_mut().for_each(clean);
+            if let Some(b) = e.response_body.as_mut() {
+                clean(b);
+            }
+            if let Some(b) = e.error.as_mut() {
+                clean(b);
+            }
+        };
+        let mut r = self.clone();
+        clean(&mut r.target);
+        clean(&mut r.mode_reason);
+        clean(&mut r.validation_reason);
+        clean(&mut r.scopes_reason);
+        r.required_scopes.iter_mut().for_each(clean);
+        clean(&mut r.positive_control.message);
+        r.positive_control
+            .evidence
+            .iter_mut()
+            .for_each(clean_evidence);
+        r.notes.iter_mut().for_each(clean);
+        for c in &mut r.checks {
+            clean(&mut c.message);
+            c.details.iter_mut().for_each(clean);
+            c.evidence.iter_mut().for_each(clean_evidence);
+        }
+        r
+    }
+}
+
 impl CheckResult {
     /// Whether this result stands against conformance: a failed check, or an applicable MUST
     /// that could not be tested.
@@ -298,6 +358,89 @@ fn normalize_seconds(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// A report whose one failing check quotes a target's `error_description` that clears the
+    /// screen and prints a fake green verdict.
+    fn hostile_report() -> Report {
+        let hostile = "bad\u{1b}[2J\u{1b}[32mCONFORMANT\u{1b}[0m\u{7}\u{9b}0m done";
+        let check = CheckResult {
+            id: "token.invalid-grant".into(),
+            title: "t".into(),
+            area: "token".into(),
+            level: Level::Must,
+            status: Status::Fail,
+            message: format!("the server said {hostile}"),
+            details: vec![hostile.to_string()],
+            description: "d".into(),
+            fix: Some("f".into()),
+            references: Vec::new(),
+            evidence: vec![Evidence {
+                request: "POST http://127.0.0.1:1/token".into(),
+                request_headers: Vec::new(),
+                request_body: None,
+                status: Some(400),
+                response_headers: Vec::new(),
+                response_body: Some(hostile.to_string()),
+                error: None,
+            }],
+            expected_failure: false,
+            duration_ms: 0,
+        };
+        let checks = vec![check];
+        Report {
+            schema_version: SCHEMA_VERSION,
+            tool: "t".into(),
+            started_at: "2026-01-01T00:00:00Z".into(),
+            target: "http://127.0.0.1:1/mcp".into(),
+            spec_version: SpecVersion::LATEST,
+            mode: Mode::C,
+            mode_reason: hostile.into(),
+            validation: None,
+            validation_reason: String::new(),
+            required_scopes: Vec::new(),
+            scopes_reason: String::new(),
+            idp: IdpSummary {
+                issuer: "http://127.0.0.1:2".into(),
+                jwks_uri: "http://127.0.0.1:2/jwks".into(),
+                introspection_endpoint: "http://127.0.0.1:2/introspect".into(),
+            },
+            positive_control: PositiveControlReport {
+                passed: false,
+                message: hostile.into(),
+                evidence: Vec::new(),
+            },
+            summary: Summary::of(&checks),
+            checks,
+            notes: vec![hostile.into()],
+            baseline: None,
+            duration_ms: 0,
+        }
+    }
+
+    #[test]
+    fn target_text_cannot_drive_a_terminal() {
+        let report = hostile_report();
+        for (format, text) in [
+            ("terminal", render_terminal(&report, TerminalStyle::Plain)),
+            ("markdown", render_markdown(&report)),
+            ("junit", render_junit(&report)),
+        ] {
+            let controls: Vec<char> = text
+                .chars()
+                .filter(|c| c.is_control() && *c != '\n' && *c != '\t')
+                .collect();
+            assert!(controls.is_empty(), "{format}: {controls:?}");
+            assert!(
+                text.contains("CONFORMANT"),
+                "{format} keeps the text itself"
+            );
+        }
+        // The colour a terminal report adds itself is still there.
+        assert!(render_terminal(&report, TerminalStyle::Color).contains('\u{1b}'));
+        assert_eq!(displayable("a\tb\nc"), "a\tb\nc");
+    }
+
     #[test]
     fn rfc3339_formats_known_instants() {
         use std::time::{Duration, UNIX_EPOCH};

@@ -43,6 +43,8 @@ fn label(style: TerminalStyle, status: Status) -> String {
 }
 
 pub fn render_terminal(report: &Report, style: TerminalStyle) -> String {
+    // Target text may carry control characters: never pass them to a terminal or a file.
+    let report = &report.for_display();
     let mut out = String::new();
     let _ = writeln!(
         out,

@@ -65,8 +65,9 @@ use crate::oauth::flow::{
 };
 use crate::rpc::McpCall;
 use crate::target::{Exchange, Request};
+use crate::urls::{authority_of, origin_of};
 use crate::verdict::{Judged, Stop, Verdict};
-use crate::wellknown::{MetadataKind, authority_of, origin_of};
+use crate::wellknown::MetadataKind;
 
 /// What a check of the target's authorization server starts from: the run, discovery's facts,
 /// and the headless login (modes C and D).

@@ -6,7 +6,9 @@ use serde_json::Value;
 use super::*;
 use crate::discovery::{PrmAttempt, PrmRole};
 use crate::spec::SpecVersion;
-use crate::wellknown::{as_metadata_urls, is_loopback_host, metadata_document, path_of};
+use crate::target::NOT_FETCHED;
+use crate::urls::{is_loopback_host, path_of};
+use crate::wellknown::{as_metadata_urls, metadata_document};
 
 pub(crate) const PROBES: &[Probe] = &[
     probe!("prm.discovery-mechanism" => sync discovery_mechanism),
@@ -38,6 +40,17 @@ fn discovery_mechanism(cx: &Cx<'_>) -> Judged {
 fn judge_discovery(attempts: &[PrmAttempt], pointer: bool) -> Verdict {
     if let Some(found) = attempts.iter().find(|a| a.document.is_some()) {
         return Verdict::passed(format!("metadata found at {}", found.url));
+    }
+    if let Some(why) = attempts
+        .iter()
+        .find_map(|a| a.deciding_exchange().failure().strip_prefix(NOT_FETCHED))
+    {
+        return Verdict::not_testable(
+            format!(
+                "no protected-resource metadata was found where the harness may look, and {why}"
+            ),
+            Vec::new(),
+        );
     }
     let tried: Vec<String> = attempts
         .iter()

@@ -5,6 +5,7 @@ use super::*;
 use crate::challenge;
 use crate::check::Mode;
 use crate::discovery::{PrmAttempt, PrmRole};
+use crate::target::NOT_FETCHED;
 
 pub(crate) const PROBES: &[Probe] = &[
     probe!("www.resource-metadata-param" => sync resource_metadata_param),
@@ -57,6 +58,17 @@ fn judge_resource_metadata_param(
             evidence,
         );
     };
+    if let Some(why) = attempt
+        .deciding_exchange()
+        .failure()
+        .strip_prefix(NOT_FETCHED)
+    {
+        // Not a failure: a pointer to another origin may be legitimate, but it was not followed.
+        return Verdict::not_testable(
+            format!("resource_metadata was not followed: {why}"),
+            evidence,
+        );
+    }
     if attempt.document.is_some() {
         Verdict::passed(format!("resource_metadata points at metadata ({value})"))
     } else {
@@ -184,6 +196,17 @@ mod tests {
                 fail: resource_metadata "http://127.0.0.1:1/.well-known/oauth-protected-resource/mcp" does not lead to metadata (HTTP 404)
                   evidence: POST http://127.0.0.1:1/mcp -> 401
                   evidence: GET http://127.0.0.1:1/.well-known/oauth-protected-resource/mcp -> 404
+            "#]],
+        );
+        let mut elsewhere = pointer_attempt(404);
+        elsewhere.anonymous = exchange(&format!(
+            "GET {PRM}\n=> ! not fetched: {PRM} is outside the origins this run contacts"
+        ));
+        check(
+            judge_resource_metadata_param(&pointing, Some(PRM), &[elsewhere], Mode::B),
+            expect![[r#"
+                not testable: resource_metadata was not followed: http://127.0.0.1:1/.well-known/oauth-protected-resource/mcp is outside the origins this run contacts
+                  evidence: POST http://127.0.0.1:1/mcp -> 401
             "#]],
         );
         check(
