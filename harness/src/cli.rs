@@ -151,8 +151,15 @@ pub struct Cli {
     pub restart_cmd: Option<String>,
 
     /// A valid token the target accepts, used wherever a check needs an ordinary valid token
-    /// (for targets that accept only pre-shared tokens).
-    #[arg(long, value_name = "TOKEN", conflicts_with = "static_token")]
+    /// (for targets that accept only pre-shared tokens). Also read from the environment, so it
+    /// stays out of shell history.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "MCP_CONFORMANCE_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "static_token"
+    )]
     pub token: Option<String>,
 
     /// Mint one valid token before the run, pass it to --command as MCP_AUTH_STATIC_TOKEN and use
@@ -174,8 +181,15 @@ pub struct Cli {
     #[arg(long, value_name = "ID")]
     pub client_id: Option<String>,
 
-    /// The secret of --client-id (a confidential client).
-    #[arg(long, value_name = "SECRET", requires = "client_id")]
+    /// The secret of --client-id (a confidential client). Also read from the environment, so it
+    /// stays out of shell history.
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "MCP_CONFORMANCE_CLIENT_SECRET",
+        hide_env_values = true,
+        requires = "client_id"
+    )]
     pub client_secret: Option<String>,
 
     /// How --client-id authenticates at the token endpoint: none, client_secret_basic or

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::poll::poll_until_blocking;
-use crate::spawn::{SpawnedTarget, TargetEnv, wait_for_port};
+use crate::spawn::{GroupSignal, SpawnedTarget, TargetEnv, signal_group, wait_for_port};
 
 /// A restart in progress.
 pub type RestartFuture =
@@ -130,12 +130,19 @@ fn run_restart_command(command: &str, target_url: &str, timeout: Duration) -> Re
     let url = url::Url::parse(target_url).map_err(|e| format!("{target_url:?}: {e}"))?;
     let host = url.host_str().unwrap_or("127.0.0.1").to_string();
     let port = url.port_or_known_default().unwrap_or(80).to_string();
-    let mut child = Command::new("sh")
-        .arg("-c")
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
         .arg(command)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::null());
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt as _;
+        // Its own process group, so a timeout stops what the shell started, not only the shell.
+        cmd.process_group(0);
+    }
+    let mut child = cmd
         .spawn()
         .map_err(|e| format!("--restart-cmd {command:?} could not be started: {e}"))?;
     let started = Instant::now();
@@ -146,6 +153,7 @@ fn run_restart_command(command: &str, target_url: &str, timeout: Duration) -> Re
         }
     });
     let Ok(status) = exited else {
+        signal_group(child.id(), GroupSignal::Kill);
         let _ = child.kill();
         let _ = child.wait();
         return Err(format!(

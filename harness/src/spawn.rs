@@ -162,8 +162,9 @@ pub struct SpawnedTarget {
     child: Child,
     command: String,
     log_path: PathBuf,
-    /// Removed on drop unless the user asked to keep the log.
-    temporary_log: bool,
+    /// The log when the user asked for none: a file only this user can read, created under a
+    /// name nobody can predict, and removed when the target is dropped.
+    _temporary_log: Option<tempfile::TempPath>,
 }
 
 /// How long a started target may take to accept connections.
@@ -179,13 +180,27 @@ impl SpawnedTarget {
         start_timeout: Duration,
     ) -> Result<SpawnedTarget, HarnessError> {
         let vars = env.variables()?;
-        let temporary_log = log.is_none();
-        let log_path = log.unwrap_or_else(|| {
-            std::env::temp_dir().join(format!("mcp-auth-target-{}.log", std::process::id()))
-        });
-        let out = File::create(&log_path).map_err(|e| {
-            HarnessError::Internal(format!("cannot create {}: {e}", log_path.display()))
-        })?;
+        // The log holds what the target prints, tokens and secrets included: only this user may
+        // read it, and a temporary one gets a name nobody can prepare a link at.
+        let (out, log_path, temporary) = match log {
+            Some(path) => {
+                let out = private_file(&path).map_err(|e| {
+                    HarnessError::Internal(format!("cannot create {}: {e}", path.display()))
+                })?;
+                (out, path, None)
+            }
+            None => {
+                let file = tempfile::Builder::new()
+                    .prefix("mcp-auth-target-")
+                    .suffix(".log")
+                    .tempfile()
+                    .map_err(|e| {
+                        HarnessError::Internal(format!("cannot create a log file: {e}"))
+                    })?;
+                let (out, path) = file.into_parts();
+                (out, path.to_path_buf(), Some(path))
+            }
+        };
         let err = out
             .try_clone()
             .map_err(|e| HarnessError::Internal(format!("cannot share the log file: {e}")))?;
@@ -209,7 +224,7 @@ impl SpawnedTarget {
             child,
             command: command.to_string(),
             log_path,
-            temporary_log,
+            _temporary_log: temporary,
         };
         spawned.wait_until_listening(
             &vars["MCP_TARGET_HOST"],
@@ -280,10 +295,10 @@ impl SpawnedTarget {
     pub fn stop(&mut self) {
         if matches!(self.child.try_wait(), Ok(Some(_))) {
             // The shell is gone; its group may still hold children.
-            signal_group(self.child.id(), "KILL");
+            signal_group(self.child.id(), GroupSignal::Kill);
             return;
         }
-        signal_group(self.child.id(), "TERM");
+        signal_group(self.child.id(), GroupSignal::Term);
         let exited =
             poll_until_blocking(
                 Duration::from_secs(5),
@@ -295,10 +310,10 @@ impl SpawnedTarget {
             );
         if exited.is_ok() {
             // Anything left in the group after the shell exited is killed outright.
-            signal_group(self.child.id(), "KILL");
+            signal_group(self.child.id(), GroupSignal::Kill);
             return;
         }
-        signal_group(self.child.id(), "KILL");
+        signal_group(self.child.id(), GroupSignal::Kill);
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -333,27 +348,68 @@ pub fn wait_for_port(host: &str, port: &str, timeout: Duration) -> bool {
 impl Drop for SpawnedTarget {
     fn drop(&mut self) {
         self.stop();
-        if self.temporary_log {
-            let _ = std::fs::remove_file(&self.log_path);
-        }
     }
 }
 
-/// Sends a signal to a process group with the system's `kill`, since this crate forbids the
-/// `unsafe` a direct system call would need.
-fn signal_group(pgid: u32, signal: &str) {
-    let _ = Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg("--")
-        .arg(format!("-{pgid}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
+/// Creates (or truncates) a file only its owner may read and write.
+fn private_file(path: &std::path::Path) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        options.mode(0o600);
+        let file = options.open(path)?;
+        // An existing file keeps its mode through `open`; narrow it too.
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    options.open(path)
+}
+
+/// A signal for a process group.
+#[derive(Debug, Clone, Copy)]
+pub enum GroupSignal {
+    Term,
+    Kill,
+}
+
+/// Sends a signal to the process group `pgid` (a `--command` target and everything it started
+/// without leaving the group: a child that calls `setsid` or `setpgid` escapes, and a target
+/// started with `--command` should not daemonize).
+pub fn signal_group(pgid: u32, signal: GroupSignal) {
+    #[cfg(unix)]
+    {
+        use rustix::process::{Pid, Signal, kill_process_group};
+        let signal = match signal {
+            GroupSignal::Term => Signal::TERM,
+            GroupSignal::Kill => Signal::KILL,
+        };
+        if let Some(pid) = i32::try_from(pgid).ok().and_then(Pid::from_raw) {
+            let _ = kill_process_group(pid, signal);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (pgid, signal);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn logs_are_private_to_their_owner() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("target.log");
+        std::fs::write(&path, "old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let file = private_file(&path).unwrap();
+        assert_eq!(file.metadata().unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "", "truncated");
+    }
 
     #[test]
     fn port_zero_is_replaced_and_others_kept() {

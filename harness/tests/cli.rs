@@ -504,6 +504,26 @@ fn interactive_login_waits_for_the_browser_on_the_loopback_redirect() {
             break trimmed.to_string();
         }
     };
+    // Before the person: a connection that never speaks, then a redirect with another state
+    // (a login started elsewhere). The first must not hold the listener up, the second must
+    // be refused and not taken for this login.
+    let redirect = url::Url::parse(&url)
+        .expect("a URL")
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .map(|(_, v)| v.into_owned())
+        .expect("a redirect_uri");
+    let callback = url::Url::parse(&redirect).expect("a redirect URI");
+    let port = callback.port().expect("a loopback port");
+    let _silent = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let mut forged = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    use std::io::{Read as _, Write as _};
+    forged
+        .write_all(b"GET /callback?code=stolen&state=forged HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
+        .expect("write");
+    let mut answer = String::new();
+    forged.read_to_string(&mut answer).expect("read");
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     // The "person": open the URL and follow the redirects to the harness's loopback listener.
     let browser = Command::new("python3")
         .args([

@@ -851,42 +851,78 @@ pub fn registration_result(exchange: &Exchange) -> Result<Value, String> {
 /// `--interactive`: prints the authorization URL and waits for the browser's redirect to the
 /// loopback listener (five minutes at most).
 async fn interactive(ctx: &Ctx, flow: &LoginFlow, params: &AuthzParams) -> Option<AuthorizeRun> {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let endpoint = flow.endpoint("authorization_endpoint")?;
     let mut url = url::Url::parse(&endpoint).ok()?;
     url.query_pairs_mut()
         .extend_pairs(params.pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())));
     eprintln!("\nOpen this URL in a browser and log in (waiting up to 5 minutes):\n\n  {url}\n");
     let listener = ctx.take_callback_listener()?;
-    let accepted = tokio::time::timeout(std::time::Duration::from_secs(300), async {
+    let state = params.get("state").unwrap_or_default().to_string();
+    let callback = tokio::time::timeout(std::time::Duration::from_secs(300), async {
         loop {
-            let (mut stream, _) = listener.accept().await.ok()?;
-            let mut buf = vec![0u8; 8192];
-            let n = stream.read(&mut buf).await.ok()?;
-            let head = String::from_utf8_lossy(&buf[..n]).to_string();
-            let target = head.split_whitespace().nth(1).unwrap_or("/").to_string();
-            let page = "<html><body>mcp-auth-conformance received the login; you can close this tab.</body></html>";
-            let _ = stream
-                .write_all(format!("HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}", page.len()).as_bytes())
-                .await;
-            if target.starts_with("/callback") {
-                return Some(target);
+            let (stream, _) = listener.accept().await.ok()?;
+            if let Some(params) = answer_callback(stream, &state).await {
+                return Some(params);
             }
         }
     })
     .await
     .ok()??;
-    let full = url::Url::parse(&format!("http://127.0.0.1{accepted}")).ok()?;
     Some(AuthorizeRun {
         hops: Vec::new(),
         pages: Vec::new(),
         end: AuthorizeEnd::Callback {
             url: params.redirect_uri.clone(),
-            params: full.query_pairs().into_owned().collect(),
+            params: callback,
         },
         cookies_set: Vec::new(),
         unticked: false,
     })
+}
+
+/// Reads one request on the loopback listener (a connection that says nothing is dropped after
+/// a few seconds, so it cannot hold the login up) and answers it; the callback's parameters when
+/// it is the redirect back with this login's `state`.
+async fn answer_callback(
+    mut stream: tokio::net::TcpStream,
+    state: &str,
+) -> Option<Vec<(String, String)>> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut buf = vec![0u8; 8192];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf));
+    let n = read.await.ok()?.ok()?;
+    let head = String::from_utf8_lossy(&buf[..n]).to_string();
+    let target = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let params: Option<Vec<(String, String)>> = target
+        .starts_with("/callback")
+        .then(|| url::Url::parse(&format!("http://127.0.0.1{target}")).ok())
+        .flatten()
+        .map(|u| u.query_pairs().into_owned().collect());
+    let ours = params
+        .as_ref()
+        .is_some_and(|p| p.iter().any(|(k, v)| k == "state" && v == state));
+    let (status, page) = if ours {
+        (
+            "200 OK",
+            "mcp-auth-conformance received the login; you can close this tab.",
+        )
+    } else {
+        (
+            "400 Bad Request",
+            "This is not the redirect of the login mcp-auth-conformance is waiting for (its state does not match); it keeps waiting.",
+        )
+    };
+    let page = format!("<html><body>{page}</body></html>");
+    let _ = stream
+        .write_all(
+            format!(
+                "HTTP/1.1 {status}\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
+                page.len()
+            )
+            .as_bytes(),
+        )
+        .await;
+    if ours { params } else { None }
 }
 
 #[cfg(test)]
