@@ -181,12 +181,15 @@ fn self_test(variant: Variant, catalogue: harness::Catalogue) -> Result<(), Fail
     settings.set_prepend_module_to_snapshot(false);
     settings.set_omit_expression(true);
     settings.set_description(format!("{}: {}", variant.name(), variant.description()));
-    // One line per check: a new check, or a changed verdict, changes a line of each variant's
-    // snapshot, which is what a reviewer needs to see.
+    // One line per check that fails, warns or cannot be judged: what the variant breaks, with
+    // the harness's words for it. Passes and skips are held by the expectation table (and, in
+    // full, by the three whole reports below), so a new check changes the snapshots of the
+    // variants it concerns, not of every variant.
     let normalized = report.normalized();
-    let verdicts: String = normalized
+    let mut verdicts: String = normalized
         .checks
         .iter()
+        .filter(|c| !matches!(c.status, Status::Pass | Status::Skip))
         .map(|c| {
             format!(
                 "{:<12} {} | {}\n",
@@ -196,6 +199,9 @@ fn self_test(variant: Variant, catalogue: harness::Catalogue) -> Result<(), Fail
             )
         })
         .collect();
+    if verdicts.is_empty() {
+        verdicts = "every applicable check passed\n".to_string();
+    }
     let snapshot_result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         settings.bind(|| insta::assert_snapshot!(variant.name(), verdicts));
     }));
