@@ -342,8 +342,10 @@ fn embedded_authorization_server(
     authz.scopes_supported.push("mcp:tools".to_owned());
     // Client ID Metadata Documents, fetched from loopback too: the harness hosts the documents
     // on its mock IdP, at a loopback http URL no production server would fetch.
-    // (Not for `as-pre-registered`, which has no registration of any kind.)
-    authz.client_id_metadata_documents = variant != Variant::AsPreRegistered;
+    // (Not for `as-pre-registered`, which has no registration of any kind, nor for
+    // `as-dcr-only`, whose only way in is dynamic registration.)
+    authz.client_id_metadata_documents =
+        !matches!(variant, Variant::AsPreRegistered | Variant::AsDcrOnly);
     authz.allow_private_metadata_urls = true;
     if matches!(
         variant,

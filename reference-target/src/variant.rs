@@ -228,6 +228,8 @@ variants! {
         "Is its own authorization server, which lets its consent page be framed (no X-Frame-Options or frame-ancestors).";
     AsPreRegistered = "as-pre-registered" =>
         "Is its own authorization server with pre-registered clients only (no dynamic registration).";
+    AsDcrOnly = "as-dcr-only" =>
+        "Is its own authorization server that offers Dynamic Client Registration but no Client ID Metadata Documents.";
     AsIssuerPath = "as-issuer-path" =>
         "Is its own authorization server with an issuer under a path (/oauth), so its metadata sits at the path-inserted URL only.";
     AsConsentPageVague = "as-consent-page-vague", defect ConsentPageVague =>

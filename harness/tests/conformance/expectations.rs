@@ -146,6 +146,7 @@ const NATIVE_REFUSED: &[&str] =
 
 /// What needs the authorization-server metadata, beyond [`AS_NO_AUTHORIZATION`].
 const METADATA_ONLY: &[&str] = &[
+    "as-meta.cimd-offered",
     "as-meta.endpoints-live",
     "as-meta.issuer-match",
     "as-meta.pkce-s256",
@@ -289,6 +290,7 @@ pub fn expectation(variant: Variant) -> Expectation {
             not_testable: AS_NO_AUTHORIZATION,
         },
         // Without a challenge the verifier is not looked at either, so a downgrade goes through.
+        Variant::AsDcrOnly => as_fails(&["as-meta.cimd-offered"]),
         Variant::AsPkceNotRequired => as_fails(&["pkce.required", "pkce.downgrade"]),
         Variant::AsTokenScopeOmitted => as_fails(&["scope.as-reports-granted"]),
         Variant::AsPkcePlainAccepted => as_fails(&["pkce.s256-flow"]),

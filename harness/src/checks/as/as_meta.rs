@@ -3,6 +3,7 @@
 //! path publishes it.
 
 use super::*;
+use crate::spec::SpecVersion;
 use crate::wellknown::metadata_document;
 
 pub(crate) const PROBES: &[Probe] = &[
@@ -14,6 +15,7 @@ pub(crate) const PROBES: &[Probe] = &[
     as_probe!("as-meta.registration-advertised" => sync registration_advertised),
     as_probe!("as-meta.iss-flag" => sync iss_flag),
     as_probe!("as-meta.path-insertion" => path_insertion),
+    as_probe!("as-meta.cimd-offered" => sync cimd_offered),
 ];
 
 /// `as-meta.issuer-match`: every metadata document names the issuer it was built from.
@@ -364,6 +366,41 @@ fn judge_path_insertion(d: &AsDiscovery, root: Option<Exchange>) -> Verdict {
     )
 }
 
+/// `as-meta.cimd-offered`: an authorization server that lets clients register offers Client ID
+/// Metadata Documents, not Dynamic Client Registration alone (deprecated in 2026-07-28).
+fn cimd_offered(cx: &AsCx<'_>) -> Judged {
+    Ok(judge_cimd_offered(
+        cx.metadata()?,
+        cx.ctx.spec,
+        cx.chosen_metadata_exchange(),
+    ))
+}
+
+fn judge_cimd_offered(doc: &Value, spec: SpecVersion, evidence: Vec<Exchange>) -> Verdict {
+    let cimd = doc
+        .get("client_id_metadata_document_supported")
+        .and_then(Value::as_bool)
+        == Some(true);
+    let dcr = doc
+        .get("registration_endpoint")
+        .and_then(Value::as_str)
+        .is_some();
+    match (cimd, dcr) {
+        (true, _) => Verdict::passed("client_id_metadata_document_supported is advertised"),
+        (false, false) => Verdict::skip(
+            "the server offers no registration at all (as-meta.registration-advertised judges that)",
+        ),
+        (false, true) if spec >= SpecVersion::V2026_07_28 => Verdict::fail(
+            "Dynamic Client Registration is the only way to register, and MCP 2026-07-28 deprecates it in favour of Client ID Metadata Documents (client_id_metadata_document_supported is not advertised)",
+            evidence,
+        ),
+        (false, true) => Verdict::fail(
+            "Dynamic Client Registration is the only way to register; MCP 2025-11-25 has authorization servers support Client ID Metadata Documents (client_id_metadata_document_supported is not advertised)",
+            evidence,
+        ),
+    }
+}
+
 impl AsCx<'_> {
     /// The exchange that delivered the metadata document the login used.
     pub(super) fn chosen_metadata_exchange(&self) -> Vec<Exchange> {
@@ -642,6 +679,39 @@ mod tests {
             expect![[r#"
                 pass
                   note: the metadata announces iss and the authorization response carries it
+            "#]],
+        );
+    }
+
+    #[test]
+    fn cimd_offered() {
+        let mut dcr_only = complete();
+        dcr_only["registration_endpoint"] = json!("http://127.0.0.1:1/register");
+        check(
+            judge_cimd_offered(&dcr_only, SpecVersion::V2026_07_28, Vec::new()),
+            expect![[r#"
+                fail: Dynamic Client Registration is the only way to register, and MCP 2026-07-28 deprecates it in favour of Client ID Metadata Documents (client_id_metadata_document_supported is not advertised)
+            "#]],
+        );
+        check(
+            judge_cimd_offered(&dcr_only, SpecVersion::V2025_11_25, Vec::new()),
+            expect![[r#"
+                fail: Dynamic Client Registration is the only way to register; MCP 2025-11-25 has authorization servers support Client ID Metadata Documents (client_id_metadata_document_supported is not advertised)
+            "#]],
+        );
+        check(
+            judge_cimd_offered(&complete(), SpecVersion::V2026_07_28, Vec::new()),
+            expect![[r#"
+                skip: the server offers no registration at all (as-meta.registration-advertised judges that)
+            "#]],
+        );
+        let mut both = dcr_only;
+        both["client_id_metadata_document_supported"] = json!(true);
+        check(
+            judge_cimd_offered(&both, SpecVersion::V2026_07_28, Vec::new()),
+            expect![[r#"
+                pass
+                  note: client_id_metadata_document_supported is advertised
             "#]],
         );
     }
