@@ -51,7 +51,9 @@ impl RestartableReference {
     }
 
     pub async fn shutdown(self) {
-        if let Some(running) = self.slot.lock().await.take() {
+        // Taken in its own statement, so the slot's lock is not held while the target stops.
+        let running = self.slot.lock().await.take();
+        if let Some(running) = running {
             running.shutdown().await;
         }
     }

@@ -7,45 +7,62 @@ use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{MethodFilter, on};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::IdpError;
 use crate::api::{
     ClockRequest, ExtraJwk, FaultSpec, IntrospectionOverride, KeyRef, MintRequest,
     RevokeGrantRequest, RevokeRequest,
 };
+use crate::error::IdpError;
 use crate::idp::Idp;
 use crate::oauth_error::OAuthError;
-use crate::routes::{NO_STORE, RawBody, json_value, method_not_allowed};
+use crate::respond::{NO_STORE, RawBody, json_value, method_not_allowed};
 
-pub(crate) fn router() -> Router<Idp> {
-    Router::new()
-        .route("/info", get(info))
-        .route("/mint", post(mint))
-        .route("/keys", get(keys))
-        .route("/keys/announce", post(announce))
-        .route("/keys/activate", post(activate))
-        .route("/keys/retire", post(retire))
-        .route("/keys/rotate", post(rotate))
-        .route("/keys/forget", post(forget))
-        .route("/keys/extra", post(add_extra).delete(clear_extra))
-        .route("/introspection/override", post(set_override))
-        .route("/revoke", post(revoke))
-        .route("/revoke/grant", post(revoke_grant))
-        .route("/documents", post(host_document))
-        .route("/faults", post(set_fault).delete(clear_faults))
-        .route("/requests", get(requests).delete(clear_requests))
-        .route("/requests/last", get(last_request))
-        .route("/clock", get(clock).post(set_clock))
-        .route("/reset", post(reset))
-        .route(
-            "/clients",
-            get(list_clients).post(add_client).delete(forget_clients),
-        )
-        .method_not_allowed_fallback(method_not_allowed)
+/// Declares the control routes once: the router serves them and [`CONTROL_ROUTES`] lists them
+/// (a test holds `docs/contracts.md` §2 to that list).
+macro_rules! control_routes {
+    ($($method:ident $path:literal => $handler:ident,)+) => {
+        /// Every route of the control API as (method, path under `/_control`), in the order of
+        /// `docs/contracts.md` §2.
+        pub const CONTROL_ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),+];
+
+        pub(crate) fn router() -> Router<Idp> {
+            Router::new()
+                $(.route($path, on(MethodFilter::$method, $handler)))+
+                .method_not_allowed_fallback(method_not_allowed)
+        }
+    };
+}
+
+control_routes! {
+    GET "/info" => info,
+    POST "/mint" => mint,
+    GET "/keys" => keys,
+    POST "/keys/announce" => announce,
+    POST "/keys/activate" => activate,
+    POST "/keys/retire" => retire,
+    POST "/keys/rotate" => rotate,
+    POST "/keys/forget" => forget,
+    POST "/keys/extra" => add_extra,
+    DELETE "/keys/extra" => clear_extra,
+    POST "/introspection/override" => set_override,
+    POST "/revoke" => revoke,
+    POST "/documents" => host_document,
+    POST "/revoke/grant" => revoke_grant,
+    POST "/faults" => set_fault,
+    DELETE "/faults" => clear_faults,
+    GET "/requests" => requests,
+    GET "/requests/last" => last_request,
+    DELETE "/requests" => clear_requests,
+    POST "/clock" => set_clock,
+    GET "/clock" => clock,
+    POST "/reset" => reset,
+    GET "/clients" => list_clients,
+    POST "/clients" => add_client,
+    DELETE "/clients" => forget_clients,
 }
 
 type Answer = Result<Response, OAuthError>;

@@ -5,14 +5,12 @@
 //! `.await`; slow work (RSA key generation, signing) happens outside them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock};
 
 use axum::body::Bytes;
 use serde_json::json;
 use tokio::sync::watch;
 
-use crate::IdpConfig;
-use crate::IdpError;
 use crate::api::{
     Audience, ClockNow, ClockRequest, Defect, EndpointKind, Fault, FaultSpec, Info, JsonObject,
     KeyInfo, KeyRef, MintRequest, MintedToken, RecordedRequest, Rotation,
@@ -22,10 +20,13 @@ use crate::authz::grants::Grant;
 use crate::authz::redirect::RedirectPolicy;
 use crate::authz::{AuthzState, RegistrationMode};
 use crate::clock::Clock;
+use crate::config::IdpConfig;
+use crate::error::IdpError;
 use crate::faults::{FaultTable, fault_endpoint};
 use crate::introspection::{self, Lookup, Registry, TokenRecord};
 use crate::keys::{KeyMaterial, KeySet, SigningKey};
 use crate::log::RequestLog;
+use crate::sync::{lock, read, write};
 use crate::tokens::{Signers, TokenFactory};
 
 /// A client the IdP authenticates (client_secret_basic or client_secret_post).
@@ -91,20 +92,6 @@ struct Inner {
 #[derive(Clone, Debug)]
 pub struct Idp {
     inner: Arc<Inner>,
-}
-
-/// Locks, ignoring poisoning: a panic inside one of the short critical sections loses at most
-/// that update, while refusing every later request would turn one bug into an outage.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-pub(crate) fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(PoisonError::into_inner)
-}
-
-pub(crate) fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Idp {
@@ -776,7 +763,7 @@ fn metadata_document(urls: &Urls, settings: &crate::authz::AuthzSettings) -> Byt
         "authorization_response_iss_parameter_supported": true,
         "scopes_supported": settings.scopes_supported,
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": [settings.signing_alg.as_str()],
+        "id_token_signing_alg_values_supported": [settings.signing_alg.name()],
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce"],
     });
     if settings.registration == RegistrationMode::Dynamic {

@@ -126,7 +126,7 @@ pub(crate) fn verify_own_jwt(
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header_b64).ok()?).ok()?;
     let key = key_for(header.get("kid")?.as_str()?)?;
     // The alg must be the key's own: no algorithm confusion.
-    if header.get("alg").and_then(Value::as_str) != Some(key.alg().as_str()) {
+    if header.get("alg").and_then(Value::as_str) != Some(key.alg().name()) {
         return None;
     }
     let signature = URL_SAFE_NO_PAD.decode(signature_b64).ok()?;

@@ -8,36 +8,19 @@ use serde_json::{Value, json};
 
 use crate::api::JsonObject;
 use crate::authz::redirect::{RedirectPolicy, registration_problem};
+use crate::names::closed_names;
 
-/// How a client authenticates at the token endpoint (RFC 7591 §2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AuthMethod {
-    /// A public client: `client_id` only, no secret.
-    None,
-    /// HTTP Basic (RFC 6749 §2.3.1); the RFC 7591 default.
-    #[default]
-    ClientSecretBasic,
-    /// `client_id` and `client_secret` in the form body.
-    ClientSecretPost,
-}
-
-impl AuthMethod {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            AuthMethod::None => "none",
-            AuthMethod::ClientSecretBasic => "client_secret_basic",
-            AuthMethod::ClientSecretPost => "client_secret_post",
-        }
-    }
-
-    fn parse(text: &str) -> Option<AuthMethod> {
-        Some(match text {
-            "none" => AuthMethod::None,
-            "client_secret_basic" => AuthMethod::ClientSecretBasic,
-            "client_secret_post" => AuthMethod::ClientSecretPost,
-            _ => return None,
-        })
+closed_names! {
+    /// How a client authenticates at the token endpoint (RFC 7591 §2).
+    #[derive(Default)]
+    pub enum AuthMethod("client authentication method") {
+        /// A public client: `client_id` only, no secret.
+        None = "none",
+        /// HTTP Basic (RFC 6749 §2.3.1); the RFC 7591 default.
+        #[default]
+        ClientSecretBasic = "client_secret_basic",
+        /// `client_id` and `client_secret` in the form body.
+        ClientSecretPost = "client_secret_post",
     }
 }
 
@@ -137,7 +120,7 @@ impl ClientRecord {
                 return Err(format!(
                     "client {:?}: {} needs a client_secret",
                     config.client_id,
-                    auth_method.as_str()
+                    auth_method.name()
                 ));
             }
             _ => {}
@@ -209,7 +192,7 @@ impl ClientRecord {
         }
         out.insert(
             "token_endpoint_auth_method".into(),
-            json!(self.auth_method.as_str()),
+            json!(self.auth_method.name()),
         );
         out.insert("redirect_uris".into(), json!(self.redirect_uris));
         out.insert("grant_types".into(), json!(self.grant_types));
@@ -295,7 +278,7 @@ pub(crate) fn check_registration(body: &Value) -> Result<Registration, Registrat
     };
     let auth_method = match string("token_endpoint_auth_method")? {
         None => AuthMethod::ClientSecretBasic,
-        Some(m) => AuthMethod::parse(&m).ok_or_else(|| {
+        Some(m) => m.parse::<AuthMethod>().ok().ok_or_else(|| {
             metadata_error(format!(
                 "token_endpoint_auth_method {m:?} is not supported; use none, client_secret_basic or client_secret_post"
             ))

@@ -1,23 +1,24 @@
 //! Redirect URI rules: exact match, except that RFC 8252 §7.3 loopback redirects may change port.
 
-use serde::{Deserialize, Serialize};
+use crate::names::closed_names;
 
-/// How a client's registered redirect URIs are compared with the one in a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RedirectPolicy {
-    /// Exact string match, except for loopback redirects (`http://127.0.0.1`, `http://[::1]`,
-    /// `http://localhost`), where any port is accepted (RFC 8252 §7.3, OAuth 2.1 §8.4.2).
-    #[default]
-    LoopbackAnyPort,
-    /// Exact string match, loopback included: the common bug that breaks native clients, whose
-    /// loopback port changes on every login. For fault tests.
-    Strict,
-    /// Any registered URI that is a string prefix of the requested one: an open redirector.
-    /// Deliberately wrong, for fault tests.
-    Prefix,
-    /// Any redirect URI at all: deliberately wrong, for fault tests.
-    Any,
+closed_names! {
+    /// How a client's registered redirect URIs are compared with the one in a request.
+    #[derive(Default)]
+    pub enum RedirectPolicy("redirect policy") {
+        /// Exact string match, except for loopback redirects (`http://127.0.0.1`, `http://[::1]`,
+        /// `http://localhost`), where any port is accepted (RFC 8252 §7.3, OAuth 2.1 §8.4.2).
+        #[default]
+        LoopbackAnyPort = "loopback-any-port",
+        /// Exact string match, loopback included: the common bug that breaks native clients, whose
+        /// loopback port changes on every login. For fault tests.
+        Strict = "strict",
+        /// Any registered URI that is a string prefix of the requested one: an open redirector.
+        /// Deliberately wrong, for fault tests.
+        Prefix = "prefix",
+        /// Any redirect URI at all: deliberately wrong, for fault tests.
+        Any = "any",
+    }
 }
 
 /// Whether `requested` matches one of `registered` under `policy`.

@@ -12,7 +12,7 @@ use crate::authz::{
 };
 use crate::idp::Idp;
 use crate::oauth_error::OAuthError;
-use crate::routes::RawBody;
+use crate::respond::RawBody;
 use crate::tokens::random_hex;
 
 /// The cookie that carries the consent page's CSRF token (double submit).

@@ -7,11 +7,11 @@ use axum::response::Response;
 
 use crate::idp::Idp;
 use crate::oauth_error::OAuthError;
+use crate::respond::{NO_STORE, RawBody};
 use crate::routes::client_auth::{
     Presented, authenticate, authenticate_registered, presented_client,
 };
 use crate::routes::form::Form;
-use crate::routes::{NO_STORE, RawBody};
 
 pub(crate) async fn revoke(
     State(idp): State<Idp>,

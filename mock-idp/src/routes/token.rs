@@ -13,9 +13,9 @@ use crate::authz::grants::{CodeRefusal, Grant, RefreshRefusal};
 use crate::authz::pkce;
 use crate::idp::Idp;
 use crate::oauth_error::OAuthError;
+use crate::respond::{NO_STORE, RawBody, json_value};
 use crate::routes::client_auth::{authenticate_registered, presented_client};
 use crate::routes::form::Form;
-use crate::routes::{NO_STORE, RawBody, json_value};
 use crate::tokens::random_hex;
 
 pub(crate) async fn token(
@@ -140,7 +140,7 @@ fn answer(idp: &Idp, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthErr
     }
 }
 
-fn server_error(err: crate::IdpError) -> OAuthError {
+fn server_error(err: crate::error::IdpError) -> OAuthError {
     OAuthError::server_error(StatusCode::INTERNAL_SERVER_ERROR).with_description(err.to_string())
 }
 
@@ -202,7 +202,9 @@ fn authorization_code(idp: &Idp, client: &ClientRecord, form: &Form) -> Result<V
                 idp.revoke(&token);
             }
             if let Some(family) = family {
-                for token in authz.grants().revoke_family(family) {
+                // Bound first: a guard in a `for` expression lives through the whole loop.
+                let issued = authz.grants().revoke_family(family);
+                for token in issued {
                     idp.revoke(&token);
                 }
             }
