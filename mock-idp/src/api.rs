@@ -1,7 +1,7 @@
 //! The JSON vocabulary of the control API (`docs/contracts.md` §2).
 //!
 //! Every type here serialises to exactly the JSON the contract shows, so the HTTP control API and
-//! the Rust API ([`crate::Idp`]) exchange the same values.
+//! the Rust API ([`Idp`](crate::idp::Idp)) exchange the same values.
 //! Request types reject unknown fields: a typo in a scenario is an error, not a silently ignored knob.
 
 use std::collections::BTreeMap;

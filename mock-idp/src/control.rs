@@ -105,7 +105,7 @@ async fn list_clients(State(idp): State<Idp>) -> Answer {
 }
 
 async fn add_client(State(idp): State<Idp>, RawBody(body): RawBody) -> Answer {
-    let config: crate::ClientConfig = parse(&body)?;
+    let config: crate::authz::clients::ClientConfig = parse(&body)?;
     idp.add_client(&config).map_err(failed)?;
     done()
 }

@@ -333,7 +333,7 @@ impl Idp {
     }
 
     /// Adds (or replaces) a pre-registered client (`POST /_control/clients`).
-    pub fn add_client(&self, config: &crate::ClientConfig) -> Result<(), IdpError> {
+    pub fn add_client(&self, config: &crate::authz::clients::ClientConfig) -> Result<(), IdpError> {
         let record =
             ClientRecord::from_config(config, self.now()).map_err(IdpError::InvalidRequest)?;
         self.inner.authz.clients_mut().insert(record);
