@@ -92,6 +92,9 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, OAuthError> {
 }
 
 fn failed(err: IdpError) -> OAuthError {
+    if matches!(err, IdpError::RevocationsFull) {
+        return OAuthError::temporarily_unavailable(err.to_string());
+    }
     if err.is_client_error() {
         OAuthError::invalid_request(err.to_string())
     } else {
@@ -176,7 +179,7 @@ async fn set_override(State(idp): State<Idp>, RawBody(body): RawBody) -> Answer 
 
 async fn revoke(State(idp): State<Idp>, RawBody(body): RawBody) -> Answer {
     let RevokeRequest { token } = parse(&body)?;
-    idp.revoke(&token);
+    idp.revoke(&token).map_err(failed)?;
     done()
 }
 
@@ -193,9 +196,8 @@ async fn revoke_grant(State(idp): State<Idp>, RawBody(body): RawBody) -> Answer 
         .grants()
         .revoke_code_grant(&code)
         .ok_or_else(|| OAuthError::invalid_request("no authorization code of this issuer"))?;
-    for token in tokens {
-        idp.revoke(&token);
-    }
+    idp.revoke_issued(&tokens)
+        .map_err(|full| failed(full.into()))?;
     done()
 }
 

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+use crate::introspection::RevocationsFull;
 use crate::{keys, tokens};
 
 /// Why an IdP operation failed.
@@ -32,6 +33,10 @@ pub enum IdpError {
     /// The crypto library failed.
     #[error("crypto failure: {0}")]
     Crypto(String),
+    /// The revocation list is full of revocations that have not expired; try again later
+    /// (a revocation is never dropped before its token expires).
+    #[error("the revocation list is full of unexpired revocations; try again later")]
+    RevocationsFull,
 }
 
 impl IdpError {
@@ -55,6 +60,12 @@ impl From<keys::KeyError> for IdpError {
                 IdpError::KeyStorage(err.to_string())
             }
         }
+    }
+}
+
+impl From<RevocationsFull> for IdpError {
+    fn from(RevocationsFull: RevocationsFull) -> Self {
+        IdpError::RevocationsFull
     }
 }
 

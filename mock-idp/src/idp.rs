@@ -23,7 +23,7 @@ use crate::clock::Clock;
 use crate::config::IdpConfig;
 use crate::error::IdpError;
 use crate::faults::{FaultTable, fault_endpoint};
-use crate::introspection::{self, Lookup, Registry, TokenRecord};
+use crate::introspection::{self, Issued, Lookup, Registry, RevocationsFull, TokenId, TokenRecord};
 use crate::keys::{KeyMaterial, KeySet, SigningKey};
 use crate::log::RequestLog;
 use crate::sync::{lock, read, write};
@@ -247,9 +247,78 @@ impl Idp {
         lock(&self.inner.registry).set_override(token, response);
     }
 
-    /// `token` introspects as `{"active":false}` from now on (`POST /_control/revoke`).
-    pub fn revoke(&self, token: &str) {
-        lock(&self.inner.registry).revoke(token);
+    /// `token` introspects as `{"active":false}` from now on, until it expires
+    /// (`POST /_control/revoke`). A token the IdP knows nothing about, or one with an
+    /// introspection override, stays revoked until a reset. Fails only when the revocation list
+    /// is full of unexpired revocations.
+    pub fn revoke(&self, token: &str) -> Result<(), IdpError> {
+        let now = self.now();
+        let expires_at = if lock(&self.inner.registry).has_override(token) {
+            None
+        } else {
+            self.claims_of(token)
+                .and_then(|claims| claims.get("exp").and_then(serde_json::Value::as_i64))
+        };
+        let issued = Issued {
+            id: TokenId::of(token),
+            expires_at,
+        };
+        lock(&self.inner.registry).revoke(&[issued], now)?;
+        Ok(())
+    }
+
+    /// Revokes tokens issued in a grant, each until it expires: all, or none when the
+    /// revocation list cannot hold them all.
+    pub(crate) fn revoke_issued(&self, issued: &[Issued]) -> Result<(), RevocationsFull> {
+        let now = self.now();
+        lock(&self.inner.registry).revoke(issued, now)
+    }
+
+    /// RFC 7009 revocation on behalf of `client` (`None`: the resource server's introspection
+    /// client, which may revoke any token). A client may revoke only tokens issued to it
+    /// (RFC 7009 §2.1); a token the IdP does not recognise is not revoked, and that is no error
+    /// (§2.2). Revoking a refresh token revokes its family and the access tokens issued in it.
+    pub(crate) fn revoke_for(
+        &self,
+        token: &str,
+        client: Option<&str>,
+    ) -> Result<(), RevokeRefusal> {
+        let owner = self.inner.authz.grants().refresh_owner(token);
+        if let Some((family, owner)) = owner {
+            if client.is_some_and(|client| client != owner) {
+                return Err(RevokeRefusal::OtherClient);
+            }
+            let now = self.now();
+            let size = self.inner.authz.grants().family_size(family);
+            if !lock(&self.inner.registry).has_room(size, now) {
+                return Err(RevokeRefusal::Full);
+            }
+            let issued = self.inner.authz.grants().revoke_family(family);
+            return self.revoke_issued(&issued).map_err(|_| RevokeRefusal::Full);
+        }
+        let Some(client) = client else {
+            return self.revoke(token).map_err(|_| RevokeRefusal::Full);
+        };
+        let Some(claims) = self.claims_of(token) else {
+            return Ok(());
+        };
+        if claims.get("client_id").and_then(serde_json::Value::as_str) != Some(client) {
+            return Err(RevokeRefusal::OtherClient);
+        }
+        self.revoke_issued(&[Issued::of(token, &claims)])
+            .map_err(|_| RevokeRefusal::Full)
+    }
+
+    /// The claims of a token this IdP minted or signed, whatever its state; `None` otherwise.
+    fn claims_of(&self, token: &str) -> Option<JsonObject> {
+        let known = lock(&self.inner.registry).known_claims(token);
+        known.or_else(|| {
+            introspection::verify_own_jwt(
+                token,
+                |kid| read(&self.inner.keys).get(kid).cloned(),
+                &self.inner.urls.issuer,
+            )
+        })
     }
 
     /// Makes an endpoint misbehave (`POST /_control/faults`).
@@ -724,6 +793,15 @@ impl Idp {
     }
 }
 
+/// Why a client's revocation request is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RevokeRefusal {
+    /// The token was issued to another client (RFC 7009 §2.1).
+    OtherClient,
+    /// The revocation list is full of unexpired revocations.
+    Full,
+}
+
 /// What introspection found: a token record (answered from its claims at the current time) or a
 /// finished answer.
 enum Introspected {
@@ -874,12 +952,12 @@ mod tests {
             json!({"active": false})
         );
 
-        idp.revoke(&minted.token);
+        idp.revoke(&minted.token).expect("revoke");
         assert_eq!(
             Value::Object(idp.introspect(&minted.token)),
             json!({"active": false})
         );
-        idp.revoke(&issued.token);
+        idp.revoke(&issued.token).expect("revoke");
         assert_eq!(idp.introspect(&issued.token)["active"], false);
 
         let response = json!({"active": true, "sub": "overridden"});

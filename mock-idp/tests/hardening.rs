@@ -1,0 +1,289 @@
+//! Issue 13's hardening of the mock IdP, over real HTTP on 127.0.0.1: revocation (no deadlock,
+//! bound to the client, never forgotten early), and the other limits as they are added.
+
+mod common;
+
+use aws_lc_rs::digest;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use mock_idp::{IdpConfig, MockIdp};
+use reqwest::StatusCode;
+use reqwest::header;
+use serde_json::{Value, json};
+
+use common::{Reply, http, send};
+
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const REDIRECT: &str = "http://127.0.0.1:3000/cb";
+const FORM: &str = "application/x-www-form-urlencoded";
+
+async fn start() -> MockIdp {
+    MockIdp::start(IdpConfig::default())
+        .await
+        .expect("IdP starts")
+}
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+async fn post_form(url: String, pairs: &[(&str, &str)]) -> Reply {
+    send(
+        http()
+            .post(url)
+            .header(header::CONTENT_TYPE, FORM)
+            .body(form(pairs)),
+    )
+    .await
+}
+
+/// Registers a public client (RFC 7591) and returns its id.
+async fn register_public(idp: &MockIdp) -> String {
+    let body = json!({
+        "redirect_uris": [REDIRECT],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "token_endpoint_auth_method": "none",
+    });
+    let reply = send(
+        http()
+            .post(format!("{}/register", idp.issuer()))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body.to_string()),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    reply.json()["client_id"]
+        .as_str()
+        .expect("client_id")
+        .to_owned()
+}
+
+/// Authorizes (automatic consent) and returns the code.
+async fn authorize(idp: &MockIdp, client_id: &str) -> String {
+    let challenge = URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, VERIFIER.as_bytes()));
+    let query = form(&[
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", REDIRECT),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ]);
+    let reply = send(http().get(format!("{}/authorize?{query}", idp.issuer()))).await;
+    assert_eq!(reply.status, StatusCode::FOUND, "{}", reply.text());
+    reply.location_query()["code"].clone()
+}
+
+/// The code flow for a public client: (access token, refresh token).
+async fn login(idp: &MockIdp, client_id: &str) -> (String, String) {
+    let code = authorize(idp, client_id).await;
+    let reply = post_form(
+        idp.token_endpoint(),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("client_id", client_id),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let tokens = reply.json();
+    (
+        tokens["access_token"].as_str().expect("access").to_owned(),
+        tokens["refresh_token"]
+            .as_str()
+            .expect("refresh")
+            .to_owned(),
+    )
+}
+
+/// A refresh (public clients rotate): (access token, new refresh token).
+async fn refresh(idp: &MockIdp, client_id: &str, refresh_token: &str) -> (String, String) {
+    let reply = post_form(
+        idp.token_endpoint(),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", client_id),
+        ],
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let tokens = reply.json();
+    (
+        tokens["access_token"].as_str().expect("access").to_owned(),
+        tokens["refresh_token"]
+            .as_str()
+            .expect("refresh")
+            .to_owned(),
+    )
+}
+
+async fn revoke(idp: &MockIdp, client_id: &str, token: &str) -> Reply {
+    post_form(
+        idp.revocation_endpoint(),
+        &[("token", token), ("client_id", client_id)],
+    )
+    .await
+}
+
+async fn active(idp: &MockIdp, token: &str) -> bool {
+    let reply = send(
+        http()
+            .post(idp.introspection_endpoint())
+            .basic_auth("conformance-rs", Some("conformance-rs-secret"))
+            .header(header::CONTENT_TYPE, FORM)
+            .body(form(&[("token", token)])),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    reply.json()["active"] == Value::Bool(true)
+}
+
+async fn healthy(idp: &MockIdp) -> bool {
+    let reply = send(http().get(format!("{}/healthz", idp.issuer()))).await;
+    reply.status == StatusCode::OK
+}
+
+/// The request that once deadlocked the whole IdP: a public client revokes its refresh token.
+/// Every request has a deadline (the test client's), so a hang fails the test instead of
+/// stalling it.
+#[tokio::test]
+async fn revoking_a_refresh_token_answers_and_ends_its_family() {
+    let idp = start().await;
+    let client = register_public(&idp).await;
+    let (first_access, first_refresh) = login(&idp, &client).await;
+    let (second_access, refresh_token) = refresh(&idp, &client, &first_refresh).await;
+    for token in [&first_access, &second_access, &refresh_token] {
+        assert!(active(&idp, token).await, "active before the revocation");
+    }
+
+    let reply = revoke(&idp, &client, &refresh_token).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(reply.header(header::CACHE_CONTROL), "no-store");
+    assert!(healthy(&idp).await, "the IdP still answers");
+
+    // RFC 7009 §2.1: the refresh token and the access tokens of its grant are revoked.
+    for token in [&refresh_token, &first_access, &second_access] {
+        assert!(!active(&idp, token).await, "inactive after the revocation");
+    }
+    let refused = post_form(
+        idp.token_endpoint(),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh_token),
+            ("client_id", &client),
+        ],
+    )
+    .await;
+    assert_eq!(refused.json()["error"], "invalid_grant");
+    // Revoking it again, or an access token, still answers (and the IdP stays up).
+    assert_eq!(
+        revoke(&idp, &client, &refresh_token).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        revoke(&idp, &client, &first_access).await.status,
+        StatusCode::OK
+    );
+    assert!(healthy(&idp).await);
+    idp.shutdown().await;
+}
+
+/// RFC 7009 §2.1: a client may revoke only tokens issued to it; another client's request is
+/// refused with an error and revokes nothing. A token the IdP does not know is no error (§2.2).
+#[tokio::test]
+async fn a_client_cannot_revoke_another_clients_tokens() {
+    let idp = start().await;
+    let victim = register_public(&idp).await;
+    let attacker = register_public(&idp).await;
+    let (access, refresh_token) = login(&idp, &victim).await;
+
+    for token in [&access, &refresh_token] {
+        let reply = revoke(&idp, &attacker, token).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text());
+        assert_eq!(reply.json()["error"], "unauthorized_client");
+    }
+    assert!(active(&idp, &access).await, "the victim's access token");
+    assert!(
+        active(&idp, &refresh_token).await,
+        "the victim's refresh token"
+    );
+    let unknown = revoke(&idp, &attacker, "not-a-token-of-this-idp").await;
+    assert_eq!(unknown.status, StatusCode::OK);
+
+    // The owner may; the resource server's introspection client may revoke any token.
+    assert_eq!(revoke(&idp, &victim, &access).await.status, StatusCode::OK);
+    assert!(!active(&idp, &access).await);
+    let (other_access, _) = login(&idp, &victim).await;
+    let reply = send(
+        http()
+            .post(idp.revocation_endpoint())
+            .basic_auth("conformance-rs", Some("conformance-rs-secret"))
+            .header(header::CONTENT_TYPE, FORM)
+            .body(form(&[("token", &other_access)])),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert!(!active(&idp, &other_access).await);
+    idp.shutdown().await;
+}
+
+/// The revocation list once evicted its oldest entries, so a revoked token came back to life
+/// after 8,192 junk revocations. A revocation now lasts until the token expires.
+#[tokio::test]
+async fn a_revoked_token_stays_revoked_after_10000_more_revocations() {
+    let idp = start().await;
+    let client = register_public(&idp).await;
+    let (access, refresh_token) = login(&idp, &client).await;
+    assert_eq!(revoke(&idp, &client, &access).await.status, StatusCode::OK);
+
+    // One client, so the 20,000 requests share a few connections.
+    let client_http = http();
+    let control = format!("{}/revoke", idp.control_url());
+    let junk: Vec<String> = (0..10_000).map(|i| format!("junk-token-{i}")).collect();
+    for batch in junk.chunks(100) {
+        let requests = batch.iter().map(|token| {
+            client_http
+                .post(&control)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(json!({ "token": token }).to_string())
+        });
+        for reply in in_parallel(requests).await {
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        }
+    }
+    // And as many revocations of unknown tokens at the protocol endpoint (nothing is stored).
+    for batch in junk.chunks(100) {
+        let requests = batch.iter().map(|token| {
+            client_http
+                .post(idp.revocation_endpoint())
+                .header(header::CONTENT_TYPE, FORM)
+                .body(form(&[("token", token), ("client_id", &client)]))
+        });
+        for reply in in_parallel(requests).await {
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        }
+    }
+    assert!(!active(&idp, &access).await, "still revoked");
+    assert!(
+        active(&idp, &refresh_token).await,
+        "an access token's revocation leaves the refresh token"
+    );
+    assert!(!active(&idp, "junk-token-0").await);
+    idp.shutdown().await;
+}
+
+/// Sends requests at once and returns their answers in order.
+async fn in_parallel(requests: impl Iterator<Item = reqwest::RequestBuilder>) -> Vec<Reply> {
+    let mut set = tokio::task::JoinSet::new();
+    for (i, request) in requests.enumerate() {
+        set.spawn(async move { (i, send(request).await) });
+    }
+    let mut replies = set.join_all().await;
+    replies.sort_by_key(|(i, _)| *i);
+    replies.into_iter().map(|(_, reply)| reply).collect()
+}
