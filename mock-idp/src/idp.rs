@@ -15,7 +15,7 @@ use crate::api::{
     Audience, ClockNow, ClockRequest, Defect, EndpointKind, Fault, FaultSpec, Info, JsonObject,
     KeyInfo, KeyRef, MintRequest, MintedToken, RecordedRequest, Rotation,
 };
-use crate::authz::clients::{AuthMethod, ClientRecord, Origin};
+use crate::authz::clients::{AuthMethod, ClientMetadata, ClientRecord, Origin};
 use crate::authz::grants::Grant;
 use crate::authz::redirect::RedirectPolicy;
 use crate::authz::{AuthzState, RegistrationMode};
@@ -125,7 +125,7 @@ impl Idp {
             origin: Origin::Configured,
             registration_access_token: None,
             issued_at: 0,
-            metadata: JsonObject::new(),
+            metadata: ClientMetadata::default(),
         };
         let authz = AuthzState::new(
             config.authz.clone(),

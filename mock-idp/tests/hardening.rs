@@ -287,3 +287,166 @@ async fn in_parallel(requests: impl Iterator<Item = reqwest::RequestBuilder>) ->
     replies.sort_by_key(|(i, _)| *i);
     replies.into_iter().map(|(_, reply)| reply).collect()
 }
+
+async fn register(idp: &MockIdp, body: Value) -> Reply {
+    send(
+        http()
+            .post(format!("{}/register", idp.issuer()))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body.to_string()),
+    )
+    .await
+}
+
+/// Registration issues its own secret (or none) and never echoes one the caller chose; redirect
+/// URIs with schemes that are no place for an authorization response are refused.
+#[tokio::test]
+async fn registration_keeps_only_what_it_issues_and_safe_redirect_uris() {
+    let idp = start().await;
+    let confidential = register(
+        &idp,
+        json!({"redirect_uris": [REDIRECT], "client_secret": "chosen-by-the-caller"}),
+    )
+    .await;
+    assert_eq!(confidential.status, StatusCode::CREATED);
+    let answer = confidential.json();
+    assert_eq!(answer["token_endpoint_auth_method"], "client_secret_basic");
+    let issued = answer["client_secret"]
+        .as_str()
+        .expect("a secret is issued");
+    assert_ne!(issued, "chosen-by-the-caller");
+    let public = register(
+        &idp,
+        json!({
+            "redirect_uris": [REDIRECT],
+            "token_endpoint_auth_method": "none",
+            "client_secret": "chosen-by-the-caller",
+        }),
+    )
+    .await
+    .json();
+    assert_eq!(
+        public.get("client_secret"),
+        None,
+        "a public client has none"
+    );
+
+    for uri in [
+        "ftp://a.example/cb",
+        "ws://127.0.0.1:9/cb",
+        "about:blank",
+        "myapp:/cb",
+    ] {
+        let reply = register(&idp, json!({"redirect_uris": [uri]})).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{uri}");
+        assert_eq!(reply.json()["error"], "invalid_redirect_uri", "{uri}");
+    }
+    for uri in [
+        "https://a.example/cb",
+        "http://[::1]:9/cb",
+        "com.example.app:/cb",
+    ] {
+        let reply = register(&idp, json!({"redirect_uris": [uri]})).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{uri}: {}", reply.text());
+    }
+    idp.shutdown().await;
+}
+
+/// A code exchange without `code_verifier` is refused for what it is (`invalid_request`) and
+/// does not use the code up: the corrected request succeeds. A wrong verifier is refused with
+/// `invalid_grant`, and the code still serves the client that holds the right one.
+#[tokio::test]
+async fn a_failed_code_exchange_does_not_burn_the_code() {
+    let idp = start().await;
+    let client = register_public(&idp).await;
+    let code = authorize(&idp, &client).await;
+    let exchange = |verifier: Option<&'static str>| {
+        let mut pairs = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("client_id", client.as_str()),
+        ];
+        if let Some(verifier) = verifier {
+            pairs.push(("code_verifier", verifier));
+        }
+        let body = form(&pairs);
+        let url = idp.token_endpoint();
+        async move {
+            send(
+                http()
+                    .post(url)
+                    .header(header::CONTENT_TYPE, FORM)
+                    .body(body),
+            )
+            .await
+        }
+    };
+    let missing = exchange(None).await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+    assert_eq!(missing.json()["error"], "invalid_request");
+    let wrong = exchange(Some("wrong-verifier-wrong-verifier-wrong-verifier-x")).await;
+    assert_eq!(wrong.json()["error"], "invalid_grant");
+    let right = exchange(Some(VERIFIER)).await;
+    assert_eq!(right.status, StatusCode::OK, "{}", right.text());
+    // Used now: a replay is refused as one.
+    let replay = exchange(Some(VERIFIER)).await;
+    assert_eq!(replay.json()["error"], "invalid_grant");
+    assert!(
+        replay.json()["error_description"]
+            .as_str()
+            .is_some_and(|d| d.contains("already used"))
+    );
+    idp.shutdown().await;
+}
+
+/// A 64 KiB form of many parameters is judged by its count (linear time, whatever the body),
+/// and a request under the cap with a repeat is refused as a repeat.
+#[tokio::test]
+async fn large_forms_are_refused_by_their_parameter_count() {
+    let idp = start().await;
+    let mut many = String::new();
+    while many.len() < 64 * 1024 - 16 {
+        many.push_str(&format!("p{}=1&", many.len()));
+    }
+    assert!(many.len() <= 64 * 1024, "under the body cap");
+    for url in [
+        idp.token_endpoint(),
+        idp.revocation_endpoint(),
+        idp.introspection_endpoint(),
+    ] {
+        let reply = send(
+            http()
+                .post(&url)
+                .header(header::CONTENT_TYPE, FORM)
+                .body(many.clone()),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{url}");
+        assert_eq!(reply.json()["error"], "invalid_request", "{url}");
+        assert!(reply.text().contains("more than 256 parameters"), "{url}");
+    }
+    // A request line is bounded by the HTTP layer; 300 parameters are enough to pass the cap.
+    let query: String = (0..300).map(|i| format!("p{i}=1&")).collect();
+    let reply = send(http().get(format!("{}/authorize?{query}", idp.issuer()))).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.json()["error"], "invalid_request");
+    let padding: String = (0..200).map(|i| format!("x{i}=1&")).collect();
+    let repeated = format!("{padding}grant_type=a&grant_type=b");
+    let reply = post_form_raw(&idp, repeated).await;
+    assert_eq!(
+        reply.json()["error_description"],
+        "parameter \"grant_type\" is repeated"
+    );
+    idp.shutdown().await;
+}
+
+async fn post_form_raw(idp: &MockIdp, body: String) -> Reply {
+    send(
+        http()
+            .post(idp.token_endpoint())
+            .header(header::CONTENT_TYPE, FORM)
+            .body(body),
+    )
+    .await
+}

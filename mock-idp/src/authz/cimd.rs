@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::api::JsonObject;
-use crate::authz::clients::{AuthMethod, ClientRecord, GRANT_TYPES, Origin};
+use crate::authz::clients::{AuthMethod, ClientMetadata, ClientRecord, GRANT_TYPES, Origin};
 use crate::authz::redirect::{RedirectPolicy, registration_problem};
 use crate::oauth_error::OAuthError;
 
@@ -227,7 +226,7 @@ pub(crate) fn check_document(
             "unsupported grant_types in the client metadata document",
         ));
     }
-    let metadata: JsonObject = object.clone();
+    let metadata = ClientMetadata::from_json(object).map_err(refused)?;
     Ok(ClientRecord {
         client_id: client_id.to_owned(),
         client_secret: None,

@@ -75,12 +75,14 @@ pub(crate) fn registration_problem(uri: &str) -> Option<String> {
         "http" => Some(format!(
             "redirect URI {uri:?} uses http on a non-loopback host; use https"
         )),
-        // Private-use schemes (RFC 8252 §7.1) need a dot, as in a reversed domain name.
+        // Private-use schemes of native apps (RFC 8252 §7.1) are named after a domain the app's
+        // publisher controls, reversed: they contain a dot (`com.example.app:/cb`).
         scheme if scheme.contains('.') => None,
-        "javascript" | "data" | "file" | "vbscript" => {
-            Some(format!("redirect URI {uri:?} uses a forbidden scheme"))
-        }
-        _ => None,
+        // Anything else (`javascript:`, `data:`, `file:`, `ftp:`, `ws:`, `about:`, a scheme
+        // without a dot, ...) is no place to send an authorization response.
+        scheme => Some(format!(
+            "redirect URI {uri:?} uses the scheme {scheme:?}; use https, http on a loopback address, or a private-use scheme named after a reversed domain (RFC 8252 §7.1)"
+        )),
     }
 }
 
@@ -140,5 +142,18 @@ mod tests {
         assert!(registration_problem("https://a.example/cb#x").is_some());
         assert!(registration_problem("/relative").is_some());
         assert!(registration_problem("javascript:alert(1)").is_some());
+        for refused in [
+            "ftp://a.example/cb",
+            "ws://127.0.0.1/cb",
+            "wss://a.example/cb",
+            "about:blank",
+            "data:text/html,x",
+            "file:///tmp/cb",
+            "myapp:/cb",
+            "mailto:a@example.com",
+        ] {
+            let problem = registration_problem(refused).expect(refused);
+            assert!(problem.contains("RFC 8252 §7.1"), "{problem}");
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! `POST /token`: the `authorization_code` (with PKCE), `refresh_token` and `client_credentials`
 //! grants, RFC 8707 `resource`, and the RFC 6749 §5.2 errors exactly.
 
+use std::collections::HashSet;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -359,7 +361,7 @@ fn requested_scope(form: &Form, grant: &Grant) -> Result<String, OAuthError> {
     Ok(match form.get("scope") {
         None => grant.scope.clone(),
         Some(asked) => {
-            let granted: Vec<&str> = grant.scope.split_ascii_whitespace().collect();
+            let granted: HashSet<&str> = grant.scope.split_ascii_whitespace().collect();
             if let Some(extra) = asked
                 .split_ascii_whitespace()
                 .find(|s| !granted.contains(s))
