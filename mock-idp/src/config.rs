@@ -4,6 +4,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -31,6 +32,34 @@ pub struct IdpConfig {
     /// More issuers, each at `{root}/{name}` with its own keys (in `state_dir/{name}`), clients
     /// and registration mode.
     pub issuers: Vec<IssuerConfig>,
+    /// How long slow clients may take, and how many connections are served at once.
+    pub limits: ServeLimits,
+}
+
+/// What slow or numerous clients may cost the server. A connection that breaks a deadline is
+/// closed; connections beyond the cap wait in the listen queue until one closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServeLimits {
+    /// A request head must arrive whole within this long of the connection opening or of the
+    /// previous answer on it: the deadline for slow headers, and the idle timeout of a
+    /// keep-alive connection (hyper starts its header timer as soon as a connection waits for
+    /// a request). Only [`MockIdp::start`](crate::MockIdp::start) applies it.
+    pub header_read_timeout: Duration,
+    /// A request body must arrive whole within this long of its head; a late one gets 408.
+    pub body_read_timeout: Duration,
+    /// The most connections served at once. Only [`MockIdp::start`](crate::MockIdp::start)
+    /// applies it.
+    pub max_connections: usize,
+}
+
+impl Default for ServeLimits {
+    fn default() -> Self {
+        ServeLimits {
+            header_read_timeout: Duration::from_secs(15),
+            body_read_timeout: Duration::from_secs(15),
+            max_connections: 1024,
+        }
+    }
 }
 
 impl Default for IdpConfig {
@@ -45,6 +74,7 @@ impl Default for IdpConfig {
             token_client_secret: "conformance-client-secret".to_owned(),
             authz: AuthzSettings::default(),
             issuers: Vec::new(),
+            limits: ServeLimits::default(),
         }
     }
 }
@@ -61,6 +91,7 @@ impl std::fmt::Debug for IdpConfig {
             .field("token_client_secret", &"[redacted]")
             .field("authz", &self.authz)
             .field("issuers", &self.issuers)
+            .field("limits", &self.limits)
             .finish()
     }
 }

@@ -2,10 +2,16 @@
 //! thin call into [`Idp`]. Control requests are not recorded and faults never apply to them.
 //! Every error is `{"error":"invalid_request","error_description":...}` with status 400
 //! (or `server_error` with 500 when the IdP itself failed, e.g. writing the key file).
+//!
+//! The control API is for test programs, never for web pages: it has no CORS, refuses requests a
+//! browser marks as cross-origin, takes bodies only as `application/json` (which a page cannot
+//! send without a preflight), and answers only requests whose `Host` names the IdP itself (DNS
+//! rebinding). [`refusal`] holds these rules; the recorder applies them before any route.
 
 use axum::Router;
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{MethodFilter, on};
 use serde::Deserialize;
@@ -63,6 +69,60 @@ control_routes! {
     GET "/clients" => list_clients,
     POST "/clients" => add_client,
     DELETE "/clients" => forget_clients,
+}
+
+/// Why a control request is refused before its body is read, if it is: a request that is not
+/// addressed to this server by its own name (421), or one a browser made for a web page (403).
+pub(crate) fn refusal(idp: &Idp, parts: &Parts) -> Option<OAuthError> {
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()));
+    if !host.is_some_and(|host| idp.hosts().allows(host)) {
+        return Some(
+            OAuthError::new(StatusCode::MISDIRECTED_REQUEST, "invalid_request").with_description(
+                "the control API answers only requests addressed to the IdP's own address (Host)",
+            ),
+        );
+    }
+    let preflight = parts.method == Method::OPTIONS
+        && parts
+            .headers
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let foreign_origin = parts
+        .headers
+        .get(header::ORIGIN)
+        .is_some_and(|origin| !origin.to_str().is_ok_and(|o| idp.hosts().is_own_origin(o)));
+    // Fetch metadata: what a browser says about who made the request.
+    let cross_site = parts
+        .headers
+        .get("sec-fetch-site")
+        .is_some_and(|site| !matches!(site.as_bytes(), b"same-origin" | b"none"));
+    if preflight || foreign_origin || cross_site {
+        return Some(
+            OAuthError::new(StatusCode::FORBIDDEN, "access_denied")
+                .with_description("the control API does not answer requests from web pages"),
+        );
+    }
+    None
+}
+
+/// Why a control request's body is refused, if it is: a body that is not declared JSON (415).
+pub(crate) fn body_refusal(parts: &Parts, body: &[u8]) -> Option<OAuthError> {
+    let json = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
+    if !body.is_empty() && !json {
+        return Some(
+            OAuthError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_request")
+                .with_description("a control request body needs Content-Type: application/json"),
+        );
+    }
+    None
 }
 
 type Answer = Result<Response, OAuthError>;

@@ -23,6 +23,7 @@ use crate::clock::Clock;
 use crate::config::IdpConfig;
 use crate::error::IdpError;
 use crate::faults::{FaultTable, fault_endpoint};
+use crate::host::Hosts;
 use crate::introspection::{self, Issued, Lookup, Registry, RevocationsFull, TokenId, TokenRecord};
 use crate::keys::{KeyMaterial, KeySet, SigningKey};
 use crate::log::RequestLog;
@@ -84,6 +85,10 @@ struct Inner {
     documents: Mutex<std::collections::BTreeMap<String, crate::api::HostedDocument>>,
     /// Set when the server stops, which releases requests held by a `hang` fault.
     stopping: watch::Sender<bool>,
+    /// The `Host` values the control API answers to.
+    hosts: Hosts,
+    /// How long a request body may take to arrive.
+    body_read_timeout: std::time::Duration,
 }
 
 /// The mock IdP's state and operations: the Rust face of the control API.
@@ -140,6 +145,7 @@ impl Idp {
             config.token_client_id.clone(),
         );
         let log = RequestLog::default();
+        let hosts = Hosts::of(&urls.issuer);
         Ok(Idp {
             inner: Arc::new(Inner {
                 urls,
@@ -165,6 +171,8 @@ impl Idp {
                 clock: Mutex::new(Clock::Real),
                 documents: Mutex::new(Default::default()),
                 stopping: watch::channel(false).0,
+                hosts,
+                body_read_timeout: config.limits.body_read_timeout,
             }),
         })
     }
@@ -786,6 +794,16 @@ impl Idp {
     /// Watches for the server stopping.
     pub(crate) fn stopping(&self) -> watch::Receiver<bool> {
         self.inner.stopping.subscribe()
+    }
+
+    /// The `Host` values the control API answers to.
+    pub(crate) fn hosts(&self) -> &Hosts {
+        &self.inner.hosts
+    }
+
+    /// How long a request body may take to arrive.
+    pub(crate) fn body_read_timeout(&self) -> std::time::Duration {
+        self.inner.body_read_timeout
     }
 
     pub(crate) fn stop(&self) {

@@ -23,6 +23,7 @@ pub mod config;
 mod control;
 mod error;
 mod faults;
+mod host;
 mod idp;
 mod introspection;
 mod keys;
@@ -31,13 +32,13 @@ mod names;
 mod oauth_error;
 mod respond;
 mod routes;
+mod serve;
 mod sync;
 mod tokens;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -51,7 +52,7 @@ pub use api::{
 pub use authz::clients::{AuthMethod, ClientConfig};
 pub use authz::redirect::RedirectPolicy;
 pub use authz::{AsDefect, AuthzSettings, ConsentMode, Persona, RegistrationMode};
-pub use config::IdpConfig;
+pub use config::{IdpConfig, ServeLimits};
 pub use control::CONTROL_ROUTES;
 pub use error::IdpError;
 pub use idp::Idp;
@@ -133,29 +134,15 @@ impl MockIdp {
         for scheduled in std::iter::once(&idp).chain(others.iter().map(|(_, i)| i)) {
             tokio::spawn(scheduled.clone().run_rotation_schedule());
         }
-        let listener = listener.tap_io(|stream| {
-            // Small request/response exchanges: do not wait to coalesce packets.
-            let _ = stream.set_nodelay(true);
-        });
-        let (shutdown, signal) = oneshot::channel::<()>();
-        let stopped = async move {
-            let _ = signal.await;
-        };
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let limits = config.limits;
         // Serving only ends by the shutdown signal; it reports no errors.
         let task = if others.is_empty() {
-            let app = axum::ServiceExt::into_make_service(routes::served_alone(idp.clone()));
-            tokio::spawn(async move {
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(stopped)
-                    .await;
-            })
+            let app = routes::served_alone(idp.clone());
+            tokio::spawn(serve::serve(listener, app, limits, stop))
         } else {
             let app = routes::app_with_issuers(idp.clone(), &others);
-            tokio::spawn(async move {
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(stopped)
-                    .await;
-            })
+            tokio::spawn(serve::serve(listener, app, limits, stop))
         };
         Ok(MockIdp {
             idp,

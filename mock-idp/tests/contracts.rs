@@ -23,6 +23,7 @@ const FIELDS: &[&str] = &[
     "token_client_secret",
     "authz",
     "issuers",
+    "limits",
 ];
 
 #[test]
@@ -37,6 +38,7 @@ fn the_idp_config_block_names_every_field() {
         token_client_secret: _,
         authz: AuthzSettings { .. },
         issuers: _,
+        limits: _,
     } = IdpConfig::default();
     let text = contracts();
     let block = text

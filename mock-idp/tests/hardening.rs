@@ -450,3 +450,146 @@ async fn post_form_raw(idp: &MockIdp, body: String) -> Reply {
     )
     .await
 }
+
+/// The control API answers programs, never web pages: no CORS, no preflight, no request a
+/// browser marks as coming from another site, bodies only as JSON, and only requests addressed
+/// to the IdP by its own address (a rebound DNS name is refused). Protocol endpoints keep CORS.
+#[tokio::test]
+async fn the_control_api_refuses_cross_origin_use() {
+    let idp = start().await;
+    let info = format!("{}/info", idp.control_url());
+    let reset = format!("{}/reset", idp.control_url());
+    let cors_headers = |reply: &Reply| {
+        reply
+            .headers
+            .keys()
+            .filter(|name| name.as_str().starts_with("access-control-"))
+            .count()
+    };
+
+    // A program's request: answered, without CORS headers.
+    let ok = send(http().get(&info)).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert_eq!(cors_headers(&ok), 0);
+    let port = idp.addr().port();
+    let by_name = send(
+        http()
+            .get(&info)
+            .header(header::HOST, format!("localhost:{port}")),
+    )
+    .await;
+    assert_eq!(
+        by_name.status,
+        StatusCode::OK,
+        "localhost names a loopback IdP"
+    );
+    let same_origin = send(
+        http()
+            .get(&info)
+            .header(header::ORIGIN, format!("http://127.0.0.1:{port}")),
+    )
+    .await;
+    assert_eq!(same_origin.status, StatusCode::OK);
+
+    // A page on another origin, simple request or preflight: refused, without CORS headers.
+    let cross = send(
+        http()
+            .get(&info)
+            .header(header::ORIGIN, "https://evil.example"),
+    )
+    .await;
+    assert_eq!(cross.status, StatusCode::FORBIDDEN);
+    assert_eq!(cross.json()["error"], "access_denied");
+    assert_eq!(cors_headers(&cross), 0);
+    let fetch_metadata = send(http().get(&info).header("sec-fetch-site", "cross-site")).await;
+    assert_eq!(fetch_metadata.status, StatusCode::FORBIDDEN);
+    let preflight = send(
+        http()
+            .request(reqwest::Method::OPTIONS, &reset)
+            .header(header::ORIGIN, "https://evil.example")
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+            .header(header::ACCESS_CONTROL_REQUEST_HEADERS, "content-type"),
+    )
+    .await;
+    assert_eq!(preflight.status, StatusCode::FORBIDDEN);
+    assert_eq!(cors_headers(&preflight), 0);
+    assert_eq!(preflight.json()["error"], "access_denied");
+
+    // DNS rebinding: the attacker's name in Host.
+    let port = idp.addr().port();
+    for host in [
+        format!("rebind.evil.example:{port}"),
+        "127.0.0.1:1".to_owned(),
+    ] {
+        let rebound = send(http().get(&info).header(header::HOST, host.as_str())).await;
+        assert_eq!(rebound.status, StatusCode::MISDIRECTED_REQUEST, "{host}");
+        assert_eq!(rebound.json()["error"], "invalid_request");
+    }
+
+    // A body that is not declared JSON (what a page can send without a preflight).
+    for content_type in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        None,
+    ] {
+        let mut request = http().post(&reset).body("{}");
+        if let Some(content_type) = content_type {
+            request = request.header(header::CONTENT_TYPE, content_type);
+        }
+        let refused = send(request).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{content_type:?}"
+        );
+        assert_eq!(refused.json()["error"], "invalid_request");
+    }
+    let json = send(
+        http()
+            .post(&reset)
+            .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
+            .body("{}"),
+    )
+    .await;
+    assert_eq!(json.status, StatusCode::OK, "{}", json.text());
+
+    // The protocol endpoints keep their CORS for browser-based clients.
+    let token_preflight = send(
+        http()
+            .request(reqwest::Method::OPTIONS, idp.token_endpoint())
+            .header(header::ORIGIN, "https://app.example")
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST"),
+    )
+    .await;
+    assert_eq!(token_preflight.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        token_preflight.header(header::ACCESS_CONTROL_ALLOW_ORIGIN),
+        "*"
+    );
+    idp.shutdown().await;
+}
+
+/// Hosted documents are data, never pages that run on the IdP's origin.
+#[tokio::test]
+async fn hosted_documents_cannot_run_as_pages() {
+    let idp = start().await;
+    let hosted = send(
+        http()
+            .post(format!("{}/documents", idp.control_url()))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(
+                json!({"name": "page.html", "body": "<script>alert(1)</script>", "content_type": "text/html"})
+                    .to_string(),
+            ),
+    )
+    .await;
+    assert_eq!(hosted.status, StatusCode::OK, "{}", hosted.text());
+    let page = send(http().get(format!("{}/documents/page.html", idp.issuer()))).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.header(header::X_CONTENT_TYPE_OPTIONS), "nosniff");
+    assert_eq!(
+        page.header(header::CONTENT_SECURITY_POLICY),
+        "sandbox; default-src 'none'"
+    );
+    idp.shutdown().await;
+}

@@ -210,6 +210,16 @@ async fn document(
             headers.insert(name, value);
         }
     }
+    // Whatever a test hosts here is data for programs, never a page that runs on the IdP's
+    // origin: no type sniffing, and a sandbox without scripts, forms or same-origin access.
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox; default-src 'none'"),
+    );
     response
 }
 
