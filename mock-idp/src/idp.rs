@@ -261,7 +261,9 @@ impl Idp {
     /// is full of unexpired revocations.
     pub fn revoke(&self, token: &str) -> Result<(), IdpError> {
         let now = self.now();
-        let expires_at = if lock(&self.inner.registry).has_override(token) {
+        // Each lock is taken in a statement of its own: `claims_of` takes the registry again.
+        let overridden = lock(&self.inner.registry).has_override(token);
+        let expires_at = if overridden {
             None
         } else {
             self.claims_of(token)
@@ -298,7 +300,8 @@ impl Idp {
             }
             let now = self.now();
             let size = self.inner.authz.grants().family_size(family);
-            if !lock(&self.inner.registry).has_room(size, now) {
+            let room = lock(&self.inner.registry).has_room(size, now);
+            if !room {
                 return Err(RevokeRefusal::Full);
             }
             let issued = self.inner.authz.grants().revoke_family(family);
