@@ -1,5 +1,7 @@
-//! Issue 13's hardening of the mock IdP, over real HTTP on 127.0.0.1: revocation (no deadlock,
-//! bound to the client, never forgotten early), and the other limits as they are added.
+//! The mock IdP's hardening, over real HTTP on 127.0.0.1: revocation (no deadlock, bound to the
+//! client, never forgotten early), registration (nothing echoed that the server issues, safe
+//! redirect URI schemes), codes that a failed exchange does not burn, forms judged in linear
+//! time, and a control API that web pages cannot drive. Slow clients are in `slow_clients.rs`.
 
 mod common;
 
@@ -591,5 +593,43 @@ async fn hosted_documents_cannot_run_as_pages() {
         page.header(header::CONTENT_SECURITY_POLICY),
         "sandbox; default-src 'none'"
     );
+    idp.shutdown().await;
+}
+
+/// An issuer nested under `/{name}` has the same guard on its control API.
+#[tokio::test]
+async fn a_nested_issuers_control_api_is_guarded_too() {
+    let idp = MockIdp::start(IdpConfig {
+        issuers: vec![mock_idp::config::IssuerConfig {
+            name: "second".into(),
+            audience: None,
+            authz: mock_idp::AuthzSettings::default(),
+        }],
+        ..IdpConfig::default()
+    })
+    .await
+    .expect("IdP starts");
+    let info = format!("{}/second/_control/info", idp.issuer());
+    let ok = send(http().get(&info)).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
+    assert_eq!(ok.json()["issuer"], format!("{}/second", idp.issuer()));
+    let cross = send(
+        http()
+            .get(&info)
+            .header(header::ORIGIN, "https://evil.example"),
+    )
+    .await;
+    assert_eq!(cross.status, StatusCode::FORBIDDEN);
+    assert!(cross.header(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_empty());
+    let rebound = send(http().get(&info).header(header::HOST, "evil.example")).await;
+    assert_eq!(rebound.status, StatusCode::MISDIRECTED_REQUEST);
+    // Its protocol endpoints keep CORS.
+    let jwks = send(
+        http()
+            .get(format!("{}/second/jwks", idp.issuer()))
+            .header(header::ORIGIN, "https://app.example"),
+    )
+    .await;
+    assert_eq!(jwks.header(header::ACCESS_CONTROL_ALLOW_ORIGIN), "*");
     idp.shutdown().await;
 }
