@@ -73,6 +73,7 @@ impl RestartableReference {
     }
 
     pub async fn shutdown(self) {
+        // Taken in its own statement, so the slot's lock is not held while the target stops.
         let running = self.slot.lock().await.take();
         if let Some(running) = running {
             running.shutdown().await;

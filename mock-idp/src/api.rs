@@ -1,28 +1,29 @@
 //! The JSON vocabulary of the control API (`docs/contracts.md` §2).
 //!
 //! Every type here serialises to exactly the JSON the contract shows, so the HTTP control API and
-//! the Rust API ([`crate::Idp`]) exchange the same values.
+//! the Rust API ([`Idp`](crate::idp::Idp)) exchange the same values.
 //! Request types reject unknown fields: a typo in a scenario is an error, not a silently ignored knob.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::names::closed_names;
+
 /// A JSON object, as used for claims, JOSE headers, JWKs and introspection answers.
 pub type JsonObject = Map<String, Value>;
 
-/// How a minted token is encoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TokenFormat {
-    /// A JWS compact serialisation (RFC 7515), the default.
-    #[default]
-    Jwt,
-    /// A random reference token, meaningful only through introspection.
-    Opaque,
+closed_names! {
+    /// How a minted token is encoded.
+    #[derive(Default)]
+    pub enum TokenFormat("token format") {
+        /// A JWS compact serialisation (RFC 7515), the default.
+        #[default]
+        Jwt = "jwt",
+        /// A random reference token, meaningful only through introspection.
+        Opaque = "opaque",
+    }
 }
 
 /// The `aud` of a minted token: one string or an array of strings.
@@ -78,115 +79,59 @@ pub struct MintRequest {
     pub kid: Option<String>,
 }
 
-/// A deliberate flaw in a minted token. Each is applied after the defaults.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Defect {
-    /// `exp` = now − 600, `iat` = now − 900.
-    Expired,
-    /// `nbf` = now + 3600.
-    NotYetValid,
-    /// No `exp` claim.
-    MissingExp,
-    /// `aud` = `https://other.example/mcp`.
-    WrongAudience,
-    /// No `aud` claim.
-    MissingAudience,
-    /// `iss` = `https://other-issuer.example`.
-    WrongIssuer,
-    /// One byte of the signature flipped.
-    BadSignature,
-    /// The payload changed after signing (`sub` = `attacker`).
-    TamperedPayload,
-    /// Signed by a key that is not in the JWKS, with a fresh kid `untrusted-key-N`.
-    UntrustedKey,
-    /// Signed by a key that is not in the JWKS, with the active key's kid.
-    UntrustedKeyKnownKid,
-    /// Signed by the active key, with a fresh kid `unknown-kid-N`.
-    UnknownKid,
-    /// `alg` = `none` with an empty signature (`h.p.`).
-    AlgNone,
-    /// `alg` = `none` with only two segments (`h.p`).
-    AlgNoneUnsigned,
-    /// HS256 keyed with the RSA public key as SPKI PEM text.
-    Hs256PublicKeyPem,
-    /// HS256 keyed with the RSA public JWK as compact JSON (`kty`, `n`, `e`).
-    Hs256PublicKeyJwk,
-    /// `typ` = `JWT` instead of `at+jwt`.
-    WrongTyp,
-    /// No `scope` claim.
-    MissingScope,
-    /// The scope moved to `scp` as an array.
-    ScopeAsScpArray,
-    /// The scope moved to `scp` as a space-separated string.
-    ScopeAsScpString,
-    /// Header `crit` names an unknown extension, which is also present.
-    CritUnknown,
-    /// Header `jku` points at the IdP's probe endpoint.
-    JkuHeader,
-    /// Header `x5u` points at the IdP's probe endpoint.
-    X5uHeader,
-    /// `kid` = `../../../../dev/null`.
-    KidPathTraversal,
+closed_names! {
+    /// A deliberate flaw in a minted token. Each is applied after the defaults.
+    pub enum Defect("defect") {
+        /// `exp` = now − 600, `iat` = now − 900.
+        Expired = "expired",
+        /// `nbf` = now + 3600.
+        NotYetValid = "not-yet-valid",
+        /// No `exp` claim.
+        MissingExp = "missing-exp",
+        /// `aud` = `https://other.example/mcp`.
+        WrongAudience = "wrong-audience",
+        /// No `aud` claim.
+        MissingAudience = "missing-audience",
+        /// `iss` = `https://other-issuer.example`.
+        WrongIssuer = "wrong-issuer",
+        /// One byte of the signature flipped.
+        BadSignature = "bad-signature",
+        /// The payload changed after signing (`sub` = `attacker`).
+        TamperedPayload = "tampered-payload",
+        /// Signed by a key that is not in the JWKS, with a fresh kid `untrusted-key-N`.
+        UntrustedKey = "untrusted-key",
+        /// Signed by a key that is not in the JWKS, with the active key's kid.
+        UntrustedKeyKnownKid = "untrusted-key-known-kid",
+        /// Signed by the active key, with a fresh kid `unknown-kid-N`.
+        UnknownKid = "unknown-kid",
+        /// `alg` = `none` with an empty signature (`h.p.`).
+        AlgNone = "alg-none",
+        /// `alg` = `none` with only two segments (`h.p`).
+        AlgNoneUnsigned = "alg-none-unsigned",
+        /// HS256 keyed with the RSA public key as SPKI PEM text.
+        Hs256PublicKeyPem = "hs256-public-key-pem",
+        /// HS256 keyed with the RSA public JWK as compact JSON (`kty`, `n`, `e`).
+        Hs256PublicKeyJwk = "hs256-public-key-jwk",
+        /// `typ` = `JWT` instead of `at+jwt`.
+        WrongTyp = "wrong-typ",
+        /// No `scope` claim.
+        MissingScope = "missing-scope",
+        /// The scope moved to `scp` as an array.
+        ScopeAsScpArray = "scope-as-scp-array",
+        /// The scope moved to `scp` as a space-separated string.
+        ScopeAsScpString = "scope-as-scp-string",
+        /// Header `crit` names an unknown extension, which is also present.
+        CritUnknown = "crit-unknown",
+        /// Header `jku` points at the IdP's probe endpoint.
+        JkuHeader = "jku-header",
+        /// Header `x5u` points at the IdP's probe endpoint.
+        X5uHeader = "x5u-header",
+        /// `kid` = `../../../../dev/null`.
+        KidPathTraversal = "kid-path-traversal",
+    }
 }
 
 impl Defect {
-    /// Every defect, in the order of the contract.
-    pub const ALL: &'static [Defect] = &[
-        Defect::Expired,
-        Defect::NotYetValid,
-        Defect::MissingExp,
-        Defect::WrongAudience,
-        Defect::MissingAudience,
-        Defect::WrongIssuer,
-        Defect::BadSignature,
-        Defect::TamperedPayload,
-        Defect::UntrustedKey,
-        Defect::UntrustedKeyKnownKid,
-        Defect::UnknownKid,
-        Defect::AlgNone,
-        Defect::AlgNoneUnsigned,
-        Defect::Hs256PublicKeyPem,
-        Defect::Hs256PublicKeyJwk,
-        Defect::WrongTyp,
-        Defect::MissingScope,
-        Defect::ScopeAsScpArray,
-        Defect::ScopeAsScpString,
-        Defect::CritUnknown,
-        Defect::JkuHeader,
-        Defect::X5uHeader,
-        Defect::KidPathTraversal,
-    ];
-
-    /// The kebab-case name used on the wire.
-    pub fn name(self) -> &'static str {
-        match self {
-            Defect::Expired => "expired",
-            Defect::NotYetValid => "not-yet-valid",
-            Defect::MissingExp => "missing-exp",
-            Defect::WrongAudience => "wrong-audience",
-            Defect::MissingAudience => "missing-audience",
-            Defect::WrongIssuer => "wrong-issuer",
-            Defect::BadSignature => "bad-signature",
-            Defect::TamperedPayload => "tampered-payload",
-            Defect::UntrustedKey => "untrusted-key",
-            Defect::UntrustedKeyKnownKid => "untrusted-key-known-kid",
-            Defect::UnknownKid => "unknown-kid",
-            Defect::AlgNone => "alg-none",
-            Defect::AlgNoneUnsigned => "alg-none-unsigned",
-            Defect::Hs256PublicKeyPem => "hs256-public-key-pem",
-            Defect::Hs256PublicKeyJwk => "hs256-public-key-jwk",
-            Defect::WrongTyp => "wrong-typ",
-            Defect::MissingScope => "missing-scope",
-            Defect::ScopeAsScpArray => "scope-as-scp-array",
-            Defect::ScopeAsScpString => "scope-as-scp-string",
-            Defect::CritUnknown => "crit-unknown",
-            Defect::JkuHeader => "jku-header",
-            Defect::X5uHeader => "x5u-header",
-            Defect::KidPathTraversal => "kid-path-traversal",
-        }
-    }
-
     /// Whether a verifier that trusts only the IdP's JWKS can never accept the token.
     /// Introspection answers `{"active":false}` for such tokens.
     pub fn breaks_signature(self) -> bool {
@@ -221,24 +166,6 @@ impl Defect {
     }
 }
 
-impl fmt::Display for Defect {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Defect {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Defect::ALL
-            .iter()
-            .copied()
-            .find(|defect| defect.name() == s)
-            .ok_or_else(|| format!("unknown defect {s:?}"))
-    }
-}
-
 /// The answer of `POST /_control/mint`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MintedToken {
@@ -254,16 +181,16 @@ pub struct MintedToken {
     pub jti: String,
 }
 
-/// Lifecycle state of a managed signing key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum KeyState {
-    /// Published in the JWKS, not used for signing.
-    Announced,
-    /// Published and signing; exactly one key is active.
-    Active,
-    /// Removed from the JWKS.
-    Retired,
+closed_names! {
+    /// Lifecycle state of a managed signing key.
+    pub enum KeyState("key state") {
+        /// Published in the JWKS, not used for signing.
+        Announced = "announced",
+        /// Published and signing; exactly one key is active.
+        Active = "active",
+        /// Removed from the JWKS.
+        Retired = "retired",
+    }
 }
 
 /// One entry of `GET /_control/keys`.
@@ -351,26 +278,26 @@ pub struct RevokeRequest {
     pub token: String,
 }
 
-/// A protocol endpoint that can be told to misbehave.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FaultEndpoint {
-    /// `GET /jwks`.
-    Jwks,
-    /// `POST /introspect`.
-    Introspect,
-    /// `POST /token`.
-    Token,
-    /// Both discovery documents.
-    Metadata,
-    /// `/authorize` and its consent form.
-    Authorize,
-    /// `/register` and `/register/{id}`.
-    Register,
-    /// `/userinfo`.
-    Userinfo,
-    /// `POST /revoke`.
-    Revoke,
+closed_names! {
+    /// A protocol endpoint that can be told to misbehave.
+    pub enum FaultEndpoint("fault endpoint") {
+        /// `GET /jwks`.
+        Jwks = "jwks",
+        /// `POST /introspect`.
+        Introspect = "introspect",
+        /// `POST /token`.
+        Token = "token",
+        /// Both discovery documents.
+        Metadata = "metadata",
+        /// `/authorize` and its consent form.
+        Authorize = "authorize",
+        /// `/register` and `/register/{id}`.
+        Register = "register",
+        /// `/userinfo`.
+        Userinfo = "userinfo",
+        /// `POST /revoke`.
+        Revoke = "revoke",
+    }
 }
 
 /// How a faulty endpoint misbehaves.
@@ -428,36 +355,36 @@ pub struct FaultSpec {
     pub client_id: Option<String>,
 }
 
-/// Which protocol endpoint a recorded request reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EndpointKind {
-    /// A discovery document.
-    Metadata,
-    /// The JWKS.
-    Jwks,
-    /// The token endpoint.
-    Token,
-    /// The introspection endpoint.
-    Introspect,
-    /// The revocation endpoint.
-    Revoke,
-    /// The authorization endpoint and its consent form.
-    Authorize,
-    /// Dynamic client registration and management.
-    Register,
-    /// The userinfo endpoint.
-    Userinfo,
-    /// `/_probe/*` (URLs planted in `jku`/`x5u` headers).
-    Probe,
-    /// `/healthz`.
-    Health,
-    /// `/downstream`: a stand-in for an API an MCP server calls on behalf of its users.
-    Downstream,
-    /// `/documents/{name}`: documents hosted through the control API.
-    Document,
-    /// Any other path.
-    Other,
+closed_names! {
+    /// Which protocol endpoint a recorded request reached.
+    pub enum EndpointKind("endpoint") {
+        /// A discovery document.
+        Metadata = "metadata",
+        /// The JWKS.
+        Jwks = "jwks",
+        /// The token endpoint.
+        Token = "token",
+        /// The introspection endpoint.
+        Introspect = "introspect",
+        /// The revocation endpoint.
+        Revoke = "revoke",
+        /// The authorization endpoint and its consent form.
+        Authorize = "authorize",
+        /// Dynamic client registration and management.
+        Register = "register",
+        /// The userinfo endpoint.
+        Userinfo = "userinfo",
+        /// `/_probe/*` (URLs planted in `jku`/`x5u` headers).
+        Probe = "probe",
+        /// `/healthz`.
+        Health = "health",
+        /// `/downstream`: a stand-in for an API an MCP server calls on behalf of its users.
+        Downstream = "downstream",
+        /// `/documents/{name}`: documents hosted through the control API.
+        Document = "document",
+        /// Any other path.
+        Other = "other",
+    }
 }
 
 /// One entry of `GET /_control/requests`.

@@ -1,11 +1,100 @@
-//! The configuration file (`mock-idp --config FILE`, TOML) and the commented example that
-//! `mock-idp init` prints. Flags and environment variables override what the file says.
+//! How to start the IdP: [`IdpConfig`] (the Rust API's settings), the configuration file
+//! (`mock-idp --config FILE`, TOML) and the commented example that `mock-idp init` prints. Flags
+//! and environment variables override what the file says.
 
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::authz::AuthzSettings;
+
+/// How to start a [`MockIdp`](crate::MockIdp).
+#[derive(Clone, PartialEq, Eq)]
+pub struct IdpConfig {
+    /// Where to listen; default `127.0.0.1:0` (an ephemeral port).
+    pub addr: SocketAddr,
+    /// `None`: keys in memory only. `Some(dir)`: keys persisted in `dir/keys.json` and reloaded.
+    pub state_dir: Option<PathBuf>,
+    /// The `aud` minted tokens get when the request names none (no `aud` claim if `None`).
+    pub default_audience: Option<String>,
+    /// The client allowed to call the introspection endpoint; default `conformance-rs`.
+    pub introspection_client_id: String,
+    /// Its secret; default `conformance-rs-secret`.
+    pub introspection_client_secret: String,
+    /// The client allowed to use `client_credentials` at `/token`; default `conformance-client`.
+    pub token_client_id: String,
+    /// Its secret; default `conformance-client-secret`.
+    pub token_client_secret: String,
+    /// The authorization server: registration mode, clients, consent, lifetimes.
+    pub authz: AuthzSettings,
+    /// More issuers, each at `{root}/{name}` with its own keys (in `state_dir/{name}`), clients
+    /// and registration mode.
+    pub issuers: Vec<IssuerConfig>,
+    /// How long slow clients may take, and how many connections are served at once.
+    pub limits: ServeLimits,
+}
+
+/// What slow or numerous clients may cost the server. A connection that breaks a deadline is
+/// closed; connections beyond the cap wait in the listen queue until one closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServeLimits {
+    /// A request head must arrive whole within this long of the connection opening or of the
+    /// previous answer on it: the deadline for slow headers, and the idle timeout of a
+    /// keep-alive connection (hyper starts its header timer as soon as a connection waits for
+    /// a request). Only [`MockIdp::start`](crate::MockIdp::start) applies it.
+    pub header_read_timeout: Duration,
+    /// A request body must arrive whole within this long of its head; a late one gets 408.
+    pub body_read_timeout: Duration,
+    /// The most connections served at once. Only [`MockIdp::start`](crate::MockIdp::start)
+    /// applies it.
+    pub max_connections: usize,
+}
+
+impl Default for ServeLimits {
+    fn default() -> Self {
+        ServeLimits {
+            header_read_timeout: Duration::from_secs(15),
+            body_read_timeout: Duration::from_secs(15),
+            max_connections: 1024,
+        }
+    }
+}
+
+impl Default for IdpConfig {
+    fn default() -> Self {
+        IdpConfig {
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            state_dir: None,
+            default_audience: None,
+            introspection_client_id: "conformance-rs".to_owned(),
+            introspection_client_secret: "conformance-rs-secret".to_owned(),
+            token_client_id: "conformance-client".to_owned(),
+            token_client_secret: "conformance-client-secret".to_owned(),
+            authz: AuthzSettings::default(),
+            issuers: Vec::new(),
+            limits: ServeLimits::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for IdpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdpConfig")
+            .field("addr", &self.addr)
+            .field("state_dir", &self.state_dir)
+            .field("default_audience", &self.default_audience)
+            .field("introspection_client_id", &self.introspection_client_id)
+            .field("introspection_client_secret", &"[redacted]")
+            .field("token_client_id", &self.token_client_id)
+            .field("token_client_secret", &"[redacted]")
+            .field("authz", &self.authz)
+            .field("issuers", &self.issuers)
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
 
 /// The whole file. Every table and field is optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]

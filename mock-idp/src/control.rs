@@ -2,50 +2,127 @@
 //! thin call into [`Idp`]. Control requests are not recorded and faults never apply to them.
 //! Every error is `{"error":"invalid_request","error_description":...}` with status 400
 //! (or `server_error` with 500 when the IdP itself failed, e.g. writing the key file).
+//!
+//! The control API is for test programs, never for web pages: it has no CORS, refuses requests a
+//! browser marks as cross-origin, takes bodies only as `application/json` (which a page cannot
+//! send without a preflight), and answers only requests whose `Host` names the IdP itself (DNS
+//! rebinding). [`refusal`] holds these rules; the recorder applies them before any route.
 
 use axum::Router;
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, header};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{MethodFilter, on};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::IdpError;
 use crate::api::{
     ClockRequest, ExtraJwk, FaultSpec, IntrospectionOverride, KeyRef, MintRequest,
     RevokeGrantRequest, RevokeRequest,
 };
+use crate::error::IdpError;
 use crate::idp::Idp;
 use crate::oauth_error::OAuthError;
-use crate::routes::{NO_STORE, RawBody, json_value, method_not_allowed};
+use crate::respond::{NO_STORE, RawBody, json_value, method_not_allowed};
 
-pub(crate) fn router() -> Router<Idp> {
-    Router::new()
-        .route("/info", get(info))
-        .route("/mint", post(mint))
-        .route("/keys", get(keys))
-        .route("/keys/announce", post(announce))
-        .route("/keys/activate", post(activate))
-        .route("/keys/retire", post(retire))
-        .route("/keys/rotate", post(rotate))
-        .route("/keys/forget", post(forget))
-        .route("/keys/extra", post(add_extra).delete(clear_extra))
-        .route("/introspection/override", post(set_override))
-        .route("/revoke", post(revoke))
-        .route("/revoke/grant", post(revoke_grant))
-        .route("/documents", post(host_document))
-        .route("/faults", post(set_fault).delete(clear_faults))
-        .route("/requests", get(requests).delete(clear_requests))
-        .route("/requests/last", get(last_request))
-        .route("/clock", get(clock).post(set_clock))
-        .route("/reset", post(reset))
-        .route(
-            "/clients",
-            get(list_clients).post(add_client).delete(forget_clients),
-        )
-        .method_not_allowed_fallback(method_not_allowed)
+/// Declares the control routes once: the router serves them and [`CONTROL_ROUTES`] lists them
+/// (a test holds `docs/contracts.md` §2 to that list).
+macro_rules! control_routes {
+    ($($method:ident $path:literal => $handler:ident,)+) => {
+        /// Every route of the control API as (method, path under `/_control`), in the order of
+        /// `docs/contracts.md` §2.
+        pub const CONTROL_ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),+];
+
+        pub(crate) fn router() -> Router<Idp> {
+            Router::new()
+                $(.route($path, on(MethodFilter::$method, $handler)))+
+                .method_not_allowed_fallback(method_not_allowed)
+        }
+    };
+}
+
+control_routes! {
+    GET "/info" => info,
+    POST "/mint" => mint,
+    GET "/keys" => keys,
+    POST "/keys/announce" => announce,
+    POST "/keys/activate" => activate,
+    POST "/keys/retire" => retire,
+    POST "/keys/rotate" => rotate,
+    POST "/keys/forget" => forget,
+    POST "/keys/extra" => add_extra,
+    DELETE "/keys/extra" => clear_extra,
+    POST "/introspection/override" => set_override,
+    POST "/revoke" => revoke,
+    POST "/documents" => host_document,
+    POST "/revoke/grant" => revoke_grant,
+    POST "/faults" => set_fault,
+    DELETE "/faults" => clear_faults,
+    GET "/requests" => requests,
+    GET "/requests/last" => last_request,
+    DELETE "/requests" => clear_requests,
+    POST "/clock" => set_clock,
+    GET "/clock" => clock,
+    POST "/reset" => reset,
+    GET "/clients" => list_clients,
+    POST "/clients" => add_client,
+    DELETE "/clients" => forget_clients,
+}
+
+/// Why a control request is refused before its body is read, if it is: a request that is not
+/// addressed to this server by its own name (421), or one a browser made for a web page (403).
+pub(crate) fn refusal(idp: &Idp, parts: &Parts) -> Option<OAuthError> {
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()));
+    if !host.is_some_and(|host| idp.hosts().allows(host)) {
+        return Some(
+            OAuthError::new(StatusCode::MISDIRECTED_REQUEST, "invalid_request").with_description(
+                "the control API answers only requests addressed to the IdP's own address (Host)",
+            ),
+        );
+    }
+    let preflight = parts.method == Method::OPTIONS
+        && parts
+            .headers
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let foreign_origin = parts
+        .headers
+        .get(header::ORIGIN)
+        .is_some_and(|origin| !origin.to_str().is_ok_and(|o| idp.hosts().is_own_origin(o)));
+    // Fetch metadata: what a browser says about who made the request.
+    let cross_site = parts
+        .headers
+        .get("sec-fetch-site")
+        .is_some_and(|site| !matches!(site.as_bytes(), b"same-origin" | b"none"));
+    if preflight || foreign_origin || cross_site {
+        return Some(
+            OAuthError::new(StatusCode::FORBIDDEN, "access_denied")
+                .with_description("the control API does not answer requests from web pages"),
+        );
+    }
+    None
+}
+
+/// Why a control request's body is refused, if it is: a body that is not declared JSON (415).
+pub(crate) fn body_refusal(parts: &Parts, body: &[u8]) -> Option<OAuthError> {
+    let json = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
+    if !body.is_empty() && !json {
+        return Some(
+            OAuthError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_request")
+                .with_description("a control request body needs Content-Type: application/json"),
+        );
+    }
+    None
 }
 
 type Answer = Result<Response, OAuthError>;
@@ -75,6 +152,9 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, OAuthError> {
 }
 
 fn failed(err: IdpError) -> OAuthError {
+    if matches!(err, IdpError::RevocationsFull) {
+        return OAuthError::temporarily_unavailable(err.to_string());
+    }
     if err.is_client_error() {
         OAuthError::invalid_request(err.to_string())
     } else {
@@ -88,7 +168,7 @@ async fn list_clients(State(idp): State<Idp>) -> Answer {
 }
 
 async fn add_client(State(idp): State<Idp>, RawBody(body): RawBody) -> Answer {
-    let config: crate::ClientConfig = parse(&body)?;
+    let config: crate::authz::clients::ClientConfig = parse(&body)?;
     idp.add_client(&config).map_err(failed)?;
     done()
 }
@@ -159,7 +239,7 @@ async fn set_override(State(idp): State<Idp>, RawBody(body): RawBody) -> Answer 
 
 async fn revoke(State(idp): State<Idp>, RawBody(body): RawBody) -> Answer {
     let RevokeRequest { token } = parse(&body)?;
-    idp.revoke(&token);
+    idp.revoke(&token).map_err(failed)?;
     done()
 }
 
@@ -176,9 +256,8 @@ async fn revoke_grant(State(idp): State<Idp>, RawBody(body): RawBody) -> Answer 
         .grants()
         .revoke_code_grant(&code)
         .ok_or_else(|| OAuthError::invalid_request("no authorization code of this issuer"))?;
-    for token in tokens {
-        idp.revoke(&token);
-    }
+    idp.revoke_issued(&tokens)
+        .map_err(|full| failed(full.into()))?;
     done()
 }
 

@@ -5,27 +5,29 @@
 //! `.await`; slow work (RSA key generation, signing) happens outside them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock};
 
 use axum::body::Bytes;
 use serde_json::json;
 use tokio::sync::watch;
 
-use crate::IdpConfig;
-use crate::IdpError;
 use crate::api::{
     Audience, ClockNow, ClockRequest, Defect, EndpointKind, Fault, FaultSpec, Info, JsonObject,
     KeyInfo, KeyRef, MintRequest, MintedToken, RecordedRequest, Rotation,
 };
-use crate::authz::clients::{AuthMethod, ClientRecord, Origin};
+use crate::authz::clients::{AuthMethod, ClientMetadata, ClientRecord, Origin};
 use crate::authz::grants::Grant;
 use crate::authz::redirect::RedirectPolicy;
 use crate::authz::{AuthzState, RegistrationMode};
 use crate::clock::Clock;
+use crate::config::IdpConfig;
+use crate::error::IdpError;
 use crate::faults::{FaultTable, fault_endpoint};
-use crate::introspection::{self, Lookup, Registry, TokenRecord};
+use crate::host::Hosts;
+use crate::introspection::{self, Issued, Lookup, Registry, RevocationsFull, TokenId, TokenRecord};
 use crate::keys::{KeyMaterial, KeySet, SigningKey};
 use crate::log::RequestLog;
+use crate::sync::{lock, read, write};
 use crate::tokens::{Signers, TokenFactory};
 
 /// A client the IdP authenticates (client_secret_basic or client_secret_post).
@@ -83,6 +85,10 @@ struct Inner {
     documents: Mutex<std::collections::BTreeMap<String, crate::api::HostedDocument>>,
     /// Set when the server stops, which releases requests held by a `hang` fault.
     stopping: watch::Sender<bool>,
+    /// The `Host` values the control API answers to.
+    hosts: Hosts,
+    /// How long a request body may take to arrive.
+    body_read_timeout: std::time::Duration,
 }
 
 /// The mock IdP's state and operations: the Rust face of the control API.
@@ -91,20 +97,6 @@ struct Inner {
 #[derive(Clone, Debug)]
 pub struct Idp {
     inner: Arc<Inner>,
-}
-
-/// Locks, ignoring poisoning: a panic inside one of the short critical sections loses at most
-/// that update, while refusing every later request would turn one bug into an outage.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-pub(crate) fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(PoisonError::into_inner)
-}
-
-pub(crate) fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Idp {
@@ -138,7 +130,7 @@ impl Idp {
             origin: Origin::Configured,
             registration_access_token: None,
             issued_at: 0,
-            metadata: JsonObject::new(),
+            metadata: ClientMetadata::default(),
         };
         let authz = AuthzState::new(
             config.authz.clone(),
@@ -153,6 +145,7 @@ impl Idp {
             config.token_client_id.clone(),
         );
         let log = RequestLog::default();
+        let hosts = Hosts::of(&urls.issuer);
         Ok(Idp {
             inner: Arc::new(Inner {
                 urls,
@@ -178,6 +171,8 @@ impl Idp {
                 clock: Mutex::new(Clock::Real),
                 documents: Mutex::new(Default::default()),
                 stopping: watch::channel(false).0,
+                hosts,
+                body_read_timeout: config.limits.body_read_timeout,
             }),
         })
     }
@@ -260,9 +255,81 @@ impl Idp {
         lock(&self.inner.registry).set_override(token, response);
     }
 
-    /// `token` introspects as `{"active":false}` from now on (`POST /_control/revoke`).
-    pub fn revoke(&self, token: &str) {
-        lock(&self.inner.registry).revoke(token);
+    /// `token` introspects as `{"active":false}` from now on, until it expires
+    /// (`POST /_control/revoke`). A token the IdP knows nothing about, or one with an
+    /// introspection override, stays revoked until a reset. Fails only when the revocation list
+    /// is full of unexpired revocations.
+    pub fn revoke(&self, token: &str) -> Result<(), IdpError> {
+        let now = self.now();
+        // Each lock is taken in a statement of its own: `claims_of` takes the registry again.
+        let overridden = lock(&self.inner.registry).has_override(token);
+        let expires_at = if overridden {
+            None
+        } else {
+            self.claims_of(token)
+                .and_then(|claims| claims.get("exp").and_then(serde_json::Value::as_i64))
+        };
+        let issued = Issued {
+            id: TokenId::of(token),
+            expires_at,
+        };
+        lock(&self.inner.registry).revoke(&[issued], now)?;
+        Ok(())
+    }
+
+    /// Revokes tokens issued in a grant, each until it expires: all, or none when the
+    /// revocation list cannot hold them all.
+    pub(crate) fn revoke_issued(&self, issued: &[Issued]) -> Result<(), RevocationsFull> {
+        let now = self.now();
+        lock(&self.inner.registry).revoke(issued, now)
+    }
+
+    /// RFC 7009 revocation on behalf of `client` (`None`: the resource server's introspection
+    /// client, which may revoke any token). A client may revoke only tokens issued to it
+    /// (RFC 7009 §2.1); a token the IdP does not recognise is not revoked, and that is no error
+    /// (§2.2). Revoking a refresh token revokes its family and the access tokens issued in it.
+    pub(crate) fn revoke_for(
+        &self,
+        token: &str,
+        client: Option<&str>,
+    ) -> Result<(), RevokeRefusal> {
+        let owner = self.inner.authz.grants().refresh_owner(token);
+        if let Some((family, owner)) = owner {
+            if client.is_some_and(|client| client != owner) {
+                return Err(RevokeRefusal::OtherClient);
+            }
+            let now = self.now();
+            let size = self.inner.authz.grants().family_size(family);
+            let room = lock(&self.inner.registry).has_room(size, now);
+            if !room {
+                return Err(RevokeRefusal::Full);
+            }
+            let issued = self.inner.authz.grants().revoke_family(family);
+            return self.revoke_issued(&issued).map_err(|_| RevokeRefusal::Full);
+        }
+        let Some(client) = client else {
+            return self.revoke(token).map_err(|_| RevokeRefusal::Full);
+        };
+        let Some(claims) = self.claims_of(token) else {
+            return Ok(());
+        };
+        if claims.get("client_id").and_then(serde_json::Value::as_str) != Some(client) {
+            return Err(RevokeRefusal::OtherClient);
+        }
+        self.revoke_issued(&[Issued::of(token, &claims)])
+            .map_err(|_| RevokeRefusal::Full)
+    }
+
+    /// The claims of a token this IdP minted or signed, whatever its state; `None` otherwise.
+    fn claims_of(&self, token: &str) -> Option<JsonObject> {
+        let known = lock(&self.inner.registry).known_claims(token);
+        known.or_else(|| {
+            introspection::verify_own_jwt(
+                token,
+                |kid| read(&self.inner.keys).get(kid).cloned(),
+                &self.inner.urls.issuer,
+            )
+        })
     }
 
     /// Makes an endpoint misbehave (`POST /_control/faults`).
@@ -346,7 +413,7 @@ impl Idp {
     }
 
     /// Adds (or replaces) a pre-registered client (`POST /_control/clients`).
-    pub fn add_client(&self, config: &crate::ClientConfig) -> Result<(), IdpError> {
+    pub fn add_client(&self, config: &crate::authz::clients::ClientConfig) -> Result<(), IdpError> {
         let record =
             ClientRecord::from_config(config, self.now()).map_err(IdpError::InvalidRequest)?;
         self.inner.authz.clients_mut().insert(record);
@@ -732,9 +799,28 @@ impl Idp {
         self.inner.stopping.subscribe()
     }
 
+    /// The `Host` values the control API answers to.
+    pub(crate) fn hosts(&self) -> &Hosts {
+        &self.inner.hosts
+    }
+
+    /// How long a request body may take to arrive.
+    pub(crate) fn body_read_timeout(&self) -> std::time::Duration {
+        self.inner.body_read_timeout
+    }
+
     pub(crate) fn stop(&self) {
         self.inner.stopping.send_replace(true);
     }
+}
+
+/// Why a client's revocation request is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RevokeRefusal {
+    /// The token was issued to another client (RFC 7009 §2.1).
+    OtherClient,
+    /// The revocation list is full of unexpired revocations.
+    Full,
 }
 
 /// What introspection found: a token record (answered from its claims at the current time) or a
@@ -776,7 +862,7 @@ fn metadata_document(urls: &Urls, settings: &crate::authz::AuthzSettings) -> Byt
         "authorization_response_iss_parameter_supported": true,
         "scopes_supported": settings.scopes_supported,
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": [settings.signing_alg.as_str()],
+        "id_token_signing_alg_values_supported": [settings.signing_alg.name()],
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce"],
     });
     if settings.registration == RegistrationMode::Dynamic {
@@ -887,12 +973,12 @@ mod tests {
             json!({"active": false})
         );
 
-        idp.revoke(&minted.token);
+        idp.revoke(&minted.token).expect("revoke");
         assert_eq!(
             Value::Object(idp.introspect(&minted.token)),
             json!({"active": false})
         );
-        idp.revoke(&issued.token);
+        idp.revoke(&issued.token).expect("revoke");
         assert_eq!(idp.introspect(&issued.token)["active"], false);
 
         let response = json!({"active": true, "sub": "overridden"});

@@ -3,9 +3,15 @@
 //! Tokens minted through the control API are remembered (bounded, oldest forgotten first) with
 //! their claims and whether their signature can verify. Tokens issued at `/token` are not stored:
 //! introspection verifies them against the IdP's own keys instead, which keeps memory flat under load.
+//! Revocations are different: a revoked token must stay revoked until it expires, so they are
+//! never forgotten early; when the list is full of unexpired revocations, the next revocation is
+//! refused instead.
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::{Arc, OnceLock};
+
+use aws_lc_rs::digest;
 
 use axum::body::Bytes;
 
@@ -16,8 +22,145 @@ use serde_json::{Value, json};
 use crate::api::JsonObject;
 use crate::keys::SigningKey;
 
-/// How many minted tokens, overrides and revocations are remembered (each).
+/// How many minted tokens, overrides and verified tokens are remembered (each).
 pub(crate) const MEMORY: usize = 8192;
+/// How many unexpired revocations are kept; more are refused, never evicted.
+pub(crate) const REVOCATION_CAPACITY: usize = 65_536;
+
+/// A token by its SHA-256 digest: what the IdP keeps of tokens it must recognise later but never
+/// hands out again (revoked tokens, access tokens issued in a grant), 32 bytes whatever the
+/// token's length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct TokenId([u8; 32]);
+
+impl TokenId {
+    pub(crate) fn of(token: &str) -> TokenId {
+        let mut id = [0; 32];
+        id.copy_from_slice(digest::digest(&digest::SHA256, token.as_bytes()).as_ref());
+        TokenId(id)
+    }
+}
+
+/// A token issued in a grant, kept so that it can be revoked with the grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Issued {
+    pub(crate) id: TokenId,
+    /// Its `exp`; `None` for a token that never expires.
+    pub(crate) expires_at: Option<i64>,
+}
+
+impl Issued {
+    /// A token with these claims.
+    pub(crate) fn of(token: &str, claims: &JsonObject) -> Issued {
+        Issued {
+            id: TokenId::of(token),
+            expires_at: claims.get("exp").and_then(Value::as_i64),
+        }
+    }
+}
+
+/// The revocation list is full of revocations that have not expired yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RevocationsFull;
+
+/// Revoked tokens, each kept until it expires (RFC 7009 §2: a revoked token stays invalid).
+/// Expired entries are dropped only when the list is full, oldest expiry first; a token with no
+/// expiry stays until a reset.
+#[derive(Debug)]
+struct Revocations {
+    /// Each token's expiry (`None`: never).
+    entries: HashMap<TokenId, Option<i64>>,
+    /// The entries that expire, soonest first (an entry whose expiry changed is skipped).
+    by_expiry: BinaryHeap<Reverse<(i64, TokenId)>>,
+    capacity: usize,
+}
+
+impl Revocations {
+    fn new(capacity: usize) -> Self {
+        Revocations {
+            entries: HashMap::new(),
+            by_expiry: BinaryHeap::new(),
+            capacity,
+        }
+    }
+
+    fn contains(&self, id: &TokenId) -> bool {
+        self.entries.contains_key(id)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// How many more revocations fit once the expired ones (at IdP time `now`) are dropped.
+    fn room(&mut self, now: i64) -> usize {
+        if self.entries.len() >= self.capacity {
+            self.drop_expired(now);
+        }
+        self.capacity.saturating_sub(self.entries.len())
+    }
+
+    /// Drops the entries that expired at or before `now`.
+    fn drop_expired(&mut self, now: i64) {
+        while let Some(Reverse((expires_at, id))) = self.by_expiry.peek().copied() {
+            if expires_at > now {
+                break;
+            }
+            self.by_expiry.pop();
+            if self.entries.get(&id) == Some(&Some(expires_at)) {
+                self.entries.remove(&id);
+            }
+        }
+    }
+
+    /// Revokes every token of `issued`, or none of them when they do not all fit.
+    fn insert_all(&mut self, issued: &[Issued], now: i64) -> Result<(), RevocationsFull> {
+        let new = issued
+            .iter()
+            .filter(|i| i.expires_at.is_none_or(|exp| exp > now))
+            .filter(|i| !self.entries.contains_key(&i.id))
+            .count();
+        if new > self.room(now) {
+            return Err(RevocationsFull);
+        }
+        for Issued { id, expires_at } in issued.iter().copied() {
+            // An expired token is inactive anyway; it needs no entry.
+            if expires_at.is_some_and(|exp| exp <= now) {
+                continue;
+            }
+            let kept = self.entries.entry(id).or_insert(expires_at);
+            // The later expiry wins; `None` (never) is later than any time.
+            let later = match (*kept, expires_at) {
+                (None, _) | (_, None) => None,
+                (Some(a), Some(b)) => Some(a.max(b)),
+            };
+            *kept = later;
+            if let Some(exp) = later {
+                self.by_expiry.push(Reverse((exp, id)));
+            }
+        }
+        // Superseded heap entries are skipped when they surface; keep the heap from growing
+        // without bound when the same tokens are revoked over and over.
+        if self.by_expiry.len() > 2 * self.capacity {
+            self.by_expiry = self
+                .entries
+                .iter()
+                .filter_map(|(id, exp)| exp.map(|exp| Reverse((exp, *id))))
+                .collect();
+        }
+        Ok(())
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.by_expiry.clear();
+    }
+}
 
 /// The claims copied from a token into an active introspection answer, in answer order.
 const ANSWER_CLAIMS: [&str; 9] = [
@@ -126,7 +269,7 @@ pub(crate) fn verify_own_jwt(
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header_b64).ok()?).ok()?;
     let key = key_for(header.get("kid")?.as_str()?)?;
     // The alg must be the key's own: no algorithm confusion.
-    if header.get("alg").and_then(Value::as_str) != Some(key.alg().as_str()) {
+    if header.get("alg").and_then(Value::as_str) != Some(key.alg().name()) {
         return None;
     }
     let signature = URL_SAFE_NO_PAD.decode(signature_b64).ok()?;
@@ -199,7 +342,7 @@ pub(crate) enum Lookup {
 pub(crate) struct Registry {
     minted: Bounded<Arc<TokenRecord>>,
     overrides: Bounded<JsonObject>,
-    revoked: Bounded<()>,
+    revoked: Revocations,
     /// JWTs this IdP signed whose signature was verified once: resource servers introspect the
     /// same token on every request, and its signature cannot change.
     verified: Bounded<Arc<TokenRecord>>,
@@ -207,17 +350,17 @@ pub(crate) struct Registry {
 
 impl Default for Registry {
     fn default() -> Self {
-        Registry::with_capacity(MEMORY)
+        Registry::with_capacity(MEMORY, REVOCATION_CAPACITY)
     }
 }
 
 impl Registry {
-    pub(crate) fn with_capacity(capacity: usize) -> Self {
+    pub(crate) fn with_capacity(memory: usize, revocations: usize) -> Self {
         Registry {
-            minted: Bounded::new(capacity),
-            overrides: Bounded::new(capacity),
-            revoked: Bounded::new(capacity),
-            verified: Bounded::new(capacity),
+            minted: Bounded::new(memory),
+            overrides: Bounded::new(memory),
+            revoked: Revocations::new(revocations),
+            verified: Bounded::new(memory),
         }
     }
 
@@ -239,8 +382,34 @@ impl Registry {
         self.overrides.insert(token, response);
     }
 
-    pub(crate) fn revoke(&mut self, token: &str) {
-        self.revoked.insert(token, ());
+    /// Revokes every token of `issued` until it expires (at IdP time `now`), or none of them
+    /// when the list has no room for them all.
+    pub(crate) fn revoke(&mut self, issued: &[Issued], now: i64) -> Result<(), RevocationsFull> {
+        self.revoked.insert_all(issued, now)
+    }
+
+    /// Whether `count` more revocations fit now.
+    pub(crate) fn has_room(&mut self, count: usize, now: i64) -> bool {
+        self.revoked.room(now) >= count
+    }
+
+    /// How many revocations are kept.
+    #[cfg(test)]
+    pub(crate) fn revocations(&self) -> usize {
+        self.revoked.len()
+    }
+
+    /// The claims the IdP knows for a token it minted or has verified, without verifying anew.
+    pub(crate) fn known_claims(&self, token: &str) -> Option<JsonObject> {
+        self.minted
+            .get(token)
+            .or_else(|| self.verified.get(token))
+            .map(|record| record.claims.clone())
+    }
+
+    /// Whether an override answers for `token`.
+    pub(crate) fn has_override(&self, token: &str) -> bool {
+        self.overrides.get(token).is_some()
     }
 
     /// Forgets overrides and revocations; minted tokens stay known.
@@ -252,7 +421,8 @@ impl Registry {
     /// Revocation wins over an override (a revoked token stays revoked, as RFC 7009 §2 says),
     /// and an override wins over what was minted.
     pub(crate) fn lookup(&self, token: &str) -> Lookup {
-        if self.revoked.get(token).is_some() {
+        // The digest is computed only when something is revoked: the hot path stays a lookup.
+        if !self.revoked.is_empty() && self.revoked.contains(&TokenId::of(token)) {
             Lookup::Revoked
         } else if let Some(response) = self.overrides.get(token) {
             Lookup::Override(response.clone())
@@ -365,13 +535,27 @@ mod tests {
         );
     }
 
+    fn forever(token: &str) -> Issued {
+        Issued {
+            id: TokenId::of(token),
+            expires_at: None,
+        }
+    }
+
+    fn until(token: &str, expires_at: i64) -> Issued {
+        Issued {
+            id: TokenId::of(token),
+            expires_at: Some(expires_at),
+        }
+    }
+
     #[test]
     fn registry_precedence_and_reset() {
         let mut registry = Registry::default();
         assert_eq!(registry.lookup("t"), Lookup::Unknown);
         registry.remember("t", record(full_claims(), true));
         assert!(matches!(registry.lookup("t"), Lookup::Minted(_)));
-        registry.revoke("t");
+        registry.revoke(&[forever("t")], 0).expect("room");
         assert_eq!(registry.lookup("t"), Lookup::Revoked);
         let response = json!({"active": true, "sub": "override"});
         registry.set_override("t", response.as_object().expect("object").clone());
@@ -385,13 +569,11 @@ mod tests {
     }
 
     #[test]
-    fn registry_is_bounded() {
-        let mut registry = Registry::with_capacity(2);
+    fn minted_tokens_are_bounded() {
+        let mut registry = Registry::with_capacity(2, 8);
         for token in ["a", "b", "c"] {
             registry.remember(token, record(json!({}), true));
-            registry.revoke(token);
         }
-        registry.reset();
         assert_eq!(registry.lookup("a"), Lookup::Unknown);
         assert!(matches!(registry.lookup("b"), Lookup::Minted(_)));
         assert!(matches!(registry.lookup("c"), Lookup::Minted(_)));
@@ -400,5 +582,38 @@ mod tests {
             matches!(registry.lookup("b"), Lookup::Minted(_)),
             "replacing does not evict"
         );
+    }
+
+    #[test]
+    fn a_full_revocation_list_refuses_rather_than_forgets() {
+        let mut registry = Registry::with_capacity(8, 3);
+        registry.revoke(&[until("first", 100)], 0).expect("room");
+        registry
+            .revoke(&[until("b", 200), forever("c")], 0)
+            .expect("room");
+        assert!(!registry.has_room(1, 0));
+        assert_eq!(
+            registry.revoke(&[until("d", 300)], 0),
+            Err(RevocationsFull),
+            "full of unexpired revocations: refused"
+        );
+        assert_eq!(registry.lookup("first"), Lookup::Revoked, "never forgotten");
+        // Revoking a token that is already revoked, or already expired, needs no room.
+        assert_eq!(registry.revoke(&[until("b", 250)], 0), Ok(()));
+        assert_eq!(registry.revoke(&[until("old", 10)], 50), Ok(()));
+        // All or nothing: a batch that does not fit revokes none of its tokens.
+        assert_eq!(
+            registry.revoke(&[until("x", 300), until("y", 300)], 150),
+            Err(RevocationsFull)
+        );
+        assert_eq!(registry.lookup("x"), Lookup::Unknown);
+        // Once "first" has expired (IdP time 100), its entry makes room.
+        registry
+            .revoke(&[until("d", 300)], 100)
+            .expect("room after expiry");
+        assert_eq!(registry.revocations(), 3);
+        assert_eq!(registry.lookup("d"), Lookup::Revoked);
+        assert_eq!(registry.lookup("b"), Lookup::Revoked, "revoked until 250");
+        assert_eq!(registry.lookup("c"), Lookup::Revoked, "no expiry: kept");
     }
 }

@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::api::{JsonObject, KeyInfo, KeyState, Rotation};
+use crate::names::closed_names;
 
 /// The name of the key file inside the state directory.
 pub(crate) const KEY_FILE: &str = "keys.json";
@@ -47,29 +48,17 @@ pub(crate) enum KeyError {
     Corrupt { path: PathBuf, message: String },
 }
 
-/// The JWS algorithm an issuer signs with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-pub enum SigningAlg {
-    /// RSASSA-PKCS1-v1_5 with SHA-256, RSA-2048 keys (the default; what every verifier takes).
-    #[default]
-    #[serde(rename = "RS256")]
-    Rs256,
-    /// ECDSA P-256 with SHA-256.
-    #[serde(rename = "ES256")]
-    Es256,
-    /// Ed25519 (RFC 8037).
-    #[serde(rename = "EdDSA")]
-    EdDsa,
-}
-
-impl SigningAlg {
-    /// The JOSE `alg` value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SigningAlg::Rs256 => "RS256",
-            SigningAlg::Es256 => "ES256",
-            SigningAlg::EdDsa => "EdDSA",
-        }
+closed_names! {
+    /// The JWS algorithm an issuer signs with.
+    #[derive(Default)]
+    pub enum SigningAlg("signing algorithm") {
+        /// RSASSA-PKCS1-v1_5 with SHA-256, RSA-2048 keys (the default; what every verifier takes).
+        #[default]
+        Rs256 = "RS256",
+        /// ECDSA P-256 with SHA-256.
+        Es256 = "ES256",
+        /// Ed25519 (RFC 8037).
+        EdDsa = "EdDSA",
     }
 }
 

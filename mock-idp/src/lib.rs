@@ -21,20 +21,24 @@ mod authz;
 mod clock;
 pub mod config;
 mod control;
+mod error;
 mod faults;
+mod host;
 mod idp;
 mod introspection;
 mod keys;
 mod log;
+mod names;
 mod oauth_error;
+mod respond;
 mod routes;
+mod serve;
+mod sync;
 mod tokens;
 
-use std::net::{Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -48,127 +52,11 @@ pub use api::{
 pub use authz::clients::{AuthMethod, ClientConfig};
 pub use authz::redirect::RedirectPolicy;
 pub use authz::{AsDefect, AuthzSettings, ConsentMode, Persona, RegistrationMode};
+pub use config::{IdpConfig, ServeLimits};
+pub use control::CONTROL_ROUTES;
+pub use error::IdpError;
 pub use idp::Idp;
 pub use keys::SigningAlg;
-
-/// How to start a [`MockIdp`].
-#[derive(Clone, PartialEq, Eq)]
-pub struct IdpConfig {
-    /// Where to listen; default `127.0.0.1:0` (an ephemeral port).
-    pub addr: SocketAddr,
-    /// `None`: keys in memory only. `Some(dir)`: keys persisted in `dir/keys.json` and reloaded.
-    pub state_dir: Option<PathBuf>,
-    /// The `aud` minted tokens get when the request names none (no `aud` claim if `None`).
-    pub default_audience: Option<String>,
-    /// The client allowed to call the introspection endpoint; default `conformance-rs`.
-    pub introspection_client_id: String,
-    /// Its secret; default `conformance-rs-secret`.
-    pub introspection_client_secret: String,
-    /// The client allowed to use `client_credentials` at `/token`; default `conformance-client`.
-    pub token_client_id: String,
-    /// Its secret; default `conformance-client-secret`.
-    pub token_client_secret: String,
-    /// The authorization server: registration mode, clients, consent, lifetimes.
-    pub authz: AuthzSettings,
-    /// More issuers, each at `{root}/{name}` with its own keys (in `state_dir/{name}`), clients
-    /// and registration mode.
-    pub issuers: Vec<config::IssuerConfig>,
-}
-
-impl Default for IdpConfig {
-    fn default() -> Self {
-        IdpConfig {
-            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-            state_dir: None,
-            default_audience: None,
-            introspection_client_id: "conformance-rs".to_owned(),
-            introspection_client_secret: "conformance-rs-secret".to_owned(),
-            token_client_id: "conformance-client".to_owned(),
-            token_client_secret: "conformance-client-secret".to_owned(),
-            authz: AuthzSettings::default(),
-            issuers: Vec::new(),
-        }
-    }
-}
-
-impl std::fmt::Debug for IdpConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IdpConfig")
-            .field("addr", &self.addr)
-            .field("state_dir", &self.state_dir)
-            .field("default_audience", &self.default_audience)
-            .field("introspection_client_id", &self.introspection_client_id)
-            .field("introspection_client_secret", &"[redacted]")
-            .field("token_client_id", &self.token_client_id)
-            .field("token_client_secret", &"[redacted]")
-            .field("authz", &self.authz)
-            .field("issuers", &self.issuers)
-            .finish()
-    }
-}
-
-/// Why an IdP operation failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum IdpError {
-    /// The listening socket could not be opened.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address asked for.
-        addr: SocketAddr,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The request is malformed or contradictory.
-    #[error("invalid request: {0}")]
-    InvalidRequest(String),
-    /// No managed key has this kid.
-    #[error("unknown kid {0:?}")]
-    UnknownKid(String),
-    /// The active key cannot be retired; activate another key first.
-    #[error("cannot retire {0:?}: it is the active key; activate another key first")]
-    RetireActiveKey(String),
-    /// The key file could not be read or written.
-    #[error("key storage: {0}")]
-    KeyStorage(String),
-    /// The crypto library failed.
-    #[error("crypto failure: {0}")]
-    Crypto(String),
-}
-
-impl IdpError {
-    /// Whether the caller's request is at fault (HTTP 400) rather than the IdP (HTTP 500).
-    pub fn is_client_error(&self) -> bool {
-        matches!(
-            self,
-            IdpError::InvalidRequest(_) | IdpError::UnknownKid(_) | IdpError::RetireActiveKey(_)
-        )
-    }
-}
-
-impl From<keys::KeyError> for IdpError {
-    fn from(err: keys::KeyError) -> Self {
-        use keys::KeyError;
-        match err {
-            KeyError::UnknownKid(kid) => IdpError::UnknownKid(kid),
-            KeyError::RetireActive(kid) => IdpError::RetireActiveKey(kid),
-            KeyError::Crypto(what) => IdpError::Crypto(what.to_owned()),
-            err @ (KeyError::Io { .. } | KeyError::Corrupt { .. }) => {
-                IdpError::KeyStorage(err.to_string())
-            }
-        }
-    }
-}
-
-impl From<tokens::MintError> for IdpError {
-    fn from(err: tokens::MintError) -> Self {
-        match err {
-            tokens::MintError::Invalid(message) => IdpError::InvalidRequest(message),
-            tokens::MintError::Key(err) => err.into(),
-        }
-    }
-}
 
 /// One issuer's application, to mount inside another HTTP server whose origin is `issuer` (an
 /// MCP server that is its own authorization server). The router serves the protocol endpoints,
@@ -246,29 +134,15 @@ impl MockIdp {
         for scheduled in std::iter::once(&idp).chain(others.iter().map(|(_, i)| i)) {
             tokio::spawn(scheduled.clone().run_rotation_schedule());
         }
-        let listener = listener.tap_io(|stream| {
-            // Small request/response exchanges: do not wait to coalesce packets.
-            let _ = stream.set_nodelay(true);
-        });
-        let (shutdown, signal) = oneshot::channel::<()>();
-        let stopped = async move {
-            let _ = signal.await;
-        };
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let limits = config.limits;
         // Serving only ends by the shutdown signal; it reports no errors.
         let task = if others.is_empty() {
-            let app = axum::ServiceExt::into_make_service(routes::served_alone(idp.clone()));
-            tokio::spawn(async move {
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(stopped)
-                    .await;
-            })
+            let app = routes::served_alone(idp.clone());
+            tokio::spawn(serve::serve(listener, app, limits, stop))
         } else {
             let app = routes::app_with_issuers(idp.clone(), &others);
-            tokio::spawn(async move {
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(stopped)
-                    .await;
-            })
+            tokio::spawn(serve::serve(listener, app, limits, stop))
         };
         Ok(MockIdp {
             idp,

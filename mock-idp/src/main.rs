@@ -227,26 +227,13 @@ fn config(args: &Args) -> anyhow::Result<IdpConfig> {
     };
     let mut authz = file.authz.clone();
     if let Some(mode) = &args.registration {
-        authz.registration = match mode.as_str() {
-            "dynamic" => RegistrationMode::Dynamic,
-            "pre-registered" => RegistrationMode::PreRegistered,
-            other => bail!("--registration {other:?}: expected dynamic or pre-registered"),
-        };
+        authz.registration = flag("--registration", mode, RegistrationMode::NAMES)?;
     }
     if let Some(mode) = &args.consent {
-        authz.consent = match mode.as_str() {
-            "auto" => ConsentMode::Auto,
-            "page" => ConsentMode::Page,
-            other => bail!("--consent {other:?}: expected auto or page"),
-        };
+        authz.consent = flag("--consent", mode, ConsentMode::NAMES)?;
     }
     if let Some(persona) = &args.persona {
-        authz.persona = match persona.as_str() {
-            "standard" => Persona::Standard,
-            "github" => Persona::Github,
-            "saas" => Persona::Saas,
-            other => bail!("--persona {other:?}: expected standard, github or saas"),
-        };
+        authz.persona = flag("--persona", persona, Persona::NAMES)?;
     }
     if args.client_id_metadata_documents {
         authz.client_id_metadata_documents = true;
@@ -261,6 +248,17 @@ fn config(args: &Args) -> anyhow::Result<IdpConfig> {
         authz,
         issuers: file.issuers.clone(),
         ..IdpConfig::default()
+    })
+}
+
+/// The value of a flag that takes one of a closed set of names.
+fn flag<T: std::str::FromStr>(name: &str, value: &str, names: &[&str]) -> anyhow::Result<T> {
+    value.parse().map_err(|_| {
+        let expected = match names {
+            [init @ .., last] if !init.is_empty() => format!("{} or {last}", init.join(", ")),
+            _ => names.join(""),
+        };
+        anyhow::anyhow!("{name} {value:?}: expected {expected}")
     })
 }
 
@@ -326,6 +324,27 @@ mod tests {
         assert_eq!(
             config(&args).expect("ok").addr,
             "127.0.0.1:9400".parse().expect("addr")
+        );
+    }
+
+    #[test]
+    fn named_flags_list_their_names() {
+        let args = Args::parse_from(["mock-idp", "--ephemeral", "--persona", "gitlab"]);
+        let err = config(&args).expect_err("unknown persona");
+        assert_eq!(
+            err.to_string(),
+            "--persona \"gitlab\": expected standard, github or saas"
+        );
+        let args = Args::parse_from(["mock-idp", "--ephemeral", "--registration", "open"]);
+        let err = config(&args).expect_err("unknown mode");
+        assert_eq!(
+            err.to_string(),
+            "--registration \"open\": expected dynamic or pre-registered"
+        );
+        let args = Args::parse_from(["mock-idp", "--ephemeral", "--consent", "page"]);
+        assert_eq!(
+            config(&args).expect("page").authz.consent,
+            ConsentMode::Page
         );
     }
 

@@ -69,6 +69,13 @@ impl OAuthError {
         Self::new(StatusCode::BAD_REQUEST, "invalid_target").with_description(description)
     }
 
+    /// 503 `temporarily_unavailable` (RFC 6749 §4.1.2.1): the server cannot answer now, but may
+    /// later.
+    pub(crate) fn temporarily_unavailable(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
+            .with_description(description)
+    }
+
     /// 404 `not_found`.
     pub(crate) fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found")

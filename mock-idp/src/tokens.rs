@@ -109,7 +109,7 @@ impl TokenFactory {
         let jti = random_hex(16)?;
         let mut claims = self.default_claims(request, now, &jti);
         let mut header = json_object(json!({
-            "alg": signers.signer.alg().as_str(),
+            "alg": signers.signer.alg().name(),
             "typ": "at+jwt",
             "kid": signers.signer.kid(),
         }));

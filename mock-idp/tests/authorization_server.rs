@@ -983,7 +983,7 @@ async fn es256_and_eddsa_issuers_sign_tokens_an_independent_verifier_accepts() {
         let jwks = send(http().get(idp.jwks_uri())).await.json();
         let jwk = &jwks["keys"][0];
         assert_eq!(jwk["kty"], kty);
-        assert_eq!(jwk["alg"], alg.as_str());
+        assert_eq!(jwk["alg"], alg.name());
         let answer = token(
             &idp,
             &[("grant_type", "client_credentials"), ("resource", RESOURCE)],
@@ -1010,7 +1010,7 @@ async fn es256_and_eddsa_issuers_sign_tokens_an_independent_verifier_accepts() {
         .json();
         assert_eq!(
             metadata["id_token_signing_alg_values_supported"],
-            json!([alg.as_str()])
+            json!([alg.name()])
         );
     }
 }

@@ -233,6 +233,7 @@ async fn minted_tokens_verify_against_the_jwks() {
     let reply = send(
         client
             .post(format!("{}/mint", idp.control_url()))
+            .header(header::CONTENT_TYPE, "application/json")
             .body("{not json"),
     )
     .await;

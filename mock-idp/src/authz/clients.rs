@@ -1,43 +1,26 @@
 //! OAuth clients: pre-registered ones from the configuration, and ones registered dynamically
 //! (RFC 7591) and managed by their registration access token (RFC 7592).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::api::JsonObject;
 use crate::authz::redirect::{RedirectPolicy, registration_problem};
+use crate::names::closed_names;
 
-/// How a client authenticates at the token endpoint (RFC 7591 §2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AuthMethod {
-    /// A public client: `client_id` only, no secret.
-    None,
-    /// HTTP Basic (RFC 6749 §2.3.1); the RFC 7591 default.
-    #[default]
-    ClientSecretBasic,
-    /// `client_id` and `client_secret` in the form body.
-    ClientSecretPost,
-}
-
-impl AuthMethod {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            AuthMethod::None => "none",
-            AuthMethod::ClientSecretBasic => "client_secret_basic",
-            AuthMethod::ClientSecretPost => "client_secret_post",
-        }
-    }
-
-    fn parse(text: &str) -> Option<AuthMethod> {
-        Some(match text {
-            "none" => AuthMethod::None,
-            "client_secret_basic" => AuthMethod::ClientSecretBasic,
-            "client_secret_post" => AuthMethod::ClientSecretPost,
-            _ => return None,
-        })
+closed_names! {
+    /// How a client authenticates at the token endpoint (RFC 7591 §2).
+    #[derive(Default)]
+    pub enum AuthMethod("client authentication method") {
+        /// A public client: `client_id` only, no secret.
+        None = "none",
+        /// HTTP Basic (RFC 6749 §2.3.1); the RFC 7591 default.
+        #[default]
+        ClientSecretBasic = "client_secret_basic",
+        /// `client_id` and `client_secret` in the form body.
+        ClientSecretPost = "client_secret_post",
     }
 }
 
@@ -100,8 +83,8 @@ pub(crate) struct ClientRecord {
     /// RFC 7592: the bearer token that reads or deletes a dynamically registered client.
     pub(crate) registration_access_token: Option<String>,
     pub(crate) issued_at: i64,
-    /// The client metadata as registered (RFC 7591 §3.2.1 echoes it back).
-    pub(crate) metadata: JsonObject,
+    /// The further metadata it registered, echoed in the registration answer.
+    pub(crate) metadata: ClientMetadata,
 }
 
 impl std::fmt::Debug for ClientRecord {
@@ -137,7 +120,7 @@ impl ClientRecord {
                 return Err(format!(
                     "client {:?}: {} needs a client_secret",
                     config.client_id,
-                    auth_method.as_str()
+                    auth_method.name()
                 ));
             }
             _ => {}
@@ -176,7 +159,7 @@ impl ClientRecord {
             origin: Origin::Configured,
             registration_access_token: None,
             issued_at: now,
-            metadata: JsonObject::new(),
+            metadata: ClientMetadata::default(),
         })
     }
 
@@ -192,15 +175,20 @@ impl ClientRecord {
     pub(crate) fn scope_allowed(&self, requested: &str) -> bool {
         match &self.scope {
             None => true,
-            Some(allowed) => requested
-                .split_ascii_whitespace()
-                .all(|s| allowed.split_ascii_whitespace().any(|a| a == s)),
+            Some(allowed) => {
+                // A set, so that a long scope string costs linear time, not the product of both.
+                let allowed: HashSet<&str> = allowed.split_ascii_whitespace().collect();
+                requested
+                    .split_ascii_whitespace()
+                    .all(|s| allowed.contains(s))
+            }
         }
     }
 
     /// The RFC 7591 §3.2.1 / RFC 7592 §3 answer describing this client.
     pub(crate) fn registration_response(&self, registration_client_uri: Option<&str>) -> Value {
-        let mut out = self.metadata.clone();
+        let mut out = JsonObject::new();
+        self.metadata.echo(&mut out);
         out.insert("client_id".into(), json!(self.client_id));
         out.insert("client_id_issued_at".into(), json!(self.issued_at));
         if let Some(secret) = &self.client_secret {
@@ -209,7 +197,7 @@ impl ClientRecord {
         }
         out.insert(
             "token_endpoint_auth_method".into(),
-            json!(self.auth_method.as_str()),
+            json!(self.auth_method.name()),
         );
         out.insert("redirect_uris".into(), json!(self.redirect_uris));
         out.insert("grant_types".into(), json!(self.grant_types));
@@ -258,8 +246,8 @@ pub(crate) struct Registration {
     pub(crate) grant_types: Vec<String>,
     pub(crate) scope: Option<String>,
     pub(crate) client_name: Option<String>,
-    /// Every field as sent, echoed back in the answer.
-    pub(crate) metadata: JsonObject,
+    /// The further metadata to keep and echo.
+    pub(crate) metadata: ClientMetadata,
 }
 
 /// Checks a registration request body (JSON object).
@@ -295,7 +283,7 @@ pub(crate) fn check_registration(body: &Value) -> Result<Registration, Registrat
     };
     let auth_method = match string("token_endpoint_auth_method")? {
         None => AuthMethod::ClientSecretBasic,
-        Some(m) => AuthMethod::parse(&m).ok_or_else(|| {
+        Some(m) => m.parse::<AuthMethod>().ok().ok_or_else(|| {
             metadata_error(format!(
                 "token_endpoint_auth_method {m:?} is not supported; use none, client_secret_basic or client_secret_post"
             ))
@@ -332,15 +320,6 @@ pub(crate) fn check_registration(body: &Value) -> Result<Registration, Registrat
             "a public client (token_endpoint_auth_method none) cannot use client_credentials",
         ));
     }
-    // OpenID Connect Registration §2: native or web (web when absent).
-    if let Some(kind) = string("application_type")?
-        && kind != "native"
-        && kind != "web"
-    {
-        return Err(metadata_error(format!(
-            "application_type {kind:?} is not supported; use native or web"
-        )));
-    }
     let redirect_uris = strings("redirect_uris")?.unwrap_or_default();
     if wants_code && redirect_uris.is_empty() {
         return Err(RegistrationError {
@@ -354,14 +333,141 @@ pub(crate) fn check_registration(body: &Value) -> Result<Registration, Registrat
             description: problem,
         });
     }
-    Ok(Registration {
+    let metadata = ClientMetadata::from_json(object).map_err(metadata_error)?;
+    let registration = Registration {
         auth_method,
         redirect_uris,
         grant_types,
         scope: string("scope")?,
         client_name: string("client_name")?,
-        metadata: object.clone(),
-    })
+        metadata,
+    };
+    let kept = registration.kept_bytes();
+    if kept > MAX_METADATA_BYTES {
+        return Err(metadata_error(format!(
+            "the client metadata to keep takes {kept} bytes; at most {MAX_METADATA_BYTES} are kept per client"
+        )));
+    }
+    Ok(registration)
+}
+
+impl Registration {
+    /// The bytes of metadata this registration asks the IdP to keep.
+    fn kept_bytes(&self) -> usize {
+        let all = |items: &[String]| items.iter().map(String::len).sum::<usize>();
+        all(&self.redirect_uris)
+            + all(&self.grant_types)
+            + self.scope.as_deref().map_or(0, str::len)
+            + self.client_name.as_deref().map_or(0, str::len)
+            + self.metadata.kept_bytes()
+    }
+}
+
+/// The most bytes of metadata kept per dynamically registered client (redirect URIs, grant
+/// types, scope, name and the fields of [`ClientMetadata`]): far more than a real client sends,
+/// and it keeps the 10,000 registrations the IdP holds within about 50 MB.
+pub(crate) const MAX_METADATA_BYTES: usize = 4096;
+
+closed_names! {
+    /// OpenID Connect Registration §2 `application_type`.
+    pub enum ApplicationType("application type") {
+        /// A native application (loopback or private-use redirect URIs).
+        Native = "native",
+        /// A web application (the default when absent).
+        Web = "web",
+    }
+}
+
+/// The optional RFC 7591 §2 metadata (and OpenID Connect's `application_type`) that a client
+/// registered, as typed fields: what the registration answer echoes besides the fields the IdP
+/// acts on. Any other field is ignored (RFC 7591 §2: "The authorization server MUST ignore any
+/// client metadata sent by the client that it does not understand"), so it is neither kept nor
+/// echoed, and neither is anything the server issues itself (`client_secret`, ...).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ClientMetadata {
+    pub(crate) application_type: Option<ApplicationType>,
+    pub(crate) client_uri: Option<Box<str>>,
+    pub(crate) logo_uri: Option<Box<str>>,
+    pub(crate) tos_uri: Option<Box<str>>,
+    pub(crate) policy_uri: Option<Box<str>>,
+    pub(crate) software_id: Option<Box<str>>,
+    pub(crate) software_version: Option<Box<str>>,
+    pub(crate) contacts: Box<[Box<str>]>,
+}
+
+impl ClientMetadata {
+    /// Reads the fields from a registration request or a metadata document; a field of the
+    /// wrong type is an error (`invalid_client_metadata`).
+    pub(crate) fn from_json(object: &JsonObject) -> Result<ClientMetadata, String> {
+        let string = |name: &str| -> Result<Option<Box<str>>, String> {
+            match object.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.as_str().into())),
+                Some(_) => Err(format!("{name} must be a string")),
+            }
+        };
+        let application_type = match string("application_type")? {
+            None => None,
+            // OpenID Connect Registration §2: native or web (web when absent).
+            Some(kind) => Some(kind.parse::<ApplicationType>().map_err(|_| {
+                format!("application_type {kind:?} is not supported; use native or web")
+            })?),
+        };
+        let contacts = match object.get("contacts") {
+            None | Some(Value::Null) => Box::default(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| item.as_str().map(Box::from))
+                .collect::<Option<_>>()
+                .ok_or("contacts must be an array of strings")?,
+            Some(_) => return Err("contacts must be an array of strings".to_owned()),
+        };
+        Ok(ClientMetadata {
+            application_type,
+            client_uri: string("client_uri")?,
+            logo_uri: string("logo_uri")?,
+            tos_uri: string("tos_uri")?,
+            policy_uri: string("policy_uri")?,
+            software_id: string("software_id")?,
+            software_version: string("software_version")?,
+            contacts,
+        })
+    }
+
+    /// The optional string fields by name.
+    fn strings(&self) -> [(&'static str, Option<&str>); 7] {
+        [
+            ("application_type", self.application_type.map(|a| a.name())),
+            ("client_uri", self.client_uri.as_deref()),
+            ("logo_uri", self.logo_uri.as_deref()),
+            ("tos_uri", self.tos_uri.as_deref()),
+            ("policy_uri", self.policy_uri.as_deref()),
+            ("software_id", self.software_id.as_deref()),
+            ("software_version", self.software_version.as_deref()),
+        ]
+    }
+
+    /// Adds the fields that were registered to a registration answer.
+    fn echo(&self, out: &mut JsonObject) {
+        for (name, value) in self.strings() {
+            if let Some(value) = value {
+                out.insert(name.into(), json!(value));
+            }
+        }
+        if !self.contacts.is_empty() {
+            out.insert("contacts".into(), json!(self.contacts));
+        }
+    }
+
+    fn kept_bytes(&self) -> usize {
+        let strings: usize = self
+            .strings()
+            .iter()
+            .filter_map(|(_, v)| *v)
+            .map(str::len)
+            .sum();
+        strings + self.contacts.iter().map(|c| c.len()).sum::<usize>()
+    }
 }
 
 /// The most dynamically registered clients kept; the oldest are forgotten first.
@@ -453,10 +559,87 @@ mod tests {
             code(json!({"redirect_uris": ["https://a.example/cb"], "response_types": ["token"]})),
             "invalid_client_metadata"
         );
+        for scheme in ["ftp://a.example/cb", "ws://127.0.0.1/cb", "about:blank"] {
+            assert_eq!(
+                code(json!({"redirect_uris": [scheme]})),
+                "invalid_redirect_uri",
+                "{scheme}"
+            );
+        }
         assert!(
             check_registration(&json!({"grant_types": ["client_credentials"]})).is_ok(),
             "no redirect URI is needed without the code grant"
         );
+    }
+
+    #[test]
+    fn only_known_metadata_is_kept_and_echoed() {
+        let r = check_registration(&json!({
+            "redirect_uris": ["http://127.0.0.1:9/cb"],
+            "token_endpoint_auth_method": "none",
+            "client_secret": "chosen-by-the-caller",
+            "client_secret_expires_at": 99,
+            "registration_access_token": "mine",
+            "application_type": "native",
+            "client_uri": "https://app.example",
+            "contacts": ["ops@app.example"],
+            "x_unknown": {"nested": [1, 2, 3]},
+        }))
+        .expect("valid");
+        let record = ClientRecord {
+            client_id: "dcr_1".into(),
+            client_secret: None,
+            auth_method: r.auth_method,
+            any_secret_method: false,
+            redirect_uris: r.redirect_uris,
+            grant_types: r.grant_types,
+            scope: r.scope,
+            redirect_policy: RedirectPolicy::default(),
+            client_name: r.client_name,
+            origin: Origin::Dynamic,
+            registration_access_token: None,
+            issued_at: 7,
+            metadata: r.metadata,
+        };
+        assert_eq!(
+            record.registration_response(None),
+            json!({
+                "client_id": "dcr_1",
+                "client_id_issued_at": 7,
+                "token_endpoint_auth_method": "none",
+                "redirect_uris": ["http://127.0.0.1:9/cb"],
+                "grant_types": ["authorization_code"],
+                "response_types": ["code"],
+                "application_type": "native",
+                "client_uri": "https://app.example",
+                "contacts": ["ops@app.example"],
+            }),
+            "nothing the caller chose for the server (a secret, a token) and nothing unknown"
+        );
+    }
+
+    #[test]
+    fn kept_metadata_is_bounded_and_typed() {
+        let big = json!({
+            "redirect_uris": ["http://127.0.0.1:9/cb"],
+            "client_name": "n".repeat(MAX_METADATA_BYTES),
+        });
+        let err = check_registration(&big).expect_err("too much to keep");
+        assert_eq!(err.code, "invalid_client_metadata");
+        // Unknown fields cost nothing: they are not kept.
+        let padded = json!({
+            "redirect_uris": ["http://127.0.0.1:9/cb"],
+            "x_padding": "p".repeat(60 * 1024),
+        });
+        assert!(check_registration(&padded).is_ok());
+        for bad in [
+            json!({"redirect_uris": ["http://127.0.0.1:9/cb"], "contacts": "a@b"}),
+            json!({"redirect_uris": ["http://127.0.0.1:9/cb"], "logo_uri": 1}),
+            json!({"redirect_uris": ["http://127.0.0.1:9/cb"], "application_type": "tv"}),
+        ] {
+            let err = check_registration(&bad).expect_err("wrong type");
+            assert_eq!(err.code, "invalid_client_metadata", "{bad}");
+        }
     }
 
     #[test]
@@ -500,7 +683,7 @@ mod tests {
                 origin: Origin::Dynamic,
                 registration_access_token: None,
                 issued_at: 0,
-                metadata: JsonObject::new(),
+                metadata: ClientMetadata::default(),
             });
         }
         assert!(registry.get("c0").is_none());

@@ -15,165 +15,170 @@ use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde::{Deserialize, Serialize};
 
-use crate::idp::{lock, read, write};
+use crate::names::closed_names;
 use crate::oauth_error::OAuthError;
+use crate::sync::{lock, read, write};
 use clients::{ClientConfig, ClientRecord, ClientRegistry};
 use grants::{CodeRecord, Grant, GrantStore};
 
-/// Whether clients may register themselves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RegistrationMode {
-    /// RFC 7591 Dynamic Client Registration at `/register`, RFC 7592 management
-    /// (like WorkOS AuthKit or Descope).
-    #[default]
-    Dynamic,
-    /// Only configured clients; no `registration_endpoint` and no `/register` (like GitHub,
-    /// Google or Azure).
-    PreRegistered,
+closed_names! {
+    /// Whether clients may register themselves.
+    #[derive(Default)]
+    pub enum RegistrationMode("registration mode") {
+        /// RFC 7591 Dynamic Client Registration at `/register`, RFC 7592 management
+        /// (like WorkOS AuthKit or Descope).
+        #[default]
+        Dynamic = "dynamic",
+        /// Only configured clients; no `registration_endpoint` and no `/register` (like GitHub,
+        /// Google or Azure).
+        PreRegistered = "pre-registered",
+    }
 }
 
-/// How the authorization endpoint obtains the user's approval.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ConsentMode {
-    /// Approve at once, as the default subject, with the scopes asked for.
-    #[default]
-    Auto,
-    /// An HTML login and consent page: choose the subject and scopes, approve or deny.
-    Page,
+closed_names! {
+    /// How the authorization endpoint obtains the user's approval.
+    #[derive(Default)]
+    pub enum ConsentMode("consent mode") {
+        /// Approve at once, as the default subject, with the scopes asked for.
+        #[default]
+        Auto = "auto",
+        /// An HTML login and consent page: choose the subject and scopes, approve or deny.
+        Page = "page",
+    }
 }
 
-/// A provider whose documented quirks the issuer reproduces (see `docs/personas.md`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Persona {
-    /// The standards as written: RFC 8414 metadata, JSON everywhere, RFC 8707 resources.
-    #[default]
-    Standard,
-    /// Like GitHub's OAuth apps: pre-registered clients only, no discovery documents, token
-    /// answers form-encoded unless JSON is asked for, comma-separated scopes, token errors with
-    /// HTTP 200, and `resource` ignored.
-    Github,
-    /// Like a SaaS identity platform built for MCP (WorkOS AuthKit, Descope): open dynamic
-    /// registration, Client ID Metadata Documents, RFC 8707 resources bound into `aud`, refresh
-    /// tokens that rotate for every client.
-    Saas,
+closed_names! {
+    /// A provider whose documented quirks the issuer reproduces (see `docs/personas.md`).
+    #[derive(Default)]
+    pub enum Persona("persona") {
+        /// The standards as written: RFC 8414 metadata, JSON everywhere, RFC 8707 resources.
+        #[default]
+        Standard = "standard",
+        /// Like GitHub's OAuth apps: pre-registered clients only, no discovery documents, token
+        /// answers form-encoded unless JSON is asked for, comma-separated scopes, token errors with
+        /// HTTP 200, and `resource` ignored.
+        Github = "github",
+        /// Like a SaaS identity platform built for MCP (WorkOS AuthKit, Descope): open dynamic
+        /// registration, Client ID Metadata Documents, RFC 8707 resources bound into `aud`, refresh
+        /// tokens that rotate for every client.
+        Saas = "saas",
+    }
 }
 
-/// A rule the authorization server breaks on purpose, so that a conformance check can be shown
-/// to catch it (the harness's self-tests mount the IdP inside the reference target with these).
-/// Each is one explicit branch at the place its rule lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AsDefect {
-    /// Authorization requests without `code_challenge` are accepted.
-    PkceNotRequired,
-    /// `code_challenge_method=plain` is accepted.
-    PkcePlainAccepted,
-    /// The token endpoint does not check `code_verifier` (wrong or missing).
-    PkceVerifierUnchecked,
-    /// `state` is not returned to the client.
-    NoStateEcho,
-    /// The authorization response carries no `iss`, though the metadata says it does.
-    NoIss,
-    /// Authorization codes can be redeemed more than once.
-    ReusableCodes,
-    /// Codes are not bound to the client and redirect URI they were issued for.
-    UnboundCodes,
-    /// Failed client authentication answers 400 `unauthorized_client`, not 401 `invalid_client`.
-    UnauthorizedClientForBadCredentials,
-    /// `invalid_grant` with HTTP 401 instead of 400.
-    InvalidGrant401,
-    /// Token-endpoint errors with HTTP 200.
-    Errors200,
-    /// Token responses without `Cache-Control: no-store`.
-    NoCacheControl,
-    /// Public clients' refresh tokens do not rotate.
-    RefreshNotRotated,
-    /// A refresh token works for any client.
-    RefreshUnbound,
-    /// A refresh may ask for more scope than was granted.
-    RefreshScopeEscalation,
-    /// Access tokens carry the issuer as a second audience.
-    AudienceWidened,
-    /// Any `resource` is accepted, even one the server does not serve.
-    AnyResource,
-    /// Registration answers 200 instead of 201.
-    Register200,
-    /// The registration answer echoes only `client_id`.
-    RegisterNoEcho,
-    /// Registration accepts any redirect URI (`javascript:`, fragments, plain `http` hosts).
-    RegisterAnyRedirect,
-    /// Registration refuses requests that omit optional metadata or carry unknown fields.
-    RegisterStrict,
-    /// Dynamically registered clients match redirect URIs by prefix.
-    RedirectPrefix,
-    /// Dynamically registered clients accept any redirect URI.
-    RedirectAny,
-    /// Loopback redirect URIs must match the registered port exactly.
-    RedirectStrictLoopback,
-    /// An unregistered redirect URI gets the error redirected to it.
-    ErrorRedirectUnregistered,
-    /// The metadata omits `code_challenge_methods_supported`.
-    MetadataNoPkce,
-    /// The metadata's `issuer` differs from the issuer URL (a trailing slash).
-    MetadataWrongIssuer,
-    /// The consent form carries no CSRF protection.
-    ConsentNoCsrf,
-    /// The consent page may be framed (no `X-Frame-Options`, no `frame-ancestors`).
-    ConsentFrameable,
-    /// The consent page names neither the client nor where it redirects.
-    ConsentPageVague,
-    /// The OpenID Connect discovery document names another token endpoint than the RFC 8414 one.
-    MetadataOidcDiffers,
-    /// The metadata advertises a revocation endpoint that does not exist.
-    MetadataDeadRevocationEndpoint,
-    /// The metadata omits `response_types_supported`.
-    MetadataNoResponseTypes,
-    /// Token responses say `token_type: JWT` instead of Bearer.
-    TokenTypeWrong,
-    /// Refresh tokens are issued but never accepted (`invalid_grant`).
-    RefreshBroken,
-    /// Errors after the client and redirect URI were verified are shown, not redirected.
-    ErrorsShownNotRedirected,
-    /// Any `resource` parameter is refused with `invalid_target`.
-    RejectsResource,
-    /// Once a browser approved one client, every client is approved there without a page.
-    ConsentRememberedPerBrowser,
-    /// An unknown refresh token gets `invalid_request` instead of `invalid_grant`.
-    DeadRefreshInvalidRequest,
-    /// Token responses never carry `scope`, even when less was granted than asked for.
-    TokenScopeOmitted,
-    /// Resources are compared as strings, so `HTTP://HOST/mcp` is not the resource `http://host/mcp`.
-    ResourceExactString,
-    /// A resource with or without a trailing slash is accepted as the configured one, and the
-    /// token's audience is the string as sent.
-    ResourceSlashLoose,
-    /// The consent page's cookie is set without `HttpOnly` and `SameSite`.
-    ConsentCookieLoose,
-    /// Registrations with `application_type: native` are refused.
-    RegisterNativeRefused,
-    /// A token request from a dynamically registered client id the server has no record of
-    /// (as after a restart) answers 500 instead of `invalid_client`.
-    ForgottenClient500,
-    /// Client ID Metadata Documents are advertised in the metadata, but URL client IDs are
-    /// treated as unknown clients (never fetched).
-    CimdAdvertisedOnly,
-    /// A metadata document whose `client_id` differs from its URL is accepted.
-    CimdClientIdUnchecked,
-    /// A metadata-document client may use any redirect URI, not only those its document lists.
-    CimdRedirectUnchecked,
-    /// A metadata document with a client secret or a secret-based authentication method is
-    /// accepted (the client is treated as public anyway).
-    CimdSecretAccepted,
-    /// Client ID URLs with a fragment or dot segments are fetched like any other.
-    CimdUrlUnchecked,
-    /// Metadata documents of any size are read.
-    CimdOversizeAccepted,
-    /// An issuer under a path publishes its metadata only at the origin's root well-known URL
-    /// (`/.well-known/oauth-authorization-server`), none of the forms MCP clients probe.
-    MetadataRootOnly,
+closed_names! {
+    /// A rule the authorization server breaks on purpose, so that a conformance check can be shown
+    /// to catch it (the harness's self-tests mount the IdP inside the reference target with these).
+    /// Each is one explicit branch at the place its rule lives.
+    #[derive(PartialOrd, Ord)]
+    pub enum AsDefect("authorization-server defect") {
+        /// Authorization requests without `code_challenge` are accepted.
+        PkceNotRequired = "pkce-not-required",
+        /// `code_challenge_method=plain` is accepted.
+        PkcePlainAccepted = "pkce-plain-accepted",
+        /// The token endpoint does not check `code_verifier` (wrong or missing).
+        PkceVerifierUnchecked = "pkce-verifier-unchecked",
+        /// `state` is not returned to the client.
+        NoStateEcho = "no-state-echo",
+        /// The authorization response carries no `iss`, though the metadata says it does.
+        NoIss = "no-iss",
+        /// Authorization codes can be redeemed more than once.
+        ReusableCodes = "reusable-codes",
+        /// Codes are not bound to the client and redirect URI they were issued for.
+        UnboundCodes = "unbound-codes",
+        /// Failed client authentication answers 400 `unauthorized_client`, not 401 `invalid_client`.
+        UnauthorizedClientForBadCredentials = "unauthorized-client-for-bad-credentials",
+        /// `invalid_grant` with HTTP 401 instead of 400.
+        InvalidGrant401 = "invalid-grant401",
+        /// Token-endpoint errors with HTTP 200.
+        Errors200 = "errors200",
+        /// Token responses without `Cache-Control: no-store`.
+        NoCacheControl = "no-cache-control",
+        /// Public clients' refresh tokens do not rotate.
+        RefreshNotRotated = "refresh-not-rotated",
+        /// A refresh token works for any client.
+        RefreshUnbound = "refresh-unbound",
+        /// A refresh may ask for more scope than was granted.
+        RefreshScopeEscalation = "refresh-scope-escalation",
+        /// Access tokens carry the issuer as a second audience.
+        AudienceWidened = "audience-widened",
+        /// Any `resource` is accepted, even one the server does not serve.
+        AnyResource = "any-resource",
+        /// Registration answers 200 instead of 201.
+        Register200 = "register200",
+        /// The registration answer echoes only `client_id`.
+        RegisterNoEcho = "register-no-echo",
+        /// Registration accepts any redirect URI (`javascript:`, fragments, plain `http` hosts).
+        RegisterAnyRedirect = "register-any-redirect",
+        /// Registration refuses requests that omit optional metadata or carry unknown fields.
+        RegisterStrict = "register-strict",
+        /// Dynamically registered clients match redirect URIs by prefix.
+        RedirectPrefix = "redirect-prefix",
+        /// Dynamically registered clients accept any redirect URI.
+        RedirectAny = "redirect-any",
+        /// Loopback redirect URIs must match the registered port exactly.
+        RedirectStrictLoopback = "redirect-strict-loopback",
+        /// An unregistered redirect URI gets the error redirected to it.
+        ErrorRedirectUnregistered = "error-redirect-unregistered",
+        /// The metadata omits `code_challenge_methods_supported`.
+        MetadataNoPkce = "metadata-no-pkce",
+        /// The metadata's `issuer` differs from the issuer URL (a trailing slash).
+        MetadataWrongIssuer = "metadata-wrong-issuer",
+        /// The consent form carries no CSRF protection.
+        ConsentNoCsrf = "consent-no-csrf",
+        /// The consent page may be framed (no `X-Frame-Options`, no `frame-ancestors`).
+        ConsentFrameable = "consent-frameable",
+        /// The consent page names neither the client nor where it redirects.
+        ConsentPageVague = "consent-page-vague",
+        /// The OpenID Connect discovery document names another token endpoint than the RFC 8414 one.
+        MetadataOidcDiffers = "metadata-oidc-differs",
+        /// The metadata advertises a revocation endpoint that does not exist.
+        MetadataDeadRevocationEndpoint = "metadata-dead-revocation-endpoint",
+        /// The metadata omits `response_types_supported`.
+        MetadataNoResponseTypes = "metadata-no-response-types",
+        /// Token responses say `token_type: JWT` instead of Bearer.
+        TokenTypeWrong = "token-type-wrong",
+        /// Refresh tokens are issued but never accepted (`invalid_grant`).
+        RefreshBroken = "refresh-broken",
+        /// Errors after the client and redirect URI were verified are shown, not redirected.
+        ErrorsShownNotRedirected = "errors-shown-not-redirected",
+        /// Any `resource` parameter is refused with `invalid_target`.
+        RejectsResource = "rejects-resource",
+        /// Once a browser approved one client, every client is approved there without a page.
+        ConsentRememberedPerBrowser = "consent-remembered-per-browser",
+        /// An unknown refresh token gets `invalid_request` instead of `invalid_grant`.
+        DeadRefreshInvalidRequest = "dead-refresh-invalid-request",
+        /// Token responses never carry `scope`, even when less was granted than asked for.
+        TokenScopeOmitted = "token-scope-omitted",
+        /// Resources are compared as strings, so `HTTP://HOST/mcp` is not the resource `http://host/mcp`.
+        ResourceExactString = "resource-exact-string",
+        /// A resource with or without a trailing slash is accepted as the configured one, and the
+        /// token's audience is the string as sent.
+        ResourceSlashLoose = "resource-slash-loose",
+        /// The consent page's cookie is set without `HttpOnly` and `SameSite`.
+        ConsentCookieLoose = "consent-cookie-loose",
+        /// Registrations with `application_type: native` are refused.
+        RegisterNativeRefused = "register-native-refused",
+        /// A token request from a dynamically registered client id the server has no record of
+        /// (as after a restart) answers 500 instead of `invalid_client`.
+        ForgottenClient500 = "forgotten-client500",
+        /// Client ID Metadata Documents are advertised in the metadata, but URL client IDs are
+        /// treated as unknown clients (never fetched).
+        CimdAdvertisedOnly = "cimd-advertised-only",
+        /// A metadata document whose `client_id` differs from its URL is accepted.
+        CimdClientIdUnchecked = "cimd-client-id-unchecked",
+        /// A metadata-document client may use any redirect URI, not only those its document lists.
+        CimdRedirectUnchecked = "cimd-redirect-unchecked",
+        /// A metadata document with a client secret or a secret-based authentication method is
+        /// accepted (the client is treated as public anyway).
+        CimdSecretAccepted = "cimd-secret-accepted",
+        /// Client ID URLs with a fragment or dot segments are fetched like any other.
+        CimdUrlUnchecked = "cimd-url-unchecked",
+        /// Metadata documents of any size are read.
+        CimdOversizeAccepted = "cimd-oversize-accepted",
+        /// An issuer under a path publishes its metadata only at the origin's root well-known URL
+        /// (`/.well-known/oauth-authorization-server`), none of the forms MCP clients probe.
+        MetadataRootOnly = "metadata-root-only",
+    }
 }
 
 /// The authorization-server settings of one issuer.

@@ -1,23 +1,24 @@
 //! Redirect URI rules: exact match, except that RFC 8252 §7.3 loopback redirects may change port.
 
-use serde::{Deserialize, Serialize};
+use crate::names::closed_names;
 
-/// How a client's registered redirect URIs are compared with the one in a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RedirectPolicy {
-    /// Exact string match, except for loopback redirects (`http://127.0.0.1`, `http://[::1]`,
-    /// `http://localhost`), where any port is accepted (RFC 8252 §7.3, OAuth 2.1 §8.4.2).
-    #[default]
-    LoopbackAnyPort,
-    /// Exact string match, loopback included: the common bug that breaks native clients, whose
-    /// loopback port changes on every login. For fault tests.
-    Strict,
-    /// Any registered URI that is a string prefix of the requested one: an open redirector.
-    /// Deliberately wrong, for fault tests.
-    Prefix,
-    /// Any redirect URI at all: deliberately wrong, for fault tests.
-    Any,
+closed_names! {
+    /// How a client's registered redirect URIs are compared with the one in a request.
+    #[derive(Default)]
+    pub enum RedirectPolicy("redirect policy") {
+        /// Exact string match, except for loopback redirects (`http://127.0.0.1`, `http://[::1]`,
+        /// `http://localhost`), where any port is accepted (RFC 8252 §7.3, OAuth 2.1 §8.4.2).
+        #[default]
+        LoopbackAnyPort = "loopback-any-port",
+        /// Exact string match, loopback included: the common bug that breaks native clients, whose
+        /// loopback port changes on every login. For fault tests.
+        Strict = "strict",
+        /// Any registered URI that is a string prefix of the requested one: an open redirector.
+        /// Deliberately wrong, for fault tests.
+        Prefix = "prefix",
+        /// Any redirect URI at all: deliberately wrong, for fault tests.
+        Any = "any",
+    }
 }
 
 /// Whether `requested` matches one of `registered` under `policy`.
@@ -74,12 +75,14 @@ pub(crate) fn registration_problem(uri: &str) -> Option<String> {
         "http" => Some(format!(
             "redirect URI {uri:?} uses http on a non-loopback host; use https"
         )),
-        // Private-use schemes (RFC 8252 §7.1) need a dot, as in a reversed domain name.
+        // Private-use schemes of native apps (RFC 8252 §7.1) are named after a domain the app's
+        // publisher controls, reversed: they contain a dot (`com.example.app:/cb`).
         scheme if scheme.contains('.') => None,
-        "javascript" | "data" | "file" | "vbscript" => {
-            Some(format!("redirect URI {uri:?} uses a forbidden scheme"))
-        }
-        _ => None,
+        // Anything else (`javascript:`, `data:`, `file:`, `ftp:`, `ws:`, `about:`, a scheme
+        // without a dot, ...) is no place to send an authorization response.
+        scheme => Some(format!(
+            "redirect URI {uri:?} uses the scheme {scheme:?}; use https, http on a loopback address, or a private-use scheme named after a reversed domain (RFC 8252 §7.1)"
+        )),
     }
 }
 
@@ -139,5 +142,18 @@ mod tests {
         assert!(registration_problem("https://a.example/cb#x").is_some());
         assert!(registration_problem("/relative").is_some());
         assert!(registration_problem("javascript:alert(1)").is_some());
+        for refused in [
+            "ftp://a.example/cb",
+            "ws://127.0.0.1/cb",
+            "wss://a.example/cb",
+            "about:blank",
+            "data:text/html,x",
+            "file:///tmp/cb",
+            "myapp:/cb",
+            "mailto:a@example.com",
+        ] {
+            let problem = registration_problem(refused).expect(refused);
+            assert!(problem.contains("RFC 8252 §7.1"), "{problem}");
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! `GET|POST /authorize` and the consent page's `POST /authorize/decision`: the authorization
 //! code flow's front channel (OAuth 2.1 §4.1.1, RFC 7636, RFC 8707, RFC 9207).
 
+use std::collections::HashSet;
+
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -12,16 +14,14 @@ use crate::authz::{
 };
 use crate::idp::Idp;
 use crate::oauth_error::OAuthError;
-use crate::routes::RawBody;
+use crate::respond::RawBody;
+use crate::routes::form::{Distinct, MAX_PARAMS, too_many_parameters};
 use crate::tokens::random_hex;
 
 /// The cookie that carries the consent page's CSRF token (double submit).
 const CSRF_COOKIE: &str = "mock_idp_csrf";
 /// The `consent-remembered-per-browser` defect's cookie.
 const REMEMBERED_COOKIE: &str = "mock_idp_consented";
-
-/// Parameters that may appear more than once (RFC 8707 `resource`).
-const REPEATABLE: &[&str] = &["resource"];
 
 pub(crate) async fn authorize(
     State(idp): State<Idp>,
@@ -126,19 +126,15 @@ fn approve(
 
 fn parse_params(raw: &[u8]) -> Result<AuthorizeParams, OAuthError> {
     let mut params = AuthorizeParams::default();
-    let mut seen: Vec<String> = Vec::new();
-    for (name, value) in url::form_urlencoded::parse(raw) {
+    let mut seen = Distinct::default();
+    for (count, (name, value)) in url::form_urlencoded::parse(raw).enumerate() {
+        if count >= MAX_PARAMS {
+            return Err(too_many_parameters());
+        }
         if value.is_empty() {
             continue;
         }
-        if !REPEATABLE.contains(&name.as_ref()) {
-            if seen.iter().any(|s| s == name.as_ref()) {
-                return Err(OAuthError::invalid_request(format!(
-                    "parameter {name:?} is repeated"
-                )));
-            }
-            seen.push(name.to_string());
-        }
+        seen.check(&name)?;
         let value = value.into_owned();
         match name.as_ref() {
             "client_id" => params.client_id = Some(value),
@@ -321,7 +317,10 @@ pub(crate) async fn decision(
     let mut subject = None;
     let mut decision = None;
     let mut scopes: Vec<String> = Vec::new();
-    for (name, value) in url::form_urlencoded::parse(&body) {
+    for (count, (name, value)) in url::form_urlencoded::parse(&body).enumerate() {
+        if count >= MAX_PARAMS {
+            return error_page(&headers, too_many_parameters());
+        }
         match name.as_ref() {
             "request_id" => request_id = Some(value.into_owned()),
             "csrf" => csrf = Some(value.into_owned()),
@@ -366,7 +365,7 @@ pub(crate) async fn decision(
         return redirect(StatusCode::SEE_OTHER, &location);
     }
     // Only scopes that were asked for can be granted; unticking narrows the grant.
-    let asked: Vec<&str> = request.scope.split_ascii_whitespace().collect();
+    let asked: HashSet<&str> = request.scope.split_ascii_whitespace().collect();
     let granted: Vec<&str> = scopes
         .iter()
         .map(String::as_str)
@@ -432,6 +431,11 @@ mod tests {
         assert_eq!(p.resources, ["x", "y"]);
         assert_eq!(p.scope.as_deref(), Some("a b"));
         assert!(parse_params(b"client_id=a&client_id=b").is_err());
+        let many: String = (0..=MAX_PARAMS).map(|i| format!("x{i}=1&")).collect();
+        assert_eq!(
+            parse_params(many.as_bytes()).expect_err("too many").code(),
+            "invalid_request"
+        );
     }
 
     #[test]

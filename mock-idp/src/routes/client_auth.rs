@@ -144,7 +144,7 @@ pub(crate) fn authenticate_registered(
             } else {
                 Err(OAuthError::invalid_client(format!(
                     "this client must authenticate with {}",
-                    client.auth_method.as_str()
+                    client.auth_method.name()
                 )))
             }
         }
@@ -162,8 +162,8 @@ pub(crate) fn authenticate_registered(
             if !client.any_secret_method && client.auth_method != *method {
                 return Err(OAuthError::invalid_client(format!(
                     "this client is registered for {}, not {}",
-                    client.auth_method.as_str(),
-                    method.as_str()
+                    client.auth_method.name(),
+                    method.name()
                 )));
             }
             Ok(client)

@@ -1,13 +1,18 @@
 //! `application/x-www-form-urlencoded` request bodies (RFC 6749 §3.2, Appendix B).
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 
 use axum::http::{HeaderMap, header};
 
 use crate::oauth_error::OAuthError;
 
 /// Parameters that may appear more than once (RFC 8707 `resource`); any other repeat is an error.
-const REPEATABLE: &[&str] = &["resource"];
+pub(crate) const REPEATABLE: &[&str] = &["resource"];
+
+/// The most parameters a form (or an authorization request's query) may carry; no request of
+/// the protocol needs more than a few dozen.
+pub(crate) const MAX_PARAMS: usize = 256;
 
 /// A parsed form. Parameters with empty values count as absent (RFC 6749 §3.1). Names and values
 /// borrow from the body unless they needed decoding.
@@ -34,16 +39,17 @@ impl<'a> Form<'a> {
                 ));
             }
         }
-        let params: Vec<(Cow<'a, str>, Cow<'a, str>)> =
-            pairs(body).filter(|(_, value)| !value.is_empty()).collect();
-        for (i, (name, _)) in params.iter().enumerate() {
-            if !REPEATABLE.contains(&name.as_ref())
-                && params[..i].iter().any(|(earlier, _)| earlier == name)
-            {
-                return Err(OAuthError::invalid_request(format!(
-                    "parameter {name:?} is repeated"
-                )));
+        let mut params: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::new();
+        let mut seen = Distinct::default();
+        for (count, (name, value)) in pairs(body).enumerate() {
+            if count >= MAX_PARAMS {
+                return Err(too_many_parameters());
             }
+            if value.is_empty() {
+                continue;
+            }
+            seen.check(&name)?;
+            params.push((name, value));
         }
         Ok(Form { params })
     }
@@ -63,6 +69,53 @@ impl<'a> Form<'a> {
             .filter(move |(n, _)| n == name)
             .map(|(_, v)| v.as_ref())
     }
+}
+
+/// The parameter names met so far, to refuse a repeat in time linear in the request's size: the
+/// first few are compared one by one (what every real request needs, with no hashing), the rest
+/// through a set.
+#[derive(Debug, Default)]
+pub(crate) struct Distinct<'a> {
+    few: Vec<Cow<'a, str>>,
+    many: HashSet<Cow<'a, str>>,
+}
+
+/// How many names are compared one by one before a set takes over.
+const SCAN: usize = 16;
+
+impl<'a> Distinct<'a> {
+    /// Refuses a name that was met before, unless it may repeat. Takes the `Cow` itself (not a
+    /// `&str`) so that a name borrowed from the request is kept without a copy.
+    #[allow(clippy::ptr_arg)]
+    pub(crate) fn check(&mut self, name: &Cow<'a, str>) -> Result<(), OAuthError> {
+        if REPEATABLE.contains(&name.as_ref()) {
+            return Ok(());
+        }
+        let new = if self.few.len() < SCAN {
+            let new = !self.few.contains(name);
+            if new {
+                self.few.push(name.clone());
+            }
+            new
+        } else {
+            if self.many.is_empty() {
+                self.many.extend(self.few.iter().cloned());
+            }
+            self.many.insert(name.clone())
+        };
+        if new {
+            Ok(())
+        } else {
+            Err(OAuthError::invalid_request(format!(
+                "parameter {name:?} is repeated"
+            )))
+        }
+    }
+}
+
+/// `invalid_request` for a request with more than [`MAX_PARAMS`] parameters.
+pub(crate) fn too_many_parameters() -> OAuthError {
+    OAuthError::invalid_request(format!("more than {MAX_PARAMS} parameters"))
 }
 
 /// The name/value pairs of an `application/x-www-form-urlencoded` body, decoded as the WHATWG URL
@@ -211,5 +264,30 @@ mod tests {
         assert!(Form::parse(&headers(None), b"").is_ok());
         // Bytes that are not UTF-8 are decoded lossily, not refused.
         assert!(Form::parse(&form_type, b"token=%ff%fe\xff").is_ok());
+    }
+
+    #[test]
+    fn a_64_kib_form_is_judged_whole_and_the_parameter_count_is_capped() {
+        let form_type = headers(Some("application/x-www-form-urlencoded"));
+        // 256 distinct parameters with long values: accepted, every one readable.
+        let body: String = (0..MAX_PARAMS)
+            .map(|i| format!("p{i}={}", "v".repeat(240)))
+            .collect::<Vec<_>>()
+            .join("&");
+        assert!(body.len() > 60 * 1024);
+        let form = Form::parse(&form_type, body.as_bytes()).expect("256 parameters");
+        assert_eq!(form.get("p255").map(str::len), Some(240));
+        // One more, even an empty one, is refused.
+        let over = format!("{body}&x");
+        let err = Form::parse(&form_type, over.as_bytes()).expect_err("257 parameters");
+        assert_eq!(err.code(), "invalid_request");
+        // A repeat at the end of a long form is found.
+        let repeated = format!("{}&p0=again", &body[..body.len() / 2]);
+        let err = Form::parse(&form_type, repeated.as_bytes()).expect_err("repeat");
+        assert_eq!(err.description(), Some("parameter \"p0\" is repeated"));
+        // `resource` may repeat up to the cap.
+        let resources = vec!["resource=x"; MAX_PARAMS].join("&");
+        let form = Form::parse(&form_type, resources.as_bytes()).expect("resources");
+        assert_eq!(form.all("resource").count(), MAX_PARAMS);
     }
 }

@@ -6,9 +6,9 @@ use axum::response::Response;
 
 use crate::idp::Idp;
 use crate::oauth_error::OAuthError;
+use crate::respond::{NO_STORE, RawBody, json_bytes};
 use crate::routes::client_auth::{authenticate, presented};
 use crate::routes::form::Form;
-use crate::routes::{NO_STORE, RawBody, json_bytes};
 
 pub(crate) async fn introspect(
     State(idp): State<Idp>,

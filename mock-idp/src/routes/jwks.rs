@@ -7,7 +7,7 @@ use axum::http::{StatusCode, header};
 use axum::response::Response;
 
 use crate::idp::Idp;
-use crate::routes::{REVALIDATE, json_bytes};
+use crate::respond::{REVALIDATE, json_bytes};
 
 // The request is taken whole rather than through the `HeaderMap` extractor, which would copy
 // the headers on every call of the busiest endpoint.

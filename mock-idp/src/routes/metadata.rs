@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use crate::idp::Idp;
-use crate::routes::{REVALIDATE, json_bytes};
+use crate::respond::{REVALIDATE, json_bytes};
 
 /// The `metadata-root-only` defect: none of the issuer's own discovery URLs answer (only the
 /// origin's root one does, see [`discovery_at_root`]).

@@ -1,4 +1,4 @@
-//! The HTTP shell: the axum router, the protocol endpoints, and the shared response helpers.
+//! The HTTP shell: the axum router, the protocol endpoints, and CORS for browser clients.
 //!
 //! Handlers are thin: they parse the request by hand (so a malformed request gets an OAuth error,
 //! never a framework rejection), call [`Idp`], and shape the answer.
@@ -16,22 +16,17 @@ mod token;
 mod userinfo;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, Request};
+use axum::body::Bytes;
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Serialize;
 
 use crate::control;
 use crate::idp::Idp;
 use crate::oauth_error::OAuthError;
-
-/// `Cache-Control` for answers that carry tokens or token state.
-pub(crate) const NO_STORE: &str = "no-store";
-/// `Cache-Control` for documents that change only with keys.
-pub(crate) const REVALIDATE: &str = "max-age=0";
+use crate::respond::{NO_STORE, json_bytes, method_not_allowed, not_found};
 
 /// The whole application: protocol endpoints (recorded, faultable) and the control API.
 pub(crate) fn app(idp: Idp) -> Router {
@@ -190,14 +185,6 @@ pub(crate) fn allow_any_origin(response: &mut Response) {
     );
 }
 
-pub(crate) async fn not_found() -> OAuthError {
-    OAuthError::not_found()
-}
-
-pub(crate) async fn method_not_allowed() -> OAuthError {
-    OAuthError::method_not_allowed()
-}
-
 /// `GET /documents/{name}`: a document hosted through the control API, as configured (status,
 /// type, `Location`, `Cache-Control`); 404 `not_found` for an unknown name.
 async fn document(
@@ -223,6 +210,16 @@ async fn document(
             headers.insert(name, value);
         }
     }
+    // Whatever a test hosts here is data for programs, never a page that runs on the IdP's
+    // origin: no type sniffing, and a sandbox without scripts, forms or same-origin access.
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox; default-src 'none'"),
+    );
     response
 }
 
@@ -242,52 +239,4 @@ async fn health() -> Response {
         Bytes::from_static(br#"{"status":"ok"}"#),
         NO_STORE,
     )
-}
-
-/// A JSON response from already-serialised bytes.
-pub(crate) fn json_bytes(status: StatusCode, body: Bytes, cache_control: &'static str) -> Response {
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static(cache_control),
-    );
-    response
-}
-
-/// A JSON response from a serialisable value.
-pub(crate) fn json_value<T: Serialize>(
-    status: StatusCode,
-    value: &T,
-    cache_control: &'static str,
-) -> Response {
-    match serde_json::to_vec(value) {
-        Ok(body) => json_bytes(status, Bytes::from(body), cache_control),
-        Err(_) => OAuthError::server_error(StatusCode::INTERNAL_SERVER_ERROR).into_response(),
-    }
-}
-
-/// The raw request body; a failed read becomes an OAuth error instead of a plain-text rejection.
-#[derive(Debug)]
-pub(crate) struct RawBody(pub(crate) Bytes);
-
-impl<S: Send + Sync> FromRequest<S> for RawBody {
-    type Rejection = OAuthError;
-
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Bytes::from_request(request, state).await {
-            Ok(bytes) => Ok(RawBody(bytes)),
-            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(OAuthError::payload_too_large())
-            }
-            Err(_) => Err(OAuthError::invalid_request(
-                "could not read the request body",
-            )),
-        }
-    }
 }

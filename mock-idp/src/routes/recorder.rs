@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::api::Fault;
+use crate::api::{EndpointKind, Fault};
 use crate::faults::{GARBAGE_BODY, MAX_HOLD};
 use crate::idp::Idp;
 use crate::log::{BODY_CAP, capture, capture_head, classify};
@@ -71,37 +71,46 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
+        let Some(endpoint) = classify(request.uri().path()) else {
+            // The control API: guarded, never recorded, faulted or given CORS.
+            let inner = self.take_inner();
+            return Recording::Boxed(Box::pin(control(self.idp.clone(), request, inner)));
+        };
         if let Some(answer) = preflight(&request) {
             return Recording::Ready(Some(answer));
         }
         // Without a body to read or a fault that may hold or rewrite the answer, nothing needs
         // awaiting before the handler runs: record and call the (ready) inner route directly.
         if request.body().size_hint().exact() == Some(0) && !self.idp.faults_armed() {
-            let seq = classify(request.uri().path()).map(|endpoint| {
-                self.idp.record(capture_head(
-                    request.method(),
-                    request.uri(),
-                    request.headers(),
-                    endpoint,
-                    &Bytes::new(),
-                ))
-            });
+            let seq = self.idp.record(capture_head(
+                request.method(),
+                request.uri(),
+                request.headers(),
+                endpoint,
+                &Bytes::new(),
+            ));
             return Recording::Direct {
                 inner: self.inner.call(request),
                 idp: self.idp.clone(),
                 seq,
             };
         }
-        // The inner route was made ready by `poll_ready`; the async path takes that one and
-        // leaves a fresh clone in its place (tower's rule for calling a service later).
-        let fresh = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, fresh);
+        let inner = self.take_inner();
         let idp = self.idp.clone();
         Recording::Boxed(Box::pin(async move {
-            let mut response = record_inner(idp, request, inner).await;
+            let mut response = record_inner(idp, endpoint, request, inner).await;
             allow_any_origin(&mut response);
             response
         }))
+    }
+}
+
+impl<S: Clone> Recorder<S> {
+    /// The inner route, made ready by `poll_ready`, for an answer made later: a fresh clone is
+    /// left in its place (tower's rule for calling a service after `call` returns).
+    fn take_inner(&mut self) -> S {
+        let fresh = self.inner.clone();
+        std::mem::replace(&mut self.inner, fresh)
     }
 }
 
@@ -110,11 +119,7 @@ pub(crate) enum Recording<F> {
     /// Answered without the handler (a CORS preflight); `None` once taken.
     Ready(Option<Response>),
     /// The handler runs directly; its status is recorded under `seq` when it answers.
-    Direct {
-        inner: F,
-        idp: Idp,
-        seq: Option<u64>,
-    },
+    Direct { inner: F, idp: Idp, seq: u64 },
     /// The general path: body read, faults applied.
     Boxed(Pin<Box<dyn Future<Output = Response> + Send>>),
 }
@@ -133,9 +138,7 @@ where
             }))),
             Recording::Direct { inner, idp, seq } => {
                 let Ok(mut response) = ready!(Pin::new(inner).poll(cx));
-                if let Some(seq) = *seq {
-                    idp.record_status(seq, response.status().as_u16());
-                }
+                idp.record_status(*seq, response.status().as_u16());
                 allow_any_origin(&mut response);
                 Poll::Ready(Ok(response))
             }
@@ -154,33 +157,69 @@ where
     response
 }
 
-async fn record_inner<S>(idp: Idp, request: Request, next: S) -> Response
+/// A control request: refused unless it comes from a program addressing this server (see
+/// `control::refusal`), its body read under the same cap and deadline as any other (a handler that
+/// ignores an oversized body would otherwise leave the client blocked sending it while a large
+/// answer is written, and the connection would be cut). No CORS headers, ever.
+async fn control<S>(idp: Idp, request: Request, next: S) -> Response
 where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
-    let Some(endpoint) = classify(request.uri().path()) else {
-        // The control API is not recorded, but its bodies are read and capped the same way: a
-        // handler that ignores an oversized body would otherwise leave the client blocked
-        // sending it while a large answer is written, and the connection would be cut.
-        let (parts, body) = request.into_parts();
-        return match read_capped(body, BODY_CAP).await {
-            Ok((bytes, false)) => run(next, Request::from_parts(parts, Body::from(bytes))).await,
-            Ok((_, true)) => OAuthError::payload_too_large().into_response(),
-            Err(()) => {
-                OAuthError::invalid_request("could not read the request body").into_response()
-            }
-        };
-    };
     let (parts, body) = request.into_parts();
-    let (bytes, refusal) = match read_capped(body, BODY_CAP).await {
-        Ok((bytes, false)) => (bytes, None),
-        Ok((bytes, true)) => (bytes, Some(OAuthError::payload_too_large())),
-        Err(()) => (
+    if let Some(refusal) = crate::control::refusal(&idp, &parts) {
+        return refusal.into_response();
+    }
+    let bytes = match read_body(&idp, body).await {
+        Ok(bytes) => bytes,
+        Err(refusal) => return refusal,
+    };
+    if let Some(refusal) = crate::control::body_refusal(&parts, &bytes) {
+        return refusal.into_response();
+    }
+    run(next, Request::from_parts(parts, Body::from(bytes))).await
+}
+
+/// A request body, read whole within the cap and the deadline; otherwise the error answer.
+async fn read_body(idp: &Idp, body: Body) -> Result<Bytes, Response> {
+    match tokio::time::timeout(idp.body_read_timeout(), read_capped(body, BODY_CAP)).await {
+        Ok(Ok((bytes, false))) => Ok(bytes),
+        Ok(Ok((_, true))) => Err(OAuthError::payload_too_large().into_response()),
+        Ok(Err(())) => {
+            Err(OAuthError::invalid_request("could not read the request body").into_response())
+        }
+        Err(_) => Err(body_too_slow(idp)),
+    }
+}
+
+/// 408 for a body that did not arrive in time; the connection is closed, since the rest of the
+/// body may still come.
+fn body_too_slow(idp: &Idp) -> Response {
+    let mut response = OAuthError::new(StatusCode::REQUEST_TIMEOUT, "invalid_request")
+        .with_description(format!(
+            "the request body did not arrive within {} s",
+            idp.body_read_timeout().as_secs_f32()
+        ))
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+async fn record_inner<S>(idp: Idp, endpoint: EndpointKind, request: Request, next: S) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    let (parts, body) = request.into_parts();
+    let read = tokio::time::timeout(idp.body_read_timeout(), read_capped(body, BODY_CAP)).await;
+    let (bytes, refusal) = match read {
+        Ok(Ok((bytes, false))) => (bytes, None),
+        Ok(Ok((bytes, true))) => (bytes, Some(OAuthError::payload_too_large().into_response())),
+        Ok(Err(())) => (
             Bytes::new(),
-            Some(OAuthError::invalid_request(
-                "could not read the request body",
-            )),
+            Some(OAuthError::invalid_request("could not read the request body").into_response()),
         ),
+        Err(_) => (Bytes::new(), Some(body_too_slow(&idp))),
     };
     let seq = idp.record(capture(&parts, endpoint, &bytes));
 
@@ -331,12 +370,12 @@ fn client_of(parts: &axum::http::request::Parts, body: &[u8]) -> Option<String> 
     from(body).or_else(|| parts.uri.query().and_then(|q| from(q.as_bytes())))
 }
 
-async fn proceed<S>(request: Request, refusal: Option<OAuthError>, next: S) -> Response
+async fn proceed<S>(request: Request, refusal: Option<Response>, next: S) -> Response
 where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
     match refusal {
-        Some(error) => error.into_response(),
+        Some(answer) => answer,
         None => run(next, request).await,
     }
 }

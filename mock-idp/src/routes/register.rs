@@ -12,7 +12,7 @@ use crate::authz::RegistrationMode;
 use crate::authz::clients::{AuthMethod, ClientRecord, Origin, check_registration};
 use crate::idp::Idp;
 use crate::oauth_error::OAuthError;
-use crate::routes::{NO_STORE, RawBody, json_value};
+use crate::respond::{NO_STORE, RawBody, json_value};
 use crate::tokens::random_hex;
 
 fn enabled(idp: &Idp) -> Result<(), OAuthError> {

@@ -1,6 +1,8 @@
 //! `POST /token`: the `authorization_code` (with PKCE), `refresh_token` and `client_credentials`
 //! grants, RFC 8707 `resource`, and the RFC 6749 §5.2 errors exactly.
 
+use std::collections::HashSet;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -12,10 +14,11 @@ use crate::authz::clients::{ClientRecord, GRANT_TYPES};
 use crate::authz::grants::{CodeRefusal, Grant, RefreshRefusal};
 use crate::authz::pkce;
 use crate::idp::Idp;
+use crate::introspection::Issued;
 use crate::oauth_error::OAuthError;
+use crate::respond::{NO_STORE, RawBody, json_value};
 use crate::routes::client_auth::{authenticate_registered, presented_client};
 use crate::routes::form::Form;
-use crate::routes::{NO_STORE, RawBody, json_value};
 use crate::tokens::random_hex;
 
 pub(crate) async fn token(
@@ -140,7 +143,7 @@ fn answer(idp: &Idp, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthErr
     }
 }
 
-fn server_error(err: crate::IdpError) -> OAuthError {
+fn server_error(err: crate::error::IdpError) -> OAuthError {
     OAuthError::server_error(StatusCode::INTERNAL_SERVER_ERROR).with_description(err.to_string())
 }
 
@@ -190,37 +193,16 @@ fn authorization_code(idp: &Idp, client: &ClientRecord, form: &Form) -> Result<V
     let authz = idp.authz();
     let unbound = authz.settings.has(AsDefect::UnboundCodes);
     let reusable = authz.settings.has(AsDefect::ReusableCodes);
-    let redeemed =
-        authz
-            .grants()
-            .redeem_code_loosely(code, &client.client_id, idp.now(), unbound, reusable);
-    let record = match redeemed {
-        Ok(record) => record,
-        Err(CodeRefusal::Replayed { tokens, family }) => {
-            // OAuth 2.1 §4.1.3: a replayed code revokes what it issued.
-            for token in tokens {
-                idp.revoke(&token);
-            }
-            if let Some(family) = family {
-                // Revoked under the grants lock, released before each token is revoked.
-                let issued = authz.grants().revoke_family(family);
-                for token in issued {
-                    idp.revoke(&token);
-                }
-            }
-            return Err(OAuthError::invalid_grant(
-                "the authorization code was already used; the tokens issued for it are revoked",
-            ));
-        }
-        Err(CodeRefusal::Expired) => {
-            return Err(OAuthError::invalid_grant("the authorization code expired"));
-        }
-        Err(CodeRefusal::Unknown | CodeRefusal::OtherClient) => {
-            return Err(OAuthError::invalid_grant(
-                "unknown authorization code, or issued to another client",
-            ));
-        }
-    };
+    // The code is checked here and used only once the whole request has passed: a request that
+    // fails (no verifier, a wrong one, another redirect URI) obtains nothing, so it does not use
+    // the code up, and the client can send a correct request while the code lasts. Single use
+    // (RFC 6749 §4.1.2, OAuth 2.1 §4.1.3) is about obtaining tokens twice; with S256 PKCE a
+    // thief cannot guess the verifier, and a failed attempt by one cannot destroy the
+    // legitimate client's code either.
+    let checked = authz
+        .grants()
+        .check_code(code, &client.client_id, idp.now(), unbound, reusable);
+    let record = checked.map_err(|refusal| code_refused(idp, refusal))?;
     if let Some(sent) = &record.redirect_uri
         && !unbound
         && form.get("redirect_uri") != Some(sent.as_str())
@@ -241,6 +223,8 @@ fn authorization_code(idp: &Idp, client: &ClientRecord, form: &Form) -> Result<V
         }
     }
     let resources = narrowed_resources(idp, form, &record.grant)?;
+    let used = authz.grants().use_code(code, reusable);
+    used.map_err(|refusal| code_refused(idp, refusal))?;
     let grant = record.grant;
     let access = idp
         .issue_for_grant(&grant, &grant.scope, &resources)
@@ -254,20 +238,45 @@ fn authorization_code(idp: &Idp, client: &ClientRecord, form: &Form) -> Result<V
     {
         map.remove("scope");
     }
+    let issued = Issued::of(&access.token, &access.claims);
     let mut family = None;
     if client.allows_grant("refresh_token") {
-        let id = authz.grants().new_family(grant.clone());
+        let now = idp.now();
+        let expires_at = now.saturating_add(authz.settings.refresh_token_ttl_secs);
+        let id = authz.grants().new_family(grant.clone(), expires_at, now);
         let refresh = new_refresh_token(idp, id)?;
-        authz.grants().family_issued(id, &access.token);
+        authz.grants().family_issued(id, issued, now);
         answer["refresh_token"] = json!(refresh);
         family = Some(id);
     }
-    authz.grants().code_issued(code, &access.token, family);
+    authz.grants().code_issued(code, issued, family);
     if grant.scope.split_ascii_whitespace().any(|s| s == "openid") {
         let id_token = idp.id_token_for_grant(&grant).map_err(server_error)?;
         answer["id_token"] = json!(id_token.token);
     }
     Ok(answer)
+}
+
+/// The error for a code that cannot be redeemed. A replayed code revokes what it issued
+/// (OAuth 2.1 §4.1.3; RFC 6749 §4.1.2: "SHOULD revoke (when possible)": a full revocation list
+/// leaves them to expire).
+fn code_refused(idp: &Idp, refusal: CodeRefusal) -> OAuthError {
+    match refusal {
+        CodeRefusal::Replayed { mut tokens, family } => {
+            if let Some(family) = family {
+                let issued = idp.authz().grants().revoke_family(family);
+                tokens.extend(issued);
+            }
+            let _ = idp.revoke_issued(&tokens);
+            OAuthError::invalid_grant(
+                "the authorization code was already used; the tokens issued for it are revoked",
+            )
+        }
+        CodeRefusal::Expired => OAuthError::invalid_grant("the authorization code expired"),
+        CodeRefusal::Unknown | CodeRefusal::OtherClient => {
+            OAuthError::invalid_grant("unknown authorization code, or issued to another client")
+        }
+    }
 }
 
 fn refresh_token(idp: &Idp, client: &ClientRecord, form: &Form) -> Result<Value, OAuthError> {
@@ -307,9 +316,8 @@ fn refresh_token(idp: &Idp, client: &ClientRecord, form: &Form) -> Result<Value,
     let (family, grant) = match used {
         Ok(found) => found,
         Err(RefreshRefusal::Replayed { tokens }) => {
-            for token in tokens {
-                idp.revoke(&token);
-            }
+            // Revoked when possible (a full revocation list leaves them to expire).
+            let _ = idp.revoke_issued(&tokens);
             return Err(OAuthError::invalid_grant(
                 "the refresh token was already used (rotated); the whole token family is revoked",
             ));
@@ -342,7 +350,8 @@ fn refresh_token(idp: &Idp, client: &ClientRecord, form: &Form) -> Result<Value,
     } else {
         presented.to_owned()
     };
-    authz.grants().family_issued(family, &access.token);
+    let issued = Issued::of(&access.token, &access.claims);
+    authz.grants().family_issued(family, issued, idp.now());
     answer["refresh_token"] = json!(refresh);
     Ok(answer)
 }
@@ -352,7 +361,7 @@ fn requested_scope(form: &Form, grant: &Grant) -> Result<String, OAuthError> {
     Ok(match form.get("scope") {
         None => grant.scope.clone(),
         Some(asked) => {
-            let granted: Vec<&str> = grant.scope.split_ascii_whitespace().collect();
+            let granted: HashSet<&str> = grant.scope.split_ascii_whitespace().collect();
             if let Some(extra) = asked
                 .split_ascii_whitespace()
                 .find(|s| !granted.contains(s))

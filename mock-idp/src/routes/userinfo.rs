@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::idp::Idp;
 use crate::oauth_error::OAuthError;
-use crate::routes::{NO_STORE, json_value};
+use crate::respond::{NO_STORE, json_value};
 
 pub(crate) async fn userinfo(
     State(idp): State<Idp>,
