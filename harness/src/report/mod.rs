@@ -99,19 +99,35 @@ pub struct CheckResult {
 }
 
 /// Text a target wrote, made safe for a terminal, Markdown and XML: control characters (escape
-/// sequences that clear the screen or fake a green line, NUL, C1 controls) become `\u{fffd}`;
-/// line breaks and tabs stay.
+/// sequences that clear the screen or fake a green line, a lone carriage return that overwrites
+/// a line, NUL, C1 controls) become `\u{fffd}`; line breaks (`\n`, `\r\n`) and tabs stay.
 pub fn displayable(text: &str) -> std::borrow::Cow<'_, str> {
-    let bad = |c: char| c.is_control() && c != '\n' && c != '\t';
-    if text.chars().any(bad) {
-        std::borrow::Cow::Owned(
-            text.chars()
-                .map(|c| if bad(c) { '\u{fffd}' } else { c })
-                .collect(),
-        )
-    } else {
-        std::borrow::Cow::Borrowed(text)
+    let mut chars = text.chars().peekable();
+    let mut bad = false;
+    while let Some(c) = chars.next() {
+        if unsafe_control(c, chars.peek().copied()) {
+            bad = true;
+            break;
+        }
     }
+    if !bad {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(if unsafe_control(c, chars.peek().copied()) {
+            '\u{fffd}'
+        } else {
+            c
+        });
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Whether `c` (followed by `next`) would steer a terminal rather than show as text.
+fn unsafe_control(c: char, next: Option<char>) -> bool {
+    c.is_control() && c != '\n' && c != '\t' && !(c == '\r' && next == Some('\n'))
 }
 
 impl Report {
@@ -428,7 +444,7 @@ mod tests {
         ] {
             let controls: Vec<char> = text
                 .chars()
-                .filter(|c| c.is_control() && *c != '\n' && *c != '\t')
+                .filter(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
                 .collect();
             assert!(controls.is_empty(), "{format}: {controls:?}");
             assert!(
@@ -438,7 +454,8 @@ mod tests {
         }
         // The colour a terminal report adds itself is still there.
         assert!(render_terminal(&report, TerminalStyle::Color).contains('\u{1b}'));
-        assert_eq!(displayable("a\tb\nc"), "a\tb\nc");
+        assert_eq!(displayable("a\tb\nc\r\nd"), "a\tb\nc\r\nd");
+        assert_eq!(displayable("FAIL\rPASS"), "FAIL\u{fffd}PASS");
     }
 
     #[test]
