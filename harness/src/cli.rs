@@ -46,6 +46,12 @@ pub struct Cli {
     #[arg(long, value_name = "REVISION", default_value = "2026-07-28")]
     pub spec_version: SpecVersion,
 
+    /// Which eras of the MCP wire to judge: auto (every era the target speaks: a 2026-07-28
+    /// request first, then initialize), legacy (initialize and sessions) or modern (the stateless
+    /// 2026-07-28 wire).
+    #[arg(long, value_name = "ERA", value_enum, default_value_t = crate::context::EraChoice::Auto)]
+    pub era: crate::context::EraChoice,
+
     /// Override the detected target mode (A, B, C or D).
     #[arg(long, value_name = "MODE")]
     pub mode: Option<Mode>,
@@ -556,6 +562,7 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
             cimd_loopback: cli.cimd_loopback || cli.cimd_login || reference.is_some(),
             cimd_login: cli.cimd_login,
             allow_origins: cli.allow_origins.clone(),
+            era: cli.era,
         },
         checks: cli.checks.clone(),
         catalogue,

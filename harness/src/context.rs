@@ -50,9 +50,24 @@ pub struct Options {
     /// The headless login registers with a Client ID Metadata Document the mock IdP hosts,
     /// instead of DCR (`--cimd-login`; implies `cimd_loopback`).
     pub cimd_login: bool,
+    /// Which eras of the MCP wire to judge (`--era`).
+    pub era: EraChoice,
     /// More origins the harness may fetch from (`--allow-origin`; `*` allows any), beyond the
     /// target's, its authorization servers' and the mock IdP's.
     pub allow_origins: Vec<String>,
+}
+
+/// `--era`: which eras of the MCP wire a run judges.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum EraChoice {
+    /// Every era the target speaks: a modern (2026-07-28) request first, then `initialize`, as
+    /// the spec tells dual-era clients; a server that speaks both is judged on both.
+    #[default]
+    Auto,
+    /// Only the legacy wire (`initialize`, sessions).
+    Legacy,
+    /// Only the stateless 2026-07-28 wire.
+    Modern,
 }
 
 /// Where the RFCs and common MCP practice disagree, which one a run follows. The report names it.
@@ -143,6 +158,7 @@ impl Default for Options {
             cimd_loopback: false,
             cimd_login: false,
             allow_origins: Vec::new(),
+            era: EraChoice::Auto,
         }
     }
 }

@@ -56,6 +56,18 @@ pub fn render_markdown(report: &Report) -> String {
         None => "unknown",
     };
     let _ = writeln!(out, "| Token validation | {validation} |");
+    for era in &report.eras {
+        let _ = writeln!(
+            out,
+            "| {} era | {}{}: {} |",
+            cell(&capitalise(era.era.as_str())),
+            if era.judged { "judged" } else { "not judged" },
+            era.revision
+                .map(|r| format!(" against {r}"))
+                .unwrap_or_default(),
+            cell(&era.how)
+        );
+    }
     let _ = writeln!(
         out,
         "| Valid token accepted | {} |",
@@ -180,4 +192,12 @@ pub fn render_markdown(report: &Report) -> String {
         let _ = writeln!(out, "\n> {}", cell(note));
     }
     out
+}
+
+fn capitalise(word: &str) -> String {
+    let mut chars = word.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }

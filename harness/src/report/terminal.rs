@@ -81,6 +81,25 @@ pub fn render_terminal(report: &Report, style: TerminalStyle) -> String {
     };
     let _ = writeln!(out, "  scopes:        {scopes}: {}", report.scopes_reason);
     let _ = writeln!(out, "  mock IdP:      {}", report.idp.issuer);
+    for era in &report.eras {
+        let judged = if era.judged {
+            match era.revision {
+                Some(r) => format!("judged against {r}"),
+                None => "judged".to_string(),
+            }
+        } else {
+            "not judged".to_string()
+        };
+        let _ = writeln!(
+            out,
+            "  {:<14} {judged}: {}",
+            format!("{} era:", era.era),
+            era.how
+        );
+    }
+    if let Some(discover) = &report.server_discover {
+        let _ = writeln!(out, "  discovery:     {discover}");
+    }
     let pc = if report.positive_control.passed {
         paint(style, "32", "passed")
     } else {

@@ -223,11 +223,12 @@ impl AsCx<'_> {
         let exchange = self
             .ctx
             .target
-            .send(
-                self.ctx
-                    .mcp
-                    .request(&McpCall::Initialize, &[format!("Bearer {token}")], None),
-            )
+            .send(self.ctx.mcp.request(
+                &self.facts.wire,
+                &McpCall::Initialize,
+                &[format!("Bearer {token}")],
+                None,
+            ))
             .await;
         (accepted(&exchange).is_ok(), exchange)
     }

@@ -11,10 +11,10 @@ use crate::poll::poll_until;
 use crate::wellknown::metadata_document;
 
 pub(crate) const PROBES: &[Probe] = &[
-    probe!("jwks.new-key-picked-up" => new_key_picked_up),
-    probe!("jwks.removed-key-rejected" => removed_key_rejected),
-    probe!("jwks.unknown-key-ignored" => unknown_key_ignored),
-    probe!("jwks.outage-fails-closed" => outage_fails_closed),
+    probe!(once "jwks.new-key-picked-up" => new_key_picked_up),
+    probe!(once "jwks.removed-key-rejected" => removed_key_rejected),
+    probe!(once "jwks.unknown-key-ignored" => unknown_key_ignored),
+    probe!(once "jwks.outage-fails-closed" => outage_fails_closed),
 ];
 
 /// JWKS fetches since `mark` by anyone but the harness itself, as `(at_ms, status)`.
@@ -43,13 +43,14 @@ const RETRY: Duration = Duration::from_millis(250);
 /// `--jwks-wait`; the accepted exchange, or the check's verdict on why it never was.
 async fn await_new_key(
     ctx: &Ctx,
+    facts: &Facts,
     token: &MintedToken,
     mark: u64,
     what: &str,
 ) -> Result<Exchange, Stop> {
     let started = Instant::now();
     let refused = match poll_until(ctx.options.jwks_wait, RETRY, || async {
-        let e = send_token(ctx, token).await;
+        let e = send_token(ctx, facts, token).await;
         if accepted(&e).is_ok() {
             ControlFlow::Break(e)
         } else {
@@ -143,7 +144,7 @@ async fn new_key_picked_up(cx: &Cx<'_>) -> Judged {
         .unwrap_or(None);
     if let Some(kid) = announced {
         let token = mint_with_kid(ctx, facts, Some(&kid)).await?;
-        await_new_key(ctx, &token, facts.log_start, "the key was announced").await?;
+        await_new_key(ctx, facts, &token, facts.log_start, "the key was announced").await?;
         notes.push(format!(
             "a token signed by the announced key {kid} was accepted"
         ));
@@ -152,7 +153,7 @@ async fn new_key_picked_up(cx: &Cx<'_>) -> Judged {
     // before then, so a target that caches verified tokens must still verify it.
     let old = mint_with_kid(ctx, facts, None).await?;
     let control = mint_with_kid(ctx, facts, None).await?;
-    let old_exchange = send_token(ctx, &control).await;
+    let old_exchange = send_token(ctx, facts, &control).await;
     if accepted(&old_exchange).is_err() {
         return Err(Stop::not_testable(
             "a valid token signed by the current key was refused",
@@ -169,7 +170,7 @@ async fn new_key_picked_up(cx: &Cx<'_>) -> Judged {
     }
     let token = mint_with_kid(ctx, facts, Some(&new_kid)).await?;
     let started = Instant::now();
-    await_new_key(ctx, &token, mark, "a key rotation").await?;
+    await_new_key(ctx, facts, &token, mark, "a key rotation").await?;
     let fetches = jwks_fetches_since(ctx, mark).await?.len();
     notes.push(format!(
         "after rotating to {new_kid}, a token signed by it was accepted within {:.1} s with {fetches} JWKS fetch(es)",
@@ -184,7 +185,7 @@ async fn new_key_picked_up(cx: &Cx<'_>) -> Judged {
 /// `jwks.removed-key-rejected`: once the target refetched a JWKS without the retired key, a
 /// token signed by it is refused.
 async fn removed_key_rejected(cx: &Cx<'_>) -> Judged {
-    let ctx = cx.ctx;
+    let (ctx, facts) = (cx.ctx, cx.facts);
     let (old, mark, retired) = match ctx.jwks_story.lock() {
         Ok(s) => (s.old_token.clone(), s.rotation_mark, s.retired_kid.clone()),
         Err(_) => (None, None, None),
@@ -205,7 +206,7 @@ async fn removed_key_rejected(cx: &Cx<'_>) -> Judged {
             Vec::new(),
         ));
     }
-    let exchange = send_token(ctx, &old).await;
+    let exchange = send_token(ctx, facts, &old).await;
     Ok(judge_removed_key(exchange, &retired.unwrap_or_default()))
 }
 
@@ -263,7 +264,14 @@ async fn unknown_key_ignored(cx: &Cx<'_>) -> Judged {
     }
     let kid = ctx.idp.announce_key().await?;
     let token = mint_with_kid(ctx, facts, Some(&kid)).await?;
-    let result = await_new_key(ctx, &token, mark, "unusable keys were added to the JWKS").await;
+    let result = await_new_key(
+        ctx,
+        facts,
+        &token,
+        mark,
+        "unusable keys were added to the JWKS",
+    )
+    .await;
     ctx.idp.clear_extra_jwks().await?;
     result?;
     Ok(Verdict::passed(format!(
@@ -293,7 +301,7 @@ async fn outage_fails_closed(cx: &Cx<'_>) -> Judged {
         ctx.idp.set_fault("jwks", fault, None).await?;
         let token = mint_with_kid(ctx, facts, Some(&kid)).await?;
         let answer = poll_until(ctx.options.jwks_wait, RETRY, || async {
-            let exchange = send_token(ctx, &token).await;
+            let exchange = send_token(ctx, facts, &token).await;
             if exchange.response().is_some_and(|r| r.is_success()) {
                 return ControlFlow::Break(Ok(OutageAnswer::Accepted(exchange)));
             }
@@ -411,7 +419,7 @@ pub async fn resync_after_rotation(
     }
     let token = mint_with_kid(ctx, facts, None).await?;
     let resynced = poll_until(ctx.options.jwks_wait, RETRY, || async {
-        if accepted(&send_token(ctx, &token).await).is_ok() {
+        if accepted(&send_token(ctx, facts, &token).await).is_ok() {
             ControlFlow::Break(())
         } else {
             ControlFlow::Continue(())

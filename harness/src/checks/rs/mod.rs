@@ -31,9 +31,11 @@ pub(crate) const AREAS: &[&[Probe]] = &[
 
 // ---- JWKS rotation story -------------------------------------------------------------------
 
-async fn send_token(ctx: &Ctx, token: &MintedToken) -> Exchange {
+/// Presents a token in the default request of the era `facts` were gathered on.
+async fn send_token(ctx: &Ctx, facts: &Facts, token: &MintedToken) -> Exchange {
     ctx.target
         .send(ctx.mcp.request(
+            &facts.wire,
             &McpCall::Initialize,
             &[format!("Bearer {}", token.token)],
             None,

@@ -11,15 +11,15 @@ use crate::urls::{is_loopback_host, path_of};
 use crate::wellknown::{as_metadata_urls, metadata_document};
 
 pub(crate) const PROBES: &[Probe] = &[
-    probe!("prm.discovery-mechanism" => sync discovery_mechanism),
-    probe!("prm.path-inserted" => sync path_inserted),
-    probe!("prm.no-auth-required" => sync no_auth_required),
-    probe!("prm.resource-valid" => sync resource_valid),
-    probe!("prm.resource-equals-request-url" => sync resource_equals_request_url),
-    probe!("prm.wellknown-resource-consistency" => sync wellknown_resource_consistency),
-    probe!("prm.authorization-servers" => sync authorization_servers),
-    probe!("prm.as-resolvable" => as_resolvable),
-    probe!("prm.optional-fields" => sync optional_fields),
+    probe!(once "prm.discovery-mechanism" => sync discovery_mechanism),
+    probe!(once "prm.path-inserted" => sync path_inserted),
+    probe!(once "prm.no-auth-required" => sync no_auth_required),
+    probe!(once "prm.resource-valid" => sync resource_valid),
+    probe!(once "prm.resource-equals-request-url" => sync resource_equals_request_url),
+    probe!(once "prm.wellknown-resource-consistency" => sync wellknown_resource_consistency),
+    probe!(once "prm.authorization-servers" => sync authorization_servers),
+    probe!(once "prm.as-resolvable" => as_resolvable),
+    probe!(once "prm.optional-fields" => sync optional_fields),
 ];
 
 /// The metadata document clients would use, else "not testable".
@@ -399,7 +399,7 @@ fn judge_as_resolvable(listed: usize, resolved: &[(String, Vec<Exchange>)]) -> V
 /// `scopes_supported` has no wildcard (nor, from 2026-07-28, `offline_access`).
 fn optional_fields(cx: &Cx<'_>) -> Judged {
     let (attempt, doc) = prm(cx)?;
-    Ok(judge_optional_fields(attempt, doc, cx.ctx.spec))
+    Ok(judge_optional_fields(attempt, doc, cx.facts.wire.spec))
 }
 
 fn judge_optional_fields(attempt: &PrmAttempt, doc: &Value, spec: SpecVersion) -> Verdict {
