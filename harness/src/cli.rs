@@ -219,6 +219,18 @@ pub struct Cli {
     #[arg(long, value_name = "NAME", default_value = "call_downstream")]
     pub downstream_tool: String,
 
+    /// An operation that needs more scope than listing does, for the per-operation scope checks:
+    /// tools/call:NAME, resources/read:URI or prompts/get:NAME (set for the bundled reference
+    /// target).
+    #[arg(long, value_name = "METHOD:NAME")]
+    pub scoped_operation: Option<crate::context::ScopedOperation>,
+
+    /// A scope that implies narrower ones in the target's own scope model, e.g.
+    /// `admin=read,write` (repeatable): scope.hierarchy checks that a token with the broader scope
+    /// is enough wherever the narrower ones are needed (set for the bundled reference target).
+    #[arg(long, value_name = "BROAD=NARROW,...")]
+    pub scope_implies: Vec<crate::context::ScopeImplication>,
+
     /// The target is set up to fetch Client ID Metadata Documents from loopback http URLs (the
     /// mock IdP hosts them): a document it does not use is then a failure of the cimd.* checks
     /// rather than "not testable" (the default, since a server must refuse private addresses).
@@ -563,6 +575,16 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
             cimd_login: cli.cimd_login,
             allow_origins: cli.allow_origins.clone(),
             era: cli.era,
+            // The bundled reference target's own scope model, unless given.
+            scoped_operation: cli
+                .scoped_operation
+                .clone()
+                .or_else(|| reference.is_some().then(reference_scoped_operation)),
+            scope_implies: if cli.scope_implies.is_empty() && reference.is_some() {
+                reference_scope_hierarchy()
+            } else {
+                cli.scope_implies.clone()
+            },
         },
         checks: cli.checks.clone(),
         catalogue,
@@ -706,4 +728,23 @@ fn write_output(path: &std::path::Path, text: &str, append: bool) -> Result<(), 
         .open(path)
         .map_err(fail)?;
     file.write_all(text.as_bytes()).map_err(fail)
+}
+
+/// The bundled reference target's operation that needs more scope than listing does.
+fn reference_scoped_operation() -> crate::context::ScopedOperation {
+    crate::context::ScopedOperation(crate::rpc::McpCall::ToolsCall {
+        name: reference_target::operation::ADMIN_TOOL.to_string(),
+        arguments: serde_json::json!({}),
+    })
+}
+
+/// The bundled reference target's scope hierarchy.
+fn reference_scope_hierarchy() -> Vec<crate::context::ScopeImplication> {
+    reference_target::operation::SCOPE_HIERARCHY
+        .iter()
+        .map(|(broad, narrower)| crate::context::ScopeImplication {
+            broad: (*broad).to_string(),
+            narrower: narrower.iter().map(|n| (*n).to_string()).collect(),
+        })
+        .collect()
 }

@@ -11,6 +11,7 @@ use crate::error::HarnessError;
 use crate::idp::{IdpClient, IdpInfo, MintedToken};
 use crate::mcp::McpEndpoint;
 use crate::restart::TargetRestart;
+use crate::rpc::McpCall;
 use crate::spec::SpecVersion;
 use crate::target::TargetClient;
 use crate::urls::origin_of;
@@ -55,6 +56,89 @@ pub struct Options {
     /// More origins the harness may fetch from (`--allow-origin`; `*` allows any), beyond the
     /// target's, its authorization servers' and the mock IdP's.
     pub allow_origins: Vec<String>,
+    /// An operation that needs more scope than every request does (`--scoped-operation`): the
+    /// per-operation scope checks call it.
+    pub scoped_operation: Option<ScopedOperation>,
+    /// The target's scope hierarchy, as its author declares it (`--scope-implies`).
+    pub scope_implies: Vec<ScopeImplication>,
+}
+
+/// `--scoped-operation`: a `tools/call`, `resources/read` or `prompts/get` of one tool,
+/// resource or prompt, written `tools/call:NAME`, `resources/read:URI` or `prompts/get:NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopedOperation(pub McpCall);
+
+impl std::str::FromStr for ScopedOperation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (method, name) = s
+            .split_once(':')
+            .ok_or_else(|| format!("{s:?} is not METHOD:NAME (e.g. tools/call:admin_report)"))?;
+        if name.is_empty() {
+            return Err(format!("{s:?} names no tool, resource or prompt"));
+        }
+        let call = match method {
+            "tools/call" => McpCall::ToolsCall {
+                name: name.to_string(),
+                arguments: serde_json::json!({}),
+            },
+            "resources/read" => McpCall::ResourcesRead {
+                uri: name.to_string(),
+            },
+            "prompts/get" => McpCall::PromptsGet {
+                name: name.to_string(),
+            },
+            other => {
+                return Err(format!(
+                    "{other:?} is not tools/call, resources/read or prompts/get"
+                ));
+            }
+        };
+        Ok(ScopedOperation(call))
+    }
+}
+
+impl std::fmt::Display for ScopedOperation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}",
+            self.0.method(),
+            self.0.name().unwrap_or_default()
+        )
+    }
+}
+
+/// `--scope-implies BROAD=NARROW[,NARROW...]`: a broader scope and the narrower ones it implies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeImplication {
+    pub broad: String,
+    pub narrower: Vec<String>,
+}
+
+impl std::str::FromStr for ScopeImplication {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (broad, narrower) = s
+            .split_once('=')
+            .ok_or_else(|| format!("{s:?} is not BROAD=NARROW[,NARROW...]"))?;
+        let narrower: Vec<String> = narrower
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+            .collect();
+        let broad = broad.trim();
+        if broad.is_empty() || narrower.is_empty() || broad.contains(' ') {
+            return Err(format!(
+                "{s:?} needs one broader scope and at least one narrower one"
+            ));
+        }
+        Ok(ScopeImplication {
+            broad: broad.to_string(),
+            narrower,
+        })
+    }
 }
 
 /// `--era`: which eras of the MCP wire a run judges.
@@ -159,6 +243,8 @@ impl Default for Options {
             cimd_login: false,
             allow_origins: Vec::new(),
             era: EraChoice::Auto,
+            scoped_operation: None,
+            scope_implies: Vec::new(),
         }
     }
 }

@@ -17,9 +17,11 @@
 
 mod as_meta;
 mod authz;
+mod bearer;
 mod cimd;
 mod consent;
 mod dcr;
+mod ext;
 mod legacy;
 mod login;
 mod passthrough;
@@ -46,6 +48,8 @@ pub(crate) const AREAS: &[&[Probe]] = &[
     resource::PROBES,
     consent::PROBES,
     passthrough::PROBES,
+    bearer::PROBES,
+    ext::PROBES,
 ];
 
 use base64::Engine as _;

@@ -15,6 +15,7 @@ pub(crate) const PROBES: &[Probe] = &[
     probe!(once "jwks.removed-key-rejected" => removed_key_rejected),
     probe!(once "jwks.unknown-key-ignored" => unknown_key_ignored),
     probe!(once "jwks.outage-fails-closed" => outage_fails_closed),
+    probe!(once "jwks.refetch-rate-limited" => refetch_rate_limited),
 ];
 
 /// JWKS fetches since `mark` by anyone but the harness itself, as `(at_ms, status)`.
@@ -434,6 +435,89 @@ pub async fn resync_after_rotation(
     }))
 }
 
+// ---- Refetch rate limit -------------------------------------------------------------------
+
+/// How many tokens with made-up key ids `jwks.refetch-rate-limited` sends in a burst.
+const UNKNOWN_KID_BURST: usize = 30;
+
+/// The most JWKS fetches such a burst may cause: a third of the tokens. A cache that allows a few
+/// refetches at once and then waits passes; one that fetches for every unknown key id does not.
+const MAX_FETCHES_PER_BURST: usize = UNKNOWN_KID_BURST / 3;
+
+/// `jwks.refetch-rate-limited`: a burst of tokens whose key ids the issuer never published does
+/// not turn into a burst of JWKS fetches (RFC 8725 §3.10: the key set is attacker-triggered
+/// work).
+async fn refetch_rate_limited(cx: &Cx<'_>) -> Judged {
+    let (ctx, facts) = (cx.ctx, cx.facts);
+    if !facts.positive.passed {
+        return Err(Stop::not_testable(
+            format!(
+                "needs a token the target accepts: {}",
+                facts.positive.message
+            ),
+            Vec::new(),
+        ));
+    }
+    let scope = if facts.required_scopes.is_empty() {
+        Value::Null
+    } else {
+        json!(facts.required_scopes.join(" "))
+    };
+    // Minted first, so the burst reaches the target as one.
+    let mut tokens = Vec::with_capacity(UNKNOWN_KID_BURST);
+    for i in 0..UNKNOWN_KID_BURST {
+        let kid = format!(
+            "conformance-unknown-{i}-{}",
+            crate::oauth::flow::random_text(8)
+        );
+        tokens.push(
+            ctx.mint(&json!({"scope": scope, "header": {"kid": kid}}))
+                .await?,
+        );
+    }
+    let mark = ctx.idp.last_seq().await?;
+    let mut accepted_any = None;
+    let mut last = None;
+    for token in &tokens {
+        let exchange = send_token(ctx, facts, token).await;
+        if accepted(&exchange).is_ok() && accepted_any.is_none() {
+            accepted_any = Some(exchange.clone());
+        }
+        last = Some(exchange);
+    }
+    let fetches = jwks_fetches_since(ctx, mark).await?.len();
+    Ok(judge_refetch_rate(fetches, accepted_any, last))
+}
+
+fn judge_refetch_rate(
+    fetches: usize,
+    accepted_any: Option<Exchange>,
+    last: Option<Exchange>,
+) -> Verdict {
+    if let Some(exchange) = accepted_any {
+        return Verdict::not_testable(
+            "a token whose key id is not in the JWKS was accepted (judged by jwt.untrusted-key), so the burst does not show how the key set is refetched",
+            vec![exchange],
+        );
+    }
+    let evidence: Vec<Exchange> = last.into_iter().collect();
+    if fetches > MAX_FETCHES_PER_BURST {
+        Verdict::fail(
+            format!(
+                "{UNKNOWN_KID_BURST} tokens with unknown key ids caused {fetches} JWKS fetches: anyone can make the server hammer its issuer; refetch at most a few times per interval"
+            ),
+            evidence,
+        )
+    } else {
+        Verdict::pass(
+            format!(
+                "{UNKNOWN_KID_BURST} tokens with unknown key ids caused {fetches} JWKS fetches"
+            ),
+            evidence,
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use expect_test::{Expect, expect};
@@ -561,5 +645,25 @@ mod tests {
                   note: JWKS answering a body that is not JSON: refused with 503 (tolerated)
             "#]],
         );
+    }
+
+    #[test]
+    fn refetches_are_bounded() {
+        let refused = crate::testkit::exchange("POST http://127.0.0.1:1/mcp\n=>\n401");
+        expect_test::expect![[r#"
+            pass
+              note: 30 tokens with unknown key ids caused 6 JWKS fetches
+              evidence: POST http://127.0.0.1:1/mcp -> 401
+        "#]]
+        .assert_eq(&crate::testkit::render(&judge_refetch_rate(
+            6,
+            None,
+            Some(refused.clone()),
+        )));
+        expect_test::expect![[r#"
+            fail: 30 tokens with unknown key ids caused 30 JWKS fetches: anyone can make the server hammer its issuer; refetch at most a few times per interval
+              evidence: POST http://127.0.0.1:1/mcp -> 401
+        "#]]
+        .assert_eq(&crate::testkit::render(&judge_refetch_rate(30, None, Some(refused))));
     }
 }
