@@ -176,17 +176,10 @@ pub fn era_answer(era: Era, exchange: &Exchange) -> EraAnswer {
     if matches!(response.status, 401 | 403) {
         return EraAnswer::Unknown;
     }
-    let error = serde_json::from_slice::<Value>(&response.body)
-        .ok()
-        .or_else(|| {
-            // An SSE answer carries its JSON-RPC message in a data line.
-            match read_response(response.header("content-type"), &response.body) {
-                RpcOutcome::Error { code, .. } => {
-                    Some(serde_json::json!({"error": {"code": code}}))
-                }
-                _ => None,
-            }
-        })
+    // The whole error, `data` included, whether it came as JSON or in an SSE data line (rmcp's
+    // modern-only mode answers initialize with an SSE-framed UnsupportedProtocolVersion).
+    let error = crate::rpc::response_message(response.header("content-type"), &response.body)
+        .or_else(|| serde_json::from_slice::<Value>(&response.body).ok())
         .and_then(|v| v.get("error").cloned());
     let code = error
         .as_ref()
@@ -307,6 +300,33 @@ mod tests {
             era_answer(Era::Legacy, &answer("403", "")),
             EraAnswer::Unknown
         );
+    }
+
+    #[test]
+    fn sse_framed_errors_keep_their_data() {
+        let sse = |body: &str| {
+            exchange(&format!(
+                "POST http://127.0.0.1:1/mcp\n=>\n200\ncontent-type: text/event-stream\n\ndata: {body}\n\n"
+            ))
+        };
+        let modern_only = sse(
+            r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32022,"message":"Unsupported protocol version","data":{"requested":"2025-11-25","supported":["2026-07-28"]}}}"#,
+        );
+        assert_eq!(
+            era_answer(Era::Legacy, &modern_only),
+            EraAnswer::NotSpoken(
+                "it answers initialize with UnsupportedProtocolVersion, supporting 2026-07-28"
+                    .into()
+            )
+        );
+        // A legacy-only server's SSE-framed refusal of a modern request lists no modern version.
+        let legacy_only = sse(
+            r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32022,"message":"Unsupported protocol version","data":{"requested":"2026-07-28","supported":["2025-06-18","2025-11-25"]}}}"#,
+        );
+        assert!(matches!(
+            era_answer(Era::Modern, &legacy_only),
+            EraAnswer::NotSpoken(_)
+        ));
     }
 
     #[test]

@@ -172,6 +172,26 @@ pub fn read_response(content_type: Option<&str>, body: &[u8]) -> RpcOutcome {
     }
 }
 
+/// The JSON-RPC response object itself (with an error's `data`), out of a JSON or SSE body.
+pub fn response_message(content_type: Option<&str>, body: &[u8]) -> Option<Value> {
+    let ct = content_type.unwrap_or("").to_ascii_lowercase();
+    let candidates: Vec<Value> = if ct.starts_with("text/event-stream") {
+        sse_data(body)
+            .iter()
+            .filter_map(|d| serde_json::from_str(d).ok())
+            .collect()
+    } else {
+        serde_json::from_slice(body).ok().into_iter().collect()
+    };
+    candidates.into_iter().find_map(|value| match value {
+        Value::Array(items) => items
+            .into_iter()
+            .find(|v| v.get("result").is_some() || v.get("error").is_some()),
+        v if v.get("result").is_some() || v.get("error").is_some() => Some(v),
+        _ => None,
+    })
+}
+
 fn outcome_of(value: &Value) -> Option<RpcOutcome> {
     let value = match value {
         Value::Array(items) => items

@@ -228,6 +228,8 @@ pub struct Summary {
     pub warned: usize,
     pub skipped: usize,
     pub not_testable: usize,
+    /// Findings of informational checks.
+    pub info: usize,
     /// Every applicable MUST passed.
     pub conformant: bool,
 }
@@ -242,6 +244,7 @@ impl Summary {
                 Status::Warn => s.warned += 1,
                 Status::Skip => s.skipped += 1,
                 Status::NotTestable => s.not_testable += 1,
+                Status::Info => s.info += 1,
             }
             let counts = match c.level {
                 Level::Must => &mut s.must,
@@ -256,7 +259,7 @@ impl Summary {
                 Status::Pass | Status::Warn => counts.passed += 1,
                 Status::Fail => counts.failed += 1,
                 Status::NotTestable => counts.not_testable += 1,
-                Status::Skip => {}
+                Status::Skip | Status::Info => {}
             }
         }
         s.conformant = s.must.passed == s.must.applicable;

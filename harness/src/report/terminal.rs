@@ -39,6 +39,7 @@ fn label(style: TerminalStyle, status: Status) -> String {
         Status::Warn => paint(style, "33", "WARN"),
         Status::Skip => paint(style, "2", "SKIP"),
         Status::NotTestable => paint(style, "35", "N/T "),
+        Status::Info => paint(style, "36", "INFO"),
     }
 }
 
@@ -141,7 +142,10 @@ pub fn render_terminal(report: &Report, style: TerminalStyle) -> String {
             c.id,
             c.title
         );
-        if matches!(c.status, Status::Fail | Status::Warn | Status::NotTestable) {
+        if matches!(
+            c.status,
+            Status::Fail | Status::Warn | Status::NotTestable | Status::Info
+        ) {
             let _ = writeln!(out, "         {}", c.message);
             for d in c.details.iter().take(4) {
                 let _ = writeln!(out, "         - {d}");

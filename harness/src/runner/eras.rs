@@ -14,6 +14,7 @@ fn severity(status: Status) -> u8 {
         Status::Warn => 1,
         Status::Pass => 2,
         Status::NotTestable => 3,
+        Status::Info => 1,
         Status::Skip => 4,
     }
 }

@@ -80,6 +80,12 @@ pub async fn run_checks(
         }
         let mut result = eras::merge(verdicts);
         result.duration_ms = started.elapsed().as_millis() as u64;
+        // An informational check reports what it found; it never fails or warns.
+        if result.level == crate::check::Level::Info
+            && matches!(result.status, Status::Fail | Status::Warn)
+        {
+            result.status = Status::Info;
+        }
         // Faults set by a check never leak into the next one.
         let may_leave_faults = scenario.last
             || scenario
@@ -160,6 +166,20 @@ fn base_result(facts: &Facts, s: &Scenario, status: Status, message: String) -> 
         expected_failure: false,
         duration_ms: 0,
         eras: Vec::new(),
+    }
+}
+
+/// The JSON-RPC method a request step sends in the era of `facts` (`${request}` in its
+/// `describe`): `initialize` by default on the legacy wire, `tools/list` on the stateless one.
+fn request_method(facts: &Facts, step: &crate::scenario::Step) -> &'static str {
+    let call = step
+        .mcp
+        .as_deref()
+        .and_then(crate::rpc::McpCall::parse)
+        .unwrap_or(crate::rpc::McpCall::Initialize);
+    match facts.wire.era {
+        crate::spec::Era::Modern => call.in_modern_era().unwrap_or(call).method(),
+        crate::spec::Era::Legacy => call.method(),
     }
 }
 
@@ -280,7 +300,11 @@ async fn run_check(ctx: Arc<Ctx>, facts: Arc<Facts>, s: Scenario) -> CheckResult
             Err(e) => Verdict::not_testable(format!("harness error: {e}"), Vec::new()),
         };
         let stop = !outcome.unmet.is_empty() || outcome.skip.is_some();
-        outcomes.push((step.describe.clone(), outcome));
+        let describe = step
+            .describe
+            .as_ref()
+            .map(|d| d.replace("${request}", request_method(&facts, step)));
+        outcomes.push((describe, outcome));
         if stop {
             break;
         }
