@@ -13,7 +13,7 @@ use crate::mcp::McpEndpoint;
 use crate::restart::TargetRestart;
 use crate::rpc::McpCall;
 use crate::spec::SpecVersion;
-use crate::target::TargetClient;
+use crate::target::{Exchange, TargetClient};
 use crate::urls::origin_of;
 
 /// Knobs of a run that checks read.
@@ -289,6 +289,19 @@ pub struct JwksStory {
     pub retired_kid: Option<String>,
     /// The IdP log position just before the rotation.
     pub rotation_mark: Option<u64>,
+    /// What the rotation's refetch showed about unusable keys in the JWKS (the rotation publishes
+    /// them too, so one refetch window serves both checks).
+    pub unusable: Option<UnusableKeys>,
+}
+
+/// How a target took a JWKS holding keys it cannot use, seen by the rotation's refetch.
+#[derive(Debug, Clone)]
+pub enum UnusableKeys {
+    /// A token signed by the new key was accepted with them in the set.
+    Ignored { kid: String },
+    /// It refetched and refused the new key while they were in the set, and accepted it once
+    /// they were gone: one unusable key made it drop the whole set.
+    BrokeTheSet { kid: String, refused: Exchange },
 }
 
 impl Ctx {

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::*;
+use crate::context::UnusableKeys;
 use crate::poll::poll_until;
 use crate::wellknown::metadata_document;
 
@@ -132,55 +133,147 @@ fn judge_unseen_key(k: UnseenKey<'_>, last: Exchange) -> Verdict {
 }
 
 /// `jwks.new-key-picked-up`: a key announced before the run, then a key the target has never
-/// seen after a rotation, are accepted without a restart (the rotation is kept for the next
-/// checks).
+/// seen, are accepted without a restart.
+///
+/// Its refetch also serves `jwks.removed-key-rejected` and `jwks.unknown-key-ignored`, so that a
+/// verifier with a refetch cool-down (FastMCP and PyJWT 30 s, `jose`) spends one window on all
+/// three: the JWKS it refetches lacks the announced key (retired) and holds two keys it cannot
+/// use. The IdP's signing key never changes, so nothing needs to be resynchronised afterwards.
 async fn new_key_picked_up(cx: &Cx<'_>) -> Judged {
     let (ctx, facts) = (cx.ctx, cx.facts);
     let mut notes = Vec::new();
-    // Phase 1: a key announced before the run started is used for signing.
+    let control = mint_with_kid(ctx, facts, None).await?;
+    let control_exchange = send_token(ctx, facts, &control).await;
+    if accepted(&control_exchange).is_err() {
+        return Err(Stop::not_testable(
+            "a valid token signed by the current key was refused",
+            vec![control_exchange],
+        ));
+    }
+    // Phase 1: a key announced before the run started (the target's first fetch held it).
     let announced = ctx
         .jwks_story
         .lock()
         .map(|s| s.announced_kid.clone())
         .unwrap_or(None);
-    if let Some(kid) = announced {
-        let token = mint_with_kid(ctx, facts, Some(&kid)).await?;
+    let mut old = None;
+    if let Some(kid) = &announced {
+        let token = mint_with_kid(ctx, facts, Some(kid)).await?;
         await_new_key(ctx, facts, &token, facts.log_start, "the key was announced").await?;
         notes.push(format!(
             "a token signed by the announced key {kid} was accepted"
         ));
+        // Kept for jwks.removed-key-rejected; never presented before then, so a target that
+        // caches verified tokens must still verify it.
+        old = Some(mint_with_kid(ctx, facts, Some(kid)).await?);
     }
-    // Keep a token of the current key for jwks.removed-key-rejected. It is never presented
-    // before then, so a target that caches verified tokens must still verify it.
-    let old = mint_with_kid(ctx, facts, None).await?;
-    let control = mint_with_kid(ctx, facts, None).await?;
-    let old_exchange = send_token(ctx, facts, &control).await;
-    if accepted(&old_exchange).is_err() {
-        return Err(Stop::not_testable(
-            "a valid token signed by the current key was refused",
-            vec![old_exchange],
-        ));
-    }
-    // Phase 2: rotate (new key, old one retired) and sign with a key the target has never seen.
+    // Phase 2: one change of the JWKS: a new key, the announced one retired, two unusable keys.
     let mark = ctx.idp.last_seq().await?;
-    let (new_kid, retired) = ctx.idp.rotate_keys().await?;
+    let extras = unusable_jwks(ctx).await;
+    for e in &extras {
+        ctx.idp.add_extra_jwk(e.clone()).await?;
+    }
+    let new_kid = ctx.idp.announce_key().await?;
+    if let Some(kid) = &announced {
+        ctx.idp.retire_key(kid).await?;
+    }
     if let Ok(mut story) = ctx.jwks_story.lock() {
-        story.old_token = Some(old);
+        story.old_token = old;
         story.rotation_mark = Some(mark);
-        story.retired_kid = retired.clone();
+        story.retired_kid = announced.clone();
     }
     let token = mint_with_kid(ctx, facts, Some(&new_kid)).await?;
     let started = Instant::now();
-    await_new_key(ctx, facts, &token, mark, "a key rotation").await?;
+    let first = await_new_key(ctx, facts, &token, mark, "a key rotation").await;
+    let outcome = match first {
+        Ok(_) => {
+            record_unusable(
+                ctx,
+                UnusableKeys::Ignored {
+                    kid: new_kid.clone(),
+                },
+            );
+            Ok(())
+        }
+        Err(stop) => {
+            // Refused after a refetch while the unusable keys were in the set: without them, is
+            // the new key learned? (One more window, only for a target that fails here.)
+            let refetched = jwks_fetches_since(ctx, mark)
+                .await?
+                .iter()
+                .any(|(_, s)| *s == 200);
+            if refetched && !extras.is_empty() {
+                ctx.idp.clear_extra_jwks().await?;
+                let refused = send_token(ctx, facts, &token).await;
+                let mark = ctx.idp.last_seq().await?;
+                match await_new_key(ctx, facts, &token, mark, "a key rotation").await {
+                    Ok(_) => {
+                        record_unusable(
+                            ctx,
+                            UnusableKeys::BrokeTheSet {
+                                kid: new_kid.clone(),
+                                refused,
+                            },
+                        );
+                        notes.push(
+                            "the new key was accepted only once the unusable keys were taken out of the JWKS (judged by jwks.unknown-key-ignored)".to_string(),
+                        );
+                        Ok(())
+                    }
+                    Err(_) => Err(stop),
+                }
+            } else {
+                Err(stop)
+            }
+        }
+    };
+    ctx.idp.clear_extra_jwks().await?;
+    outcome?;
     let fetches = jwks_fetches_since(ctx, mark).await?.len();
     notes.push(format!(
-        "after rotating to {new_kid}, a token signed by it was accepted within {:.1} s with {fetches} JWKS fetch(es)",
+        "a token signed by {new_kid}, published after the target's last fetch, was accepted within {:.1} s with {fetches} JWKS fetch(es)",
         started.elapsed().as_secs_f64()
     ));
     Ok(Verdict {
         notes,
         ..Default::default()
     })
+}
+
+fn record_unusable(ctx: &Ctx, outcome: UnusableKeys) {
+    if let Ok(mut story) = ctx.jwks_story.lock() {
+        story.unusable = Some(outcome);
+    }
+}
+
+/// Two keys a verifier cannot use: an X448 key and an encryption-only copy of a published RSA
+/// key.
+async fn unusable_jwks(ctx: &Ctx) -> Vec<Value> {
+    let jwks = ctx
+        .target
+        .send(Request::new(
+            reqwest::Method::GET,
+            ctx.idp_info.jwks_uri.clone(),
+        ))
+        .await;
+    let mut extras = vec![
+        json!({"kty": "OKP", "crv": "X448", "kid": "unusable-x448", "use": "sig",
+        "x": "mLGXwN6mz9AsWaIxn5xOm2ijo4xbYWGyTDLUVNTq-8jfFMTIsdT8VdSH6OXbDzaW1UJ8pyTWAOg"}),
+    ];
+    if let Some(first) = metadata_document(&jwks).and_then(|d| {
+        d.get("keys")
+            .and_then(Value::as_array)
+            .and_then(|k| k.first().cloned())
+    }) {
+        let mut enc = first;
+        enc["kid"] = json!("unusable-rsa-enc");
+        enc["use"] = json!("enc");
+        if let Some(o) = enc.as_object_mut() {
+            o.remove("alg");
+        }
+        extras.push(enc);
+    }
+    extras
 }
 
 /// `jwks.removed-key-rejected`: once the target refetched a JWKS without the retired key, a
@@ -231,34 +324,32 @@ fn judge_removed_key(exchange: Exchange, kid: &str) -> Verdict {
 }
 
 /// `jwks.unknown-key-ignored`: with keys the verifier cannot use in the JWKS (X448, an
-/// encryption-only RSA key), a token signed by a usable new key is still accepted.
+/// encryption-only RSA key), a token signed by a usable new key is still accepted. Judged from
+/// `jwks.new-key-picked-up`'s refetch when it ran; otherwise with a refetch of its own.
 async fn unknown_key_ignored(cx: &Cx<'_>) -> Judged {
     let (ctx, facts) = (cx.ctx, cx.facts);
-    // An encryption-only RSA key (a copy of a published key marked `use: enc`) and an X448 key.
-    let jwks = ctx
-        .target
-        .send(Request::new(
-            reqwest::Method::GET,
-            ctx.idp_info.jwks_uri.clone(),
-        ))
-        .await;
-    let mut extras = vec![
-        json!({"kty": "OKP", "crv": "X448", "kid": "unusable-x448", "use": "sig",
-        "x": "mLGXwN6mz9AsWaIxn5xOm2ijo4xbYWGyTDLUVNTq-8jfFMTIsdT8VdSH6OXbDzaW1UJ8pyTWAOg"}),
-    ];
-    if let Some(first) = metadata_document(&jwks).and_then(|d| {
-        d.get("keys")
-            .and_then(Value::as_array)
-            .and_then(|k| k.first().cloned())
-    }) {
-        let mut enc = first;
-        enc["kid"] = json!("unusable-rsa-enc");
-        enc["use"] = json!("enc");
-        if let Some(o) = enc.as_object_mut() {
-            o.remove("alg");
+    let seen = ctx
+        .jwks_story
+        .lock()
+        .ok()
+        .and_then(|mut s| s.unusable.take());
+    match seen {
+        Some(UnusableKeys::Ignored { kid }) => {
+            return Ok(Verdict::passed(format!(
+                "with an X448 key and an encryption-only RSA key in the JWKS, a token signed by {kid} was accepted"
+            )));
         }
-        extras.push(enc);
+        Some(UnusableKeys::BrokeTheSet { kid, refused }) => {
+            return Ok(Verdict::fail(
+                format!(
+                    "with an X448 key and an encryption-only RSA key in the JWKS, the target refetched and still refused a token signed by {kid}, which it accepted once they were removed: one unusable key makes it drop the whole set"
+                ),
+                vec![refused],
+            ));
+        }
+        None => {}
     }
+    let extras = unusable_jwks(ctx).await;
     let mark = ctx.idp.last_seq().await?;
     for e in extras {
         ctx.idp.add_extra_jwk(e).await?;
@@ -293,15 +384,26 @@ enum OutageAnswer {
 async fn outage_fails_closed(cx: &Cx<'_>) -> Judged {
     let (ctx, facts) = (cx.ctx, cx.facts);
     let mut answers = Vec::new();
-    for (label, fault) in [
+    let mut notes = Vec::new();
+    for (round, (label, fault)) in [
         ("HTTP 500", json!({"kind": "status", "status": 500})),
         ("a body that is not JSON", json!({"kind": "garbage"})),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // The second kind of outage gets a short wait only: a verifier with a refetch cool-down
+        // would make it cost a whole window more, for what the first kind already showed.
+        let wait = if round == 0 {
+            ctx.options.jwks_wait
+        } else {
+            ctx.options.jwks_wait.min(SECOND_OUTAGE_WAIT)
+        };
         let kid = ctx.idp.announce_key().await?;
         let mark = ctx.idp.last_seq().await?;
         ctx.idp.set_fault("jwks", fault, None).await?;
         let token = mint_with_kid(ctx, facts, Some(&kid)).await?;
-        let answer = poll_until(ctx.options.jwks_wait, RETRY, || async {
+        let answer = poll_until(wait, RETRY, || async {
             let exchange = send_token(ctx, facts, &token).await;
             if exchange.response().is_some_and(|r| r.is_success()) {
                 return ControlFlow::Break(Ok(OutageAnswer::Accepted(exchange)));
@@ -324,6 +426,13 @@ async fn outage_fails_closed(cx: &Cx<'_>) -> Judged {
         });
         ctx.idp.clear_faults().await?;
         let answer = answer?;
+        if round > 0 && matches!(answer, OutageAnswer::Refused { tried: false, .. }) {
+            notes.push(format!(
+                "{label}: not tried, since the target did not refetch within {} s (a refetch cool-down); the verdict rests on the first outage",
+                wait.as_secs()
+            ));
+            break;
+        }
         // Whether the target fetched the JWKS at all during the run: a verifier that cached it in
         // an earlier run against this IdP looks the same as one with a static key.
         let ever_fetched = !jwks_fetches_since(ctx, facts.log_start).await?.is_empty();
@@ -332,8 +441,13 @@ async fn outage_fails_closed(cx: &Cx<'_>) -> Judged {
             return Ok(stop);
         }
     }
-    Ok(judge_outage(answers))
+    let mut verdict = judge_outage(answers);
+    verdict.notes.extend(notes);
+    Ok(verdict)
 }
+
+/// How long the second kind of JWKS outage waits for a fetch attempt.
+const SECOND_OUTAGE_WAIT: Duration = Duration::from_secs(3);
 
 /// A verdict reached before the second outage is tried: the first was accepted or never seen.
 fn outage_stops(answers: &[(&str, OutageAnswer, bool)], wait: Duration) -> Option<Verdict> {
