@@ -204,6 +204,14 @@ variants! {
         "Is its own authorization server, which accepts authorization requests without a PKCE code_challenge.";
     AsPkcePlainAccepted = "as-pkce-plain-accepted", defect PkcePlainAccepted =>
         "Is its own authorization server, which accepts the plain PKCE method.";
+    AsPkceAbsentMethodS256 = "as-pkce-absent-method-s256", defect PkceAbsentMethodS256 =>
+        "Is its own authorization server, which takes a code_challenge sent without code_challenge_method as S256 (absent means plain).";
+    AsBasicNeedsBodyClientId = "as-basic-needs-body-client-id", defect BasicNeedsBodyClientId =>
+        "Is its own authorization server, which authenticates a client_secret_basic client only when client_id is also in the body.";
+    AsClientSecretPostIgnored = "as-client-secret-post-ignored", defect ClientSecretPostIgnored =>
+        "Is its own authorization server, which advertises client_secret_post but never reads a secret from the body.";
+    AsNoScopeDefault = "as-no-scope-default", defect NoScopeDefault =>
+        "Is its own authorization server, which grants an empty scope to a request without scope from a client that registered none.";
     AsPkceVerifierUnchecked = "as-pkce-verifier-unchecked", defect PkceVerifierUnchecked =>
         "Is its own authorization server, which does not check the PKCE code_verifier at the token endpoint.";
     AsNoStateEcho = "as-no-state-echo", defect NoStateEcho =>

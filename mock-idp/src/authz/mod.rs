@@ -75,6 +75,9 @@ closed_names! {
         PkceNotRequired = "pkce-not-required",
         /// `code_challenge_method=plain` is accepted.
         PkcePlainAccepted = "pkce-plain-accepted",
+        /// A `code_challenge` without `code_challenge_method` is taken as S256 (RFC 7636 §4.3 says
+        /// an absent method means plain).
+        PkceAbsentMethodS256 = "pkce-absent-method-s256",
         /// The token endpoint does not check `code_verifier` (wrong or missing).
         PkceVerifierUnchecked = "pkce-verifier-unchecked",
         /// `state` is not returned to the client.
@@ -181,6 +184,15 @@ closed_names! {
         /// The metadata advertises the `client_credentials` grant, but the token endpoint refuses
         /// it with `unsupported_grant_type`.
         ClientCredentialsRefused = "client-credentials-refused",
+        /// A `client_secret_basic` client must also send `client_id` in the body; the Basic header
+        /// alone is refused with `invalid_client`.
+        BasicNeedsBodyClientId = "basic-needs-body-client-id",
+        /// The metadata advertises `client_secret_post`, but a secret in the body never
+        /// authenticates a client (`invalid_client`).
+        ClientSecretPostIgnored = "client-secret-post-ignored",
+        /// An authorization request without `scope` from a client that registered none is
+        /// granted an empty scope, instead of a default or `invalid_scope`.
+        NoScopeDefault = "no-scope-default",
     }
 }
 
@@ -289,6 +301,17 @@ impl AuthzSettings {
     /// Whether discovery documents are published (GitHub publishes none for OAuth apps).
     pub(crate) fn publishes_metadata(&self) -> bool {
         self.persona != Persona::Github
+    }
+
+    /// The scope granted when neither the request nor the client's registration names one: every
+    /// advertised scope but `offline_access` (documented in the metadata, as RFC 6749 §3.3 asks).
+    pub(crate) fn default_scope(&self) -> String {
+        self.scopes_supported
+            .iter()
+            .filter(|s| *s != "offline_access")
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// Whether RFC 8707 `resource` is honoured (GitHub ignores it).
@@ -494,19 +517,29 @@ impl AuthzState {
             && self.settings.has(AsDefect::PkceNotRequired))
             || (params.code_challenge_method.as_deref() == Some("plain")
                 && self.settings.has(AsDefect::PkcePlainAccepted));
+        // pkce-absent-method-s256: a challenge without a method is checked (and later verified)
+        // as S256.
+        let method = match params.code_challenge_method.as_deref() {
+            None if params.code_challenge.is_some()
+                && self.settings.has(AsDefect::PkceAbsentMethodS256) =>
+            {
+                Some("S256")
+            }
+            method => method,
+        };
         if !pkce_waived
-            && let Some(problem) = pkce::challenge_problem(
-                params.code_challenge.as_deref(),
-                params.code_challenge_method.as_deref(),
-            )
+            && let Some(problem) = pkce::challenge_problem(params.code_challenge.as_deref(), method)
         {
             return back(OAuthError::invalid_request(problem));
         }
-        let scope = params
-            .scope
-            .clone()
-            .or_else(|| client.scope.clone())
-            .unwrap_or_default();
+        // RFC 6749 §3.3: without a requested scope, a pre-defined default: the client's
+        // registered scope, else every scope the server advertises (no-scope-default grants
+        // nothing instead).
+        let scope = match params.scope.clone().or_else(|| client.scope.clone()) {
+            Some(scope) => scope,
+            None if self.settings.has(AsDefect::NoScopeDefault) => String::new(),
+            None => self.settings.default_scope(),
+        };
         if !client.scope_allowed(&scope) {
             return back(OAuthError::bad_request(
                 "invalid_scope",

@@ -10,14 +10,14 @@ use serde_json::{Value, json};
 
 use crate::api::{Audience, MintedToken};
 use crate::authz::AsDefect;
-use crate::authz::clients::{ClientRecord, GRANT_TYPES};
+use crate::authz::clients::{AuthMethod, ClientRecord, GRANT_TYPES};
 use crate::authz::grants::{CodeRefusal, Grant, RefreshRefusal};
 use crate::authz::pkce;
 use crate::idp::Idp;
 use crate::introspection::Issued;
 use crate::oauth_error::OAuthError;
 use crate::respond::{NO_STORE, RawBody, json_value};
-use crate::routes::client_auth::{authenticate_registered, presented_client};
+use crate::routes::client_auth::{Presented, authenticate_registered, presented_client};
 use crate::routes::form::Form;
 use crate::tokens::random_hex;
 
@@ -123,6 +123,21 @@ fn answer(idp: &Idp, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthErr
     let grant_type = form
         .get("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+    // basic-needs-body-client-id: the Basic header is not enough without client_id in the body.
+    // client-secret-post-ignored: a secret in the body never authenticates.
+    if let Presented::Secret(_, method) = &presented {
+        let settings = &idp.authz().settings;
+        let refused = match method {
+            AuthMethod::ClientSecretBasic => {
+                settings.has(AsDefect::BasicNeedsBodyClientId) && form.get("client_id").is_none()
+            }
+            AuthMethod::ClientSecretPost => settings.has(AsDefect::ClientSecretPostIgnored),
+            _ => false,
+        };
+        if refused {
+            return Err(OAuthError::invalid_client("client authentication failed"));
+        }
+    }
     let client = authenticate_registered(&presented, |id| idp.authz().client(id))?;
     if !GRANT_TYPES.contains(&grant_type) {
         return Err(OAuthError::unsupported_grant_type(format!(
