@@ -182,6 +182,10 @@ variants! {
         "Builds the resource_metadata URL and the metadata resource from the X-Forwarded-Host header of the request.";
     PrmHttpJwksUri = "prm-http-jwks-uri" =>
         "Advertises a jwks_uri over plain http on a host that is not loopback in its protected-resource metadata.";
+    Dpop = "dpop" =>
+        "Implements every rule and also accepts DPoP-bound tokens (RFC 9449) with a proof, advertising ES256 proofs in its metadata.";
+    DpopProofUnchecked = "dpop-proof-unchecked" =>
+        "Accepts DPoP-bound tokens whose proof is signed by the bound key, without checking what the proof says about the request (htm, htu, iat, ath).";
     JwksRefetchUnbounded = "jwks-refetch-unbounded" =>
         "Fetches the JWKS again for every token with an unknown key id, without any limit.";
     IntrospectRejectsArrayAud = "introspect-rejects-array-aud" =>
@@ -355,10 +359,16 @@ impl Variant {
                 | Variant::Introspection
                 | Variant::ModernOnly
                 | Variant::LegacyOnly
+                | Variant::Dpop
                 | Variant::AsConformant
                 | Variant::AsConsentPage
                 | Variant::AsProxy
         )
+    }
+
+    /// Whether the target accepts DPoP-bound tokens.
+    pub fn speaks_dpop(self) -> bool {
+        matches!(self, Variant::Dpop | Variant::DpopProofUnchecked)
     }
 
     /// Whether the target is its own authorization server (the mock IdP's, mounted at its origin).

@@ -212,7 +212,9 @@ pub fn expectation(variant: Variant) -> Expectation {
         Variant::Conformant
         | Variant::Introspection
         | Variant::ModernOnly
-        | Variant::LegacyOnly => fails(&[]),
+        | Variant::LegacyOnly
+        | Variant::Dpop => fails(&[]),
+        Variant::DpopProofUnchecked => fails(&["ext.dpop"]),
         // The legacy wire checks the audience, so only the modern era's verdicts fail.
         Variant::ModernSkipsAudience => fails(&[
             "aud.wrong-audience",
