@@ -6,7 +6,8 @@
 //! The control API is for test programs, never for web pages: it has no CORS, refuses requests a
 //! browser marks as cross-origin, takes bodies only as `application/json` (which a page cannot
 //! send without a preflight), and answers only requests whose `Host` names the IdP itself (DNS
-//! rebinding). [`refusal`] holds these rules; the recorder applies them before any route.
+//! rebinding). With a control token configured, every request must also carry it as a bearer
+//! token. [`refusal`] holds these rules; the recorder applies them before any route.
 
 use axum::Router;
 use axum::extract::{RawQuery, State};
@@ -72,7 +73,8 @@ control_routes! {
 }
 
 /// Why a control request is refused before its body is read, if it is: a request that is not
-/// addressed to this server by its own name (421), or one a browser made for a web page (403).
+/// addressed to this server by its own name (421), one a browser made for a web page (403), or
+/// one without the control token when one is configured (401).
 pub(crate) fn refusal(idp: &Idp, parts: &Parts) -> Option<OAuthError> {
     let host = parts
         .headers
@@ -105,7 +107,34 @@ pub(crate) fn refusal(idp: &Idp, parts: &Parts) -> Option<OAuthError> {
                 .with_description("the control API does not answer requests from web pages"),
         );
     }
-    None
+    let expected = idp.control_token()?;
+    let presented = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    match presented {
+        None => Some(OAuthError::invalid_token(
+            "the control API needs Authorization: Bearer <control token>",
+        )),
+        Some(token) if !same_secret(token.as_bytes(), expected) => {
+            Some(OAuthError::invalid_token("wrong control token"))
+        }
+        Some(_) => None,
+    }
+}
+
+/// Compares two secrets in constant time, lengths included: both are hashed first, so the time
+/// taken tells nothing about how much of a guess was right, nor how long the token is.
+pub(crate) fn same_secret(presented: &[u8], expected: &[u8]) -> bool {
+    use aws_lc_rs::digest::{SHA256, digest};
+    aws_lc_rs::constant_time::verify_slices_are_equal(
+        digest(&SHA256, presented).as_ref(),
+        digest(&SHA256, expected).as_ref(),
+    )
+    .is_ok()
 }
 
 /// Why a control request's body is refused, if it is: a body that is not declared JSON (415).

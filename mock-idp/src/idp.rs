@@ -87,6 +87,8 @@ struct Inner {
     stopping: watch::Sender<bool>,
     /// The `Host` values the control API answers to.
     hosts: Hosts,
+    /// The bearer token every control request must carry, when one is configured.
+    control_token: Option<Vec<u8>>,
     /// How long a request body may take to arrive.
     body_read_timeout: std::time::Duration,
 }
@@ -100,8 +102,19 @@ pub struct Idp {
 }
 
 impl Idp {
-    /// State for an IdP whose issuer is `issuer` (no trailing slash). Loads or creates keys.
+    /// State for an IdP whose issuer is `issuer` (no trailing slash), answering control requests
+    /// addressed to the issuer's host. Loads or creates keys.
     pub(crate) fn new(config: &IdpConfig, issuer: String) -> Result<Idp, IdpError> {
+        let hosts = Hosts::of(&issuer);
+        Idp::with_hosts(config, issuer, hosts)
+    }
+
+    /// [`Idp::new`] answering control requests addressed to any of `hosts`.
+    pub(crate) fn with_hosts(
+        config: &IdpConfig,
+        issuer: String,
+        hosts: Hosts,
+    ) -> Result<Idp, IdpError> {
         let urls = Urls {
             jwks_uri: format!("{issuer}/jwks"),
             authorization_endpoint: format!("{issuer}/authorize"),
@@ -145,7 +158,6 @@ impl Idp {
             config.token_client_id.clone(),
         );
         let log = RequestLog::default();
-        let hosts = Hosts::of(&urls.issuer);
         Ok(Idp {
             inner: Arc::new(Inner {
                 urls,
@@ -172,6 +184,7 @@ impl Idp {
                 documents: Mutex::new(Default::default()),
                 stopping: watch::channel(false).0,
                 hosts,
+                control_token: config.control_token.clone().map(String::into_bytes),
                 body_read_timeout: config.limits.body_read_timeout,
             }),
         })
@@ -802,6 +815,11 @@ impl Idp {
     /// The `Host` values the control API answers to.
     pub(crate) fn hosts(&self) -> &Hosts {
         &self.inner.hosts
+    }
+
+    /// The bearer token control requests must carry, if one is configured.
+    pub(crate) fn control_token(&self) -> Option<&[u8]> {
+        self.inner.control_token.as_deref()
     }
 
     /// How long a request body may take to arrive.

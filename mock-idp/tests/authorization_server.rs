@@ -655,6 +655,7 @@ async fn several_issuers_each_with_own_keys_clients_and_mode() {
     let idp = MockIdp::start(IdpConfig {
         issuers: vec![mock_idp::config::IssuerConfig {
             name: "github".into(),
+            issuer: None,
             audience: None,
             authz: AuthzSettings {
                 registration: RegistrationMode::PreRegistered,
