@@ -296,7 +296,10 @@ key_overlap_secs = 30        # ...activate it 30 s later, retire the old one 30 
 # client_id = "my-app"
 # redirect_uris = ["http://127.0.0.1:3000/callback"]
 # grant_types = ["authorization_code", "refresh_token"]
-# token_endpoint_auth_method = "none"   # or client_secret_basic / client_secret_post
+# token_endpoint_auth_method = "none"   # or client_secret_basic / client_secret_post (strict)
+# A confidential client (one with a client_secret) that names no method may use both
+# client_secret_basic and client_secret_post, as at real providers; a list says which:
+#   token_endpoint_auth_methods = ["client_secret_post", "client_secret_basic"]
 # scope = "openid mcp:tools"            # what it may ask for; any scope when absent
 # redirect_policy = "loopback-any-port"
 

@@ -15,7 +15,7 @@ use crate::api::{
     Audience, ClockNow, ClockRequest, Defect, EndpointKind, Fault, FaultSpec, Info, JsonObject,
     KeyInfo, KeyRef, MintRequest, MintedToken, RecordedRequest, Rotation,
 };
-use crate::authz::clients::{AuthMethod, ClientMetadata, ClientRecord, Origin};
+use crate::authz::clients::{AuthMethod, AuthMethods, ClientMetadata, ClientRecord, Origin};
 use crate::authz::grants::Grant;
 use crate::authz::redirect::RedirectPolicy;
 use crate::authz::{AuthzState, RegistrationMode};
@@ -134,7 +134,7 @@ impl Idp {
             client_id: config.token_client_id.clone(),
             client_secret: Some(config.token_client_secret.clone()),
             auth_method: AuthMethod::ClientSecretBasic,
-            any_secret_method: true,
+            accepted: AuthMethods::SECRETS,
             redirect_uris: Vec::new(),
             grant_types: vec!["client_credentials".to_owned()],
             scope: None,

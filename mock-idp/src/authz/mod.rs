@@ -288,6 +288,16 @@ impl AuthzSettings {
         self.persona != Persona::Github
     }
 
+    /// Whether a confidential client may send its secret by either method, whatever method it
+    /// was configured with (GitHub: an OAuth app has no authentication-method setting; its docs
+    /// name `client_id` and `client_secret` as parameters of the token request, and the HTTP
+    /// Basic header is taken too: golang.org/x/oauth2 sent GitHub's token endpoint Basic
+    /// credentials only, since github.com is not among the providers its `internal/token.go`
+    /// lists as refusing the header).
+    pub(crate) fn either_secret_method(&self) -> bool {
+        self.persona == Persona::Github
+    }
+
     /// Whether RFC 8707 `resource` is honoured (GitHub ignores it).
     pub(crate) fn honours_resource(&self) -> bool {
         self.persona != Persona::Github
@@ -706,6 +716,7 @@ mod tests {
             client_id: "app".into(),
             client_secret: None,
             token_endpoint_auth_method: Some(AuthMethod::None),
+            token_endpoint_auth_methods: None,
             redirect_uris: vec!["http://127.0.0.1:3000/cb".into()],
             grant_types: None,
             scope: Some("mcp:tools openid".into()),

@@ -127,11 +127,13 @@ pub(crate) fn presented_client(headers: &HeaderMap, form: &Form) -> Result<Prese
     })
 }
 
-/// Authenticates a registered client by the method it registered (RFC 6749 §2.3, RFC 7591 §2):
-/// every failure is 401 `invalid_client` (RFC 6749 §5.2).
+/// Authenticates a registered client by a method it may use (RFC 6749 §2.3, RFC 7591 §2): every
+/// failure is 401 `invalid_client` (RFC 6749 §5.2). With `either_secret_method` (a persona whose
+/// provider has no per-client method), a confidential client may use either secret method.
 pub(crate) fn authenticate_registered(
     presented: &Presented,
     lookup: impl Fn(&str) -> Option<ClientRecord>,
+    either_secret_method: bool,
 ) -> Result<ClientRecord, OAuthError> {
     match presented {
         Presented::Nothing => Err(OAuthError::invalid_client(
@@ -144,7 +146,7 @@ pub(crate) fn authenticate_registered(
             } else {
                 Err(OAuthError::invalid_client(format!(
                     "this client must authenticate with {}",
-                    client.auth_method.name()
+                    client.accepted.names()
                 )))
             }
         }
@@ -159,10 +161,10 @@ pub(crate) fn authenticate_registered(
             if verify_slices_are_equal(secret.as_bytes(), credentials.secret.as_bytes()).is_err() {
                 return Err(OAuthError::invalid_client("unknown client or wrong secret"));
             }
-            if !client.any_secret_method && client.auth_method != *method {
+            if !client.accepted.contains(*method) && !either_secret_method {
                 return Err(OAuthError::invalid_client(format!(
                     "this client is registered for {}, not {}",
-                    client.auth_method.name(),
+                    client.accepted.names(),
                     method.name()
                 )));
             }

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::authz::AsDefect;
 use crate::authz::RegistrationMode;
-use crate::authz::clients::{AuthMethod, ClientRecord, Origin, check_registration};
+use crate::authz::clients::{AuthMethod, AuthMethods, ClientRecord, Origin, check_registration};
 use crate::idp::Idp;
 use crate::oauth_error::OAuthError;
 use crate::respond::{NO_STORE, RawBody, json_value};
@@ -114,7 +114,8 @@ pub(crate) async fn register(
         client_id: client_id.clone(),
         client_secret,
         auth_method: registration.auth_method,
-        any_secret_method: false,
+        // RFC 7591: a dynamic client uses the method it registered, and only that one.
+        accepted: AuthMethods::only(registration.auth_method),
         redirect_uris: registration.redirect_uris,
         grant_types: registration.grant_types,
         scope: registration.scope,

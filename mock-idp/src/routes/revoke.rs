@@ -31,7 +31,8 @@ pub(crate) async fn revoke(
     let client = if introspection_client {
         None
     } else {
-        Some(authenticate_registered(&presented, |id| idp.authz().client(id))?.client_id)
+        let either = idp.authz().settings.either_secret_method();
+        Some(authenticate_registered(&presented, |id| idp.authz().client(id), either)?.client_id)
     };
     let token = form
         .get("token")

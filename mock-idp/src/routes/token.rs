@@ -123,7 +123,8 @@ fn answer(idp: &Idp, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthErr
     let grant_type = form
         .get("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
-    let client = authenticate_registered(&presented, |id| idp.authz().client(id))?;
+    let either = idp.authz().settings.either_secret_method();
+    let client = authenticate_registered(&presented, |id| idp.authz().client(id), either)?;
     if !GRANT_TYPES.contains(&grant_type) {
         return Err(OAuthError::unsupported_grant_type(format!(
             "grant_type {grant_type:?} is not supported; use authorization_code, refresh_token or client_credentials"
