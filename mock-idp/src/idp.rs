@@ -733,6 +733,11 @@ impl Idp {
         self.inner.statuses.set(seq, status);
     }
 
+    /// Records why request `seq` was refused. Only refusals take the log's lock a second time.
+    pub(crate) fn record_refusal(&self, seq: u64, refusal: crate::api::Refusal) {
+        lock(&self.inner.log).set_refusal(seq, refusal);
+    }
+
     /// The fault for one call to `endpoint`, if any (counts the call).
     pub(crate) fn take_fault(&self, endpoint: EndpointKind, client: Option<&str>) -> Option<Fault> {
         if !self.inner.faults_armed.load(Ordering::Acquire) {

@@ -22,6 +22,7 @@ mod clock;
 pub mod config;
 mod control;
 mod error;
+pub mod events;
 mod faults;
 mod host;
 mod idp;
@@ -46,8 +47,8 @@ use tokio::task::JoinHandle;
 pub use api::{
     Audience, ClockNow, ClockRequest, Defect, EndpointKind, ExtraJwk, Fault, FaultEndpoint,
     FaultSpec, HostedDocument, Info, IntrospectionOverride, JsonObject, KeyInfo, KeyRef, KeyState,
-    MintRequest, MintedToken, RecordedRequest, RevokeGrantRequest, RevokeRequest, Rotation,
-    TokenFormat,
+    MintRequest, MintedToken, RecordedRequest, Refusal, RefusalReason, RevokeGrantRequest,
+    RevokeRequest, Rotation, TokenFormat,
 };
 pub use authz::clients::{AuthMethod, ClientConfig};
 pub use authz::redirect::RedirectPolicy;

@@ -80,10 +80,29 @@ struct Args {
     /// Accept HTTPS URLs as client IDs (Client ID Metadata Documents).
     #[arg(long, env = "MOCK_IDP_CLIENT_ID_METADATA_DOCUMENTS", value_parser = FalseyValueParser::new())]
     client_id_metadata_documents: bool,
+    /// How the log (one line per protocol request, on stderr; RUST_LOG filters it, default
+    /// `info`, `off` for none) is written: `text` or `json` (one object per line).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        default_value_t = LogFormat::Text,
+        env = "MOCK_IDP_LOG_FORMAT"
+    )]
+    log_format: LogFormat,
     /// Let metadata-document URLs be http and resolve to loopback or private addresses
     /// (for tests; this is an SSRF hole anywhere else).
     #[arg(long, env = "MOCK_IDP_ALLOW_PRIVATE_METADATA_URLS", value_parser = FalseyValueParser::new())]
     allow_private_metadata_urls: bool,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// One line of text per event.
+    Text,
+    /// One JSON object per line, the event's fields at the top level.
+    Json,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -121,7 +140,12 @@ struct Ready<'a> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run(Args::parse()).await {
+    let args = Args::parse();
+    if let Err(err) = init_logging(args.log_format, std::env::var("RUST_LOG").ok()) {
+        eprintln!("mock-idp: {err:#}");
+        return ExitCode::from(2);
+    }
+    match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("mock-idp: {err:#}");
@@ -324,6 +348,39 @@ fn non_loopback_problem(
     })
 }
 
+/// Installs the subscriber the library's events go to: stderr (stdout carries the ready line
+/// programs wait for), filtered by `RUST_LOG` (`info` when unset or empty).
+fn init_logging(format: LogFormat, rust_log: Option<String>) -> anyhow::Result<()> {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let filter = logging_filter(rust_log.as_deref())?;
+    let text = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let layer = match format {
+        LogFormat::Text => text.boxed(),
+        LogFormat::Json => text.json().flatten_event(true).boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(layer.with_filter(filter))
+        .try_init()
+        .context("cannot install the log subscriber")
+}
+
+/// The filter `RUST_LOG` names (`info`, `mock_idp=debug`, `off`, ...): target prefixes and
+/// levels, without EnvFilter's span and field directives (which would bring in regular
+/// expressions).
+fn logging_filter(rust_log: Option<&str>) -> anyhow::Result<tracing_subscriber::filter::Targets> {
+    match rust_log.map(str::trim).filter(|spec| !spec.is_empty()) {
+        None => Ok(tracing_subscriber::filter::Targets::new()
+            .with_default(tracing_subscriber::filter::LevelFilter::INFO)),
+        Some(spec) => spec.parse().map_err(|e| {
+            anyhow::anyhow!(
+                "RUST_LOG={spec:?} is not a filter ({e}); use a level (info, off) or target=level pairs separated by commas"
+            )
+        }),
+    }
+}
+
 /// The value of a flag that takes one of a closed set of names.
 fn flag<T: std::str::FromStr>(name: &str, value: &str, names: &[&str]) -> anyhow::Result<T> {
     value.parse().map_err(|_| {
@@ -470,6 +527,24 @@ mod tests {
         assert!(
             missing.is_empty(),
             "flags without MOCK_IDP_<NAME>: {missing:?}"
+        );
+    }
+
+    #[test]
+    fn rust_log_filters_the_request_lines() {
+        use tracing::Level;
+        let default = logging_filter(None).expect("default");
+        assert!(default.would_enable(mock_idp::events::TARGET, &Level::INFO));
+        assert!(!default.would_enable(mock_idp::events::TARGET, &Level::DEBUG));
+        let off = logging_filter(Some("off")).expect("off");
+        assert!(!off.would_enable(mock_idp::events::TARGET, &Level::ERROR));
+        let narrow = logging_filter(Some("warn,mock_idp::request=info")).expect("pairs");
+        assert!(narrow.would_enable(mock_idp::events::TARGET, &Level::INFO));
+        assert!(!narrow.would_enable("hyper", &Level::INFO));
+        assert!(logging_filter(Some("mock_idp=loud")).is_err());
+        assert_eq!(
+            Args::parse_from(["mock-idp", "--log-format", "json"]).log_format,
+            LogFormat::Json
         );
     }
 

@@ -568,6 +568,33 @@ async fn the_control_api_refuses_cross_origin_use() {
         token_preflight.header(header::ACCESS_CONTROL_ALLOW_ORIGIN),
         "*"
     );
+    assert_eq!(
+        token_preflight.header(header::ACCESS_CONTROL_ALLOW_HEADERS),
+        "",
+        "nothing asked, nothing allowed"
+    );
+    // Whatever headers a browser-based client asks to send are allowed, on every protocol
+    // endpoint, and caches are told the answer depends on them.
+    for url in [idp.token_endpoint(), format!("{}/jwks", idp.issuer())] {
+        let asked = send(
+            http()
+                .request(reqwest::Method::OPTIONS, &url)
+                .header(header::ORIGIN, "https://app.example")
+                .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+                .header(
+                    header::ACCESS_CONTROL_REQUEST_HEADERS,
+                    "authorization,dpop,x-request-id",
+                ),
+        )
+        .await;
+        assert_eq!(asked.status, StatusCode::NO_CONTENT, "{url}");
+        assert_eq!(
+            asked.header(header::ACCESS_CONTROL_ALLOW_HEADERS),
+            "authorization,dpop,x-request-id",
+            "{url}"
+        );
+        assert_eq!(asked.header(header::VARY), "Access-Control-Request-Headers");
+    }
     idp.shutdown().await;
 }
 

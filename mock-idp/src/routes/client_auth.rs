@@ -7,6 +7,7 @@ use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
+use crate::api::RefusalReason;
 use crate::authz::clients::{AuthMethod, ClientRecord};
 use crate::idp::Client;
 use crate::oauth_error::OAuthError;
@@ -43,21 +44,24 @@ pub(crate) fn presented(
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let first = values.next();
     if values.next().is_some() {
-        return Err(OAuthError::invalid_request(
-            "more than one Authorization header",
-        ));
+        return Err(
+            OAuthError::invalid_request("more than one Authorization header")
+                .because(RefusalReason::ClientAuth),
+        );
     }
     if let Some(basic) = first.and_then(|value| basic_payload(value.as_bytes())) {
         let credentials = decode_basic(basic)?;
         if form.get("client_secret").is_some() {
             return Err(OAuthError::invalid_request(
                 "more than one client authentication method (Basic and client_secret)",
-            ));
+            )
+            .because(RefusalReason::ClientAuth));
         }
         if form.get("client_id").is_some_and(|id| id != credentials.id) {
             return Err(OAuthError::invalid_request(
                 "client_id does not match the Basic credentials",
-            ));
+            )
+            .because(RefusalReason::ClientAuth));
         }
         return Ok(Some(credentials));
     }
@@ -66,9 +70,10 @@ pub(crate) fn presented(
             id: id.to_owned(),
             secret: secret.to_owned(),
         })),
-        (None, Some(_)) => Err(OAuthError::invalid_request(
-            "client_secret without client_id",
-        )),
+        (None, Some(_)) => Err(
+            OAuthError::invalid_request("client_secret without client_id")
+                .because(RefusalReason::ClientAuth),
+        ),
         // A client_id alone is a public client, which this IdP does not have.
         (_, None) => Ok(None),
     }

@@ -148,7 +148,9 @@ async fn cors(request: Request, next: middleware::Next) -> Response {
 }
 
 /// CORS for browser-based clients (MCP Inspector and web apps): any origin may call the
-/// protocol endpoints. A preflight gets its answer here.
+/// protocol endpoints, with whatever headers it asks for (a client may send `DPoP`, a tracing
+/// header or anything else its library adds; a fixed list would make the browser refuse it
+/// before the IdP ever sees the request). A preflight gets its answer here.
 pub(crate) fn preflight(request: &Request) -> Option<Response> {
     let is_preflight = request.method() == axum::http::Method::OPTIONS
         && request
@@ -164,9 +166,23 @@ pub(crate) fn preflight(request: &Request) -> Option<Response> {
             header::ACCESS_CONTROL_ALLOW_METHODS,
             HeaderValue::from_static("GET, POST, DELETE, OPTIONS"),
         );
+        let asked: Vec<&str> = request
+            .headers()
+            .get_all(header::ACCESS_CONTROL_REQUEST_HEADERS)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .collect();
+        if let Ok(value) = HeaderValue::from_str(&asked.join(", "))
+            && !asked.is_empty()
+        {
+            headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, value);
+        }
+        // The answer depends on the headers asked for: a cache must not reuse it for others.
         headers.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("authorization, content-type, mcp-protocol-version, accept"),
+            header::VARY,
+            HeaderValue::from_static("Access-Control-Request-Headers"),
         );
         headers.insert(
             header::ACCESS_CONTROL_MAX_AGE,

@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::api::RefusalReason;
 use crate::authz::AsDefect;
 use crate::authz::RegistrationMode;
 use crate::authz::clients::{AuthMethod, AuthMethods, ClientRecord, Origin, check_registration};
@@ -18,7 +19,9 @@ use crate::tokens::random_hex;
 fn enabled(idp: &Idp) -> Result<(), OAuthError> {
     match idp.authz().settings.registration {
         RegistrationMode::Dynamic => Ok(()),
-        RegistrationMode::PreRegistered => Err(OAuthError::not_found()),
+        RegistrationMode::PreRegistered => {
+            Err(OAuthError::not_found().because(RefusalReason::Registration))
+        }
     }
 }
 
@@ -154,13 +157,17 @@ fn managed(idp: &Idp, headers: &HeaderMap, client_id: &str) -> Result<ClientReco
             let (scheme, token) = v.split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         })
-        .ok_or_else(|| OAuthError::invalid_token("a registration access token is required"))?;
+        .ok_or_else(|| {
+            OAuthError::invalid_token("a registration access token is required")
+                .because(RefusalReason::Registration)
+        })?;
     let client = idp
         .authz()
         .client(client_id)
         .filter(|c| c.origin == Origin::Dynamic)
         .ok_or_else(|| {
             OAuthError::invalid_token("unknown client or wrong registration access token")
+                .because(RefusalReason::Registration)
         })?;
     let expected = client
         .registration_access_token
@@ -169,9 +176,10 @@ fn managed(idp: &Idp, headers: &HeaderMap, client_id: &str) -> Result<ClientReco
     if expected.is_empty()
         || verify_slices_are_equal(expected.as_bytes(), presented.as_bytes()).is_err()
     {
-        return Err(OAuthError::invalid_token(
-            "unknown client or wrong registration access token",
-        ));
+        return Err(
+            OAuthError::invalid_token("unknown client or wrong registration access token")
+                .because(RefusalReason::Registration),
+        );
     }
     Ok(client)
 }

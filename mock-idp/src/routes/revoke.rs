@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 
+use crate::api::RefusalReason;
 use crate::idp::{Idp, RevokeRefusal};
 use crate::oauth_error::OAuthError;
 use crate::respond::{NO_STORE, RawBody};
@@ -50,14 +51,16 @@ pub(crate) async fn revoke(
             return Err(OAuthError::bad_request(
                 "unauthorized_client",
                 "the token was not issued to this client",
-            ));
+            )
+            .because(RefusalReason::Token));
         }
         // The token stays valid rather than being forgotten later; the client may retry
         // (RFC 7009 §2.2.1 allows any RFC 6749 error; 503 says "not now").
         Err(RevokeRefusal::Full) => {
             return Err(OAuthError::temporarily_unavailable(
                 "the revocation list is full of unexpired revocations; try again later",
-            ));
+            )
+            .because(RefusalReason::Token));
         }
     }
     let mut response = Response::default();
