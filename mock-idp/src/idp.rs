@@ -89,6 +89,9 @@ struct Inner {
     hosts: Hosts,
     /// The bearer token every control request must carry, when one is configured.
     control_token: Option<Vec<u8>>,
+    /// Authorization-code flows the `/` page's demo client started: (state, PKCE verifier,
+    /// expiry), oldest first, at most [`DEMO_FLOWS`].
+    demo_flows: Mutex<std::collections::VecDeque<(String, String, i64)>>,
     /// How long a request body may take to arrive.
     body_read_timeout: std::time::Duration,
 }
@@ -185,6 +188,7 @@ impl Idp {
                 stopping: watch::channel(false).0,
                 hosts,
                 control_token: config.control_token.clone().map(String::into_bytes),
+                demo_flows: Mutex::new(std::collections::VecDeque::new()),
                 body_read_timeout: config.limits.body_read_timeout,
             }),
         })
@@ -652,6 +656,16 @@ impl Idp {
         &self.inner.urls.issuer
     }
 
+    /// The audience of minted tokens that name none.
+    pub(crate) fn default_audience(&self) -> Option<&str> {
+        self.inner.factory.default_audience()
+    }
+
+    /// The newest `n` recorded requests, newest first (the `/` page).
+    pub(crate) fn newest_requests(&self, n: usize) -> Vec<RecordedRequest> {
+        lock(&self.inner.log).newest(n)
+    }
+
     pub(crate) fn registration_endpoint(&self) -> &str {
         &self.inner.urls.registration_endpoint
     }
@@ -827,6 +841,27 @@ impl Idp {
         self.inner.control_token.as_deref()
     }
 
+    /// Remembers a demo flow's PKCE verifier under its `state` for ten minutes; the oldest flow
+    /// goes when [`DEMO_FLOWS`] are pending.
+    pub(crate) fn start_demo_flow(&self, state: String, verifier: String) {
+        let now = self.now();
+        let mut flows = lock(&self.inner.demo_flows);
+        flows.retain(|(_, _, expires_at)| *expires_at > now);
+        if flows.len() >= DEMO_FLOWS {
+            flows.pop_front();
+        }
+        flows.push_back((state, verifier, now.saturating_add(600)));
+    }
+
+    /// The verifier of the demo flow `state`, once; `None` for an unknown or expired flow.
+    pub(crate) fn finish_demo_flow(&self, state: &str) -> Option<String> {
+        let now = self.now();
+        let mut flows = lock(&self.inner.demo_flows);
+        let index = flows.iter().position(|(s, _, _)| s == state)?;
+        let (_, verifier, expires_at) = flows.remove(index)?;
+        (expires_at > now).then_some(verifier)
+    }
+
     /// How long a request body may take to arrive.
     pub(crate) fn body_read_timeout(&self) -> std::time::Duration {
         self.inner.body_read_timeout
@@ -836,6 +871,9 @@ impl Idp {
         self.inner.stopping.send_replace(true);
     }
 }
+
+/// The most demo flows pending at once.
+pub(crate) const DEMO_FLOWS: usize = 100;
 
 /// Why a client's revocation request is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -68,7 +68,7 @@ pub fn embedded(config: &IdpConfig, issuer: String) -> Result<(Idp, axum::Router
     if config.authz.key_rotation_secs.is_some() {
         tokio::spawn(idp.clone().run_rotation_schedule());
     }
-    let app = routes::app(idp.clone());
+    let app = routes::app(idp.clone(), None);
     Ok((idp, app))
 }
 
@@ -84,7 +84,7 @@ pub fn embedded_under(
     if config.authz.key_rotation_secs.is_some() {
         tokio::spawn(idp.clone().run_rotation_schedule());
     }
-    let app = routes::nested(name, &idp);
+    let app = routes::nested(name, &idp, false);
     Ok((idp, app))
 }
 

@@ -301,6 +301,16 @@ impl RequestLog {
             .collect()
     }
 
+    /// The newest `n` entries, newest first.
+    pub(crate) fn newest(&self, n: usize) -> Vec<RecordedRequest> {
+        self.entries
+            .iter()
+            .rev()
+            .take(n)
+            .map(|e| self.render(e))
+            .collect()
+    }
+
     fn render(&self, entry: &Entry) -> RecordedRequest {
         let refusal = entry.refusal.as_deref().cloned();
         entry

@@ -15,7 +15,7 @@ use crate::authz::{
 };
 use crate::idp::Idp;
 use crate::oauth_error::OAuthError;
-use crate::respond::RawBody;
+use crate::respond::{RawBody, escape};
 use crate::routes::form::{Distinct, MAX_PARAMS, too_many_parameters};
 use crate::tokens::random_hex;
 
@@ -415,21 +415,6 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_owned())
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

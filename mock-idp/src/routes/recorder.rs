@@ -33,11 +33,13 @@ use crate::routes::{allow_any_origin, preflight};
 #[derive(Clone)]
 pub(crate) struct RecordLayer {
     idp: Idp,
+    /// Whether the application serves the `/` page (its routes are then not recorded).
+    pages: bool,
 }
 
 impl RecordLayer {
-    pub(crate) fn new(idp: Idp) -> Self {
-        RecordLayer { idp }
+    pub(crate) fn new(idp: Idp, pages: bool) -> Self {
+        RecordLayer { idp, pages }
     }
 }
 
@@ -47,6 +49,7 @@ impl<S> Layer<S> for RecordLayer {
     fn layer(&self, inner: S) -> Recorder<S> {
         Recorder {
             idp: self.idp.clone(),
+            pages: self.pages,
             inner,
         }
     }
@@ -56,6 +59,7 @@ impl<S> Layer<S> for RecordLayer {
 #[derive(Clone)]
 pub(crate) struct Recorder<S> {
     idp: Idp,
+    pages: bool,
     inner: S,
 }
 
@@ -73,6 +77,12 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
+        if self.pages && crate::routes::page::is_page(request.uri().path()) {
+            // The page: for people, never recorded or faulted, and only for requests that name
+            // the IdP (like the control API, against DNS rebinding).
+            let inner = self.take_inner();
+            return Recording::Boxed(Box::pin(page(self.idp.clone(), request, inner)));
+        }
         let Some(endpoint) = classify(request.uri().path()) else {
             // The control API: guarded, never recorded, faulted or given CORS.
             let inner = self.take_inner();
@@ -164,6 +174,18 @@ where
     let Ok(()) = poll_fn(|cx| inner.poll_ready(cx)).await;
     let Ok(response) = inner.call(request).await;
     response
+}
+
+/// A request for the page: refused unless addressed to this server by one of its names.
+async fn page<S>(idp: Idp, request: Request, next: S) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    let (parts, body) = request.into_parts();
+    if let Some(refusal) = crate::control::misdirected(&idp, &parts) {
+        return refusal.into_response();
+    }
+    run(next, Request::from_parts(parts, body)).await
 }
 
 /// A control request: refused unless it comes from a program addressing this server (see
