@@ -264,6 +264,17 @@ async fn the_demo_flow_ends_with_a_token_the_request_log_saw_issued() {
     assert_eq!(exchange.status, 200);
     assert!(exchange.body.contains("client_id=mock-idp-demo"));
 
+    // The demo client's secret is not on the page, even without a control token.
+    let (page, _, _) = home(&format!("{}/", idp.issuer())).await;
+    let secret = idp
+        .idp()
+        .clients()
+        .into_iter()
+        .find(|c| c["client_id"] == "mock-idp-demo")
+        .and_then(|c| c["client_secret"].as_str().map(str::to_owned))
+        .expect("the demo client has a secret");
+    assert!(!page.text().contains(&secret));
+
     // The same callback again (its flow is used up), and one for a flow never started.
     let again = send(http().get(&callback)).await;
     assert_eq!(again.status, StatusCode::BAD_REQUEST);
@@ -273,6 +284,33 @@ async fn the_demo_flow_ends_with_a_token_the_request_log_saw_issued() {
     )))
     .await;
     assert_eq!(forged.status, StatusCode::BAD_REQUEST);
+
+    // A token endpoint that refuses the exchange: the callback says so rather than "logged in".
+    let (_, csrf, cookie) = home(&format!("{}/", idp.issuer())).await;
+    let started = post_form(
+        &format!("{}/page/demo", idp.control_url()),
+        &[("csrf", &csrf)],
+        &cookie,
+    )
+    .await;
+    let approved = send(http().get(started.header(header::LOCATION))).await;
+    idp.idp()
+        .set_fault(mock_idp::FaultSpec {
+            endpoint: mock_idp::FaultEndpoint::Token,
+            fault: mock_idp::Fault::OauthError {
+                error: "invalid_grant".into(),
+                status: None,
+                description: None,
+            },
+            times: Some(1),
+            client_id: None,
+        })
+        .expect("fault");
+    let refused = send(http().get(approved.header(header::LOCATION))).await;
+    assert_eq!(refused.status, StatusCode::OK);
+    let html = refused.text();
+    assert!(html.contains("The code exchange was refused"), "{html}");
+    assert!(html.contains("&quot;invalid_grant&quot;"), "{html}");
     idp.shutdown().await;
 }
 

@@ -17,8 +17,9 @@
 //! IdP starts its flow with a PKCE pair it keeps (a page without script cannot compute S256),
 //! sends the browser through the real authorization endpoint (consent page included), and at
 //! `/_demo/callback` redeems the code at the real token endpoint, in process but through the
-//! recorder, so the exchange is in the request log like any client's. Its secret never leaves
-//! the server, so a code sent to its callback is useless to anyone else.
+//! recorder, so the exchange is in the request log like any client's. Its secret is never shown
+//! on the page (only the control API lists it), so a code sent to its callback is of no use to
+//! whoever sees it there.
 
 use std::fmt::Write as _;
 use std::future::poll_fn;
@@ -238,6 +239,9 @@ fn render_home(idp: &Idp, siblings: &[Sibling], prefix: &str, csrf: &str) -> Str
             ),
         };
         let client_secret = match client.get("client_secret").and_then(Value::as_str) {
+            Some(_) if text("client_id") == DEMO_CLIENT => {
+                "<span class=\"note\">(kept by the IdP)</span>".to_owned()
+            }
             Some(value) => secret(value),
             None => "none (public)".to_owned(),
         };
@@ -670,11 +674,19 @@ pub(crate) async fn demo_callback(
         Ok(value) => serde_json::to_string_pretty(value).unwrap_or_default(),
         Err(problem) => problem.clone(),
     };
-    let introspected = token
-        .map(|t| serde_json::to_string_pretty(&Value::Object(idp.introspect(&t))))
-        .transpose()
-        .unwrap_or_default()
-        .unwrap_or_default();
+    let Some(token) = token else {
+        // The token endpoint refused (a code that expired on the consent page, a fault armed
+        // through the control API): say so, with its answer.
+        let body = format!(
+            "<h1>The code exchange was refused</h1><p>The demo client received the authorization              code <code id=\"code\">{code}</code>, but the token endpoint did not issue a token;              the page's request table says why, too.</p><h2>Token response</h2>\
+             <pre id=\"token-response\">{shown}</pre>",
+            code = escape(code),
+            shown = escape(&shown),
+        );
+        return html(StatusCode::OK, shell("Demo login refused", &body, &prefix));
+    };
+    let introspected =
+        serde_json::to_string_pretty(&Value::Object(idp.introspect(&token))).unwrap_or_default();
     let body = format!(
         "<h1>Logged in</h1><p>The demo client received the authorization code \
          <code id=\"code\">{code}</code> (with <code>iss</code> <code>{iss}</code>) and redeemed it \
