@@ -160,7 +160,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let config = config(&args)?;
-    let control_token_in_file = args.control_token.is_none() && config.control_token.is_some();
+    let control_token_required = config.control_token.is_some();
     let state_dir = config.state_dir.clone();
     let server = MockIdp::start(config).await?;
     let info = server.idp().info();
@@ -176,7 +176,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         introspection_endpoint: &info.introspection_endpoint,
         revocation_endpoint: &info.revocation_endpoint,
         control_url: &info.control_url,
-        control_token_required: args.control_token.is_some() || control_token_in_file,
+        control_token_required,
         health_url: format!("{}/healthz", info.issuer),
         introspection_client_id: &info.introspection_client_id,
         introspection_client_secret: &info.introspection_client_secret,
