@@ -49,6 +49,8 @@ pub(crate) const DEMO_CLIENT: &str = "mock-idp-demo";
 const SHOWN_REQUESTS: usize = 50;
 /// How many clients the page lists.
 const SHOWN_CLIENTS: usize = 50;
+/// How long the demo callback waits for its own token endpoint.
+const REDEEM_DEADLINE: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Whether `path` (issuer-relative) is one of the page's own routes, which are neither recorded
 /// nor faulted and answer only requests that name the IdP.
@@ -740,7 +742,15 @@ async fn redeem(idp: &Idp, code: &str, verifier: &str) -> Result<Value, String> 
         .map_err(|e| e.to_string())?;
     let mut app = crate::routes::app(idp.clone(), None);
     let Ok(()) = poll_fn(|cx| Service::<Request>::poll_ready(&mut app, cx)).await;
-    let Ok(response) = Service::<Request>::call(&mut app, request).await;
+    // A `hang` or `delay` fault armed on the token endpoint must not hold the page for minutes.
+    let answered =
+        tokio::time::timeout(REDEEM_DEADLINE, Service::<Request>::call(&mut app, request)).await;
+    let Ok(Ok(response)) = answered else {
+        return Err(format!(
+            "the token endpoint did not answer within {} s",
+            REDEEM_DEADLINE.as_secs()
+        ));
+    };
     let status = response.status();
     let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024)
         .await
