@@ -15,6 +15,7 @@ use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde::{Deserialize, Serialize};
 
+use crate::api::RefusalReason;
 use crate::names::closed_names;
 use crate::oauth_error::OAuthError;
 use crate::sync::{lock, read, write};
@@ -314,6 +315,16 @@ impl AuthzSettings {
             .join(" ")
     }
 
+    /// Whether a confidential client may send its secret by either method, whatever method it
+    /// was configured with (GitHub: an OAuth app has no authentication-method setting; its docs
+    /// name `client_id` and `client_secret` as parameters of the token request, and the HTTP
+    /// Basic header is taken too: golang.org/x/oauth2 sent GitHub's token endpoint Basic
+    /// credentials only, since github.com is not among the providers its `internal/token.go`
+    /// lists as refusing the header).
+    pub(crate) fn either_secret_method(&self) -> bool {
+        self.persona == Persona::Github
+    }
+
     /// Whether RFC 8707 `resource` is honoured (GitHub ignores it).
     pub(crate) fn honours_resource(&self) -> bool {
         self.persona != Persona::Github
@@ -355,8 +366,8 @@ pub(crate) enum AuthorizeStep {
     /// The request cannot be answered at any redirect URI: show this error, never redirect
     /// (RFC 6749 §4.1.2.1, OAuth 2.1 §4.1.2.1).
     ErrorPage(OAuthError),
-    /// Send the user agent here (a code, or an error the client may see).
-    Redirect(String),
+    /// Send the user agent here with this error for the client to see.
+    Redirect(String, OAuthError),
     /// Ask the user (or approve at once).
     Consent(Box<AuthorizeRequest>),
 }
@@ -448,23 +459,21 @@ impl AuthzState {
             return AuthorizeStep::ErrorPage(OAuthError::invalid_request("client_id is required"));
         };
         let Some(client) = client else {
-            return AuthorizeStep::ErrorPage(OAuthError::invalid_request(format!(
-                "unknown client_id {client_id:?}"
-            )));
+            return AuthorizeStep::ErrorPage(
+                OAuthError::invalid_request(format!("unknown client_id {client_id:?}"))
+                    .because(RefusalReason::Client),
+            );
         };
         let redirect_uri = match params.redirect_uri.as_deref() {
             Some(uri) => {
                 if !redirect::matches(self.redirect_policy(&client), &client.redirect_uris, uri) {
                     let error = OAuthError::invalid_request(format!(
                         "redirect_uri {uri:?} is not registered for this client"
-                    ));
+                    ))
+                    .because(RefusalReason::RedirectUri);
                     if self.settings.has(AsDefect::ErrorRedirectUnregistered) {
-                        return AuthorizeStep::Redirect(error_redirect(
-                            uri,
-                            &error,
-                            params.state.as_deref(),
-                            issuer,
-                        ));
+                        let location = error_redirect(uri, &error, params.state.as_deref(), issuer);
+                        return AuthorizeStep::Redirect(location, error);
                     }
                     return AuthorizeStep::ErrorPage(error);
                 }
@@ -473,14 +482,18 @@ impl AuthzState {
             None => match client.redirect_uris.as_slice() {
                 [only] => only.clone(),
                 [] => {
-                    return AuthorizeStep::ErrorPage(OAuthError::invalid_request(
-                        "the client has no registered redirect URI",
-                    ));
+                    return AuthorizeStep::ErrorPage(
+                        OAuthError::invalid_request("the client has no registered redirect URI")
+                            .because(RefusalReason::Client),
+                    );
                 }
                 _ => {
-                    return AuthorizeStep::ErrorPage(OAuthError::invalid_request(
-                        "redirect_uri is required: the client has several",
-                    ));
+                    return AuthorizeStep::ErrorPage(
+                        OAuthError::invalid_request(
+                            "redirect_uri is required: the client has several",
+                        )
+                        .because(RefusalReason::RedirectUri),
+                    );
                 }
             },
         };
@@ -490,12 +503,8 @@ impl AuthzState {
             if shown {
                 return AuthorizeStep::ErrorPage(error);
             }
-            AuthorizeStep::Redirect(error_redirect(
-                &redirect_uri,
-                &error,
-                params.state.as_deref(),
-                issuer,
-            ))
+            let location = error_redirect(&redirect_uri, &error, params.state.as_deref(), issuer);
+            AuthorizeStep::Redirect(location, error)
         };
         match params.response_type.as_deref() {
             Some("code") => {}
@@ -530,7 +539,7 @@ impl AuthzState {
         if !pkce_waived
             && let Some(problem) = pkce::challenge_problem(params.code_challenge.as_deref(), method)
         {
-            return back(OAuthError::invalid_request(problem));
+            return back(OAuthError::invalid_request(problem).because(RefusalReason::Pkce));
         }
         // RFC 6749 §3.3: without a requested scope, a pre-defined default: the client's
         // registered scope, else every scope the server advertises (no-scope-default grants
@@ -742,6 +751,7 @@ mod tests {
             client_id: "app".into(),
             client_secret: None,
             token_endpoint_auth_method: Some(AuthMethod::None),
+            token_endpoint_auth_methods: None,
             redirect_uris: vec!["http://127.0.0.1:3000/cb".into()],
             grant_types: None,
             scope: Some("mcp:tools openid".into()),
@@ -812,7 +822,7 @@ mod tests {
             ..AuthzSettings::default()
         });
         let error_of = |p: &AuthorizeParams| match step(&s, p) {
-            AuthorizeStep::Redirect(location) => {
+            AuthorizeStep::Redirect(location, _) => {
                 let url = url::Url::parse(&location).expect("url");
                 let pairs: HashMap<String, String> = url.query_pairs().into_owned().collect();
                 assert_eq!(pairs.get("state").map(String::as_str), Some("xyz"));
