@@ -550,7 +550,7 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
         );
         eprintln!("  audience                {audience}");
         eprintln!(
-            "  an OAuth proxy's upstream: authorization {0}/authorize, token {0}/token, client {1} / {2} (client_secret_post), callback {3}{4}",
+            "  an OAuth proxy's upstream: authorization {0}/authorize, token {0}/token, client {1} / {2} (client_secret_basic or client_secret_post), callback {3}{4}",
             info.issuer,
             crate::spawn::UPSTREAM_CLIENT_ID,
             crate::spawn::UPSTREAM_CLIENT_SECRET,
