@@ -137,7 +137,7 @@ pub struct Cli {
 
     /// Start the target with this shell command (the mock IdP's settings in its environment,
     /// see the README), wait until it listens, run, and stop it. Without --target the target is
-    /// http://127.0.0.1:<free port>/mcp; port 0 in --target also picks a free port.
+    /// `http://127.0.0.1:<free port>/mcp`; port 0 in --target also picks a free port.
     #[arg(long, value_name = "CMD")]
     pub command: Option<String>,
 

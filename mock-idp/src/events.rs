@@ -8,7 +8,7 @@
 //! and for a refusal `reason` (a [`RefusalReason`](crate::RefusalReason) name), `error` and
 //! `description`; for an injected fault, `fault`.
 //!
-//! Nothing is formatted unless a subscriber wants the event: the recorder asks [`enabled`] first
+//! Nothing is formatted unless a subscriber wants the event: the recorder asks `enabled` first
 //! (one cached check of the callsite's interest) and only then reads the client from the
 //! request or builds the line.
 
