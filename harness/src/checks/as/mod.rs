@@ -103,6 +103,26 @@ impl<'a> AsCx<'a> {
     }
 }
 
+/// How a client a registration answer describes authenticates: by the method it was registered
+/// with (`none` when the answer names none), with its secret if it got one.
+fn registered_client(registration: &Value) -> ClientAuth {
+    ClientAuth::for_method(
+        registration
+            .get("token_endpoint_auth_method")
+            .and_then(Value::as_str)
+            .unwrap_or("none"),
+        registration
+            .get("client_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        registration
+            .get("client_secret")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    )
+}
+
 /// What an error answer of the token or registration endpoint says.
 struct ErrorAnswer {
     status: Option<u16>,
@@ -228,16 +248,8 @@ impl AsCx<'_> {
         )
         .await;
         let v = registration_result(&exchange).ok()?;
-        let id = v.get("client_id")?.as_str()?.to_string();
-        let method = v
-            .get("token_endpoint_auth_method")
-            .and_then(Value::as_str)
-            .unwrap_or("none");
-        let secret = v
-            .get("client_secret")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        Some((ClientAuth::for_method(method, id, secret), exchange))
+        v.get("client_id")?.as_str()?;
+        Some((registered_client(&v), exchange))
     }
 
     /// Walks an authorization request built from the flow's, changed by `change` (`None` without

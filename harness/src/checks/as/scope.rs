@@ -43,18 +43,7 @@ async fn unscoped_grant(cx: &AsCx<'_>) -> Result<Option<Verdict>, Stop> {
     let Ok(v) = registration_result(&e) else {
         return Ok(None);
     };
-    let client = ClientAuth::for_method(
-        v.get("token_endpoint_auth_method")
-            .and_then(Value::as_str)
-            .unwrap_or("none"),
-        v.get("client_id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
-        v.get("client_secret")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-    );
+    let client = registered_client(&v);
     let pkce = Pkce::new();
     let mut params = cx.run.params(cx.flow, &pkce, &random_text(8));
     params.set("client_id", client.client_id().to_string());
@@ -178,18 +167,7 @@ async fn narrowed_grant(cx: &AsCx<'_>) -> Judged {
             vec![e],
         ));
     };
-    let client = ClientAuth::for_method(
-        v.get("token_endpoint_auth_method")
-            .and_then(Value::as_str)
-            .unwrap_or("none"),
-        v.get("client_id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
-        v.get("client_secret")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-    );
+    let client = registered_client(&v);
     let pkce = Pkce::new();
     let mut params = cx.run.params(cx.flow, &pkce, &random_text(8));
     params.set("client_id", client.client_id().to_string());

@@ -463,18 +463,12 @@ async fn auth_method_enforced(cx: &AsCx<'_>) -> Judged {
         metadata["token_endpoint_auth_method"] = json!(method);
         let registration = register(cx.ctx, &endpoint, &metadata).await;
         let answer = match registration_result(&registration) {
-            Ok(v) => {
-                let client = ClientAuth::for_method(
-                    method,
-                    v.get("client_id")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string(),
-                    v.get("client_secret")
-                        .and_then(Value::as_str)
-                        .map(str::to_string),
-                );
-                MethodTried::Answered(cx.token(&form, &client).await)
+            Ok(mut v) => {
+                // The method asked for, unless the answer names another.
+                if v.get("token_endpoint_auth_method").is_none() {
+                    v["token_endpoint_auth_method"] = json!(method);
+                }
+                MethodTried::Answered(cx.token(&form, &registered_client(&v)).await)
             }
             Err(_) => MethodTried::NotRegistered(registration),
         };

@@ -97,15 +97,7 @@ async fn dpop(cx: &Cx<'_>) -> Judged {
             "the target advertises no DPoP support (no dpop_signing_alg_values_supported in its metadata, no DPoP challenge)",
         ));
     }
-    if !facts.positive.passed {
-        return Err(Stop::not_testable(
-            format!(
-                "needs a token the target accepts: {}",
-                facts.positive.message
-            ),
-            Vec::new(),
-        ));
-    }
+    needs_valid_token(facts)?;
     let key = DpopKey::generate()?;
     let other = DpopKey::generate()?;
     let scope = if facts.required_scopes.is_empty() {

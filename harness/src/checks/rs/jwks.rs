@@ -563,15 +563,7 @@ const MAX_FETCHES_PER_BURST: usize = UNKNOWN_KID_BURST / 3;
 /// work).
 async fn refetch_rate_limited(cx: &Cx<'_>) -> Judged {
     let (ctx, facts) = (cx.ctx, cx.facts);
-    if !facts.positive.passed {
-        return Err(Stop::not_testable(
-            format!(
-                "needs a token the target accepts: {}",
-                facts.positive.message
-            ),
-            Vec::new(),
-        ));
-    }
+    needs_valid_token(facts)?;
     let scope = if facts.required_scopes.is_empty() {
         Value::Null
     } else {

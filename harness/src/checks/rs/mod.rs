@@ -110,6 +110,21 @@ async fn call_in_era(ctx: &Ctx, wire: &Wire, call: &McpCall, authorization: &[St
         .await
 }
 
+/// The precondition of a check that needs a valid token: the positive control passed in this era.
+fn needs_valid_token(facts: &Facts) -> Result<(), Stop> {
+    if facts.positive.passed {
+        Ok(())
+    } else {
+        Err(Stop::not_testable(
+            format!(
+                "needs a token the target accepts: {}",
+                facts.positive.message
+            ),
+            Vec::new(),
+        ))
+    }
+}
+
 /// A token with exactly these scopes (the required ones when `scopes` is `None`).
 async fn mint_scoped(ctx: &Ctx, scopes: &[String]) -> Result<MintedToken, HarnessError> {
     let scope = if scopes.is_empty() {

@@ -31,15 +31,7 @@ fn tool_names(exchange: &Exchange) -> Option<Vec<String>> {
 /// IdP's request log, which credential the downstream API received.
 async fn no_downstream_forward(cx: &Cx<'_>) -> Judged {
     let (ctx, facts) = (cx.ctx, cx.facts);
-    if !facts.positive.passed {
-        return Err(Stop::not_testable(
-            format!(
-                "needs a token the target accepts: {}",
-                facts.positive.message
-            ),
-            Vec::new(),
-        ));
-    }
+    needs_valid_token(facts)?;
     let token = mint_with_kid(ctx, facts, None).await?.token;
     let tool = ctx.options.downstream_tool.as_str();
     let downstream = format!("{}/downstream", ctx.idp_info.issuer.trim_end_matches('/'));

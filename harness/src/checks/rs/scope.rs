@@ -77,21 +77,6 @@ fn scoped_operation(ctx: &Ctx) -> Result<McpCall, Stop> {
         })
 }
 
-/// The positive control's precondition: a valid token was accepted in this era.
-fn needs_valid_token(facts: &Facts) -> Result<(), Stop> {
-    if facts.positive.passed {
-        Ok(())
-    } else {
-        Err(Stop::not_testable(
-            format!(
-                "needs a token the target accepts: {}",
-                facts.positive.message
-            ),
-            Vec::new(),
-        ))
-    }
-}
-
 /// Calls the scoped operation with a token carrying only the scopes every request needs.
 async fn under_scoped_call(cx: &Cx<'_>) -> Result<(McpCall, Vec<String>, Exchange), Stop> {
     let (ctx, facts) = (cx.ctx, cx.facts);

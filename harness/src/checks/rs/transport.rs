@@ -27,15 +27,7 @@ const ATTACKER_HOST: &str = "attacker.invalid";
 /// of a check that needs one.
 async fn valid_authorization(cx: &Cx<'_>) -> Result<Vec<String>, Stop> {
     let facts = cx.facts;
-    if !facts.positive.passed {
-        return Err(Stop::not_testable(
-            format!(
-                "needs a token the target accepts: {}",
-                facts.positive.message
-            ),
-            Vec::new(),
-        ));
-    }
+    needs_valid_token(facts)?;
     let token = mint_scoped(cx.ctx, &facts.required_scopes).await?;
     Ok(vec![format!("Bearer {}", token.token)])
 }
