@@ -22,8 +22,9 @@ use crate::{Limits, Options, RunConfig, load_catalogue};
 #[derive(Debug, Parser)]
 #[command(name = "mcp-auth-conformance", version, about, long_about)]
 pub struct Cli {
-    /// The MCP endpoint to judge, e.g. http://127.0.0.1:8000/mcp.
-    #[arg(long, value_name = "URL")]
+    /// The MCP endpoint to judge, e.g. http://127.0.0.1:8000/mcp (also --url, as the official
+    /// conformance suite names it).
+    #[arg(long, value_name = "URL", alias = "url")]
     pub target: Option<String>,
 
     /// Variant of the bundled reference target to run against when --target is absent.
@@ -351,10 +352,16 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
         .map(|p| crate::Baseline::load(p, &catalogue))
         .transpose()?;
     let progress = cli.progress.resolve();
+    #[cfg(feature = "demo")]
     let variant: reference_target::Variant = cli
         .reference_variant
         .parse()
         .map_err(|_| HarnessError::Usage(format!("unknown --reference-variant {:?}; see `cargo run -p reference-target -- --list-variants`", cli.reference_variant)))?;
+    // A build without the bundled server says so before it starts anything.
+    #[cfg(not(feature = "demo"))]
+    if cli.target.is_none() && cli.command.is_none() {
+        return Err(no_bundled_server());
+    }
 
     // The mock IdP: standalone, or in this process on a stable port (ephemeral for the demo).
     let mut local_idp = None;
@@ -392,7 +399,10 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
 
     // The target: the user's (started by --command or already running), or the bundled
     // reference target.
+    #[cfg(feature = "demo")]
     let mut reference = None;
+    #[cfg(not(feature = "demo"))]
+    let reference: Option<crate::restart::RestartableReference> = None;
     let target_arg = match (&cli.target, &cli.command) {
         (Some(t), Some(_)) => Some(crate::spawn::resolve_port(t)?),
         (None, Some(_)) => Some(crate::spawn::resolve_port("http://127.0.0.1:0/mcp")?),
@@ -400,6 +410,9 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
     };
     let target = match &target_arg {
         Some(t) => t.clone(),
+        #[cfg(not(feature = "demo"))]
+        None => return Err(no_bundled_server()),
+        #[cfg(feature = "demo")]
         None => {
             let trust = match variant.validation() {
                 reference_target::ValidationKind::Jwt => reference_target::Trust::Jwt {
@@ -591,6 +604,16 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
     } else {
         exit_code::NON_CONFORMANT
     })
+}
+
+/// Without `--target` or `--command`, a build without the `demo` feature has nothing to judge.
+#[cfg(not(feature = "demo"))]
+fn no_bundled_server() -> HarnessError {
+    HarnessError::Usage(
+        "no --target or --command given, and this build has no bundled reference server (it \
+         needs the `demo` feature, on by default): pass --target URL or --command CMD"
+            .into(),
+    )
 }
 
 /// `--progress`.
