@@ -83,7 +83,8 @@ download_release() {
   fi
   mkdir -p "$work/unpacked" "$dir/bin"
   case "$archive" in
-    *.zip) unzip -q "$work/$archive" -d "$work/unpacked" ;;
+    # Windows runners' bash may lack unzip; their bsdtar reads zip archives.
+    *.zip) unzip -q "$work/$archive" -d "$work/unpacked" 2> /dev/null || tar -xf "$work/$archive" -C "$work/unpacked" ;;
     *) tar -xJf "$work/$archive" -C "$work/unpacked" ;;
   esac
   # The archive holds the binary in a folder named after it (or at its root): take it from either.

@@ -18,7 +18,8 @@ use crate::{Limits, Options, RunConfig, load_catalogue};
 /// scopes, audience, JWKS rotation and introspection.
 ///
 /// Without --target, runs against the bundled reference target (a correct MCP server, or one of
-/// its deliberately broken variants with --reference-variant).
+/// its deliberately broken variants with --reference-variant); a build without the default `demo`
+/// feature has none.
 #[derive(Debug, Parser)]
 #[command(name = "mcp-auth-conformance", version, about, long_about)]
 pub struct Cli {
