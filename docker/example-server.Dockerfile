@@ -4,7 +4,8 @@
 # variables. Replace it with your own server's image; it needs the same settings.
 FROM python:3.11-slim-bookworm
 WORKDIR /app
-COPY interop/python/requirements.lock interop/python/_common.py interop/python/sdk_server.py ./
+COPY interop/python/requirements.lock interop/python/_common.py interop/python/_jwks_verifier.py \
+     interop/python/sdk_server.py ./
 # The interop suite's complete lock, installed without resolving, as interop/run.sh does.
 RUN pip install --no-cache-dir --disable-pip-version-check --no-deps -r requirements.lock \
     && useradd --system --user-group --uid 10001 --shell /usr/sbin/nologin mcp

@@ -43,6 +43,13 @@ TARGETS=(
   "python-sdk|exec $PY interop/python/sdk_server.py|"
   "typescript-sdk|exec $NODE interop/node/ts_sdk_server.mjs|"
   "rmcp|exec target/debug/interop-rmcp-server|"
+  # Servers of the stateless 2026-07-28 wire: the TypeScript SDK v2 in its default posture (both
+  # eras, the legacy one per request) and modern-only; rmcp modern-only; the Python SDK with
+  # stateless_http (both eras, the legacy one without sessions).
+  "typescript-sdk-v2|exec $NODE interop/node/ts_sdk_v2_server.mjs|"
+  "typescript-sdk-v2-modern|MCP_TS_LEGACY=reject exec $NODE interop/node/ts_sdk_v2_server.mjs|"
+  "rmcp-stateless|MCP_RMCP_MODE=stateless exec target/debug/interop-rmcp-server|"
+  "python-sdk-stateless|exec $PY interop/python/sdk_stateless_server.py|"
   # Authorization servers and OAuth proxies (modes C and D): the harness logs in headlessly.
   # The proxies' upstream is the harness's mock IdP (pre-registered clients only).
   "fastmcp-oauth-proxy|MCP_PROXY_CONSENT=on exec $PY interop/python/fastmcp_oauth_proxy.py|"

@@ -226,6 +226,7 @@ mod tests {
             evidence: Vec::new(),
             expected_failure: false,
             duration_ms: 0,
+            eras: Vec::new(),
         }
     }
 

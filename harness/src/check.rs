@@ -107,6 +107,9 @@ pub enum Status {
     Skip,
     /// Applies, but could not be judged (e.g. the valid token was refused).
     NotTestable,
+    /// What an informational check found: worth reading, never counted against the target (an
+    /// INFO check never fails).
+    Info,
 }
 
 impl fmt::Display for Status {
@@ -117,6 +120,7 @@ impl fmt::Display for Status {
             Status::Warn => "warn",
             Status::Skip => "skip",
             Status::NotTestable => "not-testable",
+            Status::Info => "info",
         })
     }
 }

@@ -48,6 +48,12 @@ pub struct Cli {
     #[arg(long, value_name = "REVISION", default_value = "2026-07-28")]
     pub spec_version: SpecVersion,
 
+    /// Which eras of the MCP wire to judge: auto (every era the target speaks: a 2026-07-28
+    /// request first, then initialize), legacy (initialize and sessions) or modern (the stateless
+    /// 2026-07-28 wire).
+    #[arg(long, value_name = "ERA", value_enum, default_value_t = crate::context::EraChoice::Auto)]
+    pub era: crate::context::EraChoice,
+
     /// Override the detected target mode (A, B, C or D).
     #[arg(long, value_name = "MODE")]
     pub mode: Option<Mode>,
@@ -214,6 +220,18 @@ pub struct Cli {
     /// credential that arrives there.
     #[arg(long, value_name = "NAME", default_value = "call_downstream")]
     pub downstream_tool: String,
+
+    /// An operation that needs more scope than listing does, for the per-operation scope checks:
+    /// tools/call:NAME, resources/read:URI or prompts/get:NAME (set for the bundled reference
+    /// target).
+    #[arg(long, value_name = "METHOD:NAME")]
+    pub scoped_operation: Option<crate::context::ScopedOperation>,
+
+    /// A scope that implies narrower ones in the target's own scope model, e.g.
+    /// `admin=read,write` (repeatable): scope.hierarchy checks that a token with the broader scope
+    /// is enough wherever the narrower ones are needed (set for the bundled reference target).
+    #[arg(long, value_name = "BROAD=NARROW,...")]
+    pub scope_implies: Vec<crate::context::ScopeImplication>,
 
     /// The target is set up to fetch Client ID Metadata Documents from loopback http URLs (the
     /// mock IdP hosts them): a document it does not use is then a failure of the cimd.* checks
@@ -570,6 +588,16 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
             cimd_loopback: cli.cimd_loopback || cli.cimd_login || reference.is_some(),
             cimd_login: cli.cimd_login,
             allow_origins: cli.allow_origins.clone(),
+            era: cli.era,
+            // The bundled reference target's own scope model, unless given.
+            scoped_operation: cli
+                .scoped_operation
+                .clone()
+                .or_else(|| reference.as_ref().map(reference_scoped_operation)),
+            scope_implies: match &reference {
+                Some(r) if cli.scope_implies.is_empty() => reference_scope_hierarchy(r),
+                _ => cli.scope_implies.clone(),
+            },
         },
         checks: cli.checks.clone(),
         catalogue,
@@ -723,4 +751,44 @@ fn write_output(path: &std::path::Path, text: &str, append: bool) -> Result<(), 
         .open(path)
         .map_err(fail)?;
     file.write_all(text.as_bytes()).map_err(fail)
+}
+
+/// The bundled reference target's operation that needs more scope than listing does.
+#[cfg(feature = "demo")]
+fn reference_scoped_operation(
+    _: &crate::restart::RestartableReference,
+) -> crate::context::ScopedOperation {
+    crate::context::ScopedOperation(crate::rpc::McpCall::ToolsCall {
+        name: reference_target::operation::ADMIN_TOOL.to_string(),
+        arguments: serde_json::json!({}),
+    })
+}
+
+// Without the `demo` feature there is no reference target to ask (the type has no values).
+#[cfg(not(feature = "demo"))]
+fn reference_scoped_operation(
+    reference: &crate::restart::RestartableReference,
+) -> crate::context::ScopedOperation {
+    match *reference {}
+}
+
+#[cfg(not(feature = "demo"))]
+fn reference_scope_hierarchy(
+    reference: &crate::restart::RestartableReference,
+) -> Vec<crate::context::ScopeImplication> {
+    match *reference {}
+}
+
+/// The bundled reference target's scope hierarchy.
+#[cfg(feature = "demo")]
+fn reference_scope_hierarchy(
+    _: &crate::restart::RestartableReference,
+) -> Vec<crate::context::ScopeImplication> {
+    reference_target::operation::SCOPE_HIERARCHY
+        .iter()
+        .map(|(broad, narrower)| crate::context::ScopeImplication {
+            broad: (*broad).to_string(),
+            narrower: narrower.iter().map(|n| (*n).to_string()).collect(),
+        })
+        .collect()
 }

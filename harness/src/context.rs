@@ -11,8 +11,9 @@ use crate::error::HarnessError;
 use crate::idp::{IdpClient, IdpInfo, MintedToken};
 use crate::mcp::McpEndpoint;
 use crate::restart::TargetRestart;
+use crate::rpc::McpCall;
 use crate::spec::SpecVersion;
-use crate::target::TargetClient;
+use crate::target::{Exchange, TargetClient};
 use crate::urls::origin_of;
 
 /// Knobs of a run that checks read.
@@ -50,9 +51,107 @@ pub struct Options {
     /// The headless login registers with a Client ID Metadata Document the mock IdP hosts,
     /// instead of DCR (`--cimd-login`; implies `cimd_loopback`).
     pub cimd_login: bool,
+    /// Which eras of the MCP wire to judge (`--era`).
+    pub era: EraChoice,
     /// More origins the harness may fetch from (`--allow-origin`; `*` allows any), beyond the
     /// target's, its authorization servers' and the mock IdP's.
     pub allow_origins: Vec<String>,
+    /// An operation that needs more scope than every request does (`--scoped-operation`): the
+    /// per-operation scope checks call it.
+    pub scoped_operation: Option<ScopedOperation>,
+    /// The target's scope hierarchy, as its author declares it (`--scope-implies`).
+    pub scope_implies: Vec<ScopeImplication>,
+}
+
+/// `--scoped-operation`: a `tools/call`, `resources/read` or `prompts/get` of one tool,
+/// resource or prompt, written `tools/call:NAME`, `resources/read:URI` or `prompts/get:NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopedOperation(pub McpCall);
+
+impl std::str::FromStr for ScopedOperation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (method, name) = s
+            .split_once(':')
+            .ok_or_else(|| format!("{s:?} is not METHOD:NAME (e.g. tools/call:admin_report)"))?;
+        if name.is_empty() {
+            return Err(format!("{s:?} names no tool, resource or prompt"));
+        }
+        let call = match method {
+            "tools/call" => McpCall::ToolsCall {
+                name: name.to_string(),
+                arguments: serde_json::json!({}),
+            },
+            "resources/read" => McpCall::ResourcesRead {
+                uri: name.to_string(),
+            },
+            "prompts/get" => McpCall::PromptsGet {
+                name: name.to_string(),
+            },
+            other => {
+                return Err(format!(
+                    "{other:?} is not tools/call, resources/read or prompts/get"
+                ));
+            }
+        };
+        Ok(ScopedOperation(call))
+    }
+}
+
+impl std::fmt::Display for ScopedOperation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}",
+            self.0.method(),
+            self.0.name().unwrap_or_default()
+        )
+    }
+}
+
+/// `--scope-implies BROAD=NARROW[,NARROW...]`: a broader scope and the narrower ones it implies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeImplication {
+    pub broad: String,
+    pub narrower: Vec<String>,
+}
+
+impl std::str::FromStr for ScopeImplication {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (broad, narrower) = s
+            .split_once('=')
+            .ok_or_else(|| format!("{s:?} is not BROAD=NARROW[,NARROW...]"))?;
+        let narrower: Vec<String> = narrower
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+            .collect();
+        let broad = broad.trim();
+        if broad.is_empty() || narrower.is_empty() || broad.contains(' ') {
+            return Err(format!(
+                "{s:?} needs one broader scope and at least one narrower one"
+            ));
+        }
+        Ok(ScopeImplication {
+            broad: broad.to_string(),
+            narrower,
+        })
+    }
+}
+
+/// `--era`: which eras of the MCP wire a run judges.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum EraChoice {
+    /// Every era the target speaks: a modern (2026-07-28) request first, then `initialize`, as
+    /// the spec tells dual-era clients; a server that speaks both is judged on both.
+    #[default]
+    Auto,
+    /// Only the legacy wire (`initialize`, sessions).
+    Legacy,
+    /// Only the stateless 2026-07-28 wire.
+    Modern,
 }
 
 /// Where the RFCs and common MCP practice disagree, which one a run follows. The report names it.
@@ -143,6 +242,9 @@ impl Default for Options {
             cimd_loopback: false,
             cimd_login: false,
             allow_origins: Vec::new(),
+            era: EraChoice::Auto,
+            scoped_operation: None,
+            scope_implies: Vec::new(),
         }
     }
 }
@@ -187,6 +289,19 @@ pub struct JwksStory {
     pub retired_kid: Option<String>,
     /// The IdP log position just before the rotation.
     pub rotation_mark: Option<u64>,
+    /// What the rotation's refetch showed about unusable keys in the JWKS (the rotation publishes
+    /// them too, so one refetch window serves both checks).
+    pub unusable: Option<UnusableKeys>,
+}
+
+/// How a target took a JWKS holding keys it cannot use, seen by the rotation's refetch.
+#[derive(Debug, Clone)]
+pub enum UnusableKeys {
+    /// A token signed by the new key was accepted with them in the set.
+    Ignored { kid: String },
+    /// It refetched and refused the new key while they were in the set, and accepted it once
+    /// they were gone: one unusable key made it drop the whole set.
+    BrokeTheSet { kid: String, refused: Exchange },
 }
 
 impl Ctx {

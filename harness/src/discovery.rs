@@ -7,10 +7,13 @@ use serde_json::{Value, json};
 use crate::challenge::{self, ParsedChallenges};
 use crate::check::{Mode, Validation};
 use crate::context::Ctx;
+use crate::context::EraChoice;
 use crate::error::HarnessError;
-use crate::mcp::accepted;
+use crate::mcp::{EraAnswer, Wire, accepted, era_answer};
 use crate::oauth::flow::{LoginFlow, LoginRun};
+use crate::report::EraOutcome;
 use crate::rpc::{McpCall, RpcOutcome, read_response};
+use crate::spec::{Era, SpecVersion};
 use crate::target::{Exchange, Request};
 use crate::urls::origin_of;
 use crate::wellknown::{metadata_document, prm_path_inserted, prm_root};
@@ -66,9 +69,12 @@ pub struct PositiveControl {
     pub session_id: Option<String>,
 }
 
-/// Everything discovery found.
+/// Everything discovery found, as one era of the wire sees it: the shared findings (metadata,
+/// mode, the login) and that era's unauthenticated request and positive control.
 #[derive(Debug, Clone)]
 pub struct Facts {
+    /// The era these facts were gathered on, and the revision its checks are judged by.
+    pub wire: Wire,
     pub unauthenticated: Exchange,
     pub challenges: ParsedChallenges,
     pub prm_attempts: Vec<PrmAttempt>,
@@ -83,6 +89,34 @@ pub struct Facts {
     pub log_start: u64,
     /// The headless login against the target's own authorization server (modes C and D).
     pub login: Option<LoginFlow>,
+}
+
+/// Discovery's result: the facts of every era the checks are judged on (the primary era first:
+/// the modern one when the target speaks it), and what each era probed answered.
+#[derive(Debug, Clone)]
+pub struct Discovery {
+    pub judged: Vec<Facts>,
+    pub eras: Vec<EraOutcome>,
+    /// Whether `server/discover` answered without a token (modern era): information, not a
+    /// verdict, since a server may leave its discovery open.
+    pub discover_without_token: Option<String>,
+}
+
+impl Discovery {
+    /// The facts of the primary era.
+    pub fn primary(&self) -> &Facts {
+        &self.judged[0]
+    }
+}
+
+/// The eras to probe, in order, for an `--era` choice and the revision judged against.
+pub fn eras_to_probe(choice: EraChoice, spec: SpecVersion) -> Vec<Era> {
+    match choice {
+        EraChoice::Legacy => vec![Era::Legacy],
+        EraChoice::Modern => vec![Era::Modern],
+        EraChoice::Auto if spec.is_modern() => vec![Era::Modern, Era::Legacy],
+        EraChoice::Auto => vec![Era::Legacy],
+    }
 }
 
 impl Facts {
@@ -100,26 +134,47 @@ impl Facts {
     }
 }
 
-/// Runs discovery and the positive control.
-pub async fn discover(ctx: &Ctx) -> Result<Facts, HarnessError> {
+/// Runs discovery and the positive control, on every era of the wire the run probes.
+pub async fn discover(ctx: &Ctx) -> Result<Discovery, HarnessError> {
     let log_start = ctx.idp.last_seq().await?;
-    // 1. The unauthenticated request every client starts with.
-    let unauthenticated = ctx
-        .target
-        .send(ctx.mcp.request(&McpCall::Initialize, &[], None))
-        .await;
-    if let Err(reason) = &unauthenticated.response {
+    let probed = eras_to_probe(ctx.options.era, ctx.spec);
+    // 1. The unauthenticated request every client starts with, in each era: `initialize` in the
+    // legacy one, a method that must be protected (`tools/list`) in the modern one.
+    let mut unauthenticated_by_era = Vec::new();
+    for &era in &probed {
+        let wire = Wire::before_answer(era, ctx.spec);
+        let exchange = ctx
+            .target
+            .send(ctx.mcp.request(&wire, &McpCall::Initialize, &[], None))
+            .await;
+        unauthenticated_by_era.push((era, exchange));
+    }
+    if unauthenticated_by_era
+        .iter()
+        .all(|(_, e)| e.response.is_err())
+    {
+        let (_, first) = &unauthenticated_by_era[0];
         return Err(HarnessError::TargetUnreachable {
             url: ctx.mcp.url.clone(),
-            reason: reason.clone(),
+            reason: first.failure().to_string(),
         });
     }
-    let challenges = challenge::parse_all(
-        unauthenticated
-            .response()
-            .map(|r| r.header_values("www-authenticate"))
-            .unwrap_or_default(),
-    );
+    let challenges_of = |e: &Exchange| {
+        challenge::parse_all(
+            e.response()
+                .map(|r| r.header_values("www-authenticate"))
+                .unwrap_or_default(),
+        )
+    };
+    // Metadata is found from the first challenge that points somewhere.
+    let (unauthenticated, challenges) = unauthenticated_by_era
+        .iter()
+        .map(|(_, e)| (e.clone(), challenges_of(e)))
+        .find(|(_, c)| c.bearer().is_some())
+        .unwrap_or_else(|| {
+            let (_, e) = &unauthenticated_by_era[0];
+            (e.clone(), challenges_of(e))
+        });
 
     // 2. Protected-resource metadata, anonymously, at every place a client may look.
     let url = url::Url::parse(&ctx.mcp.url)
@@ -227,10 +282,10 @@ pub async fn discover(ctx: &Ctx) -> Result<Facts, HarnessError> {
         login = Some(flow);
     }
 
-    // 5. The positive control: a valid token must get a successful MCP answer.
-    let log_mark = ctx.idp.last_seq().await?;
-    let mut positive = match &login {
-        Some(flow) if flow.access_token().is_none() => PositiveControl {
+    // 5. The positive control, in each era: a valid token must get a successful MCP answer. How
+    // the target validates tokens is read from the IdP's log around the first one.
+    let login_failed = login.as_ref().and_then(|flow| {
+        flow.access_token().is_none().then(|| PositiveControl {
             passed: false,
             message: flow.summary(),
             exchanges: flow
@@ -238,10 +293,10 @@ pub async fn discover(ctx: &Ctx) -> Result<Facts, HarnessError> {
                 .map(|f| f.exchanges.clone())
                 .unwrap_or_default(),
             session_id: None,
-        },
-        _ => positive_control(ctx, &required_scopes, "jwt").await?,
-    };
-    let mut seen = ctx.idp.requests_since(log_mark).await?;
+        })
+    });
+    let mut controls: Vec<(Wire, PositiveControl)> = Vec::new();
+    let mut format = "jwt";
     let mut validation = ctx.options.validation;
     let mut validation_reason = if validation.is_some() {
         "given with --validation".to_string()
@@ -253,46 +308,66 @@ pub async fn discover(ctx: &Ctx) -> Result<Facts, HarnessError> {
         validation_reason =
             "the target is its own authorization server: it accepts the tokens it issues".into();
     }
-    if validation.is_none() {
-        if positive.passed
-            && ctx.options.valid_token.is_some()
-            && !seen
-                .iter()
-                .any(|r| r.endpoint == "introspect" || r.endpoint == "jwks")
-        {
-            validation = Some(Validation::PreShared);
-            validation_reason =
-                "the target accepted the pre-shared token (--token) without contacting the IdP"
-                    .into();
-        } else if seen.iter().any(|r| r.endpoint == "introspect") {
-            validation = Some(Validation::Introspection);
-            validation_reason = "the target called the IdP's introspection endpoint".into();
-        } else if seen.iter().any(|r| r.endpoint == "jwks") {
-            validation = Some(Validation::Jwt);
-            validation_reason = "the target fetched the IdP's JWKS".into();
-        } else if !positive.passed {
-            // Perhaps the target only takes opaque tokens.
-            let mark = ctx.idp.last_seq().await?;
-            let opaque = positive_control(ctx, &required_scopes, "opaque").await?;
-            seen = ctx.idp.requests_since(mark).await?;
-            if opaque.passed || seen.iter().any(|r| r.endpoint == "introspect") {
-                validation = Some(Validation::Introspection);
-                validation_reason = "the target introspected an opaque token".into();
-                positive = opaque;
-            }
-        } else {
-            validation = Some(Validation::Jwt);
-            validation_reason =
-                "the target accepted a JWT without contacting the IdP (JWKS cached from an earlier run?)".into();
+    for (index, &era) in probed.iter().enumerate() {
+        let wire = Wire::before_answer(era, ctx.spec);
+        if let Some(failed) = &login_failed {
+            controls.push((wire, failed.clone()));
+            continue;
         }
+        let log_mark = ctx.idp.last_seq().await?;
+        let (mut wire, mut positive) =
+            positive_control(ctx, wire, &required_scopes, format).await?;
+        if index == 0 && validation.is_none() {
+            let mut seen = ctx.idp.requests_since(log_mark).await?;
+            if positive.passed
+                && ctx.options.valid_token.is_some()
+                && !seen
+                    .iter()
+                    .any(|r| r.endpoint == "introspect" || r.endpoint == "jwks")
+            {
+                validation = Some(Validation::PreShared);
+                validation_reason =
+                    "the target accepted the pre-shared token (--token) without contacting the IdP"
+                        .into();
+            } else if seen.iter().any(|r| r.endpoint == "introspect") {
+                validation = Some(Validation::Introspection);
+                validation_reason = "the target called the IdP's introspection endpoint".into();
+            } else if seen.iter().any(|r| r.endpoint == "jwks") {
+                validation = Some(Validation::Jwt);
+                validation_reason = "the target fetched the IdP's JWKS".into();
+            } else if !positive.passed {
+                // Perhaps the target only takes opaque tokens.
+                let mark = ctx.idp.last_seq().await?;
+                let (opaque_wire, opaque) = positive_control(
+                    ctx,
+                    Wire::before_answer(era, ctx.spec),
+                    &required_scopes,
+                    "opaque",
+                )
+                .await?;
+                seen = ctx.idp.requests_since(mark).await?;
+                if opaque.passed || seen.iter().any(|r| r.endpoint == "introspect") {
+                    validation = Some(Validation::Introspection);
+                    validation_reason = "the target introspected an opaque token".into();
+                    (wire, positive) = (opaque_wire, opaque);
+                    format = "opaque";
+                }
+            } else {
+                validation = Some(Validation::Jwt);
+                validation_reason =
+                    "the target accepted a JWT without contacting the IdP (JWKS cached from an earlier run?)".into();
+            }
+        }
+        controls.push((wire, positive));
     }
     if validation.is_none() {
         validation_reason =
             "unknown: the target contacted neither the JWKS nor the introspection endpoint".into();
     }
+    let any_passed = controls.iter().any(|(_, p)| p.passed);
 
     // 5. Metadata that was refused anonymously is read with the token, so later checks can judge it.
-    if positive.passed {
+    if any_passed {
         let token = ctx
             .mint(&json!({"scope": non_empty(&required_scopes)}))
             .await?;
@@ -322,20 +397,132 @@ pub async fn discover(ctx: &Ctx) -> Result<Facts, HarnessError> {
         (mode, mode_reason) = detect_mode(ctx, &prm_attempts, &origin);
     }
 
-    Ok(Facts {
-        unauthenticated,
-        challenges,
-        prm_attempts,
-        mode,
-        mode_reason,
-        required_scopes,
-        scopes_reason,
-        positive,
-        validation,
-        validation_reason,
-        log_start,
-        login,
+    // 7. The eras judged: those the target speaks (all probed when it cannot be told), or the
+    // one `--era` names.
+    let forced = ctx.options.era != EraChoice::Auto;
+    let mut eras = Vec::new();
+    let mut judged = Vec::new();
+    for ((era, unauthenticated_e), (wire, positive)) in
+        unauthenticated_by_era.into_iter().zip(controls)
+    {
+        debug_assert_eq!(era, wire.era);
+        // Only an MCP request tells an era; a failed login made none.
+        let answer = match positive.exchanges.first() {
+            Some(e) if login_failed.is_none() => era_answer(era, e),
+            _ => EraAnswer::Unknown,
+        };
+        let (judge, how) = match (&answer, forced) {
+            (_, true) => (true, format!("judged as --era {} asks", era)),
+            (EraAnswer::Spoken, _) => (
+                true,
+                format!("the target speaks it ({})", positive_summary(&positive)),
+            ),
+            (EraAnswer::NotSpoken(why), _) => (false, format!("not spoken: {why}")),
+            (EraAnswer::Unknown, _) => (
+                true,
+                "judged: whether the target speaks it could not be told from its answer"
+                    .to_string(),
+            ),
+        };
+        eras.push(EraOutcome {
+            era,
+            judged: judge,
+            protocol_version: wire.protocol_version.clone(),
+            revision: judge.then_some(wire.spec),
+            how,
+        });
+        if judge {
+            let challenges = challenges_of(&unauthenticated_e);
+            judged.push(Facts {
+                wire,
+                unauthenticated: unauthenticated_e,
+                challenges,
+                prm_attempts: prm_attempts.clone(),
+                mode,
+                mode_reason: mode_reason.clone(),
+                required_scopes: required_scopes.clone(),
+                scopes_reason: scopes_reason.clone(),
+                positive,
+                validation,
+                validation_reason: validation_reason.clone(),
+                log_start,
+                login: login.clone(),
+            });
+        }
+    }
+    // No era spoken (a server refusing both): the first probed is judged, with its failed control.
+    if judged.is_empty() {
+        let era = probed[0];
+        let wire = Wire::before_answer(era, ctx.spec);
+        if let Some(outcome) = eras.iter_mut().find(|o| o.era == era) {
+            outcome.judged = true;
+            outcome.revision = Some(wire.spec);
+            outcome.how = format!("judged although {}", outcome.how);
+        }
+        let positive = PositiveControl {
+            passed: false,
+            message: eras
+                .iter()
+                .map(|o| format!("{}: {}", o.era, o.how))
+                .collect::<Vec<_>>()
+                .join("; "),
+            exchanges: Vec::new(),
+            session_id: None,
+        };
+        judged.push(Facts {
+            wire,
+            challenges: challenges.clone(),
+            unauthenticated: unauthenticated.clone(),
+            prm_attempts,
+            mode,
+            mode_reason,
+            required_scopes,
+            scopes_reason,
+            positive,
+            validation,
+            validation_reason,
+            log_start,
+            login,
+        });
+    }
+    // Metadata is found from the first challenge that points somewhere; each era keeps its own
+    // unauthenticated answer for the checks of its challenge.
+    let _ = (&unauthenticated, &challenges);
+    let discover_without_token = match judged.iter().find(|f| f.wire.era == Era::Modern) {
+        Some(modern) => Some(discover_answer(ctx, &modern.wire).await),
+        None => None,
+    };
+    Ok(Discovery {
+        judged,
+        eras,
+        discover_without_token,
     })
+}
+
+/// Whether `server/discover` answers without a token, in words for the report.
+async fn discover_answer(ctx: &Ctx, wire: &Wire) -> String {
+    let e = ctx
+        .target
+        .send(ctx.mcp.request(wire, &McpCall::ServerDiscover, &[], None))
+        .await;
+    match e.status() {
+        Some(401) | Some(403) => format!(
+            "server/discover needs a token (HTTP {}); clients then learn the server's versions only after logging in",
+            e.status_text()
+        ),
+        Some(s) if accepted(&e).is_ok() => {
+            format!("server/discover answers without a token (HTTP {s})")
+        }
+        _ => format!("server/discover without a token: {}", e.status_text()),
+    }
+}
+
+fn positive_summary(p: &PositiveControl) -> String {
+    if p.passed {
+        "a valid token was accepted".to_string()
+    } else {
+        p.message.clone()
+    }
 }
 
 /// Lets the target client contact the authorization servers the metadata documents name.
@@ -396,11 +583,14 @@ fn non_empty(scopes: &[String]) -> Value {
     }
 }
 
+/// The positive control in one era: the wire it was made on (with the protocol version the
+/// target answered) and its outcome.
 async fn positive_control(
     ctx: &Ctx,
+    mut wire: Wire,
     scopes: &[String],
     format: &str,
-) -> Result<PositiveControl, HarnessError> {
+) -> Result<(Wire, PositiveControl), HarnessError> {
     let token = ctx
         .mint(&json!({"scope": non_empty(scopes), "format": format}))
         .await?;
@@ -414,25 +604,60 @@ async fn positive_control(
     } else {
         format!("a valid {format} token")
     };
+    let hint = |status: Option<u16>| match status {
+        Some(403) => " (403: the token may lack a scope the target needs; pass --scope)",
+        Some(401) => {
+            " (401: is the target configured to trust the mock IdP's issuer, JWKS or introspection endpoint, and this audience?)"
+        }
+        _ => "",
+    };
+    if wire.era == Era::Modern {
+        // No handshake: one protected request, as a stateless client makes it.
+        let list = ctx
+            .target
+            .send(ctx.mcp.request(&wire, &McpCall::ToolsList, &auth, None))
+            .await;
+        let exchanges = vec![list.clone()];
+        if let Err(why) = accepted(&list) {
+            return Ok((
+                wire,
+                PositiveControl {
+                    passed: false,
+                    message: format!(
+                        "{what} was refused for tools/list (2026-07-28): {why}{}",
+                        hint(list.status())
+                    ),
+                    exchanges,
+                    session_id: None,
+                },
+            ));
+        }
+        wire.protocol_version = Some(crate::rpc::MODERN_VERSION.to_string());
+        return Ok((
+            wire,
+            PositiveControl {
+                passed: true,
+                message: format!("{what} was accepted for tools/list (2026-07-28)"),
+                exchanges,
+                session_id: None,
+            },
+        ));
+    }
     let init = ctx
         .target
-        .send(ctx.mcp.request(&McpCall::Initialize, &auth, None))
+        .send(ctx.mcp.request(&wire, &McpCall::Initialize, &auth, None))
         .await;
     let mut exchanges = vec![init.clone()];
     if let Err(why) = accepted(&init) {
-        let hint = match init.status() {
-            Some(403) => " (403: the token may lack a scope the target needs; pass --scope)",
-            Some(401) => {
-                " (401: is the target configured to trust the mock IdP's issuer, JWKS or introspection endpoint, and this audience?)"
-            }
-            _ => "",
-        };
-        return Ok(PositiveControl {
-            passed: false,
-            message: format!("{what} was refused: {why}{hint}"),
-            exchanges,
-            session_id: None,
-        });
+        return Ok((
+            wire,
+            PositiveControl {
+                passed: false,
+                message: format!("{what} was refused: {why}{}", hint(init.status())),
+                exchanges,
+                session_id: None,
+            },
+        ));
     }
     let session_id = init
         .response()
@@ -443,13 +668,17 @@ async fn positive_control(
         .map(|r| read_response(r.header("content-type"), &r.body))
         && let Some(version) = result.get("protocolVersion").and_then(Value::as_str)
     {
-        ctx.mcp.negotiated(version);
+        wire.protocol_version = Some(version.to_string());
+        // The legacy era is judged by the revision the target answered, up to the run's.
+        if let Some(revision) = SpecVersion::of_protocol_version(version) {
+            wire.spec = revision.min(ctx.spec);
+        }
     }
     let initialized = ctx
         .target
         .send(
             ctx.mcp
-                .request(&McpCall::Initialized, &auth, session_id.as_deref()),
+                .request(&wire, &McpCall::Initialized, &auth, session_id.as_deref()),
         )
         .await;
     exchanges.push(initialized);
@@ -457,22 +686,28 @@ async fn positive_control(
         .target
         .send(
             ctx.mcp
-                .request(&McpCall::Ping, &auth, session_id.as_deref()),
+                .request(&wire, &McpCall::Ping, &auth, session_id.as_deref()),
         )
         .await;
     exchanges.push(list.clone());
     if let Err(why) = accepted(&list) {
-        return Ok(PositiveControl {
-            passed: false,
-            message: format!("initialize succeeded but ping with {what} failed: {why}"),
+        return Ok((
+            wire,
+            PositiveControl {
+                passed: false,
+                message: format!("initialize succeeded but ping with {what} failed: {why}"),
+                exchanges,
+                session_id,
+            },
+        ));
+    }
+    Ok((
+        wire,
+        PositiveControl {
+            passed: true,
+            message: format!("{what} was accepted for initialize and ping"),
             exchanges,
             session_id,
-        });
-    }
-    Ok(PositiveControl {
-        passed: true,
-        message: format!("{what} was accepted for initialize and ping"),
-        exchanges,
-        session_id,
-    })
+        },
+    ))
 }

@@ -307,6 +307,17 @@ impl IdpClient {
         .map(drop)
     }
 
+    /// Removes a key that does not sign from the JWKS (it can still sign tokens on request).
+    pub async fn retire_key(&self, kid: &str) -> Result<(), HarnessError> {
+        self.call(
+            reqwest::Method::POST,
+            "/keys/retire",
+            Some(json!({ "kid": kid })),
+        )
+        .await
+        .map(drop)
+    }
+
     /// Deletes a key that does not sign.
     pub async fn forget_key(&self, kid: &str) -> Result<(), HarnessError> {
         self.call(

@@ -121,6 +121,10 @@ pub fn command_restarter(
                 if let Some(mut old) = started.take() {
                     old.stop();
                 }
+                // A dying process may still accept a connection or two: the new one is started
+                // (and waited for) only once the old one's port is closed, or a check would
+                // judge the old process's last answers.
+                wait_until_closed(&env.target_url, Duration::from_secs(5));
                 let fresh = SpawnedTarget::start(&command, &env, log, timeout)
                     .map_err(|e| format!("--command did not start again: {e}"))?;
                 *started = Some(fresh);
@@ -130,6 +134,22 @@ pub fn command_restarter(
             .map_err(|e| format!("restarting --command: {e}"))?
         })
     }))
+}
+
+/// Waits (at most `timeout`) until nothing accepts connections at the URL's host and port.
+fn wait_until_closed(url: &str, timeout: Duration) {
+    let Ok(url) = url::Url::parse(url) else {
+        return;
+    };
+    let host = url.host_str().unwrap_or("127.0.0.1").to_string();
+    let port = url.port_or_known_default().unwrap_or(80).to_string();
+    let _ = poll_until_blocking(timeout, Duration::from_millis(50), || {
+        if crate::spawn::accepts_now(&host, &port) {
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(())
+        }
+    });
 }
 
 /// Runs `--restart-cmd` with `sh -c` (bounded by `timeout`), then waits until the target's port

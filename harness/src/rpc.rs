@@ -8,6 +8,9 @@ use serde_json::{Value, json};
 
 use crate::spec::SpecVersion;
 
+/// The protocol version a modern (2026-07-28) request announces.
+pub const MODERN_VERSION: &str = "2026-07-28";
+
 /// An MCP call the harness can send in a scenario step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum McpCall {
@@ -15,7 +18,18 @@ pub enum McpCall {
     Initialized,
     ToolsList,
     Ping,
-    ToolsCall { name: String, arguments: Value },
+    ToolsCall {
+        name: String,
+        arguments: Value,
+    },
+    ResourcesRead {
+        uri: String,
+    },
+    PromptsGet {
+        name: String,
+    },
+    /// `server/discover` (2026-07-28): versions, capabilities and identity.
+    ServerDiscover,
 }
 
 impl McpCall {
@@ -25,33 +39,90 @@ impl McpCall {
             "notifications/initialized" => McpCall::Initialized,
             "tools/list" => McpCall::ToolsList,
             "ping" => McpCall::Ping,
+            "server/discover" => McpCall::ServerDiscover,
             _ => return None,
         })
     }
 
-    /// The JSON-RPC message; notifications carry no id.
-    pub fn body(&self, id: u64, spec: SpecVersion) -> Value {
+    /// The call as the modern era sends it: there is no `initialize` handshake, so the default
+    /// request of a scenario (`initialize`) becomes `tools/list`, a method that must be protected;
+    /// `None` for the `initialized` notification, which the modern era does not have.
+    pub fn in_modern_era(&self) -> Option<McpCall> {
         match self {
-            McpCall::Initialize => json!({
-                "jsonrpc": "2.0", "id": id, "method": "initialize",
-                "params": {
-                    "protocolVersion": spec.as_str(),
-                    "capabilities": {},
-                    "clientInfo": {"name": "mcp-auth-conformance", "version": env!("CARGO_PKG_VERSION")}
-                }
-            }),
-            McpCall::Initialized => {
-                json!({"jsonrpc": "2.0", "method": "notifications/initialized"})
-            }
-            McpCall::ToolsList => {
-                json!({"jsonrpc": "2.0", "id": id, "method": "tools/list", "params": {}})
-            }
-            McpCall::Ping => json!({"jsonrpc": "2.0", "id": id, "method": "ping"}),
-            McpCall::ToolsCall { name, arguments } => json!({
-                "jsonrpc": "2.0", "id": id, "method": "tools/call",
-                "params": {"name": name, "arguments": arguments}
-            }),
+            McpCall::Initialize => Some(McpCall::ToolsList),
+            McpCall::Initialized => None,
+            other => Some(other.clone()),
         }
+    }
+
+    /// The JSON-RPC method.
+    pub fn method(&self) -> &'static str {
+        match self {
+            McpCall::Initialize => "initialize",
+            McpCall::Initialized => "notifications/initialized",
+            McpCall::ToolsList => "tools/list",
+            McpCall::Ping => "ping",
+            McpCall::ToolsCall { .. } => "tools/call",
+            McpCall::ResourcesRead { .. } => "resources/read",
+            McpCall::PromptsGet { .. } => "prompts/get",
+            McpCall::ServerDiscover => "server/discover",
+        }
+    }
+
+    /// What the `Mcp-Name` header carries (2026-07-28): the tool, prompt or resource addressed.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            McpCall::ToolsCall { name, .. } | McpCall::PromptsGet { name } => Some(name),
+            McpCall::ResourcesRead { uri } => Some(uri),
+            _ => None,
+        }
+    }
+
+    /// The call's own parameters (without `_meta`).
+    fn params(&self, spec: SpecVersion) -> Option<Value> {
+        match self {
+            McpCall::Initialize => Some(json!({
+                "protocolVersion": spec.as_str(),
+                "capabilities": {},
+                "clientInfo": {"name": "mcp-auth-conformance", "version": env!("CARGO_PKG_VERSION")}
+            })),
+            McpCall::Initialized | McpCall::Ping => None,
+            McpCall::ToolsList | McpCall::ServerDiscover => Some(json!({})),
+            McpCall::ToolsCall { name, arguments } => {
+                Some(json!({"name": name, "arguments": arguments}))
+            }
+            McpCall::ResourcesRead { uri } => Some(json!({ "uri": uri })),
+            McpCall::PromptsGet { name } => Some(json!({"name": name, "arguments": {}})),
+        }
+    }
+
+    /// The JSON-RPC message of the legacy era; notifications carry no id.
+    pub fn body(&self, id: u64, spec: SpecVersion) -> Value {
+        let mut message = json!({"jsonrpc": "2.0", "method": self.method()});
+        if !self.is_notification() {
+            message["id"] = json!(id);
+        }
+        if let Some(params) = self.params(spec) {
+            message["params"] = params;
+        }
+        message
+    }
+
+    /// The JSON-RPC message of the modern era: every request carries the protocol version, the
+    /// client's capabilities and its identity in `params._meta`.
+    pub fn modern_body(&self, id: u64) -> Value {
+        let mut params = self
+            .params(SpecVersion::V2026_07_28)
+            .unwrap_or_else(|| json!({}));
+        params["_meta"] = json!({
+            "io.modelcontextprotocol/protocolVersion": MODERN_VERSION,
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {
+                "name": "mcp-auth-conformance",
+                "version": env!("CARGO_PKG_VERSION")
+            }
+        });
+        json!({"jsonrpc": "2.0", "id": id, "method": self.method(), "params": params})
     }
 
     pub fn is_notification(&self) -> bool {
@@ -99,6 +170,26 @@ pub fn read_response(content_type: Option<&str>, body: &[u8]) -> RpcOutcome {
         )),
         Err(e) => RpcOutcome::Unreadable(format!("body is not JSON: {e}")),
     }
+}
+
+/// The JSON-RPC response object itself (with an error's `data`), out of a JSON or SSE body.
+pub fn response_message(content_type: Option<&str>, body: &[u8]) -> Option<Value> {
+    let ct = content_type.unwrap_or("").to_ascii_lowercase();
+    let candidates: Vec<Value> = if ct.starts_with("text/event-stream") {
+        sse_data(body)
+            .iter()
+            .filter_map(|d| serde_json::from_str(d).ok())
+            .collect()
+    } else {
+        serde_json::from_slice(body).ok().into_iter().collect()
+    };
+    candidates.into_iter().find_map(|value| match value {
+        Value::Array(items) => items
+            .into_iter()
+            .find(|v| v.get("result").is_some() || v.get("error").is_some()),
+        v if v.get("result").is_some() || v.get("error").is_some() => Some(v),
+        _ => None,
+    })
 }
 
 fn outcome_of(value: &Value) -> Option<RpcOutcome> {

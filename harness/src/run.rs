@@ -100,22 +100,23 @@ pub async fn run(config: RunConfig) -> Result<Report, HarnessError> {
 
     let ctx = Arc::new(ctx);
     let outcome = match discovery::discover(&ctx).await {
-        Ok(facts) => {
-            let facts = Arc::new(facts);
+        Ok(found) => {
+            let found = Arc::new(found);
             let checked = runner::run_checks(
                 ctx.clone(),
-                facts.clone(),
+                found.clone(),
                 &config.catalogue,
                 &config.checks,
             )
             .await;
-            Ok((facts, checked))
+            Ok((found, checked))
         }
         Err(e) => Err(e),
     };
     // Whatever happened, the IdP's keys go back to how they were.
     restore_keys(&idp, &keys_before).await?;
-    let (facts, checked) = outcome?;
+    let (found, checked) = outcome?;
+    let facts = found.primary();
     let mut checks = checked.results;
     let baseline = config.baseline.as_ref().map(|b| b.apply(&mut checks));
     let mut notes = checked.notes;
@@ -125,7 +126,7 @@ pub async fn run(config: RunConfig) -> Result<Report, HarnessError> {
             .into_iter()
             .map(|why| format!("not fetched: {why}")),
     );
-    if let Some(note) = checks::resync_after_rotation(&ctx, &facts).await? {
+    if let Some(note) = checks::resync_after_rotation(&ctx, facts).await? {
         notes.push(note);
     }
     let summary = report::Summary::of(&checks);
@@ -146,6 +147,8 @@ pub async fn run(config: RunConfig) -> Result<Report, HarnessError> {
             jwks_uri: info.jwks_uri.clone(),
             introspection_endpoint: info.introspection_endpoint.clone(),
         },
+        eras: found.eras.clone(),
+        server_discover: found.discover_without_token.clone(),
         positive_control: report::PositiveControlReport {
             passed: facts.positive.passed,
             message: facts.positive.message.clone(),

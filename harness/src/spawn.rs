@@ -332,6 +332,11 @@ fn accepts(addrs: &[SocketAddr]) -> bool {
         .any(|a| TcpStream::connect_timeout(a, Duration::from_millis(200)).is_ok())
 }
 
+/// Whether `host:port` accepts a connection now.
+pub fn accepts_now(host: &str, port: &str) -> bool {
+    accepts(&socket_addrs(host, port))
+}
+
 /// Waits (at most `timeout`) until `host:port` accepts connections.
 pub fn wait_for_port(host: &str, port: &str, timeout: Duration) -> bool {
     let addrs = socket_addrs(host, port);

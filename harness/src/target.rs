@@ -63,6 +63,18 @@ impl Request {
         self
     }
 
+    /// Sets a header, replacing every value it had (names compare case-insensitively).
+    pub fn set_header(mut self, name: &str, value: impl Into<String>) -> Request {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.header(name, value)
+    }
+
+    /// Removes a header.
+    pub fn without_header(mut self, name: &str) -> Request {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self
+    }
+
     pub fn json_body(mut self, body: &serde_json::Value) -> Request {
         self.body = Some(body.to_string().into_bytes());
         self.headers

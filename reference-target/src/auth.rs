@@ -9,7 +9,7 @@
 //! Every variant fault is an explicit `if self.variant == ...` (or match arm) at the one place
 //! its rule lives, with a comment naming the variant; nothing else differs between variants.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -24,10 +24,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::{Map, Value, json};
 
-use crate::Variant;
 use crate::challenge::{Challenge, sanitize};
 use crate::introspection::Introspector;
 use crate::jwks::{JwksCache, KeyLookup, spki_pem};
+use crate::operation::{Operation, effective_scopes, header};
+use crate::variant::Variant;
 
 /// Clock skew tolerated on `exp` and `nbf`, in seconds.
 pub const LEEWAY_SECS: f64 = 5.0;
@@ -35,9 +36,13 @@ pub const LEEWAY_SECS: f64 = 5.0;
 /// The header carrying the MCP session id.
 const SESSION_HEADER: &str = "mcp-session-id";
 
-/// Upper bound on remembered signing inputs and sessions, so the two fault variants that
-/// remember things cannot grow without limit.
+/// Upper bound on remembered signing inputs and sessions, so that nothing the target remembers
+/// grows without limit.
 const MEMORY_LIMIT: usize = 10_000;
+
+/// The largest request body the middleware reads to learn the operation (rmcp's own limit is
+/// larger; a bigger body is refused here with 413).
+const MAX_BODY: usize = 1024 * 1024;
 
 /// Who the request was authenticated as; inserted into the request extensions for the tools.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,8 +71,15 @@ pub enum Rejection {
     },
     /// The token is not valid (RFC 6750 §3.1 `invalid_token`).
     InvalidToken(String),
-    /// The token is valid but lacks a required scope.
-    InsufficientScope(String),
+    /// The token is valid but lacks a scope the operation needs.
+    InsufficientScope {
+        /// For `error_description`.
+        description: String,
+        /// Every scope the operation needs.
+        needed: Vec<String>,
+        /// The needed scopes the token does not grant.
+        missing: Vec<String>,
+    },
 }
 
 /// How access tokens are judged.
@@ -94,8 +106,14 @@ pub struct AuthState {
     pub verifier: Verifier,
     /// `signature-cache` only: the `header.payload` parts of accepted tokens.
     accepted_signing_inputs: Mutex<HashSet<String>>,
-    /// `session-authenticates` only: session ids handed out on authenticated requests.
-    authenticated_sessions: Mutex<HashSet<String>>,
+    /// Legacy session ids handed out on authenticated requests, each with the subject of the
+    /// token that opened it: a session belongs to that user (MCP 2025-11-25 Security Best
+    /// Practices, Session Hijacking).
+    sessions: Mutex<SessionOwners>,
+    /// The `Origin` values a browser page of this server would send; any other is refused.
+    pub allowed_origins: Vec<String>,
+    /// `reflects-forwarded-host` only: the `host:port` the target's own URLs carry.
+    pub own_host: String,
     /// The `as-*` variants: the embedded authorization server, asked whether a token it issued
     /// was revoked since (a replayed code or refresh token revokes what it issued).
     pub revocation: Option<mock_idp::Idp>,
@@ -123,33 +141,136 @@ fn now_secs() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Session ids and the subjects that opened them, oldest first for eviction.
+#[derive(Default)]
+struct SessionOwners {
+    owners: HashMap<String, Option<String>>,
+    order: VecDeque<String>,
+}
+
+impl SessionOwners {
+    fn insert(&mut self, id: String, subject: Option<String>) {
+        if self.owners.contains_key(&id) {
+            return;
+        }
+        while self.order.len() >= MEMORY_LIMIT {
+            if let Some(oldest) = self.order.pop_front() {
+                self.owners.remove(&oldest);
+            }
+        }
+        self.order.push_back(id.clone());
+        self.owners.insert(id, subject);
+    }
+}
+
 /// The axum middleware in front of the MCP endpoint.
 pub async fn require_bearer(
     State(state): State<Arc<AuthState>>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
+    // The Origin header is checked on every request before anything else (MCP Streamable HTTP,
+    // Security Warning; 403 since 2025-11-25), so a page on another site cannot use a rebound
+    // DNS name to reach a local server. origin-not-validated skips it.
+    if state.variant != Variant::OriginNotValidated && !state.origin_allowed(request.headers()) {
+        return forbidden_origin();
+    }
     // post-only-auth: only POST is authenticated; the GET stream and the DELETE that ends a
     // session reach rmcp unchecked.
     if state.variant == Variant::PostOnlyAuth && request.method() != Method::POST {
         return next.run(request).await;
     }
-    // session-authenticates: a known session id stands in for the token, whatever the
-    // Authorization header holds.
-    if state.variant == Variant::SessionAuthenticates && state.session_is_known(request.headers()) {
+    // The body says what the request does; it is read once and handed on unchanged.
+    let (mut parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
+    };
+    let operation = Operation::read(&parts.headers, &bytes);
+    // header-mismatch-accepted and header-routed-auth: the headers are made to agree with the
+    // body, so rmcp serves what the body asks whatever the headers said.
+    if matches!(
+        state.variant,
+        Variant::HeaderMismatchAccepted | Variant::HeaderRoutedAuth
+    ) {
+        align_headers(&mut parts.headers, &operation);
+    }
+    let session = header(&parts.headers, SESSION_HEADER);
+    let forwarded_host = header(&parts.headers, "x-forwarded-host");
+    // session-authenticates (legacy requests) and modern-session-authenticates (stateless
+    // requests): a known session id stands in for the token, whatever the Authorization header
+    // holds.
+    let session_fault = if operation.modern {
+        Variant::ModernSessionAuthenticates
+    } else {
+        Variant::SessionAuthenticates
+    };
+    let request = Request::from_parts(parts, Body::from(bytes));
+    if state.variant == session_fault && state.session_is_known(session.as_deref()) {
         return next.run(request).await;
     }
-    match state.authenticate(request.headers(), request.uri()).await {
+    if operation.is_open(request.headers(), state.variant) {
+        return next.run(request).await;
+    }
+    let mut request = request;
+    let response = match state
+        .authenticate(request.headers(), request.uri(), &operation)
+        .await
+    {
         Ok(info) => {
+            // A legacy session belongs to the user who opened it; another user's token gets the
+            // answer an unknown session gets. session-unbound lets anyone in.
+            if let Some(id) = &session
+                && !operation.modern
+                && state.variant != Variant::SessionUnbound
+                && state
+                    .session_owner(id)
+                    .is_some_and(|owner| owner != info.subject)
+            {
+                return (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response();
+            }
+            let subject = info.subject.clone();
             request.extensions_mut().insert(info);
             let response = next.run(request).await;
-            if state.variant == Variant::SessionAuthenticates {
-                state.remember_session(&response);
-            }
+            state.remember_session(&response, subject);
             response
         }
         Err(rejection) => state.reject(&rejection),
+    };
+    state.reflect_forwarded_host(response, forwarded_host.as_deref())
+}
+
+/// Sets `Mcp-Method` and `Mcp-Name` to what the body says (the two header faults).
+fn align_headers(headers: &mut HeaderMap, operation: &Operation) {
+    if let Ok(method) = HeaderValue::from_str(&operation.method) {
+        headers.insert("mcp-method", method);
     }
+    match operation
+        .name
+        .as_deref()
+        .and_then(|n| HeaderValue::from_str(n).ok())
+    {
+        Some(name) => {
+            headers.insert("mcp-name", name);
+        }
+        None => {
+            headers.remove("mcp-name");
+        }
+    }
+}
+
+/// The 403 for a foreign `Origin`, with a JSON-RPC error that has no id (MCP 2025-11-25,
+/// Streamable HTTP: Security Warning).
+fn forbidden_origin() -> Response {
+    let body = json!({
+        "jsonrpc": "2.0",
+        "error": {"code": -32600, "message": "Forbidden: Origin not allowed"}
+    });
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = StatusCode::FORBIDDEN;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
 }
 
 impl AuthState {
@@ -170,18 +291,22 @@ impl AuthState {
             resource_metadata,
             verifier,
             accepted_signing_inputs: Mutex::new(HashSet::new()),
-            authenticated_sessions: Mutex::new(HashSet::new()),
+            sessions: Mutex::new(SessionOwners::default()),
+            allowed_origins: Vec::new(),
+            own_host: String::new(),
             revocation: None,
             upstream_introspection: None,
             upstream_session: None,
         }
     }
 
-    /// Authenticates one request from its headers (and, for one fault, its query).
+    /// Authenticates one request from its headers (and, for one fault, its query), and checks
+    /// that the token grants the scopes `operation` needs.
     pub async fn authenticate(
         &self,
         headers: &HeaderMap,
         uri: &Uri,
+        operation: &Operation,
     ) -> Result<AuthInfo, Rejection> {
         let token = match bearer_token(headers, self.variant)? {
             Some(token) => token,
@@ -195,10 +320,31 @@ impl AuthState {
             None => return Err(Rejection::NoCredentials),
         };
         let own = match &self.verifier {
-            Verifier::Jwt(jwks) => self.validate_jwt(&token, jwks).await,
+            Verifier::Jwt(jwks) => self.validate_jwt(&token, jwks, operation.modern).await,
             Verifier::Introspection(introspector) => {
                 self.validate_introspected(&token, introspector).await
             }
+        };
+        // as-refresh-token-accepted: a token the embedded authorization server knows as active
+        // is let in whatever kind it is, so its refresh tokens work as access tokens.
+        let own = match (own, &self.revocation) {
+            (Err(_), Some(idp)) if self.variant == Variant::AsRefreshTokenAccepted => {
+                let answer = idp.introspect(&token);
+                if answer.get("active") == Some(&Value::Bool(true)) {
+                    Ok(AuthInfo {
+                        subject: answer.get("sub").and_then(Value::as_str).map(str::to_owned),
+                        scopes: token_scopes(&answer, false),
+                        client_id: answer
+                            .get("client_id")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned),
+                        verified_by: "the authorization server's records (a fault)",
+                    })
+                } else {
+                    Err(Rejection::InvalidToken("token is not active".to_owned()))
+                }
+            }
+            (own, _) => own,
         };
         let info = match (own, &self.upstream_introspection) {
             (Err(rejection), Some(endpoint)) => {
@@ -221,6 +367,19 @@ impl AuthState {
                 "the upstream authorization behind the token was revoked".to_owned(),
             ));
         }
+        // A fault that let the token through unexamined (introspection failing open, an inactive
+        // answer believed) checks nothing else either.
+        if info.verified_by.starts_with("nothing") {
+            return Ok(info);
+        }
+        // operation-scope-tool-error: only the scopes every request needs are checked here; the
+        // admin tool finds out for itself and answers with a tool error.
+        let needed = if self.variant == Variant::OperationScopeToolError {
+            self.required_scopes.clone()
+        } else {
+            operation.needed_scopes(&self.required_scopes)
+        };
+        self.require_scopes(&info.scopes, needed)?;
         Ok(info)
     }
 
@@ -272,7 +431,12 @@ impl AuthState {
     }
 
     /// Validates a JWT access token (RFC 9068 §4) and its scopes.
-    async fn validate_jwt(&self, token: &str, jwks: &JwksCache) -> Result<AuthInfo, Rejection> {
+    async fn validate_jwt(
+        &self,
+        token: &str,
+        jwks: &JwksCache,
+        modern: bool,
+    ) -> Result<AuthInfo, Rejection> {
         let invalid = |description: &str| Rejection::InvalidToken(description.to_owned());
         let segments: Vec<&str> = token.split('.').collect();
         let (header_b64, payload_b64, signature_b64) = match segments.as_slice() {
@@ -353,6 +517,11 @@ impl AuthState {
                         KeyLookup::Unknown => {
                             return Err(invalid("no key in the JWKS for this kid"));
                         }
+                        KeyLookup::RateLimited => {
+                            return Err(invalid(
+                                "no key in the cached JWKS for this kid (refetches are spaced out)",
+                            ));
+                        }
                         // jwks-outage-fails-open: when the keys cannot be fetched, the claims
                         // are believed without a signature check.
                         KeyLookup::Unavailable(_)
@@ -373,12 +542,17 @@ impl AuthState {
                         }
                     }
                     KeyLookup::Unknown => return Err(invalid("no key in the JWKS for this kid")),
+                    KeyLookup::RateLimited => {
+                        return Err(invalid(
+                            "no key in the cached JWKS for this kid (refetches are spaced out)",
+                        ));
+                    }
                     KeyLookup::Unavailable(reason) => return Err(Rejection::InvalidToken(reason)),
                 },
             }
         }
 
-        self.check_jwt_claims(&claims)?;
+        self.check_jwt_claims(&claims, modern)?;
         let info = AuthInfo {
             subject: string_claim(&claims, "sub"),
             // scope-claim-only: scp (used by several issuers) is ignored.
@@ -390,7 +564,6 @@ impl AuthState {
                 "jwt"
             },
         };
-        self.require_scopes(&info.scopes)?;
         if self.variant == Variant::SignatureCache {
             let mut seen = lock(&self.accepted_signing_inputs);
             if seen.len() >= MEMORY_LIMIT {
@@ -402,7 +575,7 @@ impl AuthState {
     }
 
     /// The time, issuer and audience claims of a JWT (RFC 9068 §4, RFC 7519 §4.1).
-    fn check_jwt_claims(&self, claims: &Map<String, Value>) -> Result<(), Rejection> {
+    fn check_jwt_claims(&self, claims: &Map<String, Value>, modern: bool) -> Result<(), Rejection> {
         let invalid = |description: &str| Rejection::InvalidToken(description.to_owned());
         let now = now_secs();
         match numeric_claim(claims, "exp").map_err(|d| invalid(&d))? {
@@ -428,8 +601,11 @@ impl AuthState {
         {
             return Err(invalid("wrong issuer"));
         }
-        // ignores-audience: tokens issued for any resource are accepted (no RFC 8707 binding).
-        if self.variant != Variant::IgnoresAudience {
+        // ignores-audience: tokens issued for any resource are accepted (no RFC 8707 binding);
+        // modern-skips-audience: so are the stateless wire's, while legacy requests are checked.
+        let skip_audience = self.variant == Variant::IgnoresAudience
+            || (modern && self.variant == Variant::ModernSkipsAudience);
+        if !skip_audience {
             let rules = AudienceRules {
                 // rejects-array-aud: RFC 7519 §4.1.3 allows an array; the fault does not.
                 allow_array: self.variant != Variant::RejectsArrayAud,
@@ -513,29 +689,30 @@ impl AuthState {
                 }
             }
         }
-        self.require_scopes(&info.scopes)?;
         Ok(info)
     }
 
-    /// Fails with `InsufficientScope` unless every required scope was granted.
-    fn require_scopes(&self, granted: &[String]) -> Result<(), Rejection> {
-        let missing: Vec<&str> = self
-            .required_scopes
+    /// Fails with `InsufficientScope` unless the token grants every scope in `needed`, counting
+    /// the scopes its broader scopes imply.
+    fn require_scopes(&self, granted: &[String], needed: Vec<String>) -> Result<(), Rejection> {
+        let effective = effective_scopes(granted, self.variant);
+        let missing: Vec<String> = needed
             .iter()
-            .filter(|needed| !granted.contains(needed))
-            .map(String::as_str)
+            .filter(|scope| !effective.contains(scope))
+            .cloned()
             .collect();
         if missing.is_empty() {
             Ok(())
         } else {
-            Err(Rejection::InsufficientScope(format!(
-                "token lacks required scope {}",
-                missing.join(" ")
-            )))
+            Err(Rejection::InsufficientScope {
+                description: format!("token lacks required scope {}", missing.join(" ")),
+                needed,
+                missing,
+            })
         }
     }
 
-    /// The scope attribute value: the required scopes, space-separated.
+    /// The scope attribute value of a 401: the required scopes, space-separated.
     fn scope_param(&self) -> Option<String> {
         (!self.required_scopes.is_empty()).then(|| self.required_scopes.join(" "))
     }
@@ -596,7 +773,11 @@ impl AuthState {
                 )
             }
             Rejection::InvalidToken(description) => self.invalid_token_response(description),
-            Rejection::InsufficientScope(description) => {
+            Rejection::InsufficientScope {
+                description,
+                needed,
+                missing,
+            } => {
                 // insufficient-scope-401: a valid but under-scoped token is called invalid,
                 // so the client re-authenticates instead of asking for more scope.
                 if self.variant == Variant::InsufficientScope401 {
@@ -610,9 +791,21 @@ impl AuthState {
                         ..Challenge::default()
                     }
                 } else {
+                    // One challenge names every scope the operation needs (MCP 2026-07-28,
+                    // Runtime Insufficient Scope Errors); scope-challenge-incremental names the
+                    // first missing one only, so each retry meets the next.
+                    let scope = if self.variant == Variant::ScopeChallengeIncremental {
+                        needed
+                            .iter()
+                            .filter(|s| !missing.contains(s) || Some(*s) == missing.first())
+                            .cloned()
+                            .collect::<Vec<_>>()
+                    } else {
+                        needed.clone()
+                    };
                     Challenge {
                         error: Some("insufficient_scope".to_owned()),
-                        scope: self.scope_param(),
+                        scope: Some(scope.join(" ")),
                         resource_metadata: self.resource_metadata.clone(),
                         unquoted_resource_metadata: self.variant
                             == Variant::UnquotedChallengeParams,
@@ -642,25 +835,57 @@ impl AuthState {
         )
     }
 
-    fn session_is_known(&self, headers: &HeaderMap) -> bool {
-        headers
-            .get(SESSION_HEADER)
-            .and_then(|value| value.to_str().ok())
-            .is_some_and(|id| lock(&self.authenticated_sessions).contains(id))
+    fn session_is_known(&self, id: Option<&str>) -> bool {
+        id.is_some_and(|id| lock(&self.sessions).owners.contains_key(id))
     }
 
-    fn remember_session(&self, response: &Response) {
+    /// The subject that opened a session, when the session is known.
+    fn session_owner(&self, id: &str) -> Option<Option<String>> {
+        lock(&self.sessions).owners.get(id).cloned()
+    }
+
+    /// Remembers the session an authenticated request opened, with its user.
+    fn remember_session(&self, response: &Response, subject: Option<String>) {
         if let Some(id) = response
             .headers()
             .get(SESSION_HEADER)
             .and_then(|value| value.to_str().ok())
         {
-            let mut sessions = lock(&self.authenticated_sessions);
-            if sessions.len() >= MEMORY_LIMIT {
-                sessions.clear();
-            }
-            sessions.insert(id.to_owned());
+            lock(&self.sessions).insert(id.to_owned(), subject);
         }
+    }
+
+    /// Whether the request's `Origin` (if any) is one of the target's own.
+    fn origin_allowed(&self, headers: &HeaderMap) -> bool {
+        match headers.get(axum::http::header::ORIGIN) {
+            None => true,
+            Some(value) => value
+                .to_str()
+                .is_ok_and(|origin| self.allowed_origins.iter().any(|o| o == origin)),
+        }
+    }
+
+    /// reflects-forwarded-host: the challenge's `resource_metadata` is rebuilt on the host the
+    /// request's `X-Forwarded-Host` names, which any client can set.
+    pub fn reflect_forwarded_host(
+        &self,
+        mut response: Response,
+        forwarded: Option<&str>,
+    ) -> Response {
+        let Some(forwarded) = forwarded.filter(|_| self.variant == Variant::ReflectsForwardedHost)
+        else {
+            return response;
+        };
+        if let Some(value) = response
+            .headers()
+            .get(WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.replace(&self.own_host, forwarded))
+            && let Ok(value) = HeaderValue::from_str(&value)
+        {
+            response.headers_mut().insert(WWW_AUTHENTICATE, value);
+        }
+        response
     }
 }
 

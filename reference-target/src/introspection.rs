@@ -11,7 +11,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value};
 
-use crate::Variant;
+use crate::variant::Variant;
 
 /// Largest introspection answer accepted; a bigger one counts as a failed call.
 pub const INTROSPECTION_MAX_BYTES: usize = 64 * 1024;
@@ -72,14 +72,14 @@ impl Introspector {
         let response = request
             .send()
             .await
-            .map_err(|err| format!("introspection failed: {}", crate::error_chain(&err)))?;
+            .map_err(|err| format!("introspection failed: {}", crate::http::error_chain(&err)))?;
         if response.status() != reqwest::StatusCode::OK {
             return Err(format!(
                 "introspection answered {}",
                 response.status().as_u16()
             ));
         }
-        let body = crate::read_capped(response, INTROSPECTION_MAX_BYTES)
+        let body = crate::http::read_capped(response, INTROSPECTION_MAX_BYTES)
             .await
             .map_err(|err| format!("introspection failed: {err}"))?;
         match serde_json::from_slice::<Value>(&body) {

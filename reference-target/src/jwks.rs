@@ -14,7 +14,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use serde_json::Value;
 
-use crate::Variant;
+use crate::variant::Variant;
 
 /// Largest JWKS document accepted; a bigger answer counts as a failed fetch.
 pub const JWKS_MAX_BYTES: usize = 256 * 1024;
@@ -54,11 +54,20 @@ impl RsaKey {
 pub enum KeyLookup {
     /// The key set holds a usable key for the id.
     Found(Arc<RsaKey>),
-    /// The key set, current as far as the refetch rate limit allows, has no such key.
+    /// The key set, fetched again for this lookup (or within `min_refetch`), has no such key.
     Unknown,
+    /// The cached key set has no such key, and fetches are being spaced out because the last
+    /// ones found nothing new: the token is refused without a fetch.
+    RateLimited,
     /// The key set could not be fetched; the reason is for the error description.
     Unavailable(String),
 }
+
+/// How many fetches in a row may find nothing new before they are spaced out.
+pub const FRUITLESS_BURST: u32 = 5;
+
+/// The gap between fetches once that many found nothing new.
+pub const FRUITLESS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The cached key set of one issuer.
 pub struct JwksCache {
@@ -77,6 +86,13 @@ struct CacheState {
     /// A fetch has succeeded at least once.
     loaded: bool,
     last_attempt: Option<Instant>,
+    /// How many fetches in a row found the key set unchanged: after [`FRUITLESS_BURST`] of them,
+    /// the next waits [`FRUITLESS_INTERVAL`], so a flood of tokens with made-up key ids cannot
+    /// turn into a flood of requests to the issuer (RFC 8725 §3.10), while a key the issuer
+    /// really added (which changes the set) is learned at once.
+    fruitless_streak: u32,
+    /// The key ids of the last key set fetched, to tell whether the next one changed.
+    last_fetched: Vec<String>,
     /// Why the most recent fetch failed; `None` when it succeeded or none was made.
     last_failure: Option<String>,
 }
@@ -120,6 +136,16 @@ impl JwksCache {
         if self.variant == Variant::JwksNeverRefetched && state.loaded {
             return KeyLookup::Unknown;
         }
+        let now = Instant::now();
+        // jwks-refetch-unbounded: every unknown key id is worth a fetch.
+        let spaced_out = self.variant != Variant::JwksRefetchUnbounded
+            && state.fruitless_streak >= FRUITLESS_BURST
+            && state
+                .last_attempt
+                .is_some_and(|at| at.elapsed() < FRUITLESS_INTERVAL);
+        if spaced_out {
+            return KeyLookup::RateLimited;
+        }
         let may_fetch = state
             .last_attempt
             .is_none_or(|at| at.elapsed() >= self.min_refetch);
@@ -130,9 +156,18 @@ impl JwksCache {
                 None => KeyLookup::Unknown,
             };
         }
-        state.last_attempt = Some(Instant::now());
+        state.last_attempt = Some(now);
         match self.fetch().await {
             Ok(keys) => {
+                let mut kids: Vec<String> = keys.iter().map(|k| k.kid.clone()).collect();
+                kids.sort();
+                let unchanged = state.loaded && kids == state.last_fetched;
+                state.last_fetched = kids;
+                state.fruitless_streak = if unchanged {
+                    state.fruitless_streak.saturating_add(1)
+                } else {
+                    0
+                };
                 state.loaded = true;
                 state.last_failure = None;
                 if self.variant == Variant::JwksKeysAccumulate {
@@ -169,14 +204,14 @@ impl JwksCache {
             .timeout(JWKS_TIMEOUT)
             .send()
             .await
-            .map_err(|err| format!("JWKS fetch failed: {}", crate::error_chain(&err)))?;
+            .map_err(|err| format!("JWKS fetch failed: {}", crate::http::error_chain(&err)))?;
         if response.status() != reqwest::StatusCode::OK {
             return Err(format!(
                 "JWKS fetch answered {}",
                 response.status().as_u16()
             ));
         }
-        let body = crate::read_capped(response, JWKS_MAX_BYTES)
+        let body = crate::http::read_capped(response, JWKS_MAX_BYTES)
             .await
             .map_err(|err| format!("JWKS fetch failed: {err}"))?;
         // jwks-strict-parse: one unusable key makes the whole set count as a failed fetch.

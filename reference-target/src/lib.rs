@@ -5,15 +5,18 @@
 //! check, and every fault variant must be caught by the check written for its rule. [`serve`]
 //! starts a target on a socket; the `reference-target` binary wraps it for the command line.
 //!
-//! Layout: `variant` (the closed set of behaviours), `auth` (middleware and token validation),
+//! Layout: `variant` (the closed set of behaviours), `http` (bounded reads of outbound answers), `auth` (middleware and token validation),
 //! `jwks` (key set cache), `introspection` (RFC 7662 client), `challenge` (`WWW-Authenticate`
-//! rendering), `prm` (RFC 9728 metadata), `mcp` (the rmcp server).
+//! rendering), `operation` (what a request asks for, and the scopes it needs), `prm` (RFC 9728
+//! metadata), `mcp` (the rmcp server).
 
 pub mod auth;
 pub mod challenge;
+pub mod http;
 pub mod introspection;
 pub mod jwks;
 pub mod mcp;
+pub mod operation;
 pub mod prm;
 pub mod proxy;
 pub mod variant;
@@ -251,15 +254,29 @@ pub async fn serve(config: TargetConfig) -> anyhow::Result<RunningTarget> {
         &audience,
         &config.issuer,
     );
+    let mut required_scopes = config.required_scopes.clone();
+    // offline-access-advertised: refresh tokens are a client's concern, not a scope the resource
+    // needs (MCP 2026-07-28, Authorization: Refresh Tokens); this target asks for it anyway.
+    if variant == Variant::OfflineAccessAdvertised {
+        required_scopes.push("offline_access".to_owned());
+    }
     let mut auth_state = auth::AuthState::new(
         variant,
         config.issuer.clone(),
         audience,
-        config.required_scopes.clone(),
+        required_scopes,
         prm_plan.challenge_url.clone(),
         verifier,
     );
     auth_state.revocation = revocation;
+    // The origins a page served by this target would send; a localhost name and the bound
+    // address both reach it.
+    auth_state.allowed_origins = ["127.0.0.1", "localhost", "[::1]"]
+        .iter()
+        .map(|host| format!("http://{host}:{}", addr.port()))
+        .chain(std::iter::once(origin.clone()))
+        .collect();
+    auth_state.own_host = addr.to_string();
     auth_state.upstream_session = upstream_session;
     if matches!(
         variant,
@@ -386,47 +403,20 @@ async fn metadata_response(
     // prm-requires-auth: the document a client needs to find the authorization server is
     // itself behind authentication, which RFC 9728 §3 does not allow.
     if auth_state.variant == Variant::PrmRequiresAuth
-        && let Err(rejection) = auth_state.authenticate(headers, uri).await
+        && let Err(rejection) = auth_state
+            .authenticate(headers, uri, &operation::Operation::default())
+            .await
     {
         return auth_state.reject(&rejection);
     }
-    ([(CONTENT_TYPE, "application/json")], body.to_owned()).into_response()
-}
-
-/// Reads a response body, failing once it exceeds `cap` bytes (whatever Content-Length says).
-pub(crate) async fn read_capped(
-    mut response: reqwest::Response,
-    cap: usize,
-) -> Result<Vec<u8>, String> {
-    if response
-        .content_length()
-        .is_some_and(|len| len > cap as u64)
-    {
-        return Err(format!("answer larger than {cap} bytes"));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|err| format!("reading the answer: {}", error_chain(&err)))?
-    {
-        if body.len() + chunk.len() > cap {
-            return Err(format!("answer larger than {cap} bytes"));
+    // reflects-forwarded-host: the document names the resource on whatever host the request's
+    // X-Forwarded-Host says.
+    let forwarded = operation::header(headers, "x-forwarded-host");
+    let body = match forwarded {
+        Some(host) if auth_state.variant == Variant::ReflectsForwardedHost => {
+            body.replace(&auth_state.own_host, &host)
         }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-/// An error with its sources, for error descriptions (reqwest's top-level message alone rarely
-/// says what went wrong).
-pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+        _ => body.to_owned(),
+    };
+    ([(CONTENT_TYPE, "application/json")], body).into_response()
 }

@@ -1,25 +1,33 @@
-//! The MCP server behind the auth middleware: three tools, served by rmcp over Streamable HTTP.
+//! The MCP server behind the auth middleware: four tools, served by rmcp over Streamable HTTP.
 //!
 //! `echo` proves a call got through; `whoami` reports who the middleware authenticated, read
 //! from the [`AuthInfo`] the middleware put into the HTTP request extensions (rmcp hands the
 //! request parts to tools); `call_downstream` calls a downstream API (the mock IdP's
-//! `/downstream`) with the server's own credential, never the client's token. Everything
-//! protocol-level (initialize, ping, sessions, the GET stream, DELETE) is rmcp's.
+//! `/downstream`) with the server's own credential, never the client's token; `admin_report`
+//! needs scopes beyond what every request needs (the middleware checks them). Everything
+//! protocol-level (initialize, ping, sessions, the GET stream, DELETE, both eras of the wire) is
+//! rmcp's.
+
+use std::borrow::Cow;
 
 use std::sync::Arc;
 
 use axum::http::request::Parts;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{Extensions, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::model::{
+    CallToolResult, ContentBlock, Extensions, Implementation, ProtocolVersion, ServerCapabilities,
+    ServerConfig,
+};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ServerHandler, schemars, tool, tool_handler, tool_router};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::Variant;
 use crate::auth::AuthInfo;
+use crate::operation::{ADMIN_SCOPES, effective_scopes};
+use crate::variant::Variant;
 
 /// The rmcp tower service type mounted at the MCP path.
 pub type McpService = StreamableHttpService<ReferenceServer, LocalSessionManager>;
@@ -84,6 +92,32 @@ impl ReferenceServer {
         }
     }
 
+    #[tool(
+        description = "Reports on the server's use; needs the scopes reports:read and reports:export (or reports, which implies both)."
+    )]
+    fn admin_report(&self, extensions: Extensions) -> CallToolResult {
+        // The middleware has already refused under-scoped tokens with 403; only the
+        // operation-scope-tool-error fault leaves it to the tool, which answers with a tool error.
+        let scopes = extensions
+            .get::<Parts>()
+            .and_then(|parts| parts.extensions.get::<AuthInfo>())
+            .map(|info| effective_scopes(&info.scopes, self.variant))
+            .unwrap_or_default();
+        let missing: Vec<&str> = ADMIN_SCOPES
+            .iter()
+            .copied()
+            .filter(|s| !scopes.iter().any(|g| g == s))
+            .collect();
+        if missing.is_empty() {
+            CallToolResult::success(vec![ContentBlock::text("report: nothing to report")])
+        } else {
+            CallToolResult::error(vec![ContentBlock::text(format!(
+                "permission denied: the token lacks {}",
+                missing.join(" ")
+            ))])
+        }
+    }
+
     #[tool(description = "Returns the text it was given.")]
     fn echo(&self, Parameters(EchoArgs { text }): Parameters<EchoArgs>) -> String {
         text
@@ -123,10 +157,24 @@ impl ServerHandler for ReferenceServer {
                 self.variant.name()
             ))
     }
+
+    /// modern-only serves 2026-07-28 alone; legacy-only stops at 2025-11-25, the last revision
+    /// with `initialize`; every other variant speaks every revision rmcp knows.
+    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
+        match self.variant {
+            Variant::ModernOnly => Cow::Owned(vec![ProtocolVersion::V_2026_07_28]),
+            Variant::LegacyOnly => {
+                Cow::Borrowed(ProtocolVersion::known_up_to(&ProtocolVersion::V_2025_11_25))
+            }
+            _ => Cow::Borrowed(ProtocolVersion::KNOWN_VERSIONS),
+        }
+    }
 }
 
-/// The rmcp service in stateful mode (it issues `Mcp-Session-Id`), accepting `Host` values for
-/// loopback and for the address the target is bound to.
+/// The rmcp service, accepting `Host` values for loopback and for the address the target is
+/// bound to: dual-era by default (legacy sessions with `Mcp-Session-Id` after `initialize`, and
+/// the stateless 2026-07-28 wire), stateless only for `modern-only` (rmcp's modern-only recipe:
+/// no legacy sessions, the version header and `_meta` required).
 ///
 /// `config` carries the cancellation token that ends all sessions at shutdown; `downstream` is
 /// the API `call_downstream` calls, with `http`.
@@ -146,9 +194,14 @@ pub fn service(
     if !hosts.contains(&bound_host) {
         hosts.push(bound_host);
     }
-    let config = config
-        .with_legacy_session_mode(true)
-        .with_allowed_hosts(hosts);
+    let config = config.with_allowed_hosts(hosts);
+    let config = if variant == Variant::ModernOnly {
+        config
+            .with_legacy_session_mode(false)
+            .with_stateless_protocol_metadata_required(true)
+    } else {
+        config.with_legacy_session_mode(true)
+    };
     StreamableHttpService::new(
         move || {
             Ok(ReferenceServer::new(

@@ -8,7 +8,7 @@
 
 use serde_json::{Value, json};
 
-use crate::Variant;
+use crate::variant::Variant;
 
 /// The well-known URI suffix registered by RFC 9728.
 pub const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
@@ -56,13 +56,27 @@ pub fn document(variant: Variant, resource: &str, issuer: &str) -> Value {
     } else {
         &["header"]
     };
-    json!({
+    // Only the scope every request needs: MCP leaves scopes_supported incomplete if the server
+    // likes, and clients learn an operation's extra scopes from its challenge.
+    let mut scopes_supported = vec!["mcp:tools"];
+    // offline-access-advertised: refresh tokens are not a resource requirement (MCP 2026-07-28,
+    // Authorization: Refresh Tokens).
+    if variant == Variant::OfflineAccessAdvertised {
+        scopes_supported.push("offline_access");
+    }
+    let mut document = json!({
         "resource": resource,
         "authorization_servers": authorization_servers,
-        "scopes_supported": ["mcp:tools"],
+        "scopes_supported": scopes_supported,
         "bearer_methods_supported": bearer_methods,
         "resource_name": RESOURCE_NAME,
-    })
+    });
+    // prm-http-jwks-uri: RFC 9728 §2 requires the https scheme for jwks_uri, and MCP every URL
+    // of a remote server (Communication Security); this one is plain http on a public name.
+    if variant == Variant::PrmHttpJwksUri {
+        document["jwks_uri"] = json!("http://keys.example.com/mcp/jwks.json");
+    }
+    document
 }
 
 /// Decides the metadata routes and the challenge URL for a target whose origin is `origin`

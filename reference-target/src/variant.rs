@@ -68,6 +68,10 @@ variants! {
         "Implements every rule correctly (JWT trust).";
     Introspection = "introspection" =>
         "Implements every rule correctly (introspection trust).";
+    ModernOnly = "modern-only" =>
+        "Implements every rule and speaks only MCP 2026-07-28, the stateless wire (rmcp's modern-only configuration: no initialize, no sessions).";
+    LegacyOnly = "legacy-only" =>
+        "Implements every rule and speaks only the initialize-based wire, up to MCP 2025-11-25 (modern requests get UnsupportedProtocolVersion).";
     Unauthenticated403 = "unauthenticated-403" =>
         "Answers requests without credentials with 403 instead of 401.";
     PostOnlyAuth = "post-only-auth" =>
@@ -154,6 +158,32 @@ variants! {
         "Compares audiences by origin only, accepting any path on the same origin.";
     SessionAuthenticates = "session-authenticates" =>
         "Lets requests through on an authenticated session id without validating their Authorization header.";
+    ModernSkipsAudience = "modern-skips-audience" =>
+        "Checks the aud claim on legacy (initialize-based) requests but not on stateless 2026-07-28 ones.";
+    ModernSessionAuthenticates = "modern-session-authenticates" =>
+        "Lets a stateless 2026-07-28 request through without a token when it carries the id of an authenticated legacy session.";
+    SessionUnbound = "session-unbound" =>
+        "Does not bind sessions to the user who opened them: any valid token may use any session id.";
+    OriginNotValidated = "origin-not-validated" =>
+        "Does not validate the Origin header, so a page on any site can reach the server through a rebound DNS name.";
+    HeaderMismatchAccepted = "header-mismatch-accepted" =>
+        "Serves stateless requests whose Mcp-Method or Mcp-Name header disagrees with the body, instead of refusing them with HeaderMismatch.";
+    HeaderRoutedAuth = "header-routed-auth" =>
+        "Decides from the Mcp-Method header whether a request needs a token (server/discover is open), then serves the method in the body.";
+    OfflineAccessAdvertised = "offline-access-advertised" =>
+        "Lists offline_access in its metadata's scopes_supported and in the scope of its 401 challenge.";
+    OperationScopeToolError = "operation-scope-tool-error" =>
+        "Answers a tool call whose token lacks the tool's extra scopes with a tool error (HTTP 200) instead of 403 insufficient_scope.";
+    ScopeChallengeIncremental = "scope-challenge-incremental" =>
+        "Names one missing scope per insufficient_scope challenge, so a client needs one step-up per scope.";
+    ScopeHierarchyIgnored = "scope-hierarchy-ignored" =>
+        "Requires the exact scopes an operation names, ignoring that its broader scope reports implies reports:read and reports:export.";
+    ReflectsForwardedHost = "reflects-forwarded-host" =>
+        "Builds the resource_metadata URL and the metadata resource from the X-Forwarded-Host header of the request.";
+    PrmHttpJwksUri = "prm-http-jwks-uri" =>
+        "Advertises a jwks_uri over plain http on a host that is not loopback in its protected-resource metadata.";
+    JwksRefetchUnbounded = "jwks-refetch-unbounded" =>
+        "Fetches the JWKS again for every token with an unknown key id, without any limit.";
     IntrospectRejectsArrayAud = "introspect-rejects-array-aud" =>
         "Rejects an introspection answer whose aud is an array, even one containing the audience.";
     IntrospectUnauthenticated = "introspect-unauthenticated" =>
@@ -248,6 +278,10 @@ variants! {
         "Is its own authorization server, which shows authorization errors as a page even after the client and redirect URI are verified.";
     AsRejectsResource = "as-rejects-resource", defect RejectsResource =>
         "Is its own authorization server, which refuses every authorization request that carries a resource parameter.";
+    AsRefreshTokenAccepted = "as-refresh-token-accepted" =>
+        "Is its own authorization server, and its MCP endpoint accepts the refresh tokens that server issues as if they were access tokens.";
+    AsClientCredentialsRefused = "as-client-credentials-refused", defect ClientCredentialsRefused =>
+        "Is its own authorization server, which advertises the client_credentials grant but refuses it.";
     AsProxy = "as-proxy" =>
         "Is an OAuth proxy in front of the upstream identity provider (its own consent page, its own PKCE and tokens upstream) and implements every rule.";
     AsProxyNoConsent = "as-proxy-no-consent" =>
@@ -311,6 +345,8 @@ impl Variant {
             self,
             Variant::Conformant
                 | Variant::Introspection
+                | Variant::ModernOnly
+                | Variant::LegacyOnly
                 | Variant::AsConformant
                 | Variant::AsConsentPage
                 | Variant::AsProxy

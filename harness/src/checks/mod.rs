@@ -17,8 +17,16 @@ use crate::discovery::Facts;
 use crate::error::HarnessError;
 use crate::verdict::{Judged, Stop, Verdict};
 
-/// Registers a resource-server probe: `probe!("id" => async_fn)` or `probe!("id" => sync f)`.
+/// Registers a resource-server probe: `probe!("id" => async_fn)` or `probe!("id" => sync f)`,
+/// judged on each era of the wire; `probe!(once "id" => ...)` for one that sends no MCP request
+/// of its own (metadata, keys, the IdP's log), judged once.
 macro_rules! probe {
+    (once $id:literal => $($rest:tt)+) => {
+        $crate::checks::Probe {
+            per_era: false,
+            ..probe!($id => $($rest)+)
+        }
+    };
     ($id:literal => sync $f:path) => {
         $crate::checks::Probe {
             id: $id,
@@ -28,6 +36,7 @@ macro_rules! probe {
                 }
                 run
             },
+            per_era: true,
         }
     };
     ($id:literal => $f:path) => {
@@ -39,6 +48,7 @@ macro_rules! probe {
                 }
                 run
             },
+            per_era: true,
         }
     };
 }
@@ -58,6 +68,7 @@ macro_rules! as_probe {
                 }
                 run
             },
+            per_era: false,
         }
     };
     ($id:literal => $f:path) => {
@@ -72,6 +83,7 @@ macro_rules! as_probe {
                 }
                 run
             },
+            per_era: false,
         }
     };
 }
@@ -91,11 +103,13 @@ pub struct Cx<'a> {
 /// A running probe.
 pub type ProbeFuture<'a> = Pin<Box<dyn Future<Output = Judged> + Send + 'a>>;
 
-/// A built-in probe: the check ID it decides and its code.
+/// A built-in probe: the check ID it decides, its code, and whether it sends MCP requests of its
+/// own (then it is judged on each era of the wire the target speaks).
 #[derive(Clone, Copy)]
 pub struct Probe {
     pub id: &'static str,
     pub run: for<'a> fn(&'a Cx<'a>) -> ProbeFuture<'a>,
+    pub per_era: bool,
 }
 
 impl std::fmt::Debug for Probe {

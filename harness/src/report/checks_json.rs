@@ -14,6 +14,7 @@ use crate::check::{Level, Status};
 pub fn official_status(c: &CheckResult) -> &'static str {
     match (c.status, c.level) {
         (_, Level::Info) if c.status != Status::Skip => "INFO",
+        (Status::Info, _) => "INFO",
         (Status::Pass, _) => "SUCCESS",
         (Status::Warn, _) => "WARNING",
         (Status::Skip, _) => "SKIPPED",

@@ -134,12 +134,17 @@ pub fn render_junit(report: &Report) -> String {
             );
             match outcome(c) {
                 Outcome::Passed => {
-                    if c.status == Status::Warn {
+                    if matches!(c.status, Status::Warn | Status::Info) {
+                        let kind = if c.status == Status::Warn {
+                            "warning"
+                        } else {
+                            "info"
+                        };
                         let _ = writeln!(out, ">");
                         let _ = writeln!(
                             out,
                             "      <system-out>{}</system-out>",
-                            xml(&format!("warning: {}", c.message))
+                            xml(&format!("{kind}: {}", c.message))
                         );
                         let _ = writeln!(out, "    </testcase>");
                     } else {

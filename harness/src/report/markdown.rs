@@ -25,6 +25,7 @@ fn icon(c: &CheckResult) -> &'static str {
         Status::Warn => "⚠️ warn",
         Status::Skip => "➖ skip",
         Status::NotTestable => "❔ not testable",
+        Status::Info => "ℹ️ info",
     }
 }
 
@@ -56,6 +57,18 @@ pub fn render_markdown(report: &Report) -> String {
         None => "unknown",
     };
     let _ = writeln!(out, "| Token validation | {validation} |");
+    for era in &report.eras {
+        let _ = writeln!(
+            out,
+            "| {} era | {}{}: {} |",
+            cell(&capitalise(era.era.as_str())),
+            if era.judged { "judged" } else { "not judged" },
+            era.revision
+                .map(|r| format!(" against {r}"))
+                .unwrap_or_default(),
+            cell(&era.how)
+        );
+    }
     let _ = writeln!(
         out,
         "| Valid token accepted | {} |",
@@ -79,8 +92,8 @@ pub fn render_markdown(report: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "| All checks | {} pass, {} warn, {} fail, {} not testable, {} skipped |",
-        s.passed, s.warned, s.failed, s.not_testable, s.skipped
+        "| All checks | {} pass, {} warn, {} fail, {} not testable, {} info, {} skipped |",
+        s.passed, s.warned, s.failed, s.not_testable, s.info, s.skipped
     );
     let _ = writeln!(out, "| Tool | {} |", cell(&report.tool));
     if let Some(b) = &report.baseline {
@@ -111,7 +124,12 @@ pub fn render_markdown(report: &Report) -> String {
     let attention: Vec<&CheckResult> = report
         .checks
         .iter()
-        .filter(|c| matches!(c.status, Status::Fail | Status::NotTestable | Status::Warn))
+        .filter(|c| {
+            matches!(
+                c.status,
+                Status::Fail | Status::NotTestable | Status::Warn | Status::Info
+            )
+        })
         .collect();
     if !attention.is_empty() {
         let _ = writeln!(out, "### Needs attention\n");
@@ -180,4 +198,12 @@ pub fn render_markdown(report: &Report) -> String {
         let _ = writeln!(out, "\n> {}", cell(note));
     }
     out
+}
+
+fn capitalise(word: &str) -> String {
+    let mut chars = word.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }

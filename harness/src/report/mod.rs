@@ -9,7 +9,7 @@ mod terminal;
 use serde::Serialize;
 
 use crate::check::{Level, Mode, Reference, Status, Validation};
-use crate::spec::SpecVersion;
+use crate::spec::{Era, SpecVersion};
 use crate::target::Evidence;
 
 pub use badge::{render_badge_svg, render_shields_json};
@@ -36,6 +36,11 @@ pub struct Report {
     pub required_scopes: Vec<String>,
     pub scopes_reason: String,
     pub idp: IdpSummary,
+    /// The eras of the wire probed: which were judged, on what protocol version and revision.
+    pub eras: Vec<EraOutcome>,
+    /// Whether `server/discover` needs a token (information, modern era only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_discover: Option<String>,
     pub positive_control: PositiveControlReport,
     pub checks: Vec<CheckResult>,
     pub summary: Summary,
@@ -46,6 +51,22 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub baseline: Option<BaselineOutcome>,
     pub duration_ms: u64,
+}
+
+/// What discovery learned of one era of the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EraOutcome {
+    pub era: Era,
+    /// Whether the checks were judged on it.
+    pub judged: bool,
+    /// The protocol version the target answered in it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol_version: Option<String>,
+    /// The revision its checks were judged against.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision: Option<SpecVersion>,
+    /// How the era was found spoken, not spoken, or forced.
+    pub how: String,
 }
 
 /// The comparison of a run with an expected-failures file (`--expected-failures`).
@@ -96,6 +117,10 @@ pub struct CheckResult {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub expected_failure: bool,
     pub duration_ms: u64,
+    /// The eras of the wire it was judged on, with the protocol version each answered
+    /// (`modern (2026-07-28)`); empty when it did not apply.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub eras: Vec<String>,
 }
 
 /// Text a target wrote, made safe for a terminal, Markdown and XML: control characters (escape
@@ -203,6 +228,8 @@ pub struct Summary {
     pub warned: usize,
     pub skipped: usize,
     pub not_testable: usize,
+    /// Findings of informational checks.
+    pub info: usize,
     /// Every applicable MUST passed.
     pub conformant: bool,
 }
@@ -217,6 +244,7 @@ impl Summary {
                 Status::Warn => s.warned += 1,
                 Status::Skip => s.skipped += 1,
                 Status::NotTestable => s.not_testable += 1,
+                Status::Info => s.info += 1,
             }
             let counts = match c.level {
                 Level::Must => &mut s.must,
@@ -231,7 +259,7 @@ impl Summary {
                 Status::Pass | Status::Warn => counts.passed += 1,
                 Status::Fail => counts.failed += 1,
                 Status::NotTestable => counts.not_testable += 1,
-                Status::Skip => {}
+                Status::Skip | Status::Info => {}
             }
         }
         s.conformant = s.must.passed == s.must.applicable;
@@ -402,6 +430,7 @@ mod tests {
             }],
             expected_failure: false,
             duration_ms: 0,
+            eras: Vec::new(),
         };
         let checks = vec![check];
         Report {
@@ -421,6 +450,8 @@ mod tests {
                 jwks_uri: "http://127.0.0.1:2/jwks".into(),
                 introspection_endpoint: "http://127.0.0.1:2/introspect".into(),
             },
+            eras: Vec::new(),
+            server_discover: None,
             positive_control: PositiveControlReport {
                 passed: false,
                 message: hostile.into(),

@@ -39,6 +39,7 @@ fn label(style: TerminalStyle, status: Status) -> String {
         Status::Warn => paint(style, "33", "WARN"),
         Status::Skip => paint(style, "2", "SKIP"),
         Status::NotTestable => paint(style, "35", "N/T "),
+        Status::Info => paint(style, "36", "INFO"),
     }
 }
 
@@ -81,6 +82,25 @@ pub fn render_terminal(report: &Report, style: TerminalStyle) -> String {
     };
     let _ = writeln!(out, "  scopes:        {scopes}: {}", report.scopes_reason);
     let _ = writeln!(out, "  mock IdP:      {}", report.idp.issuer);
+    for era in &report.eras {
+        let judged = if era.judged {
+            match era.revision {
+                Some(r) => format!("judged against {r}"),
+                None => "judged".to_string(),
+            }
+        } else {
+            "not judged".to_string()
+        };
+        let _ = writeln!(
+            out,
+            "  {:<14} {judged}: {}",
+            format!("{} era:", era.era),
+            era.how
+        );
+    }
+    if let Some(discover) = &report.server_discover {
+        let _ = writeln!(out, "  discovery:     {discover}");
+    }
     let pc = if report.positive_control.passed {
         paint(style, "32", "passed")
     } else {
@@ -199,8 +219,9 @@ pub fn render_terminal(report: &Report, style: TerminalStyle) -> String {
     out
 }
 
-/// One check's lines: status, level, ID and title, then for a failure, a warning or a check that
-/// could not be tested, why, with the evidence, the fix and the references.
+/// One check's lines: status, level, ID and title, then for a failure, a warning, a check that
+/// could not be tested or an INFO finding, why, and for a failure or a warning the evidence, the fix
+/// and the references.
 fn write_check(out: &mut String, style: TerminalStyle, c: &CheckResult) {
     let level = format!("{:<6}", c.level.to_string());
     let expected = if c.expected_failure {
@@ -215,7 +236,10 @@ fn write_check(out: &mut String, style: TerminalStyle, c: &CheckResult) {
         c.id,
         c.title
     );
-    if matches!(c.status, Status::Fail | Status::Warn | Status::NotTestable) {
+    if matches!(
+        c.status,
+        Status::Fail | Status::Warn | Status::NotTestable | Status::Info
+    ) {
         let _ = writeln!(out, "         {}", c.message);
         for d in c.details.iter().take(4) {
             let _ = writeln!(out, "         - {d}");
@@ -301,6 +325,7 @@ mod tests {
             evidence: Vec::new(),
             expected_failure: false,
             duration_ms: 0,
+            eras: Vec::new(),
         }
     }
 
@@ -323,6 +348,8 @@ mod tests {
                 jwks_uri: "http://127.0.0.1:2/jwks".into(),
                 introspection_endpoint: "http://127.0.0.1:2/introspect".into(),
             },
+            eras: Vec::new(),
+            server_discover: None,
             positive_control: PositiveControlReport {
                 passed: true,
                 message: String::new(),

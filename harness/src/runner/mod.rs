@@ -5,6 +5,7 @@
 //! reports deterministic. Each check runs in its own task so that a panic in the harness becomes a
 //! "harness bug" finding for that check instead of ending the run.
 
+mod eras;
 mod expect;
 mod steps;
 
@@ -14,10 +15,11 @@ use std::time::Instant;
 
 use crate::check::Status;
 use crate::context::Ctx;
-use crate::discovery::Facts;
+use crate::discovery::{Discovery, Facts};
 use crate::idp::MintedToken;
 use crate::report::CheckResult;
 use crate::scenario::{Catalogue, Need, Scenario, selected};
+use crate::spec::Era;
 use crate::target::Exchange;
 use crate::verdict::Verdict;
 
@@ -34,10 +36,12 @@ pub struct Checked {
     pub notes: Vec<String>,
 }
 
-/// Runs every selected check and returns the results in catalogue order.
+/// Runs every selected check and returns the results in catalogue order. A check that sends MCP
+/// requests runs once per era the target is judged on, and the verdicts are merged (a difference
+/// between eras is a finding); the others run once, on the primary era.
 pub async fn run_checks(
     ctx: Arc<Ctx>,
-    facts: Arc<Facts>,
+    discovery: Arc<Discovery>,
     catalogue: &Catalogue,
     filter: &[String],
 ) -> Checked {
@@ -61,30 +65,27 @@ pub async fn run_checks(
             .progress
             .starting(index + 1, total, &scenario.id);
         let started = Instant::now();
-        let task = tokio::spawn(run_check(ctx.clone(), facts.clone(), scenario.clone()));
-        let abort = task.abort_handle();
-        let mut result = match tokio::time::timeout(CHECK_BUDGET, task).await {
-            Err(_) => {
-                abort.abort();
-                base_result(
-                    &ctx,
-                    &scenario,
-                    Status::NotTestable,
-                    format!(
-                        "the check did not finish within its {} s budget (a target answering very slowly?)",
-                        CHECK_BUDGET.as_secs()
-                    ),
-                )
-            }
-            Ok(Ok(result)) => result,
-            Ok(Err(e)) => base_result(
-                &ctx,
-                &scenario,
-                Status::Fail,
-                format!("harness bug: the check panicked: {e}"),
-            ),
+        let eras: Vec<&Facts> = if per_era(&scenario) {
+            discovery.judged.iter().collect()
+        } else {
+            vec![discovery.primary()]
         };
+        let mut verdicts = Vec::new();
+        for facts in eras {
+            let facts = Arc::new(facts.clone());
+            verdicts.push((
+                facts.wire.clone(),
+                budgeted(ctx.clone(), facts, scenario.clone()).await,
+            ));
+        }
+        let mut result = eras::merge(verdicts);
         result.duration_ms = started.elapsed().as_millis() as u64;
+        // An informational check reports what it found; it never fails or warns.
+        if result.level == crate::check::Level::Info
+            && matches!(result.status, Status::Fail | Status::Warn)
+        {
+            result.status = Status::Info;
+        }
         // Faults set by a check never leak into the next one.
         let may_leave_faults = scenario.last
             || scenario
@@ -112,12 +113,49 @@ pub async fn run_checks(
     Checked { results, notes }
 }
 
-fn base_result(ctx: &Ctx, s: &Scenario, status: Status, message: String) -> CheckResult {
+/// Whether a check is judged on each era: it sends MCP requests itself (a request step, or a
+/// probe registered as one that does).
+fn per_era(s: &Scenario) -> bool {
+    s.steps.iter().any(|step| match &step.probe {
+        None => true,
+        Some(probe) => crate::checks::find(probe).is_some_and(|p| p.per_era),
+    })
+}
+
+/// Runs one check on one era in its own task, under the check budget (a panic or a stall becomes
+/// a finding about the harness, not the end of the run).
+async fn budgeted(ctx: Arc<Ctx>, facts: Arc<Facts>, scenario: Scenario) -> CheckResult {
+    let task = tokio::spawn(run_check(ctx.clone(), facts.clone(), scenario.clone()));
+    let abort = task.abort_handle();
+    match tokio::time::timeout(CHECK_BUDGET, task).await {
+        Err(_) => {
+            abort.abort();
+            base_result(
+                &facts,
+                &scenario,
+                Status::NotTestable,
+                format!(
+                    "the check did not finish within its {} s budget (a target answering very slowly?)",
+                    CHECK_BUDGET.as_secs()
+                ),
+            )
+        }
+        Ok(Ok(result)) => result,
+        Ok(Err(e)) => base_result(
+            &facts,
+            &scenario,
+            Status::Fail,
+            format!("harness bug: the check panicked: {e}"),
+        ),
+    }
+}
+
+fn base_result(facts: &Facts, s: &Scenario, status: Status, message: String) -> CheckResult {
     CheckResult {
         id: s.id.clone(),
         title: s.title.clone(),
         area: s.area().to_string(),
-        level: s.level_for(ctx.spec),
+        level: s.level_for(facts.wire.spec),
         status,
         message,
         details: Vec::new(),
@@ -127,15 +165,33 @@ fn base_result(ctx: &Ctx, s: &Scenario, status: Status, message: String) -> Chec
         evidence: Vec::new(),
         expected_failure: false,
         duration_ms: 0,
+        eras: Vec::new(),
+    }
+}
+
+/// The JSON-RPC method a request step sends in the era of `facts` (`${request}` in its
+/// `describe`): `initialize` by default on the legacy wire, `tools/list` on the stateless one.
+fn request_method(facts: &Facts, step: &crate::scenario::Step) -> &'static str {
+    let call = step
+        .mcp
+        .as_deref()
+        .and_then(crate::rpc::McpCall::parse)
+        .unwrap_or(crate::rpc::McpCall::Initialize);
+    match facts.wire.era {
+        crate::spec::Era::Modern => call.in_modern_era().unwrap_or(call).method(),
+        crate::spec::Era::Legacy => call.method(),
     }
 }
 
 /// Why a check does not apply, if it does not.
-fn not_applicable(ctx: &Ctx, facts: &Facts, s: &Scenario) -> Option<String> {
+fn not_applicable(facts: &Facts, s: &Scenario) -> Option<String> {
     if let Some(versions) = &s.spec_versions
-        && !versions.contains(&ctx.spec)
+        && !versions.contains(&facts.wire.spec)
     {
-        return Some(format!("does not apply to MCP revision {}", ctx.spec));
+        return Some(format!(
+            "does not apply to MCP revision {}",
+            facts.wire.spec
+        ));
     }
     if !s.modes.contains(&facts.mode) {
         return Some(format!("does not apply to mode {}", facts.mode.describe()));
@@ -165,6 +221,12 @@ fn kind_name(v: crate::check::Validation) -> &'static str {
 /// to misuse, so a check needing one does not apply (rather than counting against a MUST).
 fn unmet_need(facts: &Facts, s: &Scenario) -> Option<(Status, String)> {
     for need in &s.needs {
+        if *need == Need::Session && facts.wire.era == Era::Modern {
+            return Some((
+                Status::Skip,
+                "the 2026-07-28 wire has no sessions".to_string(),
+            ));
+        }
         if *need == Need::Session && facts.positive.passed && facts.positive.session_id.is_none() {
             return Some((
                 Status::Skip,
@@ -207,12 +269,12 @@ fn unmet_need(facts: &Facts, s: &Scenario) -> Option<(Status, String)> {
 }
 
 async fn run_check(ctx: Arc<Ctx>, facts: Arc<Facts>, s: Scenario) -> CheckResult {
-    if let Some(why) = not_applicable(&ctx, &facts, &s) {
-        return base_result(&ctx, &s, Status::Skip, why);
+    if let Some(why) = not_applicable(&facts, &s) {
+        return base_result(&facts, &s, Status::Skip, why);
     }
     if facts.validation.is_none() && s.validation.is_some() {
         return base_result(
-            &ctx,
+            &facts,
             &s,
             Status::NotTestable,
             format!(
@@ -222,7 +284,7 @@ async fn run_check(ctx: Arc<Ctx>, facts: Arc<Facts>, s: Scenario) -> CheckResult
         );
     }
     if let Some((status, why)) = unmet_need(&facts, &s) {
-        return base_result(&ctx, &s, status, why);
+        return base_result(&facts, &s, status, why);
     }
 
     let mut named: HashMap<String, MintedToken> = HashMap::new();
@@ -238,15 +300,19 @@ async fn run_check(ctx: Arc<Ctx>, facts: Arc<Facts>, s: Scenario) -> CheckResult
             Err(e) => Verdict::not_testable(format!("harness error: {e}"), Vec::new()),
         };
         let stop = !outcome.unmet.is_empty() || outcome.skip.is_some();
-        outcomes.push((step.describe.clone(), outcome));
+        let describe = step
+            .describe
+            .as_ref()
+            .map(|d| d.replace("${request}", request_method(&facts, step)));
+        outcomes.push((describe, outcome));
         if stop {
             break;
         }
     }
-    summarise(&ctx, &s, outcomes)
+    summarise(&facts, &s, outcomes)
 }
 
-fn summarise(ctx: &Ctx, s: &Scenario, outcomes: Vec<(Option<String>, Verdict)>) -> CheckResult {
+fn summarise(facts: &Facts, s: &Scenario, outcomes: Vec<(Option<String>, Verdict)>) -> CheckResult {
     let label = |d: &Option<String>, text: &str| match d {
         Some(d) => format!("{d}: {text}"),
         None => text.to_string(),
@@ -302,7 +368,7 @@ fn summarise(ctx: &Ctx, s: &Scenario, outcomes: Vec<(Option<String>, Verdict)>) 
     if all.first() == Some(&message) {
         all.remove(0);
     }
-    let mut result = base_result(ctx, s, status, message);
+    let mut result = base_result(facts, s, status, message);
     result.details = all;
     result.evidence = evidence;
     if matches!(status, Status::Fail | Status::Warn) {

@@ -85,7 +85,7 @@ pub(super) async fn run_step(
                 .as_deref()
                 .and_then(McpCall::parse)
                 .unwrap_or(McpCall::Initialize);
-            ctx.mcp.request(&call, &authorization, session)
+            ctx.mcp.request(&facts.wire, &call, &authorization, session)
         }
         HttpMethod::Get | HttpMethod::Delete => {
             let m = if method == HttpMethod::Get {
@@ -95,7 +95,7 @@ pub(super) async fn run_step(
             };
             let mut r = Request::new(m, ctx.mcp.url.clone())
                 .header("accept", "text/event-stream")
-                .header("mcp-protocol-version", ctx.mcp.protocol_version());
+                .header("mcp-protocol-version", ctx.mcp.version_header(&facts.wire));
             for a in &authorization {
                 r = r.header("authorization", a.clone());
             }

@@ -42,6 +42,13 @@ const NEEDS_VALID_INTROSPECTION: &[&str] = &[
     "scope.challenge-params",
     "transport.session-not-auth",
     "passthrough.no-downstream-forward",
+    "scope.per-operation-403",
+    "scope.single-challenge",
+    "scope.hierarchy",
+    "transport.origin-validation",
+    "transport.header-mismatch",
+    "transport.state-handle-not-auth",
+    "transport.session-user-binding",
 ];
 
 /// Checks that need a token the target accepts but which lacks a scope: a target that accepts
@@ -61,7 +68,12 @@ const fn as_fails(ids: &'static [&'static str]) -> Expectation {
 const NO_LOGIN_BASE: &[&str] = &[
     "scope.insufficient-403",
     "scope.challenge-params",
+    "scope.per-operation-403",
     "transport.session-not-auth",
+    "transport.origin-validation",
+    "transport.header-mismatch",
+    "transport.state-handle-not-auth",
+    "rs.refresh-token-as-bearer",
     "pkce.missing-verifier",
     "pkce.required",
     "pkce.s256-flow",
@@ -139,6 +151,19 @@ const AUTHORIZATION_ONLY: &[&str] = &[
 const AS_NO_AUTHORIZATION: &[&str] =
     &concat::<{ AS_NO_LOGIN.len() + AUTHORIZATION_ONLY.len() }>(AS_NO_LOGIN, AUTHORIZATION_ONLY);
 
+/// Without dynamic registration (and without --client-id) there is no confidential client for
+/// the client_credentials grant either.
+const PRE_REGISTERED: &[&str] =
+    &concat::<{ AS_NO_AUTHORIZATION.len() + 1 }>(AS_NO_AUTHORIZATION, &["ext.client-credentials"]);
+
+/// [`AS_NO_MINTED`], and no confidential client for the client_credentials grant.
+const NO_MACHINE_CLIENT: &[&str] =
+    &concat::<{ AS_NO_MINTED.len() + 1 }>(AS_NO_MINTED, &["ext.client-credentials"]);
+
+/// [`AS_NO_LOGIN`], and the resource parameter refused at the token endpoint as well.
+const NO_LOGIN_NO_RESOURCE: &[&str] =
+    &concat::<{ AS_NO_LOGIN.len() + 1 }>(AS_NO_LOGIN, &["ext.client-credentials"]);
+
 /// A registration refused for `application_type: native` stops the login's own registration,
 /// whose answer `dcr.echo-metadata` judges.
 const NATIVE_REFUSED: &[&str] =
@@ -158,6 +183,7 @@ const METADATA_ONLY: &[&str] = &[
     "dcr.lenient-input",
     "dcr.register-basic",
     "token.unknown-client",
+    "ext.client-credentials",
 ];
 
 /// When no metadata is found where clients look, nothing after discovery can be judged.
@@ -183,7 +209,36 @@ const fn concat<const N: usize>(a: &[&'static str], b: &[&'static str]) -> [&'st
 
 pub fn expectation(variant: Variant) -> Expectation {
     match variant {
-        Variant::Conformant | Variant::Introspection => fails(&[]),
+        Variant::Conformant
+        | Variant::Introspection
+        | Variant::ModernOnly
+        | Variant::LegacyOnly => fails(&[]),
+        // The legacy wire checks the audience, so only the modern era's verdicts fail.
+        Variant::ModernSkipsAudience => fails(&[
+            "aud.wrong-audience",
+            "aud.missing-audience",
+            "aud.other-audiences",
+        ]),
+        Variant::ModernSessionAuthenticates => fails(&["transport.state-handle-not-auth"]),
+        Variant::SessionUnbound => fails(&["transport.session-user-binding"]),
+        Variant::OriginNotValidated => fails(&["transport.origin-validation"]),
+        Variant::HeaderMismatchAccepted | Variant::HeaderRoutedAuth => {
+            fails(&["transport.header-mismatch"])
+        }
+        Variant::OfflineAccessAdvertised => fails(&["scope.no-offline-access"]),
+        // The tool error is no challenge, so nothing says what a step-up would need.
+        Variant::OperationScopeToolError => Expectation {
+            warns: &[],
+            fails: &["scope.per-operation-403"],
+            not_testable: &["scope.single-challenge", "scope.hierarchy"],
+        },
+        Variant::ScopeChallengeIncremental => fails(&["scope.single-challenge"]),
+        Variant::ScopeHierarchyIgnored => fails(&["scope.hierarchy"]),
+        Variant::ReflectsForwardedHost => fails(&["transport.host-not-reflected"]),
+        Variant::PrmHttpJwksUri => fails(&["transport.https"]),
+        Variant::JwksRefetchUnbounded => fails(&["jwks.refetch-rate-limited"]),
+        Variant::AsRefreshTokenAccepted => as_fails(&["rs.refresh-token-as-bearer"]),
+        Variant::AsClientCredentialsRefused => as_fails(&["ext.client-credentials"]),
         Variant::ForwardsToken => fails(&["passthrough.no-downstream-forward"]),
         Variant::Unauthenticated403 => fails(&["rs.unauthenticated-401"]),
         Variant::PostOnlyAuth => fails(&["rs.all-methods-protected"]),
@@ -225,12 +280,17 @@ pub fn expectation(variant: Variant) -> Expectation {
         Variant::AcceptsMissingExp => fails(&["jwt.missing-exp-rejected"]),
         Variant::IgnoresNbf => fails(&["jwt.nbf-future-rejected"]),
         Variant::SignatureCache => fails(&["jwt.bad-signature"]),
-        // Every check that presents a kid the target does not know sees the token accepted.
-        Variant::UnknownKidUnverified => fails(&[
-            "jwt.untrusted-key",
-            "jwt.header-abuse",
-            "jwks.removed-key-rejected",
-        ]),
+        // Every check that presents a kid the target does not know sees the token accepted, so
+        // a burst of them shows nothing of the refetches.
+        Variant::UnknownKidUnverified => Expectation {
+            warns: &[],
+            fails: &[
+                "jwt.untrusted-key",
+                "jwt.header-abuse",
+                "jwks.removed-key-rejected",
+            ],
+            not_testable: &["jwks.refetch-rate-limited"],
+        },
         Variant::AcceptsAlgNone => fails(&["jwt.alg-none"]),
         Variant::Hs256PublicKey => fails(&["jwt.alg-confusion"]),
         Variant::IgnoresIssuer => fails(&["jwt.wrong-issuer"]),
@@ -246,12 +306,22 @@ pub fn expectation(variant: Variant) -> Expectation {
         Variant::JwksKeysAccumulate => fails(&["jwks.removed-key-rejected"]),
         Variant::JwksOutageFailsOpen => fails(&["jwks.outage-fails-closed"]),
         Variant::JwksStrictParse => fails(&["jwks.unknown-key-ignored"]),
+        // Every scope refusal is a 401, so no challenge says what a step-up would need.
         Variant::InsufficientScope401 => Expectation {
             warns: &[],
-            fails: &["scope.insufficient-403"],
-            not_testable: &["scope.challenge-params"],
+            fails: &["scope.insufficient-403", "scope.per-operation-403"],
+            not_testable: &[
+                "scope.challenge-params",
+                "scope.single-challenge",
+                "scope.hierarchy",
+            ],
         },
-        Variant::InsufficientScopeBare403 => fails(&["scope.challenge-params"]),
+        // The 403 names no scope, so neither does the per-operation one.
+        Variant::InsufficientScopeBare403 => Expectation {
+            warns: &[],
+            fails: &["scope.challenge-params", "scope.per-operation-403"],
+            not_testable: &["scope.single-challenge", "scope.hierarchy"],
+        },
         Variant::ScopeClaimOnly => fails(&["scope.claim-formats"]),
         Variant::IgnoresAudience => fails(&[
             "aud.wrong-audience",
@@ -260,7 +330,13 @@ pub fn expectation(variant: Variant) -> Expectation {
         ]),
         Variant::AcceptsMissingAud => fails(&["aud.missing-audience"]),
         Variant::AudOriginMatch => fails(&["aud.other-audiences"]),
-        Variant::SessionAuthenticates => fails(&["transport.session-not-auth"]),
+        // A session id that replaces the token lets any user into any session, and skips the
+        // scope check of the operation too (the tool then refuses with a tool error).
+        Variant::SessionAuthenticates => fails(&[
+            "transport.session-not-auth",
+            "transport.session-user-binding",
+            "scope.per-operation-403",
+        ]),
         Variant::IntrospectRejectsArrayAud => fails(&["introspect.active-accepted"]),
         // The IdP refuses an unauthenticated caller, so no token is ever accepted: the positive
         // control fails, and with it every check that needs a valid token.
@@ -269,12 +345,13 @@ pub fn expectation(variant: Variant) -> Expectation {
             fails: &["introspect.request-shape", "introspect.active-accepted"],
             not_testable: NEEDS_VALID_INTROSPECTION,
         },
-        // The IdP answers active:false for tokens it does not know, so garbage gets in too.
+        // The IdP answers active:false for tokens it does not know, so garbage gets in too
+        // (though not into a session, which belongs to the user who opened it).
         Variant::IntrospectIgnoresActive => fails(&[
             "introspect.inactive-rejected",
             "introspect.revocation-honoured",
             "www.invalid-token-error",
-            "transport.session-not-auth",
+            "transport.state-handle-not-auth",
         ]),
         Variant::IntrospectIgnoresAud => fails(&["introspect.aud-mismatch"]),
         Variant::IntrospectIgnoresClaims => fails(&["introspect.claims-validated"]),
@@ -287,7 +364,7 @@ pub fn expectation(variant: Variant) -> Expectation {
         Variant::AsPreRegistered => Expectation {
             warns: &[],
             fails: &["login.headless-flow", "as-meta.registration-advertised"],
-            not_testable: AS_NO_AUTHORIZATION,
+            not_testable: PRE_REGISTERED,
         },
         // Without a challenge the verifier is not looked at either, so a downgrade goes through.
         Variant::AsDcrOnly => as_fails(&["as-meta.cimd-offered"]),
@@ -331,9 +408,19 @@ pub fn expectation(variant: Variant) -> Expectation {
         Variant::AsRegister200 => as_fails(&["dcr.register-basic"]),
         // Without client_secret in the answer the client looks public, so token.invalid-client-401
         // has no confidential client and is skipped.
-        Variant::AsRegisterNoEcho => as_fails(&["dcr.echo-metadata"]),
+        // ... nor a client secret for the client_credentials grant.
+        Variant::AsRegisterNoEcho => Expectation {
+            warns: &[],
+            fails: &["dcr.echo-metadata"],
+            not_testable: NO_MACHINE_CLIENT,
+        },
         Variant::AsRegisterAnyRedirect => as_fails(&["dcr.error-codes"]),
-        Variant::AsRegisterStrict => as_fails(&["dcr.lenient-input"]),
+        // A machine client's registration has no redirect URIs or response types either.
+        Variant::AsRegisterStrict => Expectation {
+            warns: &[],
+            fails: &["dcr.lenient-input"],
+            not_testable: NO_MACHINE_CLIENT,
+        },
         // Prefix matching also loses the loopback port exception.
         Variant::AsRedirectPrefix => as_fails(&[
             "redirect.exact-match",
@@ -451,7 +538,7 @@ pub fn expectation(variant: Variant) -> Expectation {
         Variant::AsRejectsResource => Expectation {
             warns: &[],
             fails: &["login.headless-flow", "resource.as-accepts-param"],
-            not_testable: AS_NO_LOGIN,
+            not_testable: NO_LOGIN_NO_RESOURCE,
         },
     }
 }

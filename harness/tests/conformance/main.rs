@@ -6,7 +6,10 @@
 //!   own mock IdP on ephemeral ports) and every verdict matches the expectation table; the
 //!   redacted report is compared with `reports/snapshots/<variant>.snap`;
 //! - `coverage/*`: every fault variant is caught by some check and every check is shown failing
-//!   by some variant.
+//!   by some variant;
+//! - `revision/<revision>`: the rules each revision applies, listed in
+//!   `reports/snapshots/rules-<revision>.snap`, and a run of the conformant target judged against
+//!   an older revision applies no rule of a later one.
 
 mod expectations;
 
@@ -36,6 +39,13 @@ fn main() {
         trials.push(Trial::test(
             format!("self-test/{}", variant.name()),
             move || self_test(variant, catalogue),
+        ));
+    }
+    for &revision in SpecVersion::ALL {
+        let catalogue = catalogue.clone();
+        trials.push(Trial::test(
+            format!("revision/{}", revision.as_str()),
+            move || revision_test(revision, catalogue),
         ));
     }
     let ids: BTreeSet<String> = catalogue
@@ -69,6 +79,102 @@ fn main() {
 }
 
 fn self_test(variant: Variant, catalogue: harness::Catalogue) -> Result<(), Failed> {
+    let report = run_against(variant, SpecVersion::LATEST, catalogue)?;
+    grade(variant, &report)
+}
+
+/// The rules `revision` applies (every check whose scenario names it, at its level there), held
+/// by a snapshot; and, for an older revision, a run of the conformant target judged against it:
+/// every check of a later revision only is skipped, every other passes (or is skipped).
+fn revision_test(revision: SpecVersion, catalogue: harness::Catalogue) -> Result<(), Failed> {
+    let applies = |s: &harness::scenario::Scenario| {
+        s.spec_versions
+            .as_ref()
+            .is_none_or(|versions| versions.contains(&revision))
+    };
+    let mut rules: Vec<String> = catalogue
+        .scenarios
+        .iter()
+        .map(|(_, s)| s)
+        .filter(|s| applies(s))
+        .map(|s| format!("{:<40} {}", s.id, s.level_for(revision)))
+        .collect();
+    rules.sort();
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path("../../../reports/snapshots");
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.set_description(format!(
+        "the rules MCP {} applies, with their levels there",
+        revision.as_str()
+    ));
+    let name = format!("rules-{}", revision.as_str());
+    let text = rules.join("\n") + "\n";
+    let snapshot = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        settings.bind(|| insta::assert_snapshot!(name.clone(), text));
+    }));
+    let mut problems = Vec::new();
+    if snapshot.is_err() {
+        problems.push(format!(
+            "the rules of {} differ from reports/snapshots/{name}.snap",
+            revision.as_str()
+        ));
+    }
+    if revision != SpecVersion::LATEST {
+        let later_only: BTreeSet<String> = catalogue
+            .scenarios
+            .iter()
+            .map(|(_, s)| s)
+            .filter(|s| !applies(s))
+            .map(|s| s.id.clone())
+            .collect();
+        let report = run_against(Variant::Conformant, revision, catalogue)?;
+        if report.spec_version != revision {
+            problems.push(format!(
+                "the report names revision {}, not {}",
+                report.spec_version.as_str(),
+                revision.as_str()
+            ));
+        }
+        for era in report.eras.iter().filter(|e| e.judged) {
+            if era.revision.is_some_and(|r| r > revision) {
+                problems.push(format!(
+                    "the {} era was judged against {:?}",
+                    era.era, era.revision
+                ));
+            }
+        }
+        for check in &report.checks {
+            let wanted: &[Status] = if later_only.contains(&check.id) {
+                &[Status::Skip]
+            } else {
+                &[Status::Pass, Status::Skip]
+            };
+            if !wanted.contains(&check.status) {
+                problems.push(format!(
+                    "{}: expected {wanted:?} under {}, got {} ({})",
+                    check.id,
+                    revision.as_str(),
+                    check.status,
+                    check.message
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n").into())
+    }
+}
+
+/// Runs the whole suite against one reference-target variant (with its own mock IdP on
+/// ephemeral ports), judged against `spec`.
+fn run_against(
+    variant: Variant,
+    spec: SpecVersion,
+    catalogue: harness::Catalogue,
+) -> Result<harness::report::Report, Failed> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -116,7 +222,7 @@ fn self_test(variant: Variant, catalogue: harness::Catalogue) -> Result<(), Fail
         let config = RunConfig {
             target: target_url.clone(),
             audience: None,
-            spec: SpecVersion::LATEST,
+            spec,
             idp_url: issuer,
             limits: Limits {
                 deadline: Duration::from_secs(5),
@@ -128,6 +234,20 @@ fn self_test(variant: Variant, catalogue: harness::Catalogue) -> Result<(), Fail
                 jwks_wait: Duration::from_secs(3),
                 jwks_cooldown: Duration::from_secs(1),
                 cimd_loopback: true,
+                // The reference target's own scope model, as the CLI sets it for the bundled one.
+                scoped_operation: Some(harness::context::ScopedOperation(
+                    harness::rpc::McpCall::ToolsCall {
+                        name: reference_target::operation::ADMIN_TOOL.into(),
+                        arguments: serde_json::json!({}),
+                    },
+                )),
+                scope_implies: reference_target::operation::SCOPE_HIERARCHY
+                    .iter()
+                    .map(|(broad, narrower)| harness::context::ScopeImplication {
+                        broad: (*broad).into(),
+                        narrower: narrower.iter().map(|n| (*n).into()).collect(),
+                    })
+                    .collect(),
                 ..Default::default()
             },
             checks: Vec::new(),
@@ -142,13 +262,22 @@ fn self_test(variant: Variant, catalogue: harness::Catalogue) -> Result<(), Fail
         idp.shutdown().await;
         report
     })?;
+    Ok(report)
+}
 
+/// Compares a variant's report with its expectation and its snapshots.
+fn grade(variant: Variant, report: &harness::report::Report) -> Result<(), Failed> {
     let expected = expectations::expectation(variant);
     let mut problems = Vec::new();
     for check in &report.checks {
         let id = check.id.as_str();
         let wanted: &[Status] = if expected.fails.contains(&id) {
-            &[Status::Fail]
+            // An informational check reports its finding as info, never as a failure.
+            if check.level == harness::check::Level::Info {
+                &[Status::Info]
+            } else {
+                &[Status::Fail]
+            }
         } else if expected.not_testable.contains(&id) {
             &[Status::NotTestable]
         } else if expected.warns.contains(&id) {
@@ -217,7 +346,7 @@ fn self_test(variant: Variant, catalogue: harness::Catalogue) -> Result<(), Fail
         };
         let formats: [(&str, String); 7] = [
             ("report-json", report.normalized_json()),
-            ("terminal", render_terminal(&report, TerminalStyle::Plain)),
+            ("terminal", render_terminal(report, TerminalStyle::Plain)),
             ("checks-json", render_checks_json(&normalized)),
             ("junit", render_junit(&normalized)),
             ("markdown", render_markdown(&normalized)),

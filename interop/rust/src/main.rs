@@ -6,7 +6,18 @@
 //! Configured only by environment variables (set by `mcp-auth-conformance --command`):
 //! `MCP_TARGET_HOST`, `MCP_TARGET_PORT`, `MCP_TARGET_PATH`, `MCP_TARGET_URL`, `MCP_AUTH_ISSUER`,
 //! `MCP_AUTH_JWKS_URI`, `MCP_AUTH_AUDIENCE` and `MCP_AUTH_REQUIRED_SCOPES` (space-separated).
+//!
+//! `MCP_RMCP_MODE` picks how rmcp serves the two eras of MCP:
+//! - unset or `dual` (the default): rmcp's default `StreamableHttpServerConfig`, which answers
+//!   `initialize` with a session (legacy era, up to 2025-11-25) and serves 2026-07-28 requests
+//!   statelessly; one tool, `echo`.
+//! - `stateless`: the modern-only configuration rmcp's documentation describes for the stateless
+//!   2026-07-28 revision: no legacy sessions (`with_legacy_session_mode(false)`), per-request
+//!   protocol metadata required (`with_stateless_protocol_metadata_required(true)`) and
+//!   `supported_protocol_versions` narrowed to 2026-07-28, as that option's documentation advises;
+//!   two tools, `echo` and `whoami`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,8 +32,9 @@ use axum::{Json, Router};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{Implementation, ServerCapabilities, ServerConfig};
+use rmcp::model::{Implementation, ProtocolVersion, ServerCapabilities, ServerConfig};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ServerHandler, schemars, tool, tool_handler, tool_router};
@@ -95,10 +107,18 @@ struct AuthState {
     cache: RwLock<KeyCache>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 struct Claims {
     #[serde(default)]
     scope: Option<String>,
+    // Read for `whoami` only, as any JSON value so that their shape never decides whether a token
+    // is accepted.
+    #[serde(default)]
+    client_id: Option<serde_json::Value>,
+    #[serde(default)]
+    azp: Option<serde_json::Value>,
+    #[serde(default)]
+    sub: Option<serde_json::Value>,
 }
 
 impl AuthState {
@@ -217,6 +237,10 @@ async fn require_bearer(
             Some(("insufficient_scope", "a required scope is missing")),
         );
     }
+    // rmcp hands the HTTP request's parts to tools, extensions included: the caller's claims
+    // travel there to `whoami`.
+    let mut request = request;
+    request.extensions_mut().insert(claims);
     next.run(request).await
 }
 
@@ -228,6 +252,8 @@ struct EchoArgs {
 #[derive(Clone)]
 struct Tools {
     tool_router: ToolRouter<Self>,
+    /// Serve 2026-07-28 only (`MCP_RMCP_MODE=stateless`).
+    modern_only: bool,
 }
 
 #[tool_router]
@@ -238,6 +264,42 @@ impl Tools {
     }
 }
 
+// A router of its own, combined with the first one in stateless mode only, so that the default
+// mode keeps the single tool its committed reports were recorded with.
+#[tool_router(router = whoami_router)]
+impl Tools {
+    #[tool(description = "The client id and scopes of the caller's access token.")]
+    fn whoami(&self, Extension(parts): Extension<axum::http::request::Parts>) -> String {
+        let Some(claims) = parts.extensions.get::<Claims>() else {
+            return "{}".to_string();
+        };
+        let client_id = [&claims.client_id, &claims.azp, &claims.sub]
+            .into_iter()
+            .find_map(|claim| claim.as_ref()?.as_str());
+        let scopes: Vec<&str> = claims
+            .scope
+            .as_deref()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        serde_json::json!({ "client_id": client_id, "scopes": scopes }).to_string()
+    }
+}
+
+impl Tools {
+    fn new(modern_only: bool) -> Tools {
+        let tool_router = if modern_only {
+            Tools::tool_router() + Tools::whoami_router()
+        } else {
+            Tools::tool_router()
+        };
+        Tools {
+            tool_router,
+            modern_only,
+        }
+    }
+}
+
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for Tools {
     fn get_info(&self) -> ServerConfig {
@@ -245,11 +307,24 @@ impl ServerHandler for Tools {
             Implementation::new("interop-rmcp-server", env!("CARGO_PKG_VERSION")),
         )
     }
+
+    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
+        if self.modern_only {
+            Cow::Borrowed(&[ProtocolVersion::V_2026_07_28])
+        } else {
+            Cow::Borrowed(ProtocolVersion::KNOWN_VERSIONS)
+        }
+    }
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
+    let modern_only = match env("MCP_RMCP_MODE", "dual").as_str() {
+        "dual" => false,
+        "stateless" => true,
+        other => anyhow::bail!("MCP_RMCP_MODE must be dual or stateless, not {other}"),
+    };
     let metadata = serde_json::json!({
         "resource": settings.url,
         "authorization_servers": [settings.issuer],
@@ -263,17 +338,20 @@ async fn main() -> anyhow::Result<()> {
             .build()?,
         cache: RwLock::new(KeyCache::default()),
     });
-    let config = StreamableHttpServerConfig::default().with_allowed_hosts(vec![
+    let mut config = StreamableHttpServerConfig::default().with_allowed_hosts(vec![
         "localhost".to_owned(),
         "127.0.0.1".to_owned(),
         settings.host.clone(),
     ]);
+    if modern_only {
+        // Without legacy sessions the session manager is never asked for one; the local one is
+        // kept so that both modes share the service's type.
+        config = config
+            .with_legacy_session_mode(false)
+            .with_stateless_protocol_metadata_required(true);
+    }
     let mcp = StreamableHttpService::new(
-        || {
-            Ok(Tools {
-                tool_router: Tools::tool_router(),
-            })
-        },
+        move || Ok(Tools::new(modern_only)),
         Arc::new(LocalSessionManager::default()),
         config,
     );
@@ -284,7 +362,15 @@ async fn main() -> anyhow::Result<()> {
         )
         .nest_service(&settings.path, tower_layer(mcp, auth.clone()));
     let listener = tokio::net::TcpListener::bind((settings.host.as_str(), settings.port)).await?;
-    eprintln!("interop-rmcp-server listening on {}", settings.url);
+    eprintln!(
+        "interop-rmcp-server listening on {} ({})",
+        settings.url,
+        if modern_only {
+            "stateless: 2026-07-28 only"
+        } else {
+            "dual: sessions for the legacy era"
+        }
+    );
     axum::serve(listener, app).await?;
     Ok(())
 }

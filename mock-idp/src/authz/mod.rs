@@ -178,6 +178,9 @@ closed_names! {
         /// An issuer under a path publishes its metadata only at the origin's root well-known URL
         /// (`/.well-known/oauth-authorization-server`), none of the forms MCP clients probe.
         MetadataRootOnly = "metadata-root-only",
+        /// The metadata advertises the `client_credentials` grant, but the token endpoint refuses
+        /// it with `unsupported_grant_type`.
+        ClientCredentialsRefused = "client-credentials-refused",
     }
 }
 

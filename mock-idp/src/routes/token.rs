@@ -136,6 +136,14 @@ fn answer(idp: &Idp, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthErr
             format!("this client is not allowed the {grant_type} grant"),
         ));
     }
+    // client-credentials-refused: the grant the metadata advertises is not implemented.
+    if grant_type == "client_credentials"
+        && idp.authz().settings.has(AsDefect::ClientCredentialsRefused)
+    {
+        return Err(OAuthError::unsupported_grant_type(
+            "grant_type \"client_credentials\" is not supported",
+        ));
+    }
     match grant_type {
         "client_credentials" => client_credentials(idp, &client, &form),
         "authorization_code" => authorization_code(idp, &client, &form),

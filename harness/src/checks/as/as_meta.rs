@@ -371,7 +371,7 @@ fn judge_path_insertion(d: &AsDiscovery, root: Option<Exchange>) -> Verdict {
 fn cimd_offered(cx: &AsCx<'_>) -> Judged {
     Ok(judge_cimd_offered(
         cx.metadata()?,
-        cx.ctx.spec,
+        cx.facts.wire.spec,
         cx.chosen_metadata_exchange(),
     ))
 }

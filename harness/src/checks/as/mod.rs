@@ -17,9 +17,11 @@
 
 mod as_meta;
 mod authz;
+mod bearer;
 mod cimd;
 mod consent;
 mod dcr;
+mod ext;
 mod legacy;
 mod login;
 mod passthrough;
@@ -46,6 +48,8 @@ pub(crate) const AREAS: &[&[Probe]] = &[
     resource::PROBES,
     consent::PROBES,
     passthrough::PROBES,
+    bearer::PROBES,
+    ext::PROBES,
 ];
 
 use base64::Engine as _;
@@ -223,11 +227,12 @@ impl AsCx<'_> {
         let exchange = self
             .ctx
             .target
-            .send(
-                self.ctx
-                    .mcp
-                    .request(&McpCall::Initialize, &[format!("Bearer {token}")], None),
-            )
+            .send(self.ctx.mcp.request(
+                &self.facts.wire,
+                &McpCall::Initialize,
+                &[format!("Bearer {token}")],
+                None,
+            ))
             .await;
         (accepted(&exchange).is_ok(), exchange)
     }

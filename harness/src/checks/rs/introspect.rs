@@ -5,7 +5,7 @@ use serde_json::Value;
 use super::*;
 use crate::idp::IdpRequest;
 
-pub(crate) const PROBES: &[Probe] = &[probe!("introspect.request-shape" => request_shape)];
+pub(crate) const PROBES: &[Probe] = &[probe!(once "introspect.request-shape" => request_shape)];
 
 /// `introspect.request-shape`: the target introspects with a form POST carrying `token` and its
 /// client authentication (RFC 7662 §2.1).

@@ -7,14 +7,16 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::*;
+use crate::context::UnusableKeys;
 use crate::poll::poll_until;
 use crate::wellknown::metadata_document;
 
 pub(crate) const PROBES: &[Probe] = &[
-    probe!("jwks.new-key-picked-up" => new_key_picked_up),
-    probe!("jwks.removed-key-rejected" => removed_key_rejected),
-    probe!("jwks.unknown-key-ignored" => unknown_key_ignored),
-    probe!("jwks.outage-fails-closed" => outage_fails_closed),
+    probe!(once "jwks.new-key-picked-up" => new_key_picked_up),
+    probe!(once "jwks.removed-key-rejected" => removed_key_rejected),
+    probe!(once "jwks.unknown-key-ignored" => unknown_key_ignored),
+    probe!(once "jwks.outage-fails-closed" => outage_fails_closed),
+    probe!(once "jwks.refetch-rate-limited" => refetch_rate_limited),
 ];
 
 /// JWKS fetches since `mark` by anyone but the harness itself, as `(at_ms, status)`.
@@ -43,13 +45,14 @@ const RETRY: Duration = Duration::from_millis(250);
 /// `--jwks-wait`; the accepted exchange, or the check's verdict on why it never was.
 async fn await_new_key(
     ctx: &Ctx,
+    facts: &Facts,
     token: &MintedToken,
     mark: u64,
     what: &str,
 ) -> Result<Exchange, Stop> {
     let started = Instant::now();
     let refused = match poll_until(ctx.options.jwks_wait, RETRY, || async {
-        let e = send_token(ctx, token).await;
+        let e = send_token(ctx, facts, token).await;
         if accepted(&e).is_ok() {
             ControlFlow::Break(e)
         } else {
@@ -130,49 +133,105 @@ fn judge_unseen_key(k: UnseenKey<'_>, last: Exchange) -> Verdict {
 }
 
 /// `jwks.new-key-picked-up`: a key announced before the run, then a key the target has never
-/// seen after a rotation, are accepted without a restart (the rotation is kept for the next
-/// checks).
+/// seen, are accepted without a restart.
+///
+/// Its refetch also serves `jwks.removed-key-rejected` and `jwks.unknown-key-ignored`, so that a
+/// verifier with a refetch cool-down (FastMCP and PyJWT 30 s, `jose`) spends one window on all
+/// three: the JWKS it refetches lacks the announced key (retired) and holds two keys it cannot
+/// use. The IdP's signing key never changes, so nothing needs to be resynchronised afterwards.
 async fn new_key_picked_up(cx: &Cx<'_>) -> Judged {
     let (ctx, facts) = (cx.ctx, cx.facts);
     let mut notes = Vec::new();
-    // Phase 1: a key announced before the run started is used for signing.
+    let control = mint_with_kid(ctx, facts, None).await?;
+    let control_exchange = send_token(ctx, facts, &control).await;
+    if accepted(&control_exchange).is_err() {
+        return Err(Stop::not_testable(
+            "a valid token signed by the current key was refused",
+            vec![control_exchange],
+        ));
+    }
+    // Phase 1: a key announced before the run started (the target's first fetch held it).
     let announced = ctx
         .jwks_story
         .lock()
         .map(|s| s.announced_kid.clone())
         .unwrap_or(None);
-    if let Some(kid) = announced {
-        let token = mint_with_kid(ctx, facts, Some(&kid)).await?;
-        await_new_key(ctx, &token, facts.log_start, "the key was announced").await?;
+    let mut old = None;
+    if let Some(kid) = &announced {
+        let token = mint_with_kid(ctx, facts, Some(kid)).await?;
+        await_new_key(ctx, facts, &token, facts.log_start, "the key was announced").await?;
         notes.push(format!(
             "a token signed by the announced key {kid} was accepted"
         ));
+        // Kept for jwks.removed-key-rejected; never presented before then, so a target that
+        // caches verified tokens must still verify it.
+        old = Some(mint_with_kid(ctx, facts, Some(kid)).await?);
     }
-    // Keep a token of the current key for jwks.removed-key-rejected. It is never presented
-    // before then, so a target that caches verified tokens must still verify it.
-    let old = mint_with_kid(ctx, facts, None).await?;
-    let control = mint_with_kid(ctx, facts, None).await?;
-    let old_exchange = send_token(ctx, &control).await;
-    if accepted(&old_exchange).is_err() {
-        return Err(Stop::not_testable(
-            "a valid token signed by the current key was refused",
-            vec![old_exchange],
-        ));
-    }
-    // Phase 2: rotate (new key, old one retired) and sign with a key the target has never seen.
+    // Phase 2: one change of the JWKS: a new key, the announced one retired, two unusable keys.
     let mark = ctx.idp.last_seq().await?;
-    let (new_kid, retired) = ctx.idp.rotate_keys().await?;
+    let extras = unusable_jwks(ctx).await;
+    for e in &extras {
+        ctx.idp.add_extra_jwk(e.clone()).await?;
+    }
+    let new_kid = ctx.idp.announce_key().await?;
+    if let Some(kid) = &announced {
+        ctx.idp.retire_key(kid).await?;
+    }
     if let Ok(mut story) = ctx.jwks_story.lock() {
-        story.old_token = Some(old);
+        story.old_token = old;
         story.rotation_mark = Some(mark);
-        story.retired_kid = retired.clone();
+        story.retired_kid = announced.clone();
     }
     let token = mint_with_kid(ctx, facts, Some(&new_kid)).await?;
     let started = Instant::now();
-    await_new_key(ctx, &token, mark, "a key rotation").await?;
+    let first = await_new_key(ctx, facts, &token, mark, "a key rotation").await;
+    let outcome = match first {
+        Ok(_) => {
+            record_unusable(
+                ctx,
+                UnusableKeys::Ignored {
+                    kid: new_kid.clone(),
+                },
+            );
+            Ok(())
+        }
+        Err(stop) => {
+            // Refused after a refetch while the unusable keys were in the set: without them, is
+            // the new key learned? (One more window, only for a target that fails here.)
+            let refetched = jwks_fetches_since(ctx, mark)
+                .await?
+                .iter()
+                .any(|(_, s)| *s == 200);
+            if refetched && !extras.is_empty() {
+                ctx.idp.clear_extra_jwks().await?;
+                let refused = send_token(ctx, facts, &token).await;
+                let mark = ctx.idp.last_seq().await?;
+                match await_new_key(ctx, facts, &token, mark, "a key rotation").await {
+                    Ok(_) => {
+                        record_unusable(
+                            ctx,
+                            UnusableKeys::BrokeTheSet {
+                                kid: new_kid.clone(),
+                                refused,
+                            },
+                        );
+                        notes.push(
+                            "the new key was accepted only once the unusable keys were taken out of the JWKS (judged by jwks.unknown-key-ignored)".to_string(),
+                        );
+                        Ok(())
+                    }
+                    Err(_) => Err(stop),
+                }
+            } else {
+                Err(stop)
+            }
+        }
+    };
+    ctx.idp.clear_extra_jwks().await?;
+    outcome?;
     let fetches = jwks_fetches_since(ctx, mark).await?.len();
     notes.push(format!(
-        "after rotating to {new_kid}, a token signed by it was accepted within {:.1} s with {fetches} JWKS fetch(es)",
+        "a token signed by {new_kid}, published after the target's last fetch, was accepted within {:.1} s with {fetches} JWKS fetch(es)",
         started.elapsed().as_secs_f64()
     ));
     Ok(Verdict {
@@ -181,58 +240,15 @@ async fn new_key_picked_up(cx: &Cx<'_>) -> Judged {
     })
 }
 
-/// `jwks.removed-key-rejected`: once the target refetched a JWKS without the retired key, a
-/// token signed by it is refused.
-async fn removed_key_rejected(cx: &Cx<'_>) -> Judged {
-    let ctx = cx.ctx;
-    let (old, mark, retired) = match ctx.jwks_story.lock() {
-        Ok(s) => (s.old_token.clone(), s.rotation_mark, s.retired_kid.clone()),
-        Err(_) => (None, None, None),
-    };
-    let (Some(old), Some(mark)) = (old, mark) else {
-        return Err(Stop::not_testable(
-            "no key rotation happened (jwks.new-key-picked-up did not get that far)",
-            Vec::new(),
-        ));
-    };
-    let refetched = jwks_fetches_since(ctx, mark)
-        .await?
-        .iter()
-        .any(|(_, s)| *s == 200);
-    if !refetched {
-        return Err(Stop::not_testable(
-            "the target has not refetched the JWKS since the old key was retired, so it cannot know yet",
-            Vec::new(),
-        ));
-    }
-    let exchange = send_token(ctx, &old).await;
-    Ok(judge_removed_key(exchange, &retired.unwrap_or_default()))
-}
-
-/// `exchange` presented a token signed by the retired key `kid`.
-fn judge_removed_key(exchange: Exchange, kid: &str) -> Verdict {
-    match exchange.status() {
-        None => Verdict::not_testable(
-            "the target did not answer the request with the retired key's token",
-            vec![exchange],
-        ),
-        Some(s) if (200..300).contains(&s) => Verdict::fail(
-            format!(
-                "after refetching a JWKS without {kid}, the target still accepted a token signed by it"
-            ),
-            vec![exchange],
-        ),
-        Some(s) => Verdict::passed(format!(
-            "a token signed by the retired key {kid} was refused (HTTP {s})"
-        )),
+fn record_unusable(ctx: &Ctx, outcome: UnusableKeys) {
+    if let Ok(mut story) = ctx.jwks_story.lock() {
+        story.unusable = Some(outcome);
     }
 }
 
-/// `jwks.unknown-key-ignored`: with keys the verifier cannot use in the JWKS (X448, an
-/// encryption-only RSA key), a token signed by a usable new key is still accepted.
-async fn unknown_key_ignored(cx: &Cx<'_>) -> Judged {
-    let (ctx, facts) = (cx.ctx, cx.facts);
-    // An encryption-only RSA key (a copy of a published key marked `use: enc`) and an X448 key.
+/// Two keys a verifier cannot use: an X448 key and an encryption-only copy of a published RSA
+/// key.
+async fn unusable_jwks(ctx: &Ctx) -> Vec<Value> {
     let jwks = ctx
         .target
         .send(Request::new(
@@ -257,13 +273,97 @@ async fn unknown_key_ignored(cx: &Cx<'_>) -> Judged {
         }
         extras.push(enc);
     }
+    extras
+}
+
+/// `jwks.removed-key-rejected`: once the target refetched a JWKS without the retired key, a
+/// token signed by it is refused.
+async fn removed_key_rejected(cx: &Cx<'_>) -> Judged {
+    let (ctx, facts) = (cx.ctx, cx.facts);
+    let (old, mark, retired) = match ctx.jwks_story.lock() {
+        Ok(s) => (s.old_token.clone(), s.rotation_mark, s.retired_kid.clone()),
+        Err(_) => (None, None, None),
+    };
+    let (Some(old), Some(mark)) = (old, mark) else {
+        return Err(Stop::not_testable(
+            "no key rotation happened (jwks.new-key-picked-up did not get that far)",
+            Vec::new(),
+        ));
+    };
+    let refetched = jwks_fetches_since(ctx, mark)
+        .await?
+        .iter()
+        .any(|(_, s)| *s == 200);
+    if !refetched {
+        return Err(Stop::not_testable(
+            "the target has not refetched the JWKS since the old key was retired, so it cannot know yet",
+            Vec::new(),
+        ));
+    }
+    let exchange = send_token(ctx, facts, &old).await;
+    Ok(judge_removed_key(exchange, &retired.unwrap_or_default()))
+}
+
+/// `exchange` presented a token signed by the retired key `kid`.
+fn judge_removed_key(exchange: Exchange, kid: &str) -> Verdict {
+    match exchange.status() {
+        None => Verdict::not_testable(
+            "the target did not answer the request with the retired key's token",
+            vec![exchange],
+        ),
+        Some(s) if (200..300).contains(&s) => Verdict::fail(
+            format!(
+                "after refetching a JWKS without {kid}, the target still accepted a token signed by it"
+            ),
+            vec![exchange],
+        ),
+        Some(s) => Verdict::passed(format!(
+            "a token signed by the retired key {kid} was refused (HTTP {s})"
+        )),
+    }
+}
+
+/// `jwks.unknown-key-ignored`: with keys the verifier cannot use in the JWKS (X448, an
+/// encryption-only RSA key), a token signed by a usable new key is still accepted. Judged from
+/// `jwks.new-key-picked-up`'s refetch when it ran; otherwise with a refetch of its own.
+async fn unknown_key_ignored(cx: &Cx<'_>) -> Judged {
+    let (ctx, facts) = (cx.ctx, cx.facts);
+    let seen = ctx
+        .jwks_story
+        .lock()
+        .ok()
+        .and_then(|mut s| s.unusable.take());
+    match seen {
+        Some(UnusableKeys::Ignored { kid }) => {
+            return Ok(Verdict::passed(format!(
+                "with an X448 key and an encryption-only RSA key in the JWKS, a token signed by {kid} was accepted"
+            )));
+        }
+        Some(UnusableKeys::BrokeTheSet { kid, refused }) => {
+            return Ok(Verdict::fail(
+                format!(
+                    "with an X448 key and an encryption-only RSA key in the JWKS, the target refetched and still refused a token signed by {kid}, which it accepted once they were removed: one unusable key makes it drop the whole set"
+                ),
+                vec![refused],
+            ));
+        }
+        None => {}
+    }
+    let extras = unusable_jwks(ctx).await;
     let mark = ctx.idp.last_seq().await?;
     for e in extras {
         ctx.idp.add_extra_jwk(e).await?;
     }
     let kid = ctx.idp.announce_key().await?;
     let token = mint_with_kid(ctx, facts, Some(&kid)).await?;
-    let result = await_new_key(ctx, &token, mark, "unusable keys were added to the JWKS").await;
+    let result = await_new_key(
+        ctx,
+        facts,
+        &token,
+        mark,
+        "unusable keys were added to the JWKS",
+    )
+    .await;
     ctx.idp.clear_extra_jwks().await?;
     result?;
     Ok(Verdict::passed(format!(
@@ -284,16 +384,27 @@ enum OutageAnswer {
 async fn outage_fails_closed(cx: &Cx<'_>) -> Judged {
     let (ctx, facts) = (cx.ctx, cx.facts);
     let mut answers = Vec::new();
-    for (label, fault) in [
+    let mut notes = Vec::new();
+    for (round, (label, fault)) in [
         ("HTTP 500", json!({"kind": "status", "status": 500})),
         ("a body that is not JSON", json!({"kind": "garbage"})),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // The second kind of outage gets a short wait only: a verifier with a refetch cool-down
+        // would make it cost a whole window more, for what the first kind already showed.
+        let wait = if round == 0 {
+            ctx.options.jwks_wait
+        } else {
+            ctx.options.jwks_wait.min(SECOND_OUTAGE_WAIT)
+        };
         let kid = ctx.idp.announce_key().await?;
         let mark = ctx.idp.last_seq().await?;
         ctx.idp.set_fault("jwks", fault, None).await?;
         let token = mint_with_kid(ctx, facts, Some(&kid)).await?;
-        let answer = poll_until(ctx.options.jwks_wait, RETRY, || async {
-            let exchange = send_token(ctx, &token).await;
+        let answer = poll_until(wait, RETRY, || async {
+            let exchange = send_token(ctx, facts, &token).await;
             if exchange.response().is_some_and(|r| r.is_success()) {
                 return ControlFlow::Break(Ok(OutageAnswer::Accepted(exchange)));
             }
@@ -315,6 +426,13 @@ async fn outage_fails_closed(cx: &Cx<'_>) -> Judged {
         });
         ctx.idp.clear_faults().await?;
         let answer = answer?;
+        if round > 0 && matches!(answer, OutageAnswer::Refused { tried: false, .. }) {
+            notes.push(format!(
+                "{label}: not tried, since the target did not refetch within {} s (a refetch cool-down); the verdict rests on the first outage",
+                wait.as_secs()
+            ));
+            break;
+        }
         // Whether the target fetched the JWKS at all during the run: a verifier that cached it in
         // an earlier run against this IdP looks the same as one with a static key.
         let ever_fetched = !jwks_fetches_since(ctx, facts.log_start).await?.is_empty();
@@ -323,8 +441,13 @@ async fn outage_fails_closed(cx: &Cx<'_>) -> Judged {
             return Ok(stop);
         }
     }
-    Ok(judge_outage(answers))
+    let mut verdict = judge_outage(answers);
+    verdict.notes.extend(notes);
+    Ok(verdict)
 }
+
+/// How long the second kind of JWKS outage waits for a fetch attempt.
+const SECOND_OUTAGE_WAIT: Duration = Duration::from_secs(3);
 
 /// A verdict reached before the second outage is tried: the first was accepted or never seen.
 fn outage_stops(answers: &[(&str, OutageAnswer, bool)], wait: Duration) -> Option<Verdict> {
@@ -411,7 +534,7 @@ pub async fn resync_after_rotation(
     }
     let token = mint_with_kid(ctx, facts, None).await?;
     let resynced = poll_until(ctx.options.jwks_wait, RETRY, || async {
-        if accepted(&send_token(ctx, &token).await).is_ok() {
+        if accepted(&send_token(ctx, facts, &token).await).is_ok() {
             ControlFlow::Break(())
         } else {
             ControlFlow::Continue(())
@@ -424,6 +547,89 @@ pub async fn resync_after_rotation(
             ctx.options.jwks_wait.as_secs()
         )
     }))
+}
+
+// ---- Refetch rate limit -------------------------------------------------------------------
+
+/// How many tokens with made-up key ids `jwks.refetch-rate-limited` sends in a burst.
+const UNKNOWN_KID_BURST: usize = 30;
+
+/// The most JWKS fetches such a burst may cause: a third of the tokens. A cache that allows a few
+/// refetches at once and then waits passes; one that fetches for every unknown key id does not.
+const MAX_FETCHES_PER_BURST: usize = UNKNOWN_KID_BURST / 3;
+
+/// `jwks.refetch-rate-limited`: a burst of tokens whose key ids the issuer never published does
+/// not turn into a burst of JWKS fetches (RFC 8725 §3.10: the key set is attacker-triggered
+/// work).
+async fn refetch_rate_limited(cx: &Cx<'_>) -> Judged {
+    let (ctx, facts) = (cx.ctx, cx.facts);
+    if !facts.positive.passed {
+        return Err(Stop::not_testable(
+            format!(
+                "needs a token the target accepts: {}",
+                facts.positive.message
+            ),
+            Vec::new(),
+        ));
+    }
+    let scope = if facts.required_scopes.is_empty() {
+        Value::Null
+    } else {
+        json!(facts.required_scopes.join(" "))
+    };
+    // Minted first, so the burst reaches the target as one.
+    let mut tokens = Vec::with_capacity(UNKNOWN_KID_BURST);
+    for i in 0..UNKNOWN_KID_BURST {
+        let kid = format!(
+            "conformance-unknown-{i}-{}",
+            crate::oauth::flow::random_text(8)
+        );
+        tokens.push(
+            ctx.mint(&json!({"scope": scope, "header": {"kid": kid}}))
+                .await?,
+        );
+    }
+    let mark = ctx.idp.last_seq().await?;
+    let mut accepted_any = None;
+    let mut last = None;
+    for token in &tokens {
+        let exchange = send_token(ctx, facts, token).await;
+        if accepted(&exchange).is_ok() && accepted_any.is_none() {
+            accepted_any = Some(exchange.clone());
+        }
+        last = Some(exchange);
+    }
+    let fetches = jwks_fetches_since(ctx, mark).await?.len();
+    Ok(judge_refetch_rate(fetches, accepted_any, last))
+}
+
+fn judge_refetch_rate(
+    fetches: usize,
+    accepted_any: Option<Exchange>,
+    last: Option<Exchange>,
+) -> Verdict {
+    if let Some(exchange) = accepted_any {
+        return Verdict::not_testable(
+            "a token whose key id is not in the JWKS was accepted (judged by jwt.untrusted-key), so the burst does not show how the key set is refetched",
+            vec![exchange],
+        );
+    }
+    let evidence: Vec<Exchange> = last.into_iter().collect();
+    if fetches > MAX_FETCHES_PER_BURST {
+        Verdict::fail(
+            format!(
+                "{UNKNOWN_KID_BURST} tokens with unknown key ids caused {fetches} JWKS fetches: anyone can make the server hammer its issuer; refetch at most a few times per interval"
+            ),
+            evidence,
+        )
+    } else {
+        Verdict::pass(
+            format!(
+                "{UNKNOWN_KID_BURST} tokens with unknown key ids caused {fetches} JWKS fetches"
+            ),
+            evidence,
+        )
+    }
 }
 
 #[cfg(test)]
@@ -553,5 +759,25 @@ mod tests {
                   note: JWKS answering a body that is not JSON: refused with 503 (tolerated)
             "#]],
         );
+    }
+
+    #[test]
+    fn refetches_are_bounded() {
+        let refused = crate::testkit::exchange("POST http://127.0.0.1:1/mcp\n=>\n401");
+        expect_test::expect![[r#"
+            pass
+              note: 30 tokens with unknown key ids caused 6 JWKS fetches
+              evidence: POST http://127.0.0.1:1/mcp -> 401
+        "#]]
+        .assert_eq(&crate::testkit::render(&judge_refetch_rate(
+            6,
+            None,
+            Some(refused.clone()),
+        )));
+        expect_test::expect![[r#"
+            fail: 30 tokens with unknown key ids caused 30 JWKS fetches: anyone can make the server hammer its issuer; refetch at most a few times per interval
+              evidence: POST http://127.0.0.1:1/mcp -> 401
+        "#]]
+        .assert_eq(&crate::testkit::render(&judge_refetch_rate(30, None, Some(refused))));
     }
 }

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::idp::IdpRequest;
+use crate::spec::Era;
 
 pub(crate) const PROBES: &[Probe] =
     &[probe!("passthrough.no-downstream-forward" => no_downstream_forward)];
@@ -43,28 +44,35 @@ async fn no_downstream_forward(cx: &Cx<'_>) -> Judged {
     let tool = ctx.options.downstream_tool.as_str();
     let downstream = format!("{}/downstream", ctx.idp_info.issuer.trim_end_matches('/'));
     let auth = [format!("Bearer {token}")];
-    // A session of its own, opened with this token.
-    let init = ctx
-        .target
-        .send(ctx.mcp.request(&McpCall::Initialize, &auth, None))
-        .await;
-    if let Err(why) = accepted(&init) {
-        return Err(Stop::not_testable(
-            format!("initialize with a valid token {why}"),
-            vec![init],
-        ));
+    let wire = &facts.wire;
+    // Legacy: a session of its own, opened with this token; modern: no handshake.
+    let mut session_id = None;
+    if wire.era == Era::Legacy {
+        let init = ctx
+            .target
+            .send(ctx.mcp.request(wire, &McpCall::Initialize, &auth, None))
+            .await;
+        if let Err(why) = accepted(&init) {
+            return Err(Stop::not_testable(
+                format!("initialize with a valid token {why}"),
+                vec![init],
+            ));
+        }
+        session_id = init
+            .response()
+            .and_then(|r| r.header("mcp-session-id"))
+            .map(str::to_string);
+        ctx.target
+            .send(
+                ctx.mcp
+                    .request(wire, &McpCall::Initialized, &auth, session_id.as_deref()),
+            )
+            .await;
     }
-    let session_id = init
-        .response()
-        .and_then(|r| r.header("mcp-session-id"))
-        .map(str::to_string);
     let session = session_id.as_deref();
-    ctx.target
-        .send(ctx.mcp.request(&McpCall::Initialized, &auth, session))
-        .await;
     let list = ctx
         .target
-        .send(ctx.mcp.request(&McpCall::ToolsList, &auth, session))
+        .send(ctx.mcp.request(wire, &McpCall::ToolsList, &auth, session))
         .await;
     let Some(names) = tool_names(&list) else {
         return Err(Stop::not_testable(
@@ -84,6 +92,7 @@ async fn no_downstream_forward(cx: &Cx<'_>) -> Judged {
     let call = ctx
         .target
         .send(ctx.mcp.request(
+            wire,
             &McpCall::ToolsCall {
                 name: tool.to_string(),
                 arguments: json!({}),

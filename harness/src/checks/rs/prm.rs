@@ -5,21 +5,20 @@ use serde_json::Value;
 
 use super::*;
 use crate::discovery::{PrmAttempt, PrmRole};
-use crate::spec::SpecVersion;
 use crate::target::NOT_FETCHED;
 use crate::urls::{is_loopback_host, path_of};
 use crate::wellknown::{as_metadata_urls, metadata_document};
 
 pub(crate) const PROBES: &[Probe] = &[
-    probe!("prm.discovery-mechanism" => sync discovery_mechanism),
-    probe!("prm.path-inserted" => sync path_inserted),
-    probe!("prm.no-auth-required" => sync no_auth_required),
-    probe!("prm.resource-valid" => sync resource_valid),
-    probe!("prm.resource-equals-request-url" => sync resource_equals_request_url),
-    probe!("prm.wellknown-resource-consistency" => sync wellknown_resource_consistency),
-    probe!("prm.authorization-servers" => sync authorization_servers),
-    probe!("prm.as-resolvable" => as_resolvable),
-    probe!("prm.optional-fields" => sync optional_fields),
+    probe!(once "prm.discovery-mechanism" => sync discovery_mechanism),
+    probe!(once "prm.path-inserted" => sync path_inserted),
+    probe!(once "prm.no-auth-required" => sync no_auth_required),
+    probe!(once "prm.resource-valid" => sync resource_valid),
+    probe!(once "prm.resource-equals-request-url" => sync resource_equals_request_url),
+    probe!(once "prm.wellknown-resource-consistency" => sync wellknown_resource_consistency),
+    probe!(once "prm.authorization-servers" => sync authorization_servers),
+    probe!(once "prm.as-resolvable" => as_resolvable),
+    probe!(once "prm.optional-fields" => sync optional_fields),
 ];
 
 /// The metadata document clients would use, else "not testable".
@@ -396,13 +395,13 @@ fn judge_as_resolvable(listed: usize, resolved: &[(String, Vec<Exchange>)]) -> V
 }
 
 /// `prm.optional-fields`: `bearer_methods_supported` includes `header` and not `query`;
-/// `scopes_supported` has no wildcard (nor, from 2026-07-28, `offline_access`).
+/// `scopes_supported` has no wildcard (`offline_access` there is `scope.no-offline-access`'s).
 fn optional_fields(cx: &Cx<'_>) -> Judged {
     let (attempt, doc) = prm(cx)?;
-    Ok(judge_optional_fields(attempt, doc, cx.ctx.spec))
+    Ok(judge_optional_fields(attempt, doc))
 }
 
-fn judge_optional_fields(attempt: &PrmAttempt, doc: &Value, spec: SpecVersion) -> Verdict {
+fn judge_optional_fields(attempt: &PrmAttempt, doc: &Value) -> Verdict {
     let mut problems = Vec::new();
     if let Some(methods) = doc.get("bearer_methods_supported") {
         match methods.as_array() {
@@ -427,9 +426,6 @@ fn judge_optional_fields(attempt: &PrmAttempt, doc: &Value, spec: SpecVersion) -
         match scopes.as_array() {
             Some(items) if items.iter().all(Value::is_string) => {
                 let names: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
-                if spec >= SpecVersion::V2026_07_28 && names.contains(&"offline_access") {
-                    problems.push("scopes_supported lists offline_access, which MCP 2026-07-28 says not to advertise".into());
-                }
                 if names.iter().any(|s| *s == "*" || s.ends_with(":*")) {
                     problems.push("scopes_supported lists a wildcard scope".into());
                 }
@@ -709,15 +705,15 @@ mod tests {
             "scopes_supported": ["mcp:*", "offline_access"],
         });
         check(
-            judge_optional_fields(&a, &doc, SpecVersion::V2026_07_28),
+            judge_optional_fields(&a, &doc),
             expect![[r#"
-                fail: bearer_methods_supported does not include "header"; bearer_methods_supported advertises "query"; MCP forbids tokens in the query string; scopes_supported lists offline_access, which MCP 2026-07-28 says not to advertise; scopes_supported lists a wildcard scope
+                fail: bearer_methods_supported does not include "header"; bearer_methods_supported advertises "query"; MCP forbids tokens in the query string; scopes_supported lists a wildcard scope
                   evidence: GET http://127.0.0.1:1/.well-known/oauth-protected-resource/mcp -> 200
             "#]],
         );
         let older = json!({"resource": TARGET, "scopes_supported": ["mcp", "offline_access"]});
         check(
-            judge_optional_fields(&a, &older, SpecVersion::V2025_11_25),
+            judge_optional_fields(&a, &older),
             expect![[r#"
                 pass
                   note: bearer_methods_supported and scopes_supported are sound (or absent)

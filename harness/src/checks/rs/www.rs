@@ -89,6 +89,7 @@ async fn challenge_syntax(cx: &Cx<'_>) -> Judged {
         .ctx
         .target
         .send(cx.ctx.mcp.request(
+            &cx.facts.wire,
             &McpCall::Initialize,
             &["Bearer not-a-valid-token".to_string()],
             None,
