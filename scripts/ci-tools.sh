@@ -6,7 +6,7 @@
 #   - shellcheck from Debian (actionlint checks `run:` scripts with it), when missing;
 #   - dist (cargo-dist) from crates.io into ~/.cargo/bin, when that version is missing: the one slow
 #     step (a release build of about 400 crates), kept by the machine for later runs.
-# Then `source`-free use: callers put target/ci-tools/venv/bin and ~/.cargo/bin on PATH.
+# Callers then put target/ci-tools/venv/bin and ~/.cargo/bin on PATH (.ci/run does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
