@@ -23,6 +23,9 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
+# mock-idp logs one line per request by default; the figures are of the server with its log off
+# (what a library user without a subscriber gets), so set RUST_LOG=info to measure it logging.
+export RUST_LOG=${RUST_LOG:-off}
 
 DURATION=${BENCH_DURATION:-10}
 RUNS=${BENCH_RUNS:-3}

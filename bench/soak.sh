@@ -81,7 +81,8 @@ client_id = "soak-app"
 redirect_uris = ["http://127.0.0.1:3000/cb"]
 token_endpoint_auth_method = "none"
 TOML
-"$MOCK" --config "$OUT/mock-idp.toml" --host 127.0.0.1 --port "$PORT" --ephemeral \
+# Its log off: a line per request would write two million lines.
+RUST_LOG=off "$MOCK" --config "$OUT/mock-idp.toml" --host 127.0.0.1 --port "$PORT" --ephemeral \
   >"$OUT/mock-idp.log" 2>&1 &
 IDP_PID=$!
 deadline=$((SECONDS + 30))

@@ -53,6 +53,14 @@ fn main() {
     let mut files = Vec::new();
     collect(&root, &mut files);
     files.sort();
+    // An empty catalogue would build a harness that judges nothing and says so only at run time;
+    // refuse instead (a checkout without scenarios/, or one removed under a shared target dir).
+    if files.is_empty() {
+        panic!(
+            "no scenario files under {}: the harness needs the workspace's scenarios/ directory",
+            root.display()
+        );
+    }
     let mut code = String::from(
         "/// Built-in scenario files: (path relative to scenarios/, contents).\npub static BUILTIN: &[(&str, &str)] = &[\n",
     );

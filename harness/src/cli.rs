@@ -139,7 +139,7 @@ pub struct Cli {
 
     /// Start the target with this shell command (the mock IdP's settings in its environment,
     /// see the README), wait until it listens, run, and stop it. Without --target the target is
-    /// http://127.0.0.1:<free port>/mcp; port 0 in --target also picks a free port.
+    /// `http://127.0.0.1:<free port>/mcp`; port 0 in --target also picks a free port.
     #[arg(long, value_name = "CMD")]
     pub command: Option<String>,
 
@@ -209,6 +209,32 @@ pub struct Cli {
     /// be answered headlessly.
     #[arg(long)]
     pub interactive: bool,
+
+    /// Modes C and D: the username of a test account, typed into a login form's username or
+    /// e-mail input. Also read from the environment; redacted in every report.
+    #[arg(
+        long,
+        value_name = "USER",
+        env = "MCP_CONFORMANCE_LOGIN_USER",
+        hide_env_values = true
+    )]
+    pub login_user: Option<String>,
+
+    /// Modes C and D: the test account's password, typed into a login form's password inputs.
+    /// Also read from the environment, so it stays out of shell history; redacted in every report.
+    #[arg(
+        long,
+        value_name = "PASS",
+        env = "MCP_CONFORMANCE_LOGIN_PASSWORD",
+        hide_env_values = true
+    )]
+    pub login_password: Option<String>,
+
+    /// Modes C and D: a login form field to fill, by its name (repeatable): a tenant, a one-time
+    /// code, an input the username guess misses. Also from MCP_CONFORMANCE_LOGIN_FIELDS, one
+    /// NAME=VALUE per line (the flags win for the same name); redacted in every report.
+    #[arg(long = "login-field", value_name = "NAME=VALUE")]
+    pub login_fields: Vec<String>,
 
     /// How token-endpoint errors are judged where the RFCs and common practice disagree: rfc
     /// (invalid_grant with 400 only) or lenient (401 accepted too).
@@ -365,6 +391,9 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
             "--check {f:?} matches no check (see --list)"
         )));
     }
+    // The test account first: a malformed one is a usage error before anything starts, and its
+    // values are secrets before anything can print them.
+    let login = login_account(&cli)?;
     let baseline = cli
         .expected_failures
         .as_deref()
@@ -535,7 +564,7 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
         );
         eprintln!("  audience                {audience}");
         eprintln!(
-            "  an OAuth proxy's upstream: authorization {0}/authorize, token {0}/token, client {1} / {2} (client_secret_post), callback {3}{4}",
+            "  an OAuth proxy's upstream: authorization {0}/authorize, token {0}/token, client {1} / {2} (client_secret_basic or client_secret_post), callback {3}{4}",
             info.issuer,
             crate::spawn::UPSTREAM_CLIENT_ID,
             crate::spawn::UPSTREAM_CLIENT_SECRET,
@@ -583,6 +612,7 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
             client_secret: cli.client_secret.clone(),
             client_auth_method: cli.client_auth_method.map(|m| m.as_str().to_string()),
             interactive: cli.interactive,
+            login,
             profile: cli.profile,
             downstream_tool: cli.downstream_tool.clone(),
             cimd_loopback: cli.cimd_loopback || cli.cimd_login || reference.is_some(),
@@ -751,6 +781,56 @@ fn write_output(path: &std::path::Path, text: &str, append: bool) -> Result<(), 
         .open(path)
         .map_err(fail)?;
     file.write_all(text.as_bytes()).map_err(fail)
+}
+
+/// The environment variable with `--login-field` values, one `NAME=VALUE` per line.
+pub const LOGIN_FIELDS_ENV: &str = "MCP_CONFORMANCE_LOGIN_FIELDS";
+
+/// The test account of `--login-user`, `--login-password` and `--login-field` (after the fields of
+/// `MCP_CONFORMANCE_LOGIN_FIELDS`). Every value becomes a [`crate::redact::Secret`] here, before
+/// anything can print it; the errors name the flag or line, never the value.
+fn login_account(cli: &Cli) -> Result<crate::browser::login::LoginAccount, HarnessError> {
+    use crate::redact::Secret;
+    let mut fields: Vec<(String, Secret)> = Vec::new();
+    let mut add = |name: String, value: Secret| match fields.iter_mut().find(|(n, _)| *n == name) {
+        Some(field) => field.1 = value,
+        None => fields.push((name, value)),
+    };
+    if let Some(lines) = std::env::var_os(LOGIN_FIELDS_ENV) {
+        let lines = lines.to_string_lossy().into_owned();
+        for (number, line) in lines.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let (name, value) = login_field(line).map_err(|why| {
+                HarnessError::Usage(format!("{LOGIN_FIELDS_ENV}, line {}: {why}", number + 1))
+            })?;
+            add(name, value);
+        }
+    }
+    for (number, arg) in cli.login_fields.iter().enumerate() {
+        let (name, value) = login_field(arg).map_err(|why| {
+            HarnessError::Usage(format!("--login-field (number {}): {why}", number + 1))
+        })?;
+        add(name, value);
+    }
+    Ok(crate::browser::login::LoginAccount {
+        user: cli.login_user.clone().map(Secret::new),
+        password: cli.login_password.clone().map(Secret::new),
+        fields,
+    })
+}
+
+/// One `NAME=VALUE`: the name up to the first `=`, the value (a secret) after it.
+fn login_field(text: &str) -> Result<(String, crate::redact::Secret), String> {
+    let Some((name, value)) = text.split_once('=') else {
+        return Err("expected NAME=VALUE (there is no '=')".to_string());
+    };
+    let name = name.trim();
+    if name.is_empty() {
+        return Err("expected NAME=VALUE (the name is empty)".to_string());
+    }
+    Ok((name.to_string(), crate::redact::Secret::new(value)))
 }
 
 /// The bundled reference target's operation that needs more scope than listing does.

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::browser::agent::UserAgent;
+use crate::browser::login::LoginAccount;
 use crate::check::{Mode, Validation};
 use crate::error::HarnessError;
 use crate::idp::{IdpClient, IdpInfo, MintedToken};
@@ -40,6 +41,9 @@ pub struct Options {
     pub client_auth_method: Option<String>,
     /// Print the authorization URL and wait for a person instead of the headless walk.
     pub interactive: bool,
+    /// The test account the headless walk fills login forms with (`--login-user`,
+    /// `--login-password`, `--login-field`); its values are redacted in every report.
+    pub login: LoginAccount,
     /// How token-endpoint error statuses are judged.
     pub profile: Profile,
     /// The tool that calls the downstream API (`passthrough.no-downstream-forward`).
@@ -237,6 +241,7 @@ impl Default for Options {
             client_secret: None,
             client_auth_method: None,
             interactive: false,
+            login: LoginAccount::default(),
             profile: Profile::Rfc,
             downstream_tool: "call_downstream".to_string(),
             cimd_loopback: false,

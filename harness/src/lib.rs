@@ -1,7 +1,7 @@
 //! mcp-auth-conformance: judges whether an MCP server's OAuth 2.1 authorization works for real
 //! clients and refuses the tokens it must refuse.
 //!
-//! The flow of a run ([`run`]): [`discovery`] probes the target and runs the positive control,
+//! The flow of a run ([`run()`]): [`discovery`] probes the target and runs the positive control,
 //! [`runner`] runs the checks described by [`scenario`] files (request steps, and the probes of
 //! [`checks`] registered under their check IDs), and [`report`] renders the verdicts. Only
 //! [`target`] sends HTTP to the target; [`idp`] drives the mock IdP through its control API.

@@ -1,15 +1,198 @@
 //! Redaction of secrets and of run-specific values.
 //!
 //! Secrets (tokens, client secrets) are redacted in every piece of evidence the harness keeps.
-//! Run-specific values (ports, session ids) are normalised only for snapshots and committed
-//! reports, so that the same behaviour always renders the same text.
+//! Values the user hands over as secrets (a test account for login forms) are [`Secret`]s: they
+//! are redacted wherever they appear, whatever the field or encoding, since a login page may echo
+//! them anywhere. Run-specific values (ports, session ids) are normalised only for snapshots and
+//! committed reports, so that the same behaviour always renders the same text.
 
-/// Replaces bearer tokens, JWTs, opaque mock tokens and credentials in `text` with placeholders.
+use std::sync::RwLock;
+
+/// Replaces bearer tokens, JWTs, opaque mock tokens and credentials in `text` with placeholders,
+/// and every [`Secret`] made in this process.
 pub fn redact_secrets(text: &str) -> String {
-    let text = redact_scheme_credentials(text);
+    let text = redact_given(text);
+    let text = redact_scheme_credentials(&text);
     let text = redact_query_secrets(&text);
     let text = replace_values(&text, SECRET_KEYS, |_| "[REDACTED]".to_string());
     redact_token_like_words(&text)
+}
+
+/// A value the user gave the harness as a secret: a test account's username, password or login
+/// field. Making one registers it for the rest of the process, so every redaction
+/// ([`redact_secrets`], which every piece of evidence goes through, and [`redact_given`], which
+/// the run applies to the whole report) replaces it: the registry is process-wide because
+/// evidence is rendered far from the options, and it only grows, because a value seen once must
+/// not show up in a later report of the same process either. Its `Debug` shows no value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        let value = value.into();
+        register(&value);
+        Secret(value)
+    }
+
+    /// The value itself, for the one place that types it into a form.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret([REDACTED])")
+    }
+}
+
+/// One spelling of a given secret, and whether it is replaced anywhere or only where it stands
+/// alone.
+#[derive(Debug)]
+struct Spelling {
+    text: String,
+    anywhere: bool,
+}
+
+/// Every spelling of every [`Secret`] made so far, longest first (so a secret that contains
+/// another is replaced whole).
+static GIVEN: RwLock<Vec<Spelling>> = RwLock::new(Vec::new());
+
+/// Values this long are replaced wherever they occur; shorter ones (a username such as `admin`)
+/// only where no letter or digit touches them, so that they do not eat into ordinary words.
+const ANYWHERE_FROM: usize = 8;
+
+fn register(value: &str) {
+    if value.is_empty() {
+        return;
+    }
+    let anywhere = value.chars().count() >= ANYWHERE_FROM;
+    let Ok(mut given) = GIVEN.write() else {
+        return;
+    };
+    for text in spellings(value) {
+        if !given.iter().any(|s| s.text == text) {
+            given.push(Spelling { text, anywhere });
+        }
+    }
+    given.sort_by_key(|s| std::cmp::Reverse(s.text.len()));
+}
+
+/// How a value travels: as typed; form-urlencoded (a POSTed form, a query); percent-encoded as
+/// RFC 3986 and JavaScript's `encodeURIComponent` do, in either case of hex digit; HTML-escaped
+/// the ways common template engines do it; and inside a JSON string, plain or ASCII-only (as
+/// Python's `json.dumps` writes it).
+fn spellings(value: &str) -> Vec<String> {
+    let mut out = vec![value.to_string()];
+    out.push(url::form_urlencoded::byte_serialize(value.as_bytes()).collect());
+    for keep in ["-._~", "-._~!'()*"] {
+        let upper = percent_encode(value, keep);
+        out.push(lower_hex(&upper));
+        out.push(upper);
+    }
+    for (apostrophe, quote) in [
+        ("&#39;", "&quot;"),
+        ("&#x27;", "&quot;"),
+        ("&#39;", "&#34;"),
+    ] {
+        out.push(
+            value
+                .replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+                .replace('"', quote)
+                .replace('\'', apostrophe),
+        );
+    }
+    let json = serde_json::to_string(value).unwrap_or_default();
+    let json = json.trim_matches('"').to_string();
+    let ascii: String = json
+        .chars()
+        .map(|c| {
+            if c.is_ascii() {
+                c.to_string()
+            } else {
+                let mut units = [0u16; 2];
+                c.encode_utf16(&mut units)
+                    .iter()
+                    .map(|u| format!("\\u{u:04x}"))
+                    .collect()
+            }
+        })
+        .collect();
+    out.push(json);
+    out.push(ascii);
+    out.sort();
+    out.dedup();
+    out.retain(|s| !s.is_empty());
+    out
+}
+
+/// Percent-encodes every byte but ASCII letters, digits and `keep`, with upper-case hex digits.
+fn percent_encode(value: &str, keep: &str) -> String {
+    let mut out = String::with_capacity(value.len() * 3);
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || keep.as_bytes().contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The same percent-encoding with lower-case hex digits (`%c3%a9`), as some servers write it.
+fn lower_hex(encoded: &str) -> String {
+    let mut out = String::with_capacity(encoded.len());
+    let mut rest = encoded;
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        let escape = rest.get(at..at + 3).unwrap_or(&rest[at..]);
+        out.push_str(&escape.to_ascii_lowercase());
+        rest = &rest[at + escape.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Replaces every spelling of every [`Secret`] made in this process with `[REDACTED]`.
+pub fn redact_given(text: &str) -> String {
+    let Ok(given) = GIVEN.read() else {
+        return text.to_string();
+    };
+    let mut out = text.to_string();
+    for spelling in given.iter() {
+        if out.contains(&spelling.text) {
+            out = replace_spelling(&out, spelling);
+        }
+    }
+    out
+}
+
+fn replace_spelling(text: &str, spelling: &Spelling) -> String {
+    let needle = spelling.text.as_str();
+    let word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut from = 0;
+    while let Some(found) = text[from..].find(needle) {
+        let start = from + found;
+        let end = start + needle.len();
+        // Touched by a letter or digit on a side where the value itself starts or ends with one.
+        let glued_before = word(text[..start].chars().next_back()) && word(needle.chars().next());
+        let glued_after = word(text[end..].chars().next()) && word(needle.chars().next_back());
+        let alone = !glued_before && !glued_after;
+        if spelling.anywhere || alone {
+            out.push_str(&text[copied..start]);
+            out.push_str("[REDACTED]");
+            copied = end;
+            from = end;
+        } else {
+            from = start + needle.chars().next().map_or(1, char::len_utf8);
+        }
+    }
+    out.push_str(&text[copied..]);
+    out
 }
 
 /// Members and parameters whose values are secrets wherever they appear: in JSON bodies (plain
@@ -414,6 +597,46 @@ mod tests {
         );
         // Longer names that end in a key are left alone.
         assert_eq!(normalize_run_values("oauth_state=1"), "oauth_state=1");
+    }
+
+    #[test]
+    fn given_secrets_are_redacted_in_every_spelling() {
+        // Values no other test of this process uses: the registry is process-wide.
+        let secret = Secret::new("Pä55 w&rd\"<'x>/redact-test");
+        assert_eq!(format!("{secret:?}"), "Secret([REDACTED])");
+        for spelling in [
+            "Pä55 w&rd\"<'x>/redact-test",
+            "P%C3%A455+w%26rd%22%3C%27x%3E%2Fredact-test",
+            "P%C3%A455%20w%26rd%22%3C%27x%3E%2Fredact-test",
+            "P%c3%a455%20w%26rd%22%3c%27x%3e%2fredact-test",
+            "P%C3%A455%20w%26rd%22%3C'x%3E%2Fredact-test",
+            "Pä55 w&amp;rd&quot;&lt;&#39;x&gt;/redact-test",
+            "Pä55 w&amp;rd&#34;&lt;&#39;x&gt;/redact-test",
+            "Pä55 w&amp;rd&quot;&lt;&#x27;x&gt;/redact-test",
+            r#"Pä55 w&rd\"<'x>/redact-test"#,
+            r#"P\u00e455 w&rd\"<'x>/redact-test"#,
+        ] {
+            let text = format!("password={spelling}&next=1 {{\"p\":\"{spelling}\"}}");
+            assert_eq!(
+                redact_secrets(&text),
+                r#"password=[REDACTED]&next=1 {"p":"[REDACTED]"}"#,
+                "{spelling}"
+            );
+        }
+    }
+
+    #[test]
+    fn short_given_secrets_are_redacted_only_where_they_stand_alone() {
+        Secret::new("qzv7");
+        assert_eq!(
+            redact_given("user=qzv7 hello qzv7, xqzv7 qzv7x <b>qzv7</b>"),
+            "user=[REDACTED] hello [REDACTED], xqzv7 qzv7x <b>[REDACTED]</b>"
+        );
+        // A long one is redacted even inside a longer word.
+        Secret::new("longer-secret-9f1");
+        assert_eq!(redact_given("xlonger-secret-9f1x"), "x[REDACTED]x");
+        Secret::new("");
+        assert_eq!(redact_given("nothing here"), "nothing here");
     }
 
     #[test]

@@ -130,7 +130,7 @@ pub async fn run(config: RunConfig) -> Result<Report, HarnessError> {
         notes.push(note);
     }
     let summary = report::Summary::of(&checks);
-    Ok(Report {
+    let mut report = Report {
         schema_version: report::SCHEMA_VERSION,
         tool: format!("mcp-auth-conformance {}", env!("CARGO_PKG_VERSION")),
         started_at,
@@ -168,7 +168,12 @@ pub async fn run(config: RunConfig) -> Result<Report, HarnessError> {
         notes,
         baseline,
         duration_ms: started.elapsed().as_millis() as u64,
-    })
+    };
+    // Evidence is redacted when it is made; a test account's values can also reach a message (a
+    // login page that echoes the username into its error text), so the whole report is scrubbed of
+    // them once more, whatever field carries them.
+    report.map_text(crate::redact::redact_given);
+    Ok(report)
 }
 
 /// Loads the built-in scenarios plus those in `dirs`; probe names are checked against the

@@ -33,7 +33,8 @@ pub fn upstream_client(target_url: &str) -> serde_json::Value {
     serde_json::json!({
         "client_id": UPSTREAM_CLIENT_ID,
         "client_secret": UPSTREAM_CLIENT_SECRET,
-        "token_endpoint_auth_method": "client_secret_post",
+        // No method named: like GitHub, Google or Entra, the upstream takes the secret in the
+        // Basic header or in the body, whichever the proxy's OAuth library sends by default.
         "grant_types": ["authorization_code", "refresh_token"],
         "redirect_uris": [
             format!("{origin}{UPSTREAM_CALLBACK_PATH}"),

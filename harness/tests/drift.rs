@@ -1,6 +1,6 @@
 //! Documentation and code that must agree, held to each other: the probe registry and the
-//! scenario files, `--list`, the README's check counts, and the probe table of
-//! `scenarios/README.md`. A drift fails here rather than in a user's run or a reader's head.
+//! scenario files, `--list`, the README's check counts, the probe table of
+//! `scenarios/README.md`, and the design catalogue's check IDs (when `../shared` is beside). A drift fails here rather than in a user's run or a reader's head.
 
 use std::collections::BTreeSet;
 
@@ -127,5 +127,54 @@ fn scenarios_readme_lists_every_probe() {
     assert_eq!(
         documented, registered,
         "scenarios/README.md's probe table and the registry differ"
+    );
+}
+
+/// Catalogue rows that are not checks a harness can run against an HTTP server, and why.
+const NOT_CHECKS: &[(&str, &str)] = &[(
+    "transport.stdio-exempt",
+    "a statement of scope: a stdio server takes its credentials from the environment, and the harness judges servers over HTTP",
+)];
+
+#[test]
+fn every_check_of_the_design_catalogue_is_built_in() {
+    // The design catalogue lives beside the workspace (`../shared`), where CI puts it; a checkout
+    // without it has nothing to compare.
+    let path = format!(
+        "{}/../../shared/design/checks-catalogue.md",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        eprintln!("{path} is not there; nothing to compare");
+        return;
+    };
+    let catalogued: BTreeSet<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|rest| rest.split('`').next())
+        .filter(|id| {
+            id.split_once('.').is_some_and(|(area, name)| {
+                !area.is_empty()
+                    && !name.is_empty()
+                    && id.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'
+                    })
+            })
+        })
+        .map(str::to_string)
+        .collect();
+    let built_in: BTreeSet<String> = load_catalogue(&[])
+        .expect("the built-in scenarios load")
+        .scenarios
+        .iter()
+        .map(|(_, s)| s.id.clone())
+        .collect();
+    let missing: Vec<&String> = catalogued
+        .iter()
+        .filter(|id| !built_in.contains(*id) && !NOT_CHECKS.iter().any(|(n, _)| n == id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "catalogue checks without a scenario file (add them, or say in NOT_CHECKS why they are not checks): {missing:?}"
     );
 }

@@ -408,6 +408,58 @@ pub struct RecordedRequest {
     pub body: String,
     /// The status answered; 0 while the request is still being answered (e.g. a hang fault).
     pub status: u16,
+    /// Why the request was refused, when it was (absent otherwise, and for injected faults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<Refusal>,
+}
+
+closed_names! {
+    /// Why the IdP refused a protocol request: the stable field of its log line and of
+    /// [`Refusal`], one per rule a client can break.
+    pub enum RefusalReason("refusal reason") {
+        /// A malformed request: a missing or repeated parameter, an unknown path or method, a
+        /// body too large or too slow, an unsupported response type.
+        Request = "request",
+        /// The authorization endpoint does not know the client, or it has no usable redirect URI.
+        Client = "client",
+        /// The redirect URI is not registered for the client (under its policy), or the token
+        /// request does not repeat the one the authorization request sent.
+        RedirectUri = "redirect_uri",
+        /// PKCE: no `code_challenge`, a method other than S256, a malformed challenge, or a
+        /// missing or wrong `code_verifier`.
+        Pkce = "pkce",
+        /// Client authentication failed: unknown client, wrong secret, a method the client may
+        /// not use, or no credentials.
+        ClientAuth = "client_auth",
+        /// RFC 8707: a `resource` that is not an absolute URI, not served, or not granted.
+        Resource = "resource",
+        /// A scope the client may not have, or one the grant did not include.
+        Scope = "scope",
+        /// The grant type is unsupported or not allowed for the client, or the refresh token is
+        /// unknown, expired, revoked, replayed or another client's.
+        Grant = "grant",
+        /// The authorization code is unknown, expired, replayed or another client's.
+        Code = "code",
+        /// The user denied the request, or the consent form's CSRF check failed or it expired.
+        Consent = "consent",
+        /// Client registration was refused: dynamic registration (RFC 7591/7592) or a Client ID
+        /// Metadata Document that could not be used.
+        Registration = "registration",
+        /// A token the request presents is invalid (userinfo), or not the client's to revoke.
+        Token = "token",
+    }
+}
+
+/// Why a protocol request was refused: the rule ([`RefusalReason`]) and the OAuth error answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// The rule the request broke.
+    pub reason: RefusalReason,
+    /// The OAuth error code answered (`invalid_request`, `invalid_grant`, ...).
+    pub error: String,
+    /// The error description answered, if any (at most its first 512 bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 /// The body of `POST /_control/clock`.

@@ -34,6 +34,14 @@ pub struct IdpConfig {
     pub issuers: Vec<IssuerConfig>,
     /// How long slow clients may take, and how many connections are served at once.
     pub limits: ServeLimits,
+    /// The public issuer URL (`http[s]://HOST[:PORT][/path]`, no trailing slash), when clients
+    /// reach the IdP under another name than the address it is bound to (a container, a reverse
+    /// proxy): the metadata, every endpoint URL and the `iss` of tokens use it. `None`:
+    /// `http://{bound address}`. Only [`MockIdp::start`](crate::MockIdp::start) reads it.
+    pub issuer: Option<String>,
+    /// When set, every `/_control/*` request must carry `Authorization: Bearer <token>`.
+    /// [`MockIdp::start`](crate::MockIdp::start) refuses to listen beyond loopback without one.
+    pub control_token: Option<String>,
 }
 
 /// What slow or numerous clients may cost the server. A connection that breaks a deadline is
@@ -75,6 +83,8 @@ impl Default for IdpConfig {
             authz: AuthzSettings::default(),
             issuers: Vec::new(),
             limits: ServeLimits::default(),
+            issuer: None,
+            control_token: None,
         }
     }
 }
@@ -92,6 +102,11 @@ impl std::fmt::Debug for IdpConfig {
             .field("authz", &self.authz)
             .field("issuers", &self.issuers)
             .field("limits", &self.limits)
+            .field("issuer", &self.issuer)
+            .field(
+                "control_token",
+                &self.control_token.as_ref().map(|_| "[redacted]"),
+            )
             .finish()
     }
 }
@@ -110,18 +125,26 @@ pub struct FileConfig {
     pub ephemeral: Option<bool>,
     /// The `aud` of tokens that name no resource.
     pub audience: Option<String>,
+    /// The public issuer URL, when it is not `http://HOST:PORT`.
+    pub issuer: Option<String>,
+    /// The bearer token the control API requires.
+    pub control_token: Option<String>,
     /// The root issuer's authorization server.
     pub authz: AuthzSettings,
     /// More issuers, each under `/{name}` with its own keys, clients and mode.
     pub issuers: Vec<IssuerConfig>,
 }
 
-/// An issuer besides the root one, at `http://HOST:PORT/{name}`.
+/// An issuer besides the root one, served at `/{name}` of the same listener.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IssuerConfig {
     /// The path segment: lowercase letters, digits and `-`.
     pub name: String,
+    /// Its public issuer URL; default the root issuer's plus `/{name}`. Set it when a proxy
+    /// publishes this issuer under a name of its own.
+    #[serde(default)]
+    pub issuer: Option<String>,
     /// The `aud` of tokens that name no resource.
     #[serde(default)]
     pub audience: Option<String>,
@@ -165,6 +188,38 @@ impl IssuerConfig {
     }
 }
 
+/// Why `url` cannot be a public issuer URL, if it cannot: an `http` or `https` URL with a host,
+/// without user name, query or fragment (RFC 8414 §2). A trailing slash is dropped.
+pub fn issuer_problem(url: &str) -> Option<String> {
+    let parsed = match url::Url::parse(url) {
+        Ok(parsed) => parsed,
+        Err(e) => return Some(format!("issuer {url:?} is not a URL: {e}")),
+    };
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Some(format!("issuer {url:?} must be an http or https URL"));
+    }
+    if parsed.host().is_none() {
+        return Some(format!("issuer {url:?} has no host"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Some(format!("issuer {url:?} must not carry credentials"));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Some(format!(
+            "issuer {url:?} must not have a query or fragment (RFC 8414 §2)"
+        ));
+    }
+    None
+}
+
+/// A checked public issuer URL without its trailing slash.
+pub(crate) fn issuer_url(url: &str) -> Result<String, String> {
+    match issuer_problem(url) {
+        Some(problem) => Err(problem),
+        None => Ok(url.trim_end_matches('/').to_owned()),
+    }
+}
+
 impl FileConfig {
     /// Reads and checks a file; errors name the file, and the line and field where TOML knows
     /// them.
@@ -177,10 +232,16 @@ impl FileConfig {
     /// Parses file contents.
     pub fn parse(text: &str) -> Result<FileConfig, String> {
         let config: FileConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        if let Some(problem) = config.issuer.as_deref().and_then(issuer_problem) {
+            return Err(problem);
+        }
         let mut names: Vec<&str> = Vec::new();
         for issuer in &config.issuers {
             if let Some(problem) = issuer.name_problem() {
                 return Err(problem);
+            }
+            if let Some(problem) = issuer.issuer.as_deref().and_then(issuer_problem) {
+                return Err(format!("issuer {:?}: {problem}", issuer.name));
             }
             if names.contains(&issuer.name.as_str()) {
                 return Err(format!("issuer name {:?} appears twice", issuer.name));
@@ -195,11 +256,13 @@ impl FileConfig {
 pub const EXAMPLE: &str = r#"# mock-idp configuration. Every setting is optional; shown values are the defaults
 # unless marked "example". Flags and MOCK_IDP_* environment variables override this file.
 
-# host = "127.0.0.1"        # loopback only, unless --allow-non-loopback
+# host = "127.0.0.1"        # loopback only, unless --allow-non-loopback and a control_token
 # port = 9400               # 0 picks a free port (the ready line says which)
 # state_dir = "/path/to/dir" # keys persist here, so restarts serve the same JWKS
 # ephemeral = false          # true: keys in memory only
 # audience = "http://127.0.0.1:8000/mcp"   # example: aud of tokens that name no resource
+# issuer = "http://idp.example.test:9400"  # example: the public issuer URL (default http://HOST:PORT)
+# control_token = "change-me"   # example: /_control/* then needs Authorization: Bearer change-me
 
 # The root issuer (http://HOST:PORT).
 [authz]
@@ -233,13 +296,17 @@ key_overlap_secs = 30        # ...activate it 30 s later, retire the old one 30 
 # client_id = "my-app"
 # redirect_uris = ["http://127.0.0.1:3000/callback"]
 # grant_types = ["authorization_code", "refresh_token"]
-# token_endpoint_auth_method = "none"   # or client_secret_basic / client_secret_post
+# token_endpoint_auth_method = "none"   # or client_secret_basic / client_secret_post (strict)
+# A confidential client (one with a client_secret) that names no method may use both
+# client_secret_basic and client_secret_post, as at real providers; a list says which:
+#   token_endpoint_auth_methods = ["client_secret_post", "client_secret_basic"]
 # scope = "openid mcp:tools"            # what it may ask for; any scope when absent
 # redirect_policy = "loopback-any-port"
 
 # A second issuer at http://HOST:PORT/github with its own keys and clients (example);
 # its metadata is served at /.well-known/oauth-authorization-server/github and
-# /github/.well-known/openid-configuration.
+# /github/.well-known/openid-configuration. Its public URL is the root issuer's plus /github
+# unless `issuer` says otherwise.
 # [[issuers]]
 # name = "github"
 # [issuers.authz]
@@ -272,6 +339,11 @@ mod tests {
             .collect();
         let config = FileConfig::parse(&uncommented).expect("uncommented example");
         assert_eq!(config.port, Some(9400));
+        assert_eq!(
+            config.issuer.as_deref(),
+            Some("http://idp.example.test:9400")
+        );
+        assert_eq!(config.control_token.as_deref(), Some("change-me"));
         assert_eq!(config.issuers[0].name, "github");
         assert_eq!(
             config.issuers[0].authz.registration,
@@ -290,5 +362,28 @@ mod tests {
         assert!(err.contains("consnet"), "{err}");
         let err = FileConfig::parse("[[issuers]]\nname = \"token\"\n").expect_err("reserved");
         assert!(err.contains("reserved"), "{err}");
+        let err = FileConfig::parse("issuer = \"idp.example\"\n").expect_err("not a URL");
+        assert!(err.contains("not a URL"), "{err}");
+    }
+
+    #[test]
+    fn issuer_urls_are_checked_and_lose_their_trailing_slash() {
+        assert_eq!(
+            issuer_url("https://idp.example.test/tenant/"),
+            Ok("https://idp.example.test/tenant".to_owned())
+        );
+        assert_eq!(
+            issuer_url("http://idp.example.test:9400"),
+            Ok("http://idp.example.test:9400".to_owned())
+        );
+        for bad in [
+            "idp.example.test",
+            "ftp://idp.example.test",
+            "https://idp.example.test/?x=1",
+            "https://idp.example.test/#f",
+            "https://user:pw@idp.example.test",
+        ] {
+            assert!(issuer_url(bad).is_err(), "{bad}");
+        }
     }
 }

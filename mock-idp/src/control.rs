@@ -6,7 +6,8 @@
 //! The control API is for test programs, never for web pages: it has no CORS, refuses requests a
 //! browser marks as cross-origin, takes bodies only as `application/json` (which a page cannot
 //! send without a preflight), and answers only requests whose `Host` names the IdP itself (DNS
-//! rebinding). [`refusal`] holds these rules; the recorder applies them before any route.
+//! rebinding). With a control token configured, every request must also carry it as a bearer
+//! token. [`refusal`] holds these rules; the recorder applies them before any route.
 
 use axum::Router;
 use axum::extract::{RawQuery, State};
@@ -26,6 +27,7 @@ use crate::error::IdpError;
 use crate::idp::Idp;
 use crate::oauth_error::OAuthError;
 use crate::respond::{NO_STORE, RawBody, json_value, method_not_allowed};
+use crate::routes::page::{page_demo, page_mint};
 
 /// Declares the control routes once: the router serves them and [`CONTROL_ROUTES`] lists them
 /// (a test holds `docs/contracts.md` §2 to that list).
@@ -69,22 +71,16 @@ control_routes! {
     GET "/clients" => list_clients,
     POST "/clients" => add_client,
     DELETE "/clients" => forget_clients,
+    POST "/page/mint" => page_mint,
+    POST "/page/demo" => page_demo,
 }
 
 /// Why a control request is refused before its body is read, if it is: a request that is not
-/// addressed to this server by its own name (421), or one a browser made for a web page (403).
+/// addressed to this server by its own name (421), one a browser made for a web page (403), or
+/// one without the control token when one is configured (401).
 pub(crate) fn refusal(idp: &Idp, parts: &Parts) -> Option<OAuthError> {
-    let host = parts
-        .headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| parts.uri.authority().map(|a| a.as_str()));
-    if !host.is_some_and(|host| idp.hosts().allows(host)) {
-        return Some(
-            OAuthError::new(StatusCode::MISDIRECTED_REQUEST, "invalid_request").with_description(
-                "the control API answers only requests addressed to the IdP's own address (Host)",
-            ),
-        );
+    if let Some(misdirected) = misdirected(idp, parts) {
+        return Some(misdirected);
     }
     let preflight = parts.method == Method::OPTIONS
         && parts
@@ -105,21 +101,78 @@ pub(crate) fn refusal(idp: &Idp, parts: &Parts) -> Option<OAuthError> {
                 .with_description("the control API does not answer requests from web pages"),
         );
     }
-    None
+    // The page's forms carry the token in the form (a browser cannot add the header); their
+    // handler checks it with the form's CSRF token.
+    if crate::routes::page::is_page_form(parts.uri.path()) {
+        return None;
+    }
+    let expected = idp.control_token()?;
+    let presented = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    match presented {
+        None => Some(OAuthError::invalid_token(
+            "the control API needs Authorization: Bearer <control token>",
+        )),
+        Some(token) if !same_secret(token.as_bytes(), expected) => {
+            Some(OAuthError::invalid_token("wrong control token"))
+        }
+        Some(_) => None,
+    }
 }
 
-/// Why a control request's body is refused, if it is: a body that is not declared JSON (415).
+/// Compares two secrets in constant time, lengths included: both are hashed first, so the time
+/// taken tells nothing about how much of a guess was right, nor how long the token is.
+pub(crate) fn same_secret(presented: &[u8], expected: &[u8]) -> bool {
+    use aws_lc_rs::digest::{SHA256, digest};
+    aws_lc_rs::constant_time::verify_slices_are_equal(
+        digest(&SHA256, presented).as_ref(),
+        digest(&SHA256, expected).as_ref(),
+    )
+    .is_ok()
+}
+
+/// Why a request is refused for not naming this server in its `Host` (421), if it is: a web
+/// page whose domain an attacker rebound to the IdP's address sends the attacker's name.
+pub(crate) fn misdirected(idp: &Idp, parts: &Parts) -> Option<OAuthError> {
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()));
+    (!host.is_some_and(|host| idp.hosts().allows(host))).then(|| {
+        OAuthError::new(StatusCode::MISDIRECTED_REQUEST, "invalid_request").with_description(
+            "the control API and the page answer only requests addressed to the IdP's own address (Host)",
+        )
+    })
+}
+
+/// Why a control request's body is refused, if it is: a body that is not declared JSON (415),
+/// or for the page's forms, one that is not a form.
 pub(crate) fn body_refusal(parts: &Parts, body: &[u8]) -> Option<OAuthError> {
-    let json = parts
+    let essence = parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
-    if !body.is_empty() && !json {
+        .map(str::trim);
+    let (expected, declared) = if crate::routes::page::is_page_form(parts.uri.path()) {
+        let form = "application/x-www-form-urlencoded";
+        (form, essence.is_some_and(|e| e.eq_ignore_ascii_case(form)))
+    } else {
+        let json = "application/json";
+        (json, essence.is_some_and(|e| e.eq_ignore_ascii_case(json)))
+    };
+    if !body.is_empty() && !declared {
         return Some(
             OAuthError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_request")
-                .with_description("a control request body needs Content-Type: application/json"),
+                .with_description(format!(
+                    "this control request's body needs Content-Type: {expected}"
+                )),
         );
     }
     None

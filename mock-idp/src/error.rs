@@ -18,6 +18,16 @@ pub enum IdpError {
         #[source]
         source: std::io::Error,
     },
+    /// The server would listen beyond loopback with a control API anyone who reaches it could use.
+    #[error(
+        "refusing to listen on {addr} without a control token: anyone who reaches it could mint \
+         tokens, change keys and inject faults through /_control (set --control-token or \
+         MOCK_IDP_CONTROL_TOKEN; in Rust, IdpConfig::control_token)"
+    )]
+    ControlTokenRequired {
+        /// The address asked for.
+        addr: SocketAddr,
+    },
     /// The request is malformed or contradictory.
     #[error("invalid request: {0}")]
     InvalidRequest(String),

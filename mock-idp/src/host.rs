@@ -1,13 +1,29 @@
-//! Which `Host` (and `Origin`) values name this server: the control API answers only requests
-//! addressed to the IdP itself, so that a web page cannot reach it through DNS rebinding (a name
-//! of the attacker's that resolves to 127.0.0.1 arrives with that name in `Host`).
+//! Which `Host` (and `Origin`) values name this server: the control API and the `/` page answer
+//! only requests addressed to the IdP itself, so that a web page cannot reach them through DNS
+//! rebinding (a name of the attacker's that resolves to 127.0.0.1 arrives with that name in
+//! `Host`).
+//!
+//! A server can have two names at once: the address it is bound to (what a program on the same
+//! machine or in the same container uses) and its public issuer URL (`--issuer`, what a reverse
+//! proxy or another container forwards), each with its own scheme and port.
 
 use std::net::IpAddr;
 
-/// The authorities a server answers to, derived from its issuer URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The authorities a server answers to.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct Hosts {
+    names: Vec<Named>,
+}
+
+/// One URL's authorities.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Named {
+    /// `http` or `https`: an `Origin` names this server only with the same scheme.
+    scheme: String,
     port: u16,
+    /// The port a `Host` without one means: the scheme's default (a TLS-terminating proxy
+    /// forwards `Host: idp.example` for `https://idp.example`).
+    default_port: u16,
     /// Host names and IP literals (IPv6 without brackets), lowercase.
     names: Vec<String>,
     /// Bound to every address (`0.0.0.0`, `::`): any IP literal names it. Rebinding needs a
@@ -16,17 +32,18 @@ pub(crate) struct Hosts {
 }
 
 impl Hosts {
-    /// The authorities of `issuer` (`http://HOST:PORT[/path]`): its own host and, for a
+    /// The authorities of `url` (`http[s]://HOST[:PORT][/path]`): its own host and, for a
     /// loopback one, the other loopback spellings (`localhost`, `127.0.0.1`, `[::1]`).
-    pub(crate) fn of(issuer: &str) -> Hosts {
-        let Ok(url) = url::Url::parse(issuer) else {
-            return Hosts {
-                port: 0,
-                names: Vec::new(),
-                any_ip: false,
-            };
+    pub(crate) fn of(url: &str) -> Hosts {
+        let Ok(url) = url::Url::parse(url) else {
+            return Hosts::default();
         };
-        let port = url.port_or_known_default().unwrap_or(80);
+        let default_port = match url.scheme() {
+            "https" => 443,
+            "http" => 80,
+            _ => return Hosts::default(),
+        };
+        let port = url.port().unwrap_or(default_port);
         let loopback = ["localhost", "127.0.0.1", "::1"].map(str::to_owned);
         let (names, any_ip) = match url.host() {
             Some(url::Host::Ipv4(ip)) if ip.is_unspecified() => (loopback.to_vec(), true),
@@ -46,18 +63,51 @@ impl Hosts {
             None => (Vec::new(), false),
         };
         Hosts {
-            port,
-            names,
-            any_ip,
+            names: vec![Named {
+                scheme: url.scheme().to_owned(),
+                port,
+                default_port,
+                names,
+                any_ip,
+            }],
         }
+    }
+
+    /// These authorities and `other`'s.
+    pub(crate) fn and(mut self, other: Hosts) -> Hosts {
+        for named in other.names {
+            if !self.names.contains(&named) {
+                self.names.push(named);
+            }
+        }
+        self
     }
 
     /// Whether a `Host` header value (`host[:port]`) names this server.
     pub(crate) fn allows(&self, host: &str) -> bool {
+        self.names.iter().any(|named| named.allows(host))
+    }
+
+    /// Whether an `Origin` header value is this server's own origin (a scheme this server is
+    /// reached with and an allowed authority for it, no path).
+    pub(crate) fn is_own_origin(&self, origin: &str) -> bool {
+        let Some((scheme, authority)) = origin.split_once("://") else {
+            return false;
+        };
+        !authority.contains('/')
+            && self
+                .names
+                .iter()
+                .any(|named| named.scheme.eq_ignore_ascii_case(scheme) && named.allows(authority))
+    }
+}
+
+impl Named {
+    fn allows(&self, host: &str) -> bool {
         let Ok(authority) = host.parse::<axum::http::uri::Authority>() else {
             return false;
         };
-        if authority.port_u16().unwrap_or(80) != self.port {
+        if authority.port_u16().unwrap_or(self.default_port) != self.port {
             return false;
         }
         let name = authority.host();
@@ -76,14 +126,6 @@ impl Hosts {
                 .any(|n| n.parse::<IpAddr>().is_ok_and(|own| own == ip)),
             Err(_) => self.names.iter().any(|n| n.eq_ignore_ascii_case(bare)),
         }
-    }
-
-    /// Whether an `Origin` header value is this server's own origin (`http://` and an allowed
-    /// authority, no path).
-    pub(crate) fn is_own_origin(&self, origin: &str) -> bool {
-        origin
-            .strip_prefix("http://")
-            .is_some_and(|authority| !authority.contains('/') && self.allows(authority))
     }
 }
 
@@ -133,5 +175,36 @@ mod tests {
         let default_port = Hosts::of("http://127.0.0.1");
         assert!(default_port.allows("127.0.0.1"));
         assert!(default_port.allows("127.0.0.1:80"));
+    }
+
+    #[test]
+    fn a_public_issuer_adds_its_own_name_scheme_and_port() {
+        // A container bound to every address, published as https://idp.example.test behind a
+        // TLS-terminating proxy.
+        let hosts = Hosts::of("http://0.0.0.0:9400").and(Hosts::of("https://idp.example.test"));
+        for host in [
+            "127.0.0.1:9400",
+            "localhost:9400",
+            "idp.example.test",
+            "idp.example.test:443",
+            "IDP.example.test",
+        ] {
+            assert!(hosts.allows(host), "{host}");
+        }
+        for host in [
+            "idp.example.test:9400",
+            "idp.example.test:80",
+            "evil.example",
+        ] {
+            assert!(!hosts.allows(host), "{host}");
+        }
+        assert!(hosts.is_own_origin("https://idp.example.test"));
+        assert!(hosts.is_own_origin("http://localhost:9400"));
+        assert!(!hosts.is_own_origin("http://idp.example.test"));
+        assert!(!hosts.is_own_origin("https://idp.example.test/x"));
+        let plain = Hosts::of("http://idp.example.test:9400");
+        assert!(plain.allows("idp.example.test:9400"));
+        assert!(!plain.allows("idp.example.test"));
+        assert_eq!(Hosts::of("ftp://idp.example.test"), Hosts::default());
     }
 }

@@ -15,7 +15,7 @@ use crate::api::{
     Audience, ClockNow, ClockRequest, Defect, EndpointKind, Fault, FaultSpec, Info, JsonObject,
     KeyInfo, KeyRef, MintRequest, MintedToken, RecordedRequest, Rotation,
 };
-use crate::authz::clients::{AuthMethod, ClientMetadata, ClientRecord, Origin};
+use crate::authz::clients::{AuthMethod, AuthMethods, ClientMetadata, ClientRecord, Origin};
 use crate::authz::grants::Grant;
 use crate::authz::redirect::RedirectPolicy;
 use crate::authz::{AuthzState, RegistrationMode};
@@ -87,6 +87,11 @@ struct Inner {
     stopping: watch::Sender<bool>,
     /// The `Host` values the control API answers to.
     hosts: Hosts,
+    /// The bearer token every control request must carry, when one is configured.
+    control_token: Option<Vec<u8>>,
+    /// Authorization-code flows the `/` page's demo client started: (state, PKCE verifier,
+    /// expiry), oldest first, at most [`DEMO_FLOWS`].
+    demo_flows: Mutex<std::collections::VecDeque<(String, String, i64)>>,
     /// How long a request body may take to arrive.
     body_read_timeout: std::time::Duration,
 }
@@ -100,8 +105,19 @@ pub struct Idp {
 }
 
 impl Idp {
-    /// State for an IdP whose issuer is `issuer` (no trailing slash). Loads or creates keys.
+    /// State for an IdP whose issuer is `issuer` (no trailing slash), answering control requests
+    /// addressed to the issuer's host. Loads or creates keys.
     pub(crate) fn new(config: &IdpConfig, issuer: String) -> Result<Idp, IdpError> {
+        let hosts = Hosts::of(&issuer);
+        Idp::with_hosts(config, issuer, hosts)
+    }
+
+    /// [`Idp::new`] answering control requests addressed to any of `hosts`.
+    pub(crate) fn with_hosts(
+        config: &IdpConfig,
+        issuer: String,
+        hosts: Hosts,
+    ) -> Result<Idp, IdpError> {
         let urls = Urls {
             jwks_uri: format!("{issuer}/jwks"),
             authorization_endpoint: format!("{issuer}/authorize"),
@@ -121,7 +137,7 @@ impl Idp {
             client_id: config.token_client_id.clone(),
             client_secret: Some(config.token_client_secret.clone()),
             auth_method: AuthMethod::ClientSecretBasic,
-            any_secret_method: true,
+            accepted: AuthMethods::SECRETS,
             redirect_uris: Vec::new(),
             grant_types: vec!["client_credentials".to_owned()],
             scope: None,
@@ -145,7 +161,6 @@ impl Idp {
             config.token_client_id.clone(),
         );
         let log = RequestLog::default();
-        let hosts = Hosts::of(&urls.issuer);
         Ok(Idp {
             inner: Arc::new(Inner {
                 urls,
@@ -172,6 +187,8 @@ impl Idp {
                 documents: Mutex::new(Default::default()),
                 stopping: watch::channel(false).0,
                 hosts,
+                control_token: config.control_token.clone().map(String::into_bytes),
+                demo_flows: Mutex::new(std::collections::VecDeque::new()),
                 body_read_timeout: config.limits.body_read_timeout,
             }),
         })
@@ -639,6 +656,16 @@ impl Idp {
         &self.inner.urls.issuer
     }
 
+    /// The audience of minted tokens that name none.
+    pub(crate) fn default_audience(&self) -> Option<&str> {
+        self.inner.factory.default_audience()
+    }
+
+    /// The newest `n` recorded requests, newest first (the `/` page).
+    pub(crate) fn newest_requests(&self, n: usize) -> Vec<RecordedRequest> {
+        lock(&self.inner.log).newest(n)
+    }
+
     pub(crate) fn registration_endpoint(&self) -> &str {
         &self.inner.urls.registration_endpoint
     }
@@ -718,6 +745,11 @@ impl Idp {
 
     pub(crate) fn record_status(&self, seq: u64, status: u16) {
         self.inner.statuses.set(seq, status);
+    }
+
+    /// Records why request `seq` was refused. Only refusals take the log's lock a second time.
+    pub(crate) fn record_refusal(&self, seq: u64, refusal: crate::api::Refusal) {
+        lock(&self.inner.log).set_refusal(seq, refusal);
     }
 
     /// The fault for one call to `endpoint`, if any (counts the call).
@@ -804,6 +836,32 @@ impl Idp {
         &self.inner.hosts
     }
 
+    /// The bearer token control requests must carry, if one is configured.
+    pub(crate) fn control_token(&self) -> Option<&[u8]> {
+        self.inner.control_token.as_deref()
+    }
+
+    /// Remembers a demo flow's PKCE verifier under its `state` for ten minutes; the oldest flow
+    /// goes when [`DEMO_FLOWS`] are pending.
+    pub(crate) fn start_demo_flow(&self, state: String, verifier: String) {
+        let now = self.now();
+        let mut flows = lock(&self.inner.demo_flows);
+        flows.retain(|(_, _, expires_at)| *expires_at > now);
+        if flows.len() >= DEMO_FLOWS {
+            flows.pop_front();
+        }
+        flows.push_back((state, verifier, now.saturating_add(600)));
+    }
+
+    /// The verifier of the demo flow `state`, once; `None` for an unknown or expired flow.
+    pub(crate) fn finish_demo_flow(&self, state: &str) -> Option<String> {
+        let now = self.now();
+        let mut flows = lock(&self.inner.demo_flows);
+        let index = flows.iter().position(|(s, _, _)| s == state)?;
+        let (_, verifier, expires_at) = flows.remove(index)?;
+        (expires_at > now).then_some(verifier)
+    }
+
     /// How long a request body may take to arrive.
     pub(crate) fn body_read_timeout(&self) -> std::time::Duration {
         self.inner.body_read_timeout
@@ -813,6 +871,9 @@ impl Idp {
         self.inner.stopping.send_replace(true);
     }
 }
+
+/// The most demo flows pending at once.
+pub(crate) const DEMO_FLOWS: usize = 100;
 
 /// Why a client's revocation request is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

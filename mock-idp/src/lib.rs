@@ -22,6 +22,7 @@ mod clock;
 pub mod config;
 mod control;
 mod error;
+pub mod events;
 mod faults;
 mod host;
 mod idp;
@@ -46,8 +47,8 @@ use tokio::task::JoinHandle;
 pub use api::{
     Audience, ClockNow, ClockRequest, Defect, EndpointKind, ExtraJwk, Fault, FaultEndpoint,
     FaultSpec, HostedDocument, Info, IntrospectionOverride, JsonObject, KeyInfo, KeyRef, KeyState,
-    MintRequest, MintedToken, RecordedRequest, RevokeGrantRequest, RevokeRequest, Rotation,
-    TokenFormat,
+    MintRequest, MintedToken, RecordedRequest, Refusal, RefusalReason, RevokeGrantRequest,
+    RevokeRequest, Rotation, TokenFormat,
 };
 pub use authz::clients::{AuthMethod, ClientConfig};
 pub use authz::redirect::RedirectPolicy;
@@ -67,7 +68,7 @@ pub fn embedded(config: &IdpConfig, issuer: String) -> Result<(Idp, axum::Router
     if config.authz.key_rotation_secs.is_some() {
         tokio::spawn(idp.clone().run_rotation_schedule());
     }
-    let app = routes::app(idp.clone());
+    let app = routes::app(idp.clone(), None);
     Ok((idp, app))
 }
 
@@ -83,7 +84,7 @@ pub fn embedded_under(
     if config.authz.key_rotation_secs.is_some() {
         tokio::spawn(idp.clone().run_rotation_schedule());
     }
-    let app = routes::nested(name, &idp);
+    let app = routes::nested(name, &idp, false);
     Ok((idp, app))
 }
 
@@ -93,6 +94,8 @@ pub struct MockIdp {
     /// The issuers besides the root one, by name.
     others: Vec<(String, Idp)>,
     addr: SocketAddr,
+    /// The public issuer URL (`http://{addr}` unless configured).
+    issuer: String,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -108,28 +111,52 @@ impl std::fmt::Debug for MockIdp {
 impl MockIdp {
     /// Binds `config.addr`, loads or creates the keys, and serves until shut down or dropped.
     /// Must be called inside a Tokio runtime.
+    ///
+    /// Refuses to listen beyond loopback without [`IdpConfig::control_token`]: the control API
+    /// mints any token, changes keys and injects faults.
     pub async fn start(config: IdpConfig) -> Result<MockIdp, IdpError> {
+        if config.control_token.as_deref().is_some_and(str::is_empty) {
+            return Err(IdpError::InvalidRequest(
+                "the control token must not be empty".to_owned(),
+            ));
+        }
+        if !config.addr.ip().is_loopback() && config.control_token.is_none() {
+            return Err(IdpError::ControlTokenRequired { addr: config.addr });
+        }
+        let public = match &config.issuer {
+            Some(url) => Some(config::issuer_url(url).map_err(IdpError::InvalidRequest)?),
+            None => None,
+        };
         let bind_error = |source| IdpError::Bind {
             addr: config.addr,
             source,
         };
         let listener = TcpListener::bind(config.addr).await.map_err(bind_error)?;
         let addr = listener.local_addr().map_err(bind_error)?;
-        let idp = Idp::new(&config, format!("http://{addr}"))?;
+        // The bound address names the server too (a program in the same container), besides
+        // the public issuer URL that clients elsewhere use.
+        let bound = format!("http://{addr}");
+        let issuer = public.unwrap_or_else(|| bound.clone());
+        let answers_to = |url: &str| host::Hosts::of(url).and(host::Hosts::of(&bound));
+        let idp = Idp::with_hosts(&config, issuer.clone(), answers_to(&issuer))?;
         let mut others = Vec::new();
-        for issuer in &config.issuers {
-            if let Some(problem) = issuer.name_problem() {
+        for other in &config.issuers {
+            if let Some(problem) = other.name_problem() {
                 return Err(IdpError::InvalidRequest(problem));
             }
+            let url = match &other.issuer {
+                Some(url) => config::issuer_url(url).map_err(IdpError::InvalidRequest)?,
+                None => format!("{issuer}/{}", other.name),
+            };
             let own = IdpConfig {
-                state_dir: config.state_dir.as_ref().map(|d| d.join(&issuer.name)),
-                default_audience: issuer.audience.clone(),
-                authz: issuer.authz.clone(),
+                state_dir: config.state_dir.as_ref().map(|d| d.join(&other.name)),
+                default_audience: other.audience.clone(),
+                authz: other.authz.clone(),
                 issuers: Vec::new(),
                 ..config.clone()
             };
-            let other = Idp::new(&own, format!("http://{addr}/{}", issuer.name))?;
-            others.push((issuer.name.clone(), other));
+            let hosts = answers_to(&url);
+            others.push((other.name.clone(), Idp::with_hosts(&own, url, hosts)?));
         }
         for scheduled in std::iter::once(&idp).chain(others.iter().map(|(_, i)| i)) {
             tokio::spawn(scheduled.clone().run_rotation_schedule());
@@ -148,6 +175,7 @@ impl MockIdp {
             idp,
             others,
             addr,
+            issuer,
             shutdown: Some(shutdown),
             task: Some(task),
         })
@@ -158,9 +186,10 @@ impl MockIdp {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT` (no trailing slash).
+    /// The issuer: [`IdpConfig::issuer`] when set, else `http://127.0.0.1:PORT` (the bound
+    /// address); no trailing slash.
     pub fn issuer(&self) -> String {
-        format!("http://{}", self.addr)
+        self.issuer.clone()
     }
 
     /// `{issuer}/jwks`.

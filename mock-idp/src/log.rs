@@ -11,7 +11,7 @@ use axum::body::Bytes;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, Uri};
 
-use crate::api::{EndpointKind, RecordedRequest};
+use crate::api::{EndpointKind, RecordedRequest, Refusal};
 use crate::clock::wall_millis;
 
 /// Request bodies are read up to this size; larger ones are refused, and recorded truncated.
@@ -111,7 +111,12 @@ impl Captured {
 
     /// The control API's view: header names lowercased, repeats joined with `", "`, sorted;
     /// the body as lossy UTF-8.
-    pub(crate) fn render(&self, seq: u64, status: u16) -> RecordedRequest {
+    pub(crate) fn render(
+        &self,
+        seq: u64,
+        status: u16,
+        refusal: Option<Refusal>,
+    ) -> RecordedRequest {
         let mut lines = self.head.split(|b| *b == b'\n');
         let uri = String::from_utf8_lossy(lines.next().unwrap_or_default()).into_owned();
         let (path, query) = match uri.split_once('?') {
@@ -144,6 +149,7 @@ impl Captured {
             headers,
             body: String::from_utf8_lossy(&self.body).into_owned(),
             status,
+            refusal,
         }
     }
 }
@@ -152,6 +158,8 @@ impl Captured {
 struct Entry {
     seq: u64,
     captured: Captured,
+    /// Why it was refused; set after the answer, under the log's lock (only refusals pay for it).
+    refusal: Option<Box<Refusal>>,
 }
 
 /// The status answered to each request in the log, set without the log's lock: the recorder sets
@@ -258,6 +266,7 @@ impl RequestLog {
         self.entries.push_back(Entry {
             seq: self.last_seq,
             captured,
+            refusal: None,
         });
         self.statuses.begin(self.last_seq);
         let mut evicted = None;
@@ -288,8 +297,39 @@ impl RequestLog {
         let start = self.entries.partition_point(|e| e.seq <= since);
         self.entries
             .range(start..)
-            .map(|e| e.captured.render(e.seq, self.statuses.get(e.seq)))
+            .map(|e| self.render(e))
             .collect()
+    }
+
+    /// The newest `n` entries, newest first.
+    pub(crate) fn newest(&self, n: usize) -> Vec<RecordedRequest> {
+        self.entries
+            .iter()
+            .rev()
+            .take(n)
+            .map(|e| self.render(e))
+            .collect()
+    }
+
+    fn render(&self, entry: &Entry) -> RecordedRequest {
+        let refusal = entry.refusal.as_deref().cloned();
+        entry
+            .captured
+            .render(entry.seq, self.statuses.get(entry.seq), refusal)
+    }
+
+    /// Records why request `seq` was refused (if it is still in the log). Sequence numbers in
+    /// the log are contiguous, so the entry is found by subtraction.
+    pub(crate) fn set_refusal(&mut self, seq: u64, refusal: Refusal) {
+        let Some(first) = self.entries.front().map(|e| e.seq) else {
+            return;
+        };
+        let Some(index) = seq.checked_sub(first).and_then(|i| usize::try_from(i).ok()) else {
+            return;
+        };
+        if let Some(entry) = self.entries.get_mut(index).filter(|e| e.seq == seq) {
+            entry.refusal = Some(Box::new(refusal));
+        }
     }
 
     /// Empties the log; sequence numbers continue.
@@ -343,7 +383,7 @@ mod tests {
             &[("X-B", "2"), ("x-a", "1"), ("X-A", "one more")],
         );
         let body = Bytes::from(vec![b'x'; BODY_CAP + 10]);
-        let entry = capture(&parts, EndpointKind::Introspect, &body).render(0, 0);
+        let entry = capture(&parts, EndpointKind::Introspect, &body).render(0, 0, None);
         assert_eq!(entry.method, "POST");
         assert_eq!(entry.path, "/introspect");
         assert_eq!(entry.query.as_deref(), Some("a=1"));
@@ -399,6 +439,40 @@ mod tests {
                 .collect::<Vec<_>>(),
             [(2, 0), (3, 200)]
         );
+    }
+
+    #[test]
+    fn a_refusal_lands_on_its_own_entry_only() {
+        let p = parts("POST", "/token", &[]);
+        let refusal = |reason| Refusal {
+            reason,
+            error: "invalid_grant".into(),
+            description: None,
+        };
+        let mut log = RequestLog::with_limits(2, 1_000);
+        let first = log.push(capture(&p, EndpointKind::Token, &Bytes::new()));
+        let second = log.push(capture(&p, EndpointKind::Token, &Bytes::new()));
+        let third = log.push(capture(&p, EndpointKind::Token, &Bytes::new()));
+        // The first entry left the log: its refusal is dropped, not put on another entry.
+        log.set_refusal(first, refusal(crate::api::RefusalReason::Code));
+        log.set_refusal(third, refusal(crate::api::RefusalReason::Pkce));
+        let reasons: Vec<_> = log
+            .since(0)
+            .iter()
+            .map(|e| (e.seq, e.refusal.as_ref().map(|r| r.reason)))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                (second, None),
+                (third, Some(crate::api::RefusalReason::Pkce))
+            ]
+        );
+        log.clear();
+        log.set_refusal(third, refusal(crate::api::RefusalReason::Code));
+        let fourth = log.push(capture(&p, EndpointKind::Token, &Bytes::new()));
+        log.set_refusal(fourth + 1, refusal(crate::api::RefusalReason::Code));
+        assert_eq!(log.since(0)[0].refusal, None);
     }
 
     #[test]

@@ -2,13 +2,25 @@
 //!
 //! Every failure the IdP answers, including malformed requests, unknown paths and wrong methods,
 //! goes out in this shape, so a client never sees a framework's plain-text rejection.
+//!
+//! A refusal (any error but `server_error`) also says which rule the request broke
+//! ([`RefusalReason`]): the answer carries it as a response extension, which the recorder puts
+//! in the request log and the log line. Most reasons follow from the error code; the places
+//! where one code covers several rules (`invalid_request` for PKCE, `invalid_grant` for a
+//! refresh token) name theirs with [`OAuthError::because`].
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::api::{Refusal, RefusalReason};
+
 /// The `WWW-Authenticate` challenge sent with every 401 (RFC 6749 §5.2, RFC 9110 §11.6.1).
 pub(crate) const BASIC_CHALLENGE: &str = "Basic realm=\"mock-idp\"";
+
+/// The longest error description the request log and log lines keep (a description may quote
+/// what the client sent, such as a 60 KiB redirect URI).
+const DESCRIPTION_CAP: usize = 512;
 
 /// An OAuth error as a protocol value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +28,8 @@ pub(crate) struct OAuthError {
     status: StatusCode,
     code: &'static str,
     description: Option<String>,
+    /// The rule broken, when the code alone does not say it.
+    reason: Option<RefusalReason>,
 }
 
 impl OAuthError {
@@ -24,6 +38,57 @@ impl OAuthError {
             status,
             code,
             description: None,
+            reason: None,
+        }
+    }
+
+    /// Names the rule the request broke.
+    pub(crate) fn because(mut self, reason: RefusalReason) -> Self {
+        self.reason = Some(reason);
+        self
+    }
+
+    /// The rule the request broke: as named, else what the code means; `None` for a
+    /// `server_error` (the IdP failed, or a fault made it answer so), which refuses nothing.
+    pub(crate) fn reason(&self) -> Option<RefusalReason> {
+        if self.code == "server_error" {
+            return None;
+        }
+        Some(self.reason.unwrap_or(match self.code {
+            "invalid_client" => RefusalReason::ClientAuth,
+            "invalid_scope" => RefusalReason::Scope,
+            "invalid_target" => RefusalReason::Resource,
+            "unsupported_grant_type" | "unauthorized_client" => RefusalReason::Grant,
+            "invalid_grant" => RefusalReason::Code,
+            "invalid_redirect_uri" | "invalid_client_metadata" => RefusalReason::Registration,
+            "access_denied" => RefusalReason::Consent,
+            "invalid_token" => RefusalReason::Token,
+            _ => RefusalReason::Request,
+        }))
+    }
+
+    /// What the request log and the log line say about this error, if it is a refusal.
+    pub(crate) fn refusal(&self) -> Option<Refusal> {
+        let reason = self.reason()?;
+        let description = self.description.as_deref().map(|d| {
+            let mut end = d.len().min(DESCRIPTION_CAP);
+            while !d.is_char_boundary(end) {
+                end -= 1;
+            }
+            d[..end].to_owned()
+        });
+        Some(Refusal {
+            reason,
+            error: self.code.to_owned(),
+            description,
+        })
+    }
+
+    /// Marks `response` (answered some other way than [`IntoResponse`]: a redirect, an HTML
+    /// page, GitHub's form or HTTP 200) as this refusal.
+    pub(crate) fn mark(&self, response: &mut Response) {
+        if let Some(refusal) = self.refusal() {
+            response.extensions_mut().insert(refusal);
         }
     }
 
@@ -127,6 +192,7 @@ impl IntoResponse for OAuthError {
             None => json!({"error": self.code}),
         };
         let mut response = (self.status, body.to_string()).into_response();
+        self.mark(&mut response);
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,

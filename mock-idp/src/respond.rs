@@ -50,6 +50,23 @@ pub(crate) fn json_value<T: Serialize>(
     }
 }
 
+/// `text` with the five characters HTML gives meaning escaped: safe as element content and as a
+/// quoted attribute value.
+pub(crate) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The raw request body; a failed read becomes an OAuth error instead of a plain-text rejection.
 #[derive(Debug)]
 pub(crate) struct RawBody(pub(crate) Bytes);

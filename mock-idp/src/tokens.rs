@@ -68,6 +68,11 @@ enum Signing<'a> {
 }
 
 impl TokenFactory {
+    /// The audience of tokens whose request names none.
+    pub(crate) fn default_audience(&self) -> Option<&str> {
+        self.default_audience.as_deref()
+    }
+
     pub(crate) fn new(issuer: String, default_audience: Option<String>, client_id: String) -> Self {
         TokenFactory {
             issuer,

@@ -256,6 +256,7 @@ fn public_client(id: &str, policy: RedirectPolicy) -> ClientConfig {
         client_id: id.into(),
         client_secret: None,
         token_endpoint_auth_method: None,
+        token_endpoint_auth_methods: None,
         redirect_uris: vec!["http://127.0.0.1:3000/cb".into()],
         grant_types: None,
         scope: None,
@@ -332,6 +333,7 @@ async fn token_endpoint_errors_follow_rfc_6749_section_5_2() {
         client_id: "conf".into(),
         client_secret: Some("s3cret".into()),
         token_endpoint_auth_method: Some(AuthMethod::ClientSecretBasic),
+        token_endpoint_auth_methods: None,
         redirect_uris: vec!["https://app.example/cb".into()],
         grant_types: Some(vec!["authorization_code".into()]),
         scope: Some("mcp:tools".into()),
@@ -655,6 +657,7 @@ async fn several_issuers_each_with_own_keys_clients_and_mode() {
     let idp = MockIdp::start(IdpConfig {
         issuers: vec![mock_idp::config::IssuerConfig {
             name: "github".into(),
+            issuer: None,
             audience: None,
             authz: AuthzSettings {
                 registration: RegistrationMode::PreRegistered,
@@ -894,6 +897,7 @@ async fn github_persona_reproduces_its_quirks() {
             client_id: "oauth-app".into(),
             client_secret: Some("app-secret".into()),
             token_endpoint_auth_method: Some(AuthMethod::ClientSecretPost),
+            token_endpoint_auth_methods: None,
             redirect_uris: vec!["http://127.0.0.1:3000/cb".into()],
             grant_types: None,
             scope: None,
@@ -1079,6 +1083,7 @@ fn random_flows_never_get_a_server_error() {
         client_id: "conf".into(),
         client_secret: Some("s3cret".into()),
         token_endpoint_auth_method: None,
+        token_endpoint_auth_methods: None,
         redirect_uris: vec!["https://app.example/cb".into()],
         grant_types: Some(vec![
             "authorization_code".into(),
@@ -1209,4 +1214,160 @@ fn random_flows_never_get_a_server_error() {
         }
     });
     runtime.block_on(idp.shutdown());
+}
+
+/// A confidential client that names several methods, or none.
+fn secret_client(
+    id: &str,
+    one: Option<AuthMethod>,
+    several: Option<Vec<AuthMethod>>,
+) -> ClientConfig {
+    ClientConfig {
+        client_id: id.into(),
+        client_secret: Some(format!("{id}-secret")),
+        token_endpoint_auth_method: one,
+        token_endpoint_auth_methods: several,
+        redirect_uris: Vec::new(),
+        grant_types: Some(vec!["client_credentials".into()]),
+        scope: None,
+        redirect_policy: RedirectPolicy::LoopbackAnyPort,
+        client_name: None,
+    }
+}
+
+/// The `client_credentials` answer for `id` authenticating by Basic or in the form.
+async fn client_credentials(idp: &MockIdp, id: &str, method: AuthMethod) -> Reply {
+    let secret = format!("{id}-secret");
+    match method {
+        AuthMethod::ClientSecretBasic => {
+            token(
+                idp,
+                &[("grant_type", "client_credentials")],
+                Some((id, &secret)),
+            )
+            .await
+        }
+        _ => {
+            let pairs = [
+                ("grant_type", "client_credentials"),
+                ("client_id", id),
+                ("client_secret", &secret),
+            ];
+            token(idp, &pairs, None).await
+        }
+    }
+}
+
+/// Upstream clients as real upstreams configure them (issue 16): a configured confidential client
+/// that names no method may send its secret by Basic or in the form, as at GitHub, Google or
+/// Entra ID; one that lists methods may use each; one that names a single method is held to it,
+/// except under the `github` persona, whose provider has no per-client method. The metadata
+/// advertises every method.
+#[tokio::test]
+async fn configured_clients_use_every_secret_method_they_may() {
+    use AuthMethod::{ClientSecretBasic as Basic, ClientSecretPost as Post};
+    let clients = vec![
+        secret_client("either", None, None),
+        secret_client("listed", None, Some(vec![Post, Basic])),
+        secret_client("strict", Some(Post), None),
+        secret_client("strict-list", None, Some(vec![Basic])),
+    ];
+    let idp = start(AuthzSettings {
+        clients: clients.clone(),
+        ..AuthzSettings::default()
+    })
+    .await;
+    for (id, method, accepted) in [
+        ("either", Basic, true),
+        ("either", Post, true),
+        ("listed", Basic, true),
+        ("listed", Post, true),
+        ("strict", Post, true),
+        ("strict", Basic, false),
+        ("strict-list", Basic, true),
+        ("strict-list", Post, false),
+    ] {
+        let reply = client_credentials(&idp, id, method).await;
+        if accepted {
+            assert_eq!(
+                reply.status,
+                StatusCode::OK,
+                "{id} by {method}: {}",
+                reply.text()
+            );
+        } else {
+            assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{id} by {method}");
+            assert_eq!(reply.json()["error"], "invalid_client");
+            let description = reply.json()["error_description"].to_string();
+            assert!(description.contains("registered for"), "{description}");
+        }
+    }
+    let metadata = send(http().get(format!(
+        "{}/.well-known/oauth-authorization-server",
+        idp.issuer()
+    )))
+    .await
+    .json();
+    assert_eq!(
+        metadata["token_endpoint_auth_methods_supported"],
+        json!(["client_secret_basic", "client_secret_post", "none"])
+    );
+    // The client list says which methods each client may use.
+    let listed = idp.idp().clients();
+    let find = |id: &str| {
+        listed
+            .iter()
+            .find(|c| c["client_id"] == id)
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        find("listed")["token_endpoint_auth_method"],
+        "client_secret_post"
+    );
+    assert_eq!(
+        find("listed")["token_endpoint_auth_methods"],
+        json!(["client_secret_basic", "client_secret_post"])
+    );
+    assert_eq!(
+        find("either")["token_endpoint_auth_methods"],
+        json!(["client_secret_basic", "client_secret_post"])
+    );
+    assert!(find("strict").get("token_endpoint_auth_methods").is_none());
+    idp.shutdown().await;
+
+    // GitHub takes the secret either way, whatever a client was configured with.
+    let github = start(AuthzSettings {
+        persona: mock_idp::Persona::Github,
+        clients,
+        ..AuthzSettings::default()
+    })
+    .await;
+    for (id, method) in [("strict", Basic), ("strict-list", Post)] {
+        let reply = client_credentials(&github, id, method).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{id} by {method}: {}",
+            reply.text()
+        );
+    }
+    github.shutdown().await;
+
+    // Contradictory configurations are refused when the IdP starts.
+    for bad in [
+        secret_client("both", Some(Post), Some(vec![Post])),
+        secret_client("empty", None, Some(Vec::new())),
+        secret_client("mixed", None, Some(vec![AuthMethod::None, Post])),
+    ] {
+        let started = MockIdp::start(IdpConfig {
+            authz: AuthzSettings {
+                clients: vec![bad.clone()],
+                ..AuthzSettings::default()
+            },
+            ..IdpConfig::default()
+        })
+        .await;
+        assert!(started.is_err(), "{bad:?}");
+    }
 }

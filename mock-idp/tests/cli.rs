@@ -88,3 +88,159 @@ fn init_prints_a_config_that_the_binary_accepts() {
     let _ = child.wait();
     assert_eq!(status.ok(), Some(200));
 }
+
+/// Runs the binary until its ready line and returns it with the child, or the exit status and
+/// stderr when it refuses to start.
+fn start_bin(args: &[&str]) -> Result<(std::process::Child, serde_json::Value), (i32, String)> {
+    let mut child = bin()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut first = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("read stdout");
+    match first.strip_prefix("mock-idp ready ") {
+        Some(json) => Ok((child, serde_json::from_str(json).expect("ready JSON"))),
+        None => {
+            let out = child.wait_with_output().expect("exit");
+            Err((
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            ))
+        }
+    }
+}
+
+/// The container story: bound to every address and published as another name, the IdP refuses to
+/// start without a control token; with one, its metadata and tokens carry the public issuer, and
+/// its control API answers only requests that carry the token (and name the IdP, by either name).
+#[test]
+fn a_container_idp_names_itself_by_its_issuer_and_guards_its_control_api() {
+    const ISSUER: &str = "http://idp.example.test:9400";
+    const TOKEN: &str = "container-control-token";
+    let base = ["--host", "0.0.0.0", "--port", "0", "--ephemeral"];
+    let args = |more: &[&'static str]| [&base[..], &["--issuer", ISSUER], more].concat();
+
+    for refused in [args(&["--allow-non-loopback"]), args(&[])] {
+        let (code, stderr) = start_bin(&refused).expect_err("refused");
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains("--control-token"), "{stderr}");
+        assert!(stderr.contains("MOCK_IDP_CONTROL_TOKEN"), "{stderr}");
+    }
+
+    // The switch and the token from the environment, as a container passes them.
+    let (mut child, ready) = start_with_env(&args(&[]), TOKEN);
+    assert_eq!(ready["issuer"], ISSUER);
+    assert_eq!(ready["token_endpoint"], format!("{ISSUER}/token"));
+    assert_eq!(ready["control_token_required"], true);
+    let port = ready["listening_on"]
+        .as_str()
+        .and_then(|a| a.rsplit_once(':'))
+        .and_then(|(_, p)| p.parse::<u16>().ok())
+        .expect("listening_on names the port");
+    let local = format!("http://127.0.0.1:{port}");
+
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let outcome = runtime.block_on(async {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(std::time::Duration::from_secs(20))
+            .build()
+            .expect("client");
+        let json =
+            |text: String| serde_json::from_str::<serde_json::Value>(&text).unwrap_or_default();
+        let metadata = json(
+            http.get(format!("{local}/.well-known/oauth-authorization-server"))
+                .send()
+                .await?
+                .text()
+                .await?,
+        );
+        assert_eq!(metadata["issuer"], ISSUER);
+        for endpoint in ["authorization_endpoint", "token_endpoint", "jwks_uri"] {
+            let url = metadata[endpoint].as_str().unwrap_or_default();
+            assert!(url.starts_with(&format!("{ISSUER}/")), "{endpoint}: {url}");
+        }
+        let issued = json(
+            http.post(format!("{local}/token"))
+                .basic_auth("conformance-client", Some("conformance-client-secret"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("grant_type=client_credentials")
+                .send()
+                .await?
+                .text()
+                .await?,
+        );
+        let token = issued["access_token"].as_str().unwrap_or_default();
+        let payload = token.split('.').nth(1).unwrap_or_default();
+        let claims: serde_json::Value = serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+                .unwrap_or_default(),
+        )
+        .unwrap_or_default();
+        assert_eq!(claims["iss"], ISSUER, "{issued}");
+
+        let info = format!("{local}/_control/info");
+        let without = http.get(&info).send().await?;
+        assert_eq!(without.status().as_u16(), 401);
+        let challenge = without
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(challenge.starts_with("Bearer "), "{challenge}");
+        let wrong = http.get(&info).bearer_auth("guess").send().await?;
+        assert_eq!(wrong.status().as_u16(), 401);
+        let right = http.get(&info).bearer_auth(TOKEN).send().await?;
+        assert_eq!(right.status().as_u16(), 200);
+        let body = json(right.text().await?);
+        assert_eq!(body["issuer"], ISSUER);
+        // Addressed by its public name (as through a port mapping or a proxy): answered too.
+        let by_name = http
+            .get(&info)
+            .bearer_auth(TOKEN)
+            .header("host", "idp.example.test:9400")
+            .send()
+            .await?;
+        assert_eq!(by_name.status().as_u16(), 200);
+        let rebound = http
+            .get(&info)
+            .bearer_auth(TOKEN)
+            .header("host", "rebind.evil.example:9400")
+            .send()
+            .await?;
+        assert_eq!(rebound.status().as_u16(), 421);
+        Ok::<_, reqwest::Error>(())
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    outcome.expect("HTTP exchanges");
+}
+
+fn start_with_env(args: &[&str], token: &str) -> (std::process::Child, serde_json::Value) {
+    let mut child = bin()
+        .args(args)
+        .env("MOCK_IDP_ALLOW_NON_LOOPBACK", "1")
+        .env("MOCK_IDP_CONTROL_TOKEN", token)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("ready line");
+    // The rest of the output is drained, so the server never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    let ready = serde_json::from_str(
+        first
+            .strip_prefix("mock-idp ready ")
+            .unwrap_or_else(|| panic!("ready line: {first:?}")),
+    )
+    .expect("JSON");
+    (child, ready)
+}

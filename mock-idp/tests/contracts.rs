@@ -24,6 +24,8 @@ const FIELDS: &[&str] = &[
     "authz",
     "issuers",
     "limits",
+    "issuer",
+    "control_token",
 ];
 
 #[test]
@@ -39,6 +41,8 @@ fn the_idp_config_block_names_every_field() {
         authz: AuthzSettings { .. },
         issuers: _,
         limits: _,
+        issuer: _,
+        control_token: _,
     } = IdpConfig::default();
     let text = contracts();
     let block = text

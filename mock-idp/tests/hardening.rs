@@ -568,6 +568,33 @@ async fn the_control_api_refuses_cross_origin_use() {
         token_preflight.header(header::ACCESS_CONTROL_ALLOW_ORIGIN),
         "*"
     );
+    assert_eq!(
+        token_preflight.header(header::ACCESS_CONTROL_ALLOW_HEADERS),
+        "",
+        "nothing asked, nothing allowed"
+    );
+    // Whatever headers a browser-based client asks to send are allowed, on every protocol
+    // endpoint, and caches are told the answer depends on them.
+    for url in [idp.token_endpoint(), format!("{}/jwks", idp.issuer())] {
+        let asked = send(
+            http()
+                .request(reqwest::Method::OPTIONS, &url)
+                .header(header::ORIGIN, "https://app.example")
+                .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+                .header(
+                    header::ACCESS_CONTROL_REQUEST_HEADERS,
+                    "authorization,dpop,x-request-id",
+                ),
+        )
+        .await;
+        assert_eq!(asked.status, StatusCode::NO_CONTENT, "{url}");
+        assert_eq!(
+            asked.header(header::ACCESS_CONTROL_ALLOW_HEADERS),
+            "authorization,dpop,x-request-id",
+            "{url}"
+        );
+        assert_eq!(asked.header(header::VARY), "Access-Control-Request-Headers");
+    }
     idp.shutdown().await;
 }
 
@@ -602,6 +629,7 @@ async fn a_nested_issuers_control_api_is_guarded_too() {
     let idp = MockIdp::start(IdpConfig {
         issuers: vec![mock_idp::config::IssuerConfig {
             name: "second".into(),
+            issuer: None,
             audience: None,
             authz: mock_idp::AuthzSettings::default(),
         }],
@@ -631,5 +659,157 @@ async fn a_nested_issuers_control_api_is_guarded_too() {
     )
     .await;
     assert_eq!(jwks.header(header::ACCESS_CONTROL_ALLOW_ORIGIN), "*");
+    idp.shutdown().await;
+}
+
+/// With a control token, every control request of every issuer needs it as a bearer token (401
+/// with a Bearer challenge otherwise); the protocol endpoints do not. Listening beyond loopback
+/// without one is refused before anything is bound.
+#[tokio::test]
+async fn a_control_token_guards_every_issuers_control_api() {
+    let refused = MockIdp::start(IdpConfig {
+        addr: "0.0.0.0:0".parse().expect("addr"),
+        ..IdpConfig::default()
+    })
+    .await
+    .expect_err("no control token beyond loopback");
+    assert!(
+        matches!(refused, mock_idp::IdpError::ControlTokenRequired { .. }),
+        "{refused}"
+    );
+    assert!(refused.to_string().contains("--control-token"), "{refused}");
+
+    let idp = MockIdp::start(IdpConfig {
+        control_token: Some("s3cret".into()),
+        issuers: vec![mock_idp::config::IssuerConfig {
+            name: "second".into(),
+            issuer: None,
+            audience: None,
+            authz: mock_idp::AuthzSettings::default(),
+        }],
+        ..IdpConfig::default()
+    })
+    .await
+    .expect("IdP starts");
+    for control in [
+        idp.control_url(),
+        format!("{}/second/_control", idp.issuer()),
+    ] {
+        let info = format!("{control}/info");
+        let without = send(http().get(&info)).await;
+        assert_eq!(without.status, StatusCode::UNAUTHORIZED, "{info}");
+        assert_eq!(without.json()["error"], "invalid_token");
+        assert!(
+            without
+                .header(header::WWW_AUTHENTICATE)
+                .starts_with("Bearer "),
+            "{}",
+            without.header(header::WWW_AUTHENTICATE)
+        );
+        for wrong in ["s3cre", "s3cret2", "S3CRET", ""] {
+            let reply = send(http().get(&info).bearer_auth(wrong)).await;
+            assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{wrong:?}");
+        }
+        let basic = send(http().get(&info).basic_auth("s3cret", Some("s3cret"))).await;
+        assert_eq!(basic.status, StatusCode::UNAUTHORIZED);
+        let ok = send(http().get(&info).bearer_auth("s3cret")).await;
+        assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
+        // The other guards still come first: a web page gets 403 even with the token.
+        let cross = send(
+            http()
+                .get(&info)
+                .bearer_auth("s3cret")
+                .header(header::ORIGIN, "https://evil.example"),
+        )
+        .await;
+        assert_eq!(cross.status, StatusCode::FORBIDDEN);
+    }
+    let minted = send(
+        http()
+            .post(format!("{}/mint", idp.control_url()))
+            .bearer_auth("s3cret")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body("{}"),
+    )
+    .await;
+    assert_eq!(minted.status, StatusCode::OK, "{}", minted.text());
+    // The protocol endpoints answer without it.
+    let jwks = send(http().get(format!("{}/jwks", idp.issuer()))).await;
+    assert_eq!(jwks.status, StatusCode::OK);
+    idp.shutdown().await;
+}
+
+/// A configured public issuer names every URL, while the server is reached at its bound address;
+/// an extra issuer's public URL is the root's plus its name unless it has its own.
+#[tokio::test]
+async fn public_issuer_urls_name_the_metadata_and_tokens() {
+    let idp = MockIdp::start(IdpConfig {
+        issuer: Some("https://idp.example.test/".into()),
+        issuers: vec![
+            mock_idp::config::IssuerConfig {
+                name: "second".into(),
+                issuer: None,
+                audience: None,
+                authz: mock_idp::AuthzSettings::default(),
+            },
+            mock_idp::config::IssuerConfig {
+                name: "third".into(),
+                issuer: Some("https://third.example.test".into()),
+                audience: None,
+                authz: mock_idp::AuthzSettings::default(),
+            },
+        ],
+        ..IdpConfig::default()
+    })
+    .await
+    .expect("IdP starts");
+    assert_eq!(idp.issuer(), "https://idp.example.test");
+    assert_eq!(idp.token_endpoint(), "https://idp.example.test/token");
+    let local = format!("http://{}", idp.addr());
+    for (path, issuer) in [
+        ("", "https://idp.example.test"),
+        ("/second", "https://idp.example.test/second"),
+        ("/third", "https://third.example.test"),
+    ] {
+        let metadata =
+            send(http().get(format!("{local}{path}/.well-known/openid-configuration"))).await;
+        assert_eq!(metadata.status, StatusCode::OK, "{path}");
+        let doc = metadata.json();
+        assert_eq!(doc["issuer"], issuer);
+        assert_eq!(doc["token_endpoint"], format!("{issuer}/token"));
+        let minted = send(
+            http()
+                .post(format!("{local}{path}/_control/mint"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body("{}"),
+        )
+        .await;
+        assert_eq!(minted.status, StatusCode::OK, "{}", minted.text());
+        assert_eq!(minted.json()["claims"]["iss"], issuer);
+    }
+    // Behind a TLS-terminating proxy the control API is addressed by the public name.
+    let by_name = send(
+        http()
+            .get(format!("{local}/_control/info"))
+            .header(header::HOST, "idp.example.test"),
+    )
+    .await;
+    assert_eq!(by_name.status, StatusCode::OK, "{}", by_name.text());
+    let third = send(
+        http()
+            .get(format!("{local}/third/_control/info"))
+            .header(header::HOST, "third.example.test"),
+    )
+    .await;
+    assert_eq!(third.status, StatusCode::OK, "{}", third.text());
+    assert!(
+        MockIdp::start(IdpConfig {
+            issuer: Some("idp.example.test".into()),
+            ..IdpConfig::default()
+        })
+        .await
+        .is_err(),
+        "an issuer that is not a URL"
+    );
     idp.shutdown().await;
 }

@@ -71,6 +71,8 @@ pub enum Rejection {
     },
     /// The token is not valid (RFC 6750 §3.1 `invalid_token`).
     InvalidToken(String),
+    /// A DPoP proof is missing or wrong, or does not bind the token (RFC 9449 §7.1).
+    InvalidDpopProof(String),
     /// The token is valid but lacks a scope the operation needs.
     InsufficientScope {
         /// For `error_description`.
@@ -185,7 +187,8 @@ pub async fn require_bearer(
     let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
         return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
     };
-    let operation = Operation::read(&parts.headers, &bytes);
+    let mut operation = Operation::read(&parts.headers, &bytes);
+    operation.http_method = parts.method.as_str().to_owned();
     // header-mismatch-accepted and header-routed-auth: the headers are made to agree with the
     // body, so rmcp serves what the body asks whatever the headers said.
     if matches!(
@@ -308,16 +311,32 @@ impl AuthState {
         uri: &Uri,
         operation: &Operation,
     ) -> Result<AuthInfo, Rejection> {
-        let token = match bearer_token(headers, self.variant)? {
+        // The dpop variants: a DPoP-scheme token comes with a proof, checked before the token.
+        let dpop = self.variant.speaks_dpop();
+        let dpop_key = match headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::dpop::dpop_token)
+        {
+            Some(token) if dpop => Some((
+                token.to_owned(),
+                self.check_dpop_proof(headers, token, operation)?,
+            )),
+            _ => None,
+        };
+        let token = match dpop_key.as_ref().map(|(t, _)| t.clone()) {
             Some(token) => token,
-            // accepts-query-token: without an Authorization header, the access_token query
-            // parameter is used, which RFC 9700 §2.1 and the MCP spec forbid.
-            None if self.variant == Variant::AcceptsQueryToken
-                && !headers.contains_key(AUTHORIZATION) =>
-            {
-                query_token(uri).ok_or(Rejection::NoCredentials)?
-            }
-            None => return Err(Rejection::NoCredentials),
+            None => match bearer_token(headers, self.variant)? {
+                Some(token) => token,
+                // accepts-query-token: without an Authorization header, the access_token query
+                // parameter is used, which RFC 9700 §2.1 and the MCP spec forbid.
+                None if self.variant == Variant::AcceptsQueryToken
+                    && !headers.contains_key(AUTHORIZATION) =>
+                {
+                    query_token(uri).ok_or(Rejection::NoCredentials)?
+                }
+                None => return Err(Rejection::NoCredentials),
+            },
         };
         let own = match &self.verifier {
             Verifier::Jwt(jwks) => self.validate_jwt(&token, jwks, operation.modern).await,
@@ -367,6 +386,29 @@ impl AuthState {
                 "the upstream authorization behind the token was revoked".to_owned(),
             ));
         }
+        if dpop {
+            // RFC 9449 §7.1-7.2: a bound token only with a proof by its key, and a proof only for
+            // a bound token.
+            match (crate::dpop::token_jkt(&token), &dpop_key) {
+                (Some(jkt), Some((_, thumbprint))) if jkt == *thumbprint => {}
+                (Some(_), Some(_)) => {
+                    return Err(Rejection::InvalidDpopProof(
+                        "the DPoP proof is not signed by the key the token is bound to".to_owned(),
+                    ));
+                }
+                (Some(_), None) => {
+                    return Err(Rejection::InvalidToken(
+                        "a DPoP-bound token presented as a bearer token".to_owned(),
+                    ));
+                }
+                (None, Some(_)) => {
+                    return Err(Rejection::InvalidToken(
+                        "a token not bound to a key presented with the DPoP scheme".to_owned(),
+                    ));
+                }
+                (None, None) => {}
+            }
+        }
         // A fault that let the token through unexamined (introspection failing open, an inactive
         // answer believed) checks nothing else either.
         if info.verified_by.starts_with("nothing") {
@@ -381,6 +423,34 @@ impl AuthState {
         };
         self.require_scopes(&info.scopes, needed)?;
         Ok(info)
+    }
+
+    /// Checks the request's one DPoP proof for `token`; returns its key's thumbprint.
+    fn check_dpop_proof(
+        &self,
+        headers: &HeaderMap,
+        token: &str,
+        operation: &Operation,
+    ) -> Result<String, Rejection> {
+        let mut proofs = headers.get_all("dpop").iter();
+        let (Some(proof), None) = (proofs.next(), proofs.next()) else {
+            return Err(Rejection::InvalidDpopProof(
+                "exactly one DPoP header is required".to_owned(),
+            ));
+        };
+        let proof = proof
+            .to_str()
+            .map_err(|_| Rejection::InvalidDpopProof("the DPoP header is not text".to_owned()))?;
+        let cx = crate::dpop::ProofContext {
+            method: &operation.http_method,
+            url: &self.audience,
+            access_token: token,
+            now: now_secs(),
+        };
+        // dpop-proof-unchecked: the signature and the key are checked, what the proof says about
+        // the request is not.
+        crate::dpop::check_proof(proof, &cx, self.variant != Variant::DpopProofUnchecked)
+            .map_err(Rejection::InvalidDpopProof)
     }
 
     /// The proxy faults: asks the upstream whether it issued `token` for this audience.
@@ -734,8 +804,23 @@ impl AuthState {
         }
     }
 
-    /// The HTTP answer for a refused request.
+    /// The HTTP answer for a refused request. The dpop variants add a `DPoP` challenge to every
+    /// 401 (RFC 9449 §7.1), beside the Bearer one.
     pub fn reject(&self, rejection: &Rejection) -> Response {
+        let mut response = self.refusal(rejection);
+        if self.variant.speaks_dpop()
+            && response.status() == StatusCode::UNAUTHORIZED
+            && !matches!(rejection, Rejection::InvalidDpopProof(_))
+        {
+            let value = format!("DPoP algs=\"{}\"", crate::dpop::ALGS.join(" "));
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                response.headers_mut().append(WWW_AUTHENTICATE, value);
+            }
+        }
+        response
+    }
+
+    fn refusal(&self, rejection: &Rejection) -> Response {
         match rejection {
             Rejection::NoCredentials => {
                 // error-without-credentials: RFC 6750 §3.1 says a request without credentials
@@ -773,6 +858,22 @@ impl AuthState {
                 )
             }
             Rejection::InvalidToken(description) => self.invalid_token_response(description),
+            Rejection::InvalidDpopProof(description) => {
+                let mut response = respond(
+                    StatusCode::UNAUTHORIZED,
+                    None,
+                    Some(("invalid_dpop_proof", description)),
+                );
+                let challenge = format!(
+                    "DPoP algs=\"{}\", error=\"invalid_dpop_proof\", error_description=\"{}\"",
+                    crate::dpop::ALGS.join(" "),
+                    sanitize(description)
+                );
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    response.headers_mut().insert(WWW_AUTHENTICATE, value);
+                }
+                response
+            }
             Rejection::InsufficientScope {
                 description,
                 needed,

@@ -12,6 +12,7 @@
 
 pub mod auth;
 pub mod challenge;
+pub mod dpop;
 pub mod http;
 pub mod introspection;
 pub mod jwks;

@@ -39,6 +39,8 @@ pub struct Operation {
     /// The request is of the stateless 2026-07-28 wire: its `MCP-Protocol-Version` header or its
     /// `_meta` names that version.
     pub modern: bool,
+    /// The HTTP method (a DPoP proof names it).
+    pub http_method: String,
 }
 
 impl Operation {
@@ -63,6 +65,7 @@ impl Operation {
                 .map(str::to_owned),
             modern: meta_version == Some(MODERN_VERSION)
                 || header_version.as_deref() == Some(MODERN_VERSION),
+            http_method: String::new(),
         }
     }
 

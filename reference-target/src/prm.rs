@@ -71,6 +71,9 @@ pub fn document(variant: Variant, resource: &str, issuer: &str) -> Value {
         "bearer_methods_supported": bearer_methods,
         "resource_name": RESOURCE_NAME,
     });
+    if variant.speaks_dpop() {
+        document["dpop_signing_alg_values_supported"] = json!(crate::dpop::ALGS);
+    }
     // prm-http-jwks-uri: RFC 9728 §2 requires the https scheme for jwks_uri, and MCP every URL
     // of a remote server (Communication Security); this one is plain http on a public name.
     if variant == Variant::PrmHttpJwksUri {

@@ -182,6 +182,10 @@ variants! {
         "Builds the resource_metadata URL and the metadata resource from the X-Forwarded-Host header of the request.";
     PrmHttpJwksUri = "prm-http-jwks-uri" =>
         "Advertises a jwks_uri over plain http on a host that is not loopback in its protected-resource metadata.";
+    Dpop = "dpop" =>
+        "Implements every rule and also accepts DPoP-bound tokens (RFC 9449) with a proof, advertising ES256 proofs in its metadata.";
+    DpopProofUnchecked = "dpop-proof-unchecked" =>
+        "Accepts DPoP-bound tokens whose proof is signed by the bound key, without checking what the proof says about the request (htm, htu, iat, ath).";
     JwksRefetchUnbounded = "jwks-refetch-unbounded" =>
         "Fetches the JWKS again for every token with an unknown key id, without any limit.";
     IntrospectRejectsArrayAud = "introspect-rejects-array-aud" =>
@@ -204,6 +208,14 @@ variants! {
         "Is its own authorization server, which accepts authorization requests without a PKCE code_challenge.";
     AsPkcePlainAccepted = "as-pkce-plain-accepted", defect PkcePlainAccepted =>
         "Is its own authorization server, which accepts the plain PKCE method.";
+    AsPkceAbsentMethodS256 = "as-pkce-absent-method-s256", defect PkceAbsentMethodS256 =>
+        "Is its own authorization server, which takes a code_challenge sent without code_challenge_method as S256 (absent means plain).";
+    AsBasicNeedsBodyClientId = "as-basic-needs-body-client-id", defect BasicNeedsBodyClientId =>
+        "Is its own authorization server, which authenticates a client_secret_basic client only when client_id is also in the body.";
+    AsClientSecretPostIgnored = "as-client-secret-post-ignored", defect ClientSecretPostIgnored =>
+        "Is its own authorization server, which advertises client_secret_post but never reads a secret from the body.";
+    AsNoScopeDefault = "as-no-scope-default", defect NoScopeDefault =>
+        "Is its own authorization server, which grants an empty scope to a request without scope from a client that registered none.";
     AsPkceVerifierUnchecked = "as-pkce-verifier-unchecked", defect PkceVerifierUnchecked =>
         "Is its own authorization server, which does not check the PKCE code_verifier at the token endpoint.";
     AsNoStateEcho = "as-no-state-echo", defect NoStateEcho =>
@@ -347,10 +359,16 @@ impl Variant {
                 | Variant::Introspection
                 | Variant::ModernOnly
                 | Variant::LegacyOnly
+                | Variant::Dpop
                 | Variant::AsConformant
                 | Variant::AsConsentPage
                 | Variant::AsProxy
         )
+    }
+
+    /// Whether the target accepts DPoP-bound tokens.
+    pub fn speaks_dpop(self) -> bool {
+        matches!(self, Variant::Dpop | Variant::DpopProofUnchecked)
     }
 
     /// Whether the target is its own authorization server (the mock IdP's, mounted at its origin).

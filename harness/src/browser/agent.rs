@@ -2,28 +2,35 @@
 //! and the authorization server redirecting back to the client's loopback redirect URI.
 //!
 //! It follows redirects one hop at a time through [`crate::target`] (so every hop is bounded and
-//! recorded), keeps cookies per host, and answers login and consent pages by submitting their
-//! form with the hidden fields (CSRF tokens, transaction ids) a browser would send. It only
-//! visits the origins it is told about (the target, its authorization servers, the mock IdP):
-//! a redirect anywhere else ends the walk and is reported, never followed.
+//! recorded), keeps cookies as RFC 6265 says (a `cookie_store` jar: domain, path, expiry,
+//! `Max-Age`, `Secure` and `HttpOnly`; like a browser's, it does not tell ports apart, so the
+//! cookies of 127.0.0.1 go to every port of it), and answers login and consent pages by
+//! submitting their form with the hidden fields (CSRF tokens, transaction ids) a browser would
+//! send, a login form filled with the test account ([`crate::browser::login`]). It only visits
+//! the origins it is told about (the target, its authorization servers, the mock IdP): a
+//! redirect anywhere else ends the walk and is reported, never followed.
 
+use cookie_store::CookieStore;
 use serde_json::Value;
 
 use crate::browser::html::{self, Decision, Form};
+use crate::browser::login::{self, LoginAccount};
 use crate::target::{Exchange, Request, TargetClient};
 use crate::urls::{authority_of, origin_of};
 
 /// The most redirects and pages one authorization may take.
 const MAX_HOPS: usize = 25;
-/// The most forms one authorization submits (login, consent, an upstream's consent).
-const MAX_FORMS: usize = 4;
+/// The most forms one authorization submits: a login in two steps, a consent page, and the same
+/// again at a proxy's upstream.
+const MAX_FORMS: usize = 6;
 
-/// A cookie the agent holds.
+/// A cookie a walk was given: one `Set-Cookie` header.
 #[derive(Debug, Clone)]
 pub struct Cookie {
     pub name: String,
     pub value: String,
-    /// `host:port` the cookie came from (loopback targets share a host but not a port).
+    /// `host:port` of the server that set it. The jar sends it to every port of the host, as a
+    /// browser does; this only says whose cookie it is.
     pub authority: String,
     /// The `Set-Cookie` header as received, for judging its attributes.
     pub raw: String,
@@ -155,6 +162,8 @@ pub struct Walk<'a> {
     pub intercept_return_from: Option<String>,
     /// Untick this scope on a consent form that offers scope checkboxes (a user granting less).
     pub untick_scope: Option<String>,
+    /// The test account login forms are filled with.
+    pub login: &'a LoginAccount,
 }
 
 /// The browser state shared by the walks of one run (cookies persist, as in a browser). It sends
@@ -162,7 +171,7 @@ pub struct Walk<'a> {
 #[derive(Debug)]
 pub struct UserAgent {
     target: TargetClient,
-    cookies: std::sync::Mutex<Vec<Cookie>>,
+    cookies: std::sync::Mutex<CookieStore>,
 }
 
 /// `scheme://host:port/path` of a URL: what a redirect must match, the query aside.
@@ -177,7 +186,7 @@ impl UserAgent {
     pub fn new(target: TargetClient) -> UserAgent {
         UserAgent {
             target,
-            cookies: std::sync::Mutex::new(Vec::new()),
+            cookies: std::sync::Mutex::new(CookieStore::default()),
         }
     }
 
@@ -194,17 +203,23 @@ impl UserAgent {
         }
     }
 
+    /// The `Cookie` header a browser sends to `url`: the unexpired cookies whose domain and path
+    /// match it (and that are not `Secure` on an insecure origin; loopback counts as secure, as in
+    /// browsers), longer paths first and then in the order they were made, as RFC 6265 §5.4
+    /// orders them (the jar keeps that order; the sort is stable).
     fn cookie_header(&self, url: &url::Url) -> Option<String> {
-        let authority = authority_of(url);
         let jar = self.cookies.lock().ok()?;
-        let pairs: Vec<String> = jar
+        let mut cookies = jar.matches(url);
+        cookies.sort_by_key(|c| std::cmp::Reverse(String::from(&c.path).len()));
+        let pairs: Vec<String> = cookies
             .iter()
-            .filter(|c| c.authority == authority)
-            .map(|c| format!("{}={}", c.name, c.value))
+            .map(|c| format!("{}={}", c.name(), c.value()))
             .collect();
         (!pairs.is_empty()).then(|| pairs.join("; "))
     }
 
+    /// Keeps the cookies an answer from `url` sets, as the jar's rules allow (a `Domain` the host
+    /// does not match, for one, is ignored), and returns every `Set-Cookie` it carried.
     fn store(&self, url: &url::Url, exchange: &Exchange) -> Vec<Cookie> {
         let Some(response) = exchange.response() else {
             return Vec::new();
@@ -215,30 +230,24 @@ impl UserAgent {
             return set;
         };
         for raw in response.header_values("set-cookie") {
-            let first = raw.split(';').next().unwrap_or("");
-            let Some((name, value)) = first.split_once('=') else {
+            let Ok(parsed) = cookie::Cookie::parse(raw.to_string()) else {
                 continue;
             };
-            let name = name.trim().to_string();
-            let value = value.trim().to_string();
-            let expired = raw.to_ascii_lowercase().contains("max-age=0");
-            jar.retain(|c| !(c.name == name && c.authority == authority));
-            let cookie = Cookie {
-                name,
-                value,
+            set.push(Cookie {
+                name: parsed.name().to_string(),
+                value: parsed.value().to_string(),
                 authority: authority.clone(),
                 raw: raw.to_string(),
-            };
-            set.push(cookie.clone());
-            if !expired {
-                jar.push(cookie);
-            }
+            });
+            // A refused cookie (a foreign Domain, an expired one that replaces nothing) is what a
+            // browser ignores too; `cookies_set` still shows it was sent.
+            let _ = jar.insert_raw(&parsed, url);
         }
         set
     }
 
-    /// Sends one request as this browser (its cookies for the URL's host and port attached) and
-    /// keeps the cookies the answer sets.
+    /// Sends one request as this browser (its cookies for the URL attached) and keeps the cookies
+    /// the answer sets.
     pub async fn send(&self, request: Request) -> Exchange {
         let Ok(url) = url::Url::parse(&request.url) else {
             return self.target.send(request).await;
@@ -258,6 +267,13 @@ impl UserAgent {
         let mut pages = Vec::new();
         let mut cookies_set = Vec::new();
         let mut forms_sent = 0;
+        // Consent forms submitted so far (login forms aside): the forgery replaces the first.
+        let mut consents_sent = 0;
+        // The next request is that first consent form's submission, sent as a forgery.
+        let mut forge_next = false;
+        // The last login form submitted (see `login_key`): the same form again means the
+        // account was refused.
+        let mut last_login: Option<String> = None;
         let mut untick_done = false;
         let redirect_target = url::Url::parse(walk.redirect_uri)
             .ok()
@@ -278,8 +294,7 @@ impl UserAgent {
                 };
             };
             let mut request = next.clone();
-            let forging =
-                walk.forge_form && forms_sent == 1 && request.method == reqwest::Method::POST;
+            let forging = std::mem::take(&mut forge_next);
             if !forging && let Some(cookies) = self.cookie_header(&url) {
                 request = request.header("cookie", cookies);
             }
@@ -360,15 +375,7 @@ impl UserAgent {
             }
             let text = page.text;
             let forms = page.forms;
-            let chosen = forms
-                .iter()
-                .find(|f| f.button_for(walk.decision).is_some())
-                .or_else(|| {
-                    forms
-                        .iter()
-                        .find(|f| f.buttons.is_empty() && walk.decision == Decision::Approve)
-                });
-            let Some(form) = chosen.cloned() else {
+            let Some((form, button)) = choose(&forms, walk.decision) else {
                 break AuthorizeEnd::Stopped {
                     status: Some(response.status),
                     why: if forms.is_empty() {
@@ -384,6 +391,30 @@ impl UserAgent {
                     },
                 };
             };
+            let is_login = form.is_login();
+            if is_login {
+                let key = login_key(&url, form);
+                if last_login.as_ref() == Some(&key) {
+                    break AuthorizeEnd::Stopped {
+                        status: Some(response.status),
+                        why: format!(
+                            "the login page came back after the test account was submitted (is the account right?): {}",
+                            condense(&text)
+                        ),
+                    };
+                }
+                last_login = Some(key);
+            }
+            // Named fields are set in every form, so a choice on a consent page can be given too.
+            let filled = match login::fill(form, walk.login) {
+                Ok(filled) => filled,
+                Err(why) => {
+                    break AuthorizeEnd::Stopped {
+                        status: Some(response.status),
+                        why,
+                    };
+                }
+            };
             if forms_sent >= MAX_FORMS {
                 break AuthorizeEnd::Stopped {
                     status: Some(response.status),
@@ -391,6 +422,10 @@ impl UserAgent {
                 };
             }
             forms_sent += 1;
+            let forge = walk.forge_form && !is_login && consents_sent == 0;
+            if !is_login {
+                consents_sent += 1;
+            }
             pages.push(Page {
                 hop: hops.len() - 1,
                 url: url.to_string(),
@@ -411,7 +446,7 @@ impl UserAgent {
                     url: action.to_string(),
                 };
             }
-            let mut pairs = form.submission(form.button_for(walk.decision));
+            let mut pairs = filled.submission(button);
             if let Some(scope) = &walk.untick_scope {
                 let before = pairs.len();
                 pairs.retain(|(n, v)| !(n.to_ascii_lowercase().contains("scope") && v == scope));
@@ -419,7 +454,7 @@ impl UserAgent {
                     untick_done = true;
                 }
             }
-            if walk.forge_form && forms_sent == 1 {
+            if forge {
                 for (name, value) in &mut pairs {
                     let n = name.to_ascii_lowercase();
                     if n.contains("csrf")
@@ -434,6 +469,7 @@ impl UserAgent {
             let encoded = url::form_urlencoded::Serializer::new(String::new())
                 .extend_pairs(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())))
                 .finish();
+            forge_next = forge && form.method == "post";
             next = if form.method == "post" {
                 let mut r = Request::new(reqwest::Method::POST, action.to_string())
                     .header("content-type", "application/x-www-form-urlencoded")
@@ -455,6 +491,44 @@ impl UserAgent {
             unticked: untick_done,
         }
     }
+}
+
+/// The form a person makes `decision` with on a page, and the button they press. A login form
+/// comes first (nobody decides anything before logging in) and is submitted with its button to
+/// go on, unless it is also the consent form and offers the decision itself; otherwise the form
+/// with a button for the decision, or, to approve, a form without buttons (submitted with Enter).
+fn choose(forms: &[Form], decision: Decision) -> Option<(&Form, Option<&html::Button>)> {
+    if let Some(form) = forms.iter().find(|f| f.is_login()) {
+        let refuses = form
+            .button_for(Decision::Deny)
+            .filter(|b| !b.is_cancel_only());
+        let button = match decision {
+            Decision::Deny if refuses.is_some() => refuses,
+            _ => form.button_for(Decision::Approve),
+        };
+        if button.is_some() || form.buttons.is_empty() {
+            return Some((form, button));
+        }
+    }
+    if let Some(form) = forms.iter().find(|f| f.button_for(decision).is_some()) {
+        return Some((form, form.button_for(decision)));
+    }
+    forms
+        .iter()
+        .find(|f| f.buttons.is_empty() && decision == Decision::Approve)
+        .map(|f| (f, None))
+}
+
+/// What tells one login form from another: where it is sent (without the query, which often
+/// carries a fresh transaction) and the inputs it asks a person to type in. A page that answers a
+/// login with the same form again has refused the account.
+fn login_key(page: &url::Url, form: &Form) -> String {
+    let action = page
+        .join(&form.action)
+        .map(|a| without_query(&a))
+        .unwrap_or_default();
+    let inputs: Vec<&str> = form.inputs.iter().map(|i| form.name_of(i)).collect();
+    format!("{action} {}", inputs.join(","))
 }
 
 /// A parameter value for a one-line message: whitespace collapsed, at most 120 characters.
@@ -484,5 +558,61 @@ fn short_reason(content_type: &str, body: &str) -> String {
         "an empty body".to_string()
     } else {
         cut
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::browser::html::forms;
+
+    fn chosen(page: &str, decision: Decision) -> (String, Option<String>) {
+        let forms = forms(page);
+        let (form, button) = choose(&forms, decision).expect("a form");
+        (form.action.clone(), button.map(|b| b.value.clone()))
+    }
+
+    #[test]
+    fn a_login_form_comes_first_and_is_submitted_to_go_on() {
+        let page = r#"<form action="/sso/github"><button name="via" value="github">Sign in with GitHub</button></form>
+            <form action="/login" method="post"><input name="username"><input type="password" name="password">
+            <button name="do" value="login">Sign in</button><button name="do" value="cancel">Cancel</button></form>"#;
+        assert_eq!(
+            chosen(page, Decision::Approve),
+            ("/login".to_string(), Some("login".to_string()))
+        );
+        // Denying consent starts with logging in: "Cancel" leaves the login, it refuses nothing.
+        assert_eq!(
+            chosen(page, Decision::Deny),
+            ("/login".to_string(), Some("login".to_string()))
+        );
+    }
+
+    #[test]
+    fn a_login_form_that_is_also_the_consent_form_takes_the_decision() {
+        let page = r#"<form action="/authorize" method="post"><input name="email" type="email">
+            <input type="password" name="password">
+            <button name="consent" value="allow">Allow</button><button name="consent" value="deny">Deny</button></form>"#;
+        assert_eq!(
+            chosen(page, Decision::Deny),
+            ("/authorize".to_string(), Some("deny".to_string()))
+        );
+        assert_eq!(
+            chosen(page, Decision::Approve),
+            ("/authorize".to_string(), Some("allow".to_string()))
+        );
+    }
+
+    #[test]
+    fn a_login_key_ignores_the_query_and_tells_steps_apart() {
+        let page = url::Url::parse("http://127.0.0.1:1/login?tx=1").expect("url");
+        let step = |html: &str| forms(html).remove(0);
+        let first = step(r#"<form action="/login?tx=1"><input name="username"></form>"#);
+        let again = step(r#"<form action="/login?tx=2"><input name="username"></form>"#);
+        let second = step(
+            r#"<form action="/login?tx=2"><input name="username" readonly><input type="password" name="password"></form>"#,
+        );
+        assert_eq!(login_key(&page, &first), login_key(&page, &again));
+        assert_ne!(login_key(&page, &first), login_key(&page, &second));
     }
 }

@@ -1,7 +1,8 @@
 //! Reading login and consent pages as a browser does: each form's action, method, the fields a
 //! submission carries (hidden and text inputs, checked boxes and radios, selected options,
-//! textareas, controls tied to a form by `form="id"`) and its submit buttons, and the text a
-//! person sees.
+//! textareas, controls tied to a form by `form="id"`), the ones a person types into (which a
+//! test account fills: [`Form::username_input`], [`Form::password_inputs`]) and its submit
+//! buttons, and the text a person sees.
 //!
 //! The page is read with a WHATWG HTML tokenizer (`html5gum`), so comments, `<script>`, `<style>`
 //! and `<template>` contents are never mistaken for forms, every character reference is decoded,
@@ -19,8 +20,48 @@ pub struct Form {
     pub method: String,
     /// Fields a submission carries without a button: hidden, text, checked boxes and radios.
     pub fields: Vec<(String, String)>,
+    /// Which of `fields` a person types into (text-like inputs, passwords, textareas).
+    pub inputs: Vec<Input>,
     /// Submit buttons: name (may be empty), value, and visible label.
     pub buttons: Vec<Button>,
+}
+
+/// A control a person types into: a text-like `<input>` (text, email, password, and every type
+/// a browser shows as a text box) or a `<textarea>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Input {
+    /// Its place in [`Form::fields`].
+    pub field: usize,
+    /// The `type` attribute in lower case (`text` when absent), or `textarea`.
+    pub kind: String,
+    /// What the page says it is for, in lower case: its name, id, `autocomplete`, `placeholder`
+    /// and `aria-label`.
+    pub hints: String,
+    /// `readonly`: shown with a value nobody can change (a username echoed on a password page).
+    pub readonly: bool,
+}
+
+impl Input {
+    /// Whether it takes a username, an e-mail address or a login name: an e-mail input, or one
+    /// whose name, id, autocomplete hint, placeholder or label says so (`username`, `j_username`,
+    /// `login`, `loginfmt`, `identifier`, `email`, `autocomplete="username"`, ...).
+    pub fn takes_username(&self) -> bool {
+        if self.kind == "password" || self.kind == "textarea" {
+            return false;
+        }
+        self.kind == "email"
+            || [
+                "user",
+                "mail",
+                "login",
+                "account",
+                "identifier",
+                "principal",
+                "uid",
+            ]
+            .iter()
+            .any(|w| self.hints.contains(w))
+    }
 }
 
 /// A submit control of a form.
@@ -50,6 +91,16 @@ impl Button {
             .any(|k| w.contains(k))
     }
 
+    /// Whether it says no only by cancelling ("Cancel", "Back to the app"): on a login form that
+    /// leaves the login, not a refusal of consent.
+    pub fn is_cancel_only(&self) -> bool {
+        let w = self.words();
+        w.contains("cancel")
+            && !["deny", "reject", "decline", "refuse"]
+                .iter()
+                .any(|k| w.contains(k))
+    }
+
     fn says_yes(&self) -> bool {
         let w = self.words();
         [
@@ -66,6 +117,10 @@ impl Button {
             "sign in",
             "login",
             "log in",
+            // The first page of a login that asks for the password next.
+            "next",
+            "proceed",
+            "submit",
         ]
         .iter()
         .any(|k| w.contains(k))
@@ -97,6 +152,32 @@ impl Form {
             pairs.push((b.name.clone(), b.value.clone()));
         }
         pairs
+    }
+
+    /// The password inputs.
+    pub fn password_inputs(&self) -> impl Iterator<Item = &Input> {
+        self.inputs.iter().filter(|i| i.kind == "password")
+    }
+
+    /// The input a username or e-mail address goes in, if the form has one a person can type in.
+    pub fn username_input(&self) -> Option<&Input> {
+        self.inputs
+            .iter()
+            .find(|i| !i.readonly && i.takes_username())
+    }
+
+    /// Whether the form logs a person in: it asks for a password, or for a username (the first
+    /// page of a login that asks for the password next).
+    pub fn is_login(&self) -> bool {
+        self.password_inputs().next().is_some() || self.username_input().is_some()
+    }
+
+    /// The name of the field an input fills.
+    pub fn name_of(&self, input: &Input) -> &str {
+        self.fields
+            .get(input.field)
+            .map(|(n, _)| n.as_str())
+            .unwrap_or_default()
     }
 
     /// The value of a field, by name.
@@ -144,9 +225,29 @@ enum Owner {
 /// A control met in the page, in document order (the order a submission lists them in).
 #[derive(Debug, Clone)]
 enum Control {
-    Field(String, String),
+    /// Name, value, and what a person types into it, if they do.
+    Field(String, String, Option<Input>),
     Button(Button),
 }
+
+/// Input types that are not text boxes: a test account never types into them.
+const NOT_TYPED: &[&str] = &[
+    "hidden",
+    "checkbox",
+    "radio",
+    "submit",
+    "image",
+    "button",
+    "reset",
+    "file",
+    "color",
+    "date",
+    "datetime-local",
+    "month",
+    "week",
+    "time",
+    "range",
+];
 
 /// An open `<select>`: its options so far.
 struct Select {
@@ -195,7 +296,7 @@ impl Select {
         };
         values
             .into_iter()
-            .map(|v| Control::Field(self.name.clone(), v))
+            .map(|v| Control::Field(self.name.clone(), v, None))
             .collect()
     }
 }
@@ -220,7 +321,7 @@ pub fn read_page(html: &str) -> PageContent {
     let mut hidden_depth = 0usize; // inside <template>: inert, neither shown nor submitted
     let mut raw: Option<String> = None; // inside <script> or <style>: not shown
     let mut select: Option<Select> = None;
-    let mut textarea: Option<(Owner, String, bool, String)> = None;
+    let mut textarea: Option<(Owner, Input, String, bool, String)> = None;
     let mut button: Option<(Owner, Button, String)> = None;
     let mut refresh = None;
     for token in Tokenizer::new_with_emitter(html, emitter).flatten() {
@@ -275,12 +376,18 @@ pub fn read_page(html: &str) -> PageContent {
                                 label: value.clone().unwrap_or_default(),
                                 value: value.unwrap_or_default(),
                             })),
-                            "checkbox" | "radio" if has("checked") && !name.is_empty() => {
-                                Some(Control::Field(name, value.unwrap_or_else(|| "on".into())))
-                            }
+                            "checkbox" | "radio" if has("checked") && !name.is_empty() => Some(
+                                Control::Field(name, value.unwrap_or_else(|| "on".into()), None),
+                            ),
                             "checkbox" | "radio" | "button" | "reset" | "file" => None,
                             _ if !name.is_empty() => {
-                                Some(Control::Field(name, value.unwrap_or_default()))
+                                let typed = (!NOT_TYPED.contains(&kind.as_str())).then(|| Input {
+                                    field: 0,
+                                    hints: hints(&name, &attr),
+                                    kind: kind.clone(),
+                                    readonly: has("readonly"),
+                                });
+                                Some(Control::Field(name, value.unwrap_or_default(), typed))
                             }
                             _ => None,
                         };
@@ -331,9 +438,16 @@ pub fn read_page(html: &str) -> PageContent {
                         }
                     }
                     "textarea" => {
+                        let name = attr("name").unwrap_or_default();
                         textarea = Some((
                             owner(),
-                            attr("name").unwrap_or_default(),
+                            Input {
+                                field: 0,
+                                hints: hints(&name, &attr),
+                                kind: "textarea".into(),
+                                readonly: has("readonly"),
+                            },
+                            name,
                             has("disabled"),
                             String::new(),
                         ));
@@ -383,13 +497,13 @@ pub fn read_page(html: &str) -> PageContent {
                         }
                     }
                     "textarea" => {
-                        if let Some((owner, name, disabled, value)) = textarea.take()
+                        if let Some((owner, input, name, disabled, value)) = textarea.take()
                             && !disabled
                             && !name.is_empty()
                         {
                             // The parser drops a newline right after <textarea>.
                             let value = value.strip_prefix('\n').unwrap_or(&value).to_string();
-                            controls.push((owner, Control::Field(name, value)));
+                            controls.push((owner, Control::Field(name, value, Some(input))));
                         }
                     }
                     _ => {}
@@ -400,7 +514,7 @@ pub fn read_page(html: &str) -> PageContent {
                     continue;
                 }
                 let chunk = text_of(&s.value);
-                if let Some((_, _, _, value)) = textarea.as_mut() {
+                if let Some((_, _, _, _, value)) = textarea.as_mut() {
                     value.push_str(&chunk);
                     continue;
                 }
@@ -440,7 +554,15 @@ pub fn read_page(html: &str) -> PageContent {
             continue;
         };
         match control {
-            Control::Field(n, v) => form.fields.push((n, v)),
+            Control::Field(n, v, typed) => {
+                if let Some(input) = typed {
+                    form.inputs.push(Input {
+                        field: form.fields.len(),
+                        ..input
+                    });
+                }
+                form.fields.push((n, v));
+            }
             Control::Button(b) => form.buttons.push(b),
         }
     }
@@ -449,6 +571,18 @@ pub fn read_page(html: &str) -> PageContent {
         text: collapse(&text),
         refresh,
     }
+}
+
+/// What a typed control says it is for: its name, id, `autocomplete`, `placeholder` and
+/// `aria-label`, in lower case.
+fn hints(name: &str, attr: &impl Fn(&str) -> Option<String>) -> String {
+    let mut words = vec![name.to_string()];
+    words.extend(
+        ["id", "autocomplete", "placeholder", "aria-label"]
+            .iter()
+            .filter_map(|a| attr(a)),
+    );
+    words.join(" ").to_lowercase()
 }
 
 /// The URL of a refresh `content` value: `0; url=...` (quotes around the URL allowed).
@@ -569,6 +703,40 @@ line &hellip;</textarea>
         // A no-break space is white space to a reader, so the label reads "Sign in".
         assert_eq!(f.buttons[0].label, "Sign in");
         assert_eq!(f.button_for(Decision::Approve).unwrap().value, "1");
+    }
+
+    #[test]
+    fn inputs_a_person_types_into_are_told_from_the_others() {
+        let page = r#"<form id="f" method="post">
+              <input type="hidden" name="csrf" value="c">
+              <input name="who" placeholder="Email or phone">
+              <input type="PASSWORD" name="pw" autocomplete="current-password">
+              <input type="date" name="born">
+              <input type="x-unknown" name="odd">
+              <input type="checkbox" name="remember" checked>
+              <textarea name="note" readonly>n</textarea>
+            </form>
+            <input form="f" type="email" name="outside" id="Mail" aria-label="Work e-mail">"#;
+        let f = &forms(page)[0];
+        let typed: Vec<(&str, &str, &str, bool)> = f
+            .inputs
+            .iter()
+            .map(|i| (f.name_of(i), i.kind.as_str(), i.hints.as_str(), i.readonly))
+            .collect();
+        assert_eq!(
+            typed,
+            vec![
+                ("who", "text", "who email or phone", false),
+                ("pw", "password", "pw current-password", false),
+                // An unknown type is a text box, as in a browser.
+                ("odd", "x-unknown", "odd", false),
+                ("note", "textarea", "note", true),
+                ("outside", "email", "outside mail work e-mail", false),
+            ]
+        );
+        assert_eq!(f.password_inputs().count(), 1);
+        assert_eq!(f.username_input().map(|i| f.name_of(i)), Some("who"));
+        assert!(f.is_login());
     }
 
     #[test]

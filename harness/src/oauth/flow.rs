@@ -444,6 +444,7 @@ impl LoginRun<'_> {
                     forge_form: options.forge_form,
                     intercept_return_from: options.intercept_return_from,
                     untick_scope: options.untick_scope,
+                    login: &self.ctx.options.login,
                 })
                 .await,
         )

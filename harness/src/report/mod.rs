@@ -296,6 +296,35 @@ impl Report {
         r
     }
 
+    /// Applies `f` to every text of the report that a run writes (reasons, messages, details,
+    /// fixes, evidence, notes), for removing what must never be shown whichever field carries it.
+    pub fn map_text(&mut self, f: impl Fn(&str) -> String) {
+        let evidence = |e: &mut Evidence| {
+            e.request = f(&e.request);
+            e.request_headers.iter_mut().for_each(|h| *h = f(h));
+            e.request_body = e.request_body.as_deref().map(&f);
+            e.response_headers.iter_mut().for_each(|h| *h = f(h));
+            e.response_body = e.response_body.as_deref().map(&f);
+            e.error = e.error.as_deref().map(&f);
+        };
+        self.target = f(&self.target);
+        self.mode_reason = f(&self.mode_reason);
+        self.validation_reason = f(&self.validation_reason);
+        self.scopes_reason = f(&self.scopes_reason);
+        self.required_scopes.iter_mut().for_each(|s| *s = f(s));
+        self.eras.iter_mut().for_each(|e| e.how = f(&e.how));
+        self.server_discover = self.server_discover.as_deref().map(&f);
+        self.positive_control.message = f(&self.positive_control.message);
+        self.positive_control.evidence.iter_mut().for_each(evidence);
+        for c in &mut self.checks {
+            c.message = f(&c.message);
+            c.details.iter_mut().for_each(|d| *d = f(d));
+            c.fix = c.fix.as_deref().map(&f);
+            c.evidence.iter_mut().for_each(evidence);
+        }
+        self.notes.iter_mut().for_each(|n| *n = f(n));
+    }
+
     /// Whether the run passes: conformant, or failing only where a baseline expects it, and the
     /// baseline is not stale.
     pub fn passes(&self) -> bool {

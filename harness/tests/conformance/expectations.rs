@@ -212,7 +212,9 @@ pub fn expectation(variant: Variant) -> Expectation {
         Variant::Conformant
         | Variant::Introspection
         | Variant::ModernOnly
-        | Variant::LegacyOnly => fails(&[]),
+        | Variant::LegacyOnly
+        | Variant::Dpop => fails(&[]),
+        Variant::DpopProofUnchecked => fails(&["ext.dpop"]),
         // The legacy wire checks the audience, so only the modern era's verdicts fail.
         Variant::ModernSkipsAudience => fails(&[
             "aud.wrong-audience",
@@ -371,6 +373,13 @@ pub fn expectation(variant: Variant) -> Expectation {
         Variant::AsPkceNotRequired => as_fails(&["pkce.required", "pkce.downgrade"]),
         Variant::AsTokenScopeOmitted => as_fails(&["scope.as-reports-granted"]),
         Variant::AsPkcePlainAccepted => as_fails(&["pkce.s256-flow"]),
+        Variant::AsPkceAbsentMethodS256 => as_fails(&["pkce.s256-flow"]),
+        // A machine client authenticates with the Basic header alone too.
+        Variant::AsBasicNeedsBodyClientId => {
+            as_fails(&["token.auth-method-enforced", "ext.client-credentials"])
+        }
+        Variant::AsClientSecretPostIgnored => as_fails(&["token.auth-method-enforced"]),
+        Variant::AsNoScopeDefault => as_fails(&["scope.as-reports-granted"]),
         Variant::AsPkceVerifierUnchecked => {
             as_fails(&["pkce.missing-verifier", "pkce.wrong-verifier"])
         }
@@ -384,10 +393,25 @@ pub fn expectation(variant: Variant) -> Expectation {
             "token.invalid-client-401",
             "token.unknown-client",
         ]),
-        // The status of invalid_grant is judged where the status is the rule.
-        Variant::AsInvalidGrant401 => as_fails(&["token.invalid-grant"]),
+        // Every check that sees invalid_grant judges its status (the rfc profile).
+        Variant::AsInvalidGrant401 => as_fails(&[
+            "token.invalid-grant",
+            "pkce.wrong-verifier",
+            "authz.code-binding",
+            "authz.code-single-use",
+            "refresh.client-binding",
+            "refresh.dead-token-error",
+            "refresh.rotation-public",
+        ]),
         // Every check that judges an error's status sees 200.
         Variant::AsErrors200 => as_fails(&[
+            "pkce.missing-verifier",
+            "pkce.wrong-verifier",
+            "authz.code-binding",
+            "authz.code-single-use",
+            "refresh.client-binding",
+            "refresh.dead-token-error",
+            "refresh.rotation-public",
             "token.invalid-client-401",
             "token.invalid-grant",
             "token.invalid-request",

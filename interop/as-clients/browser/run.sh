@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Headless Chromium completes mock-idp's login and consent page to a loopback callback.
+# Headless Chromium completes mock-idp's login and consent page to a loopback callback, and reads
+# mock-idp's own page.
 #
 #   interop/as-clients/browser/run.sh
 #
 # Installs what it needs (Debian's chromium when /usr/bin/chromium is missing; playwright-core,
 # pinned in package-lock.json, with `npm ci` when node_modules is missing or older than the
 # lock), builds mock-idp, starts it on a free loopback port with `--ephemeral --consent page`,
-# runs login_flow.mjs against it (approve, deny and a CSRF negative; see that file) and stops
-# mock-idp again. Exits with login_flow.mjs's status (non-zero when any step failed).
+# runs login_flow.mjs against it (approve, deny and a CSRF negative; see that file), then
+# idp_page.mjs (the `/` page shows a refused request's reason; its mint form and demo flow work),
+# and stops mock-idp again. Exits non-zero when any step of either script failed.
 #
 # Environment (all optional):
 #   CHROMIUM               the browser binary (default /usr/bin/chromium; installed only then)
@@ -16,7 +18,9 @@
 #
 # Writes interop/as-clients/browser/out/ (gitignored): mock-idp.log, login_flow.log,
 # results.json, exchanges.json (the script's own HTTP exchanges, codes and tokens redacted),
-# consent.png, consent-filled.png, after-approve.png, after-deny.png.
+# consent.png, consent-filled.png, after-approve.png, after-deny.png; idp_page.log,
+# idp-page-results.json, idp-page.png (the page with the refused request), idp-page-minted.png,
+# idp-page-demo-consent.png, idp-page-demo.png.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../../.." && pwd)
@@ -96,4 +100,14 @@ MOCK_IDP_READY=$READY CHROMIUM=$CHROMIUM BROWSER_FLOW_OUT=$OUT BROWSER_FLOW_TIME
 if [[ $status -eq 124 || $status -eq 137 ]]; then
   echo "run.sh: login_flow.mjs did not finish within $((FLOW_TIMEOUT + 30)) s" >&2
 fi
+
+echo "== idp_page.mjs"
+page_status=0
+MOCK_IDP_READY=$READY CHROMIUM=$CHROMIUM BROWSER_FLOW_OUT=$OUT BROWSER_FLOW_TIMEOUT=$FLOW_TIMEOUT \
+  timeout --kill-after=10 $((FLOW_TIMEOUT + 30)) node "$HERE/idp_page.mjs" < /dev/null 2>&1 \
+  | tee "$OUT/idp_page.log" || page_status=$?
+if [[ $page_status -eq 124 || $page_status -eq 137 ]]; then
+  echo "run.sh: idp_page.mjs did not finish within $((FLOW_TIMEOUT + 30)) s" >&2
+fi
+if [[ $status -eq 0 ]]; then status=$page_status; fi
 exit "$status"

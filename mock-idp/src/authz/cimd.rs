@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::authz::clients::{AuthMethod, ClientMetadata, ClientRecord, GRANT_TYPES, Origin};
+use crate::authz::clients::{
+    AuthMethod, AuthMethods, ClientMetadata, ClientRecord, GRANT_TYPES, Origin,
+};
 use crate::authz::redirect::{RedirectPolicy, registration_problem};
 use crate::oauth_error::OAuthError;
 
@@ -269,7 +271,7 @@ pub(crate) fn check_document(
         client_id: client_id.to_owned(),
         client_secret: None,
         auth_method: AuthMethod::None,
-        any_secret_method: false,
+        accepted: AuthMethods::only(AuthMethod::None),
         redirect_uris,
         grant_types,
         scope: object

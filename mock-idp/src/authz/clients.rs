@@ -24,6 +24,54 @@ closed_names! {
     }
 }
 
+/// A set of [`AuthMethod`]s: the ways one client may authenticate at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct AuthMethods(u8);
+
+impl AuthMethods {
+    /// `client_secret_basic` and `client_secret_post`: what a real provider's configured
+    /// confidential client may use (GitHub, Google and Entra ID take the secret either way).
+    pub(crate) const SECRETS: AuthMethods = AuthMethods(0b110);
+
+    fn bit(method: AuthMethod) -> u8 {
+        match method {
+            AuthMethod::None => 0b001,
+            AuthMethod::ClientSecretBasic => 0b010,
+            AuthMethod::ClientSecretPost => 0b100,
+        }
+    }
+
+    /// Exactly `method`.
+    pub(crate) fn only(method: AuthMethod) -> AuthMethods {
+        AuthMethods(Self::bit(method))
+    }
+
+    /// Every method in `methods`.
+    pub(crate) fn of(methods: &[AuthMethod]) -> AuthMethods {
+        AuthMethods(methods.iter().fold(0, |set, m| set | Self::bit(*m)))
+    }
+
+    pub(crate) fn contains(self, method: AuthMethod) -> bool {
+        self.0 & Self::bit(method) != 0
+    }
+
+    /// The methods, in the order of [`AuthMethod::ALL`].
+    pub(crate) fn iter(self) -> impl Iterator<Item = AuthMethod> {
+        AuthMethod::ALL
+            .iter()
+            .copied()
+            .filter(move |m| self.contains(*m))
+    }
+
+    /// Their names joined with "or", for error messages.
+    pub(crate) fn names(self) -> String {
+        self.iter()
+            .map(AuthMethod::name)
+            .collect::<Vec<_>>()
+            .join(" or ")
+    }
+}
+
 /// The grant types the IdP implements.
 pub(crate) const GRANT_TYPES: &[&str] =
     &["authorization_code", "refresh_token", "client_credentials"];
@@ -37,9 +85,16 @@ pub struct ClientConfig {
     /// The secret of a confidential client; none for a public client.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
-    /// Defaults to `client_secret_basic` with a secret and `none` without one.
+    /// The one method the client must use (strict). Without this and without
+    /// `token_endpoint_auth_methods`: `client_secret_basic` or `client_secret_post` with a
+    /// secret, as at real providers, and `none` without one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_method: Option<AuthMethod>,
+    /// Every method the client may use, the first being the one it is registered with (RFC 7591
+    /// has a single method; an upstream's configured client often may use several). Give this or
+    /// `token_endpoint_auth_method`, not both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_methods: Option<Vec<AuthMethod>>,
     /// Registered redirect URIs.
     #[serde(default)]
     pub redirect_uris: Vec<String>,
@@ -71,9 +126,10 @@ pub(crate) enum Origin {
 pub(crate) struct ClientRecord {
     pub(crate) client_id: String,
     pub(crate) client_secret: Option<String>,
+    /// The method it is registered with (what its registration says).
     pub(crate) auth_method: AuthMethod,
-    /// A configured confidential client without an explicit method may use either secret method.
-    pub(crate) any_secret_method: bool,
+    /// Every method it may authenticate with; contains `auth_method`.
+    pub(crate) accepted: AuthMethods,
     pub(crate) redirect_uris: Vec<String>,
     pub(crate) grant_types: Vec<String>,
     pub(crate) scope: Option<String>,
@@ -101,26 +157,43 @@ impl std::fmt::Debug for ClientRecord {
 
 impl ClientRecord {
     pub(crate) fn from_config(config: &ClientConfig, now: i64) -> Result<ClientRecord, String> {
-        let auth_method =
-            config
-                .token_endpoint_auth_method
-                .unwrap_or(if config.client_secret.is_some() {
-                    AuthMethod::ClientSecretBasic
-                } else {
-                    AuthMethod::None
-                });
-        match (auth_method, &config.client_secret) {
-            (AuthMethod::None, Some(_)) => {
+        let id = &config.client_id;
+        let secret = config.client_secret.is_some();
+        let (auth_method, accepted) = match (
+            config.token_endpoint_auth_method,
+            config.token_endpoint_auth_methods.as_deref(),
+        ) {
+            (Some(_), Some(_)) => {
                 return Err(format!(
-                    "client {:?}: a public client (token_endpoint_auth_method none) has no client_secret",
-                    config.client_id
+                    "client {id:?}: give token_endpoint_auth_method or token_endpoint_auth_methods, not both"
                 ));
             }
-            (AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost, None) => {
+            (Some(method), None) => (method, AuthMethods::only(method)),
+            (None, Some([])) => {
                 return Err(format!(
-                    "client {:?}: {} needs a client_secret",
-                    config.client_id,
-                    auth_method.name()
+                    "client {id:?}: token_endpoint_auth_methods must name a method"
+                ));
+            }
+            (None, Some(methods @ [first, ..])) => (*first, AuthMethods::of(methods)),
+            (None, None) if secret => (AuthMethod::ClientSecretBasic, AuthMethods::SECRETS),
+            (None, None) => (AuthMethod::None, AuthMethods::only(AuthMethod::None)),
+        };
+        let public = accepted.contains(AuthMethod::None);
+        if public && accepted != AuthMethods::only(AuthMethod::None) {
+            return Err(format!(
+                "client {id:?}: a client is public (none) or authenticates with a secret, not both"
+            ));
+        }
+        match (public, secret) {
+            (true, true) => {
+                return Err(format!(
+                    "client {id:?}: a public client (token_endpoint_auth_method none) has no client_secret"
+                ));
+            }
+            (false, false) => {
+                return Err(format!(
+                    "client {id:?}: {} needs a client_secret",
+                    accepted.names()
                 ));
             }
             _ => {}
@@ -149,8 +222,7 @@ impl ClientRecord {
             client_id: config.client_id.clone(),
             client_secret: config.client_secret.clone(),
             auth_method,
-            any_secret_method: config.token_endpoint_auth_method.is_none()
-                && config.client_secret.is_some(),
+            accepted,
             redirect_uris: config.redirect_uris.clone(),
             grant_types,
             scope: config.scope.clone(),
@@ -199,6 +271,10 @@ impl ClientRecord {
             "token_endpoint_auth_method".into(),
             json!(self.auth_method.name()),
         );
+        if self.accepted != AuthMethods::only(self.auth_method) {
+            let all: Vec<&str> = self.accepted.iter().map(AuthMethod::name).collect();
+            out.insert("token_endpoint_auth_methods".into(), json!(all));
+        }
         out.insert("redirect_uris".into(), json!(self.redirect_uris));
         out.insert("grant_types".into(), json!(self.grant_types));
         out.insert(
@@ -590,7 +666,7 @@ mod tests {
             client_id: "dcr_1".into(),
             client_secret: None,
             auth_method: r.auth_method,
-            any_secret_method: false,
+            accepted: AuthMethods::only(r.auth_method),
             redirect_uris: r.redirect_uris,
             grant_types: r.grant_types,
             scope: r.scope,
@@ -648,6 +724,7 @@ mod tests {
             client_id: "p".into(),
             client_secret: None,
             token_endpoint_auth_method: None,
+            token_endpoint_auth_methods: None,
             redirect_uris: vec!["http://127.0.0.1/cb".into()],
             grant_types: None,
             scope: Some("a b".into()),
@@ -674,7 +751,7 @@ mod tests {
                 client_id: format!("c{i}"),
                 client_secret: None,
                 auth_method: AuthMethod::None,
-                any_secret_method: false,
+                accepted: AuthMethods::only(AuthMethod::None),
                 redirect_uris: vec![],
                 grant_types: vec![],
                 scope: None,

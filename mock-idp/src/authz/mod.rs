@@ -15,6 +15,7 @@ use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde::{Deserialize, Serialize};
 
+use crate::api::RefusalReason;
 use crate::names::closed_names;
 use crate::oauth_error::OAuthError;
 use crate::sync::{lock, read, write};
@@ -75,6 +76,9 @@ closed_names! {
         PkceNotRequired = "pkce-not-required",
         /// `code_challenge_method=plain` is accepted.
         PkcePlainAccepted = "pkce-plain-accepted",
+        /// A `code_challenge` without `code_challenge_method` is taken as S256 (RFC 7636 §4.3 says
+        /// an absent method means plain).
+        PkceAbsentMethodS256 = "pkce-absent-method-s256",
         /// The token endpoint does not check `code_verifier` (wrong or missing).
         PkceVerifierUnchecked = "pkce-verifier-unchecked",
         /// `state` is not returned to the client.
@@ -181,6 +185,15 @@ closed_names! {
         /// The metadata advertises the `client_credentials` grant, but the token endpoint refuses
         /// it with `unsupported_grant_type`.
         ClientCredentialsRefused = "client-credentials-refused",
+        /// A `client_secret_basic` client must also send `client_id` in the body; the Basic header
+        /// alone is refused with `invalid_client`.
+        BasicNeedsBodyClientId = "basic-needs-body-client-id",
+        /// The metadata advertises `client_secret_post`, but a secret in the body never
+        /// authenticates a client (`invalid_client`).
+        ClientSecretPostIgnored = "client-secret-post-ignored",
+        /// An authorization request without `scope` from a client that registered none is
+        /// granted an empty scope, instead of a default or `invalid_scope`.
+        NoScopeDefault = "no-scope-default",
     }
 }
 
@@ -291,6 +304,27 @@ impl AuthzSettings {
         self.persona != Persona::Github
     }
 
+    /// The scope granted when neither the request nor the client's registration names one: every
+    /// advertised scope but `offline_access` (documented in the metadata, as RFC 6749 §3.3 asks).
+    pub(crate) fn default_scope(&self) -> String {
+        self.scopes_supported
+            .iter()
+            .filter(|s| *s != "offline_access")
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Whether a confidential client may send its secret by either method, whatever method it
+    /// was configured with (GitHub: an OAuth app has no authentication-method setting; its docs
+    /// name `client_id` and `client_secret` as parameters of the token request, and the HTTP
+    /// Basic header is taken too: golang.org/x/oauth2 sent GitHub's token endpoint Basic
+    /// credentials only, since github.com is not among the providers its `internal/token.go`
+    /// lists as refusing the header).
+    pub(crate) fn either_secret_method(&self) -> bool {
+        self.persona == Persona::Github
+    }
+
     /// Whether RFC 8707 `resource` is honoured (GitHub ignores it).
     pub(crate) fn honours_resource(&self) -> bool {
         self.persona != Persona::Github
@@ -332,8 +366,8 @@ pub(crate) enum AuthorizeStep {
     /// The request cannot be answered at any redirect URI: show this error, never redirect
     /// (RFC 6749 §4.1.2.1, OAuth 2.1 §4.1.2.1).
     ErrorPage(OAuthError),
-    /// Send the user agent here (a code, or an error the client may see).
-    Redirect(String),
+    /// Send the user agent here with this error for the client to see.
+    Redirect(String, OAuthError),
     /// Ask the user (or approve at once).
     Consent(Box<AuthorizeRequest>),
 }
@@ -425,23 +459,21 @@ impl AuthzState {
             return AuthorizeStep::ErrorPage(OAuthError::invalid_request("client_id is required"));
         };
         let Some(client) = client else {
-            return AuthorizeStep::ErrorPage(OAuthError::invalid_request(format!(
-                "unknown client_id {client_id:?}"
-            )));
+            return AuthorizeStep::ErrorPage(
+                OAuthError::invalid_request(format!("unknown client_id {client_id:?}"))
+                    .because(RefusalReason::Client),
+            );
         };
         let redirect_uri = match params.redirect_uri.as_deref() {
             Some(uri) => {
                 if !redirect::matches(self.redirect_policy(&client), &client.redirect_uris, uri) {
                     let error = OAuthError::invalid_request(format!(
                         "redirect_uri {uri:?} is not registered for this client"
-                    ));
+                    ))
+                    .because(RefusalReason::RedirectUri);
                     if self.settings.has(AsDefect::ErrorRedirectUnregistered) {
-                        return AuthorizeStep::Redirect(error_redirect(
-                            uri,
-                            &error,
-                            params.state.as_deref(),
-                            issuer,
-                        ));
+                        let location = error_redirect(uri, &error, params.state.as_deref(), issuer);
+                        return AuthorizeStep::Redirect(location, error);
                     }
                     return AuthorizeStep::ErrorPage(error);
                 }
@@ -450,14 +482,18 @@ impl AuthzState {
             None => match client.redirect_uris.as_slice() {
                 [only] => only.clone(),
                 [] => {
-                    return AuthorizeStep::ErrorPage(OAuthError::invalid_request(
-                        "the client has no registered redirect URI",
-                    ));
+                    return AuthorizeStep::ErrorPage(
+                        OAuthError::invalid_request("the client has no registered redirect URI")
+                            .because(RefusalReason::Client),
+                    );
                 }
                 _ => {
-                    return AuthorizeStep::ErrorPage(OAuthError::invalid_request(
-                        "redirect_uri is required: the client has several",
-                    ));
+                    return AuthorizeStep::ErrorPage(
+                        OAuthError::invalid_request(
+                            "redirect_uri is required: the client has several",
+                        )
+                        .because(RefusalReason::RedirectUri),
+                    );
                 }
             },
         };
@@ -467,12 +503,8 @@ impl AuthzState {
             if shown {
                 return AuthorizeStep::ErrorPage(error);
             }
-            AuthorizeStep::Redirect(error_redirect(
-                &redirect_uri,
-                &error,
-                params.state.as_deref(),
-                issuer,
-            ))
+            let location = error_redirect(&redirect_uri, &error, params.state.as_deref(), issuer);
+            AuthorizeStep::Redirect(location, error)
         };
         match params.response_type.as_deref() {
             Some("code") => {}
@@ -494,19 +526,29 @@ impl AuthzState {
             && self.settings.has(AsDefect::PkceNotRequired))
             || (params.code_challenge_method.as_deref() == Some("plain")
                 && self.settings.has(AsDefect::PkcePlainAccepted));
+        // pkce-absent-method-s256: a challenge without a method is checked (and later verified)
+        // as S256.
+        let method = match params.code_challenge_method.as_deref() {
+            None if params.code_challenge.is_some()
+                && self.settings.has(AsDefect::PkceAbsentMethodS256) =>
+            {
+                Some("S256")
+            }
+            method => method,
+        };
         if !pkce_waived
-            && let Some(problem) = pkce::challenge_problem(
-                params.code_challenge.as_deref(),
-                params.code_challenge_method.as_deref(),
-            )
+            && let Some(problem) = pkce::challenge_problem(params.code_challenge.as_deref(), method)
         {
-            return back(OAuthError::invalid_request(problem));
+            return back(OAuthError::invalid_request(problem).because(RefusalReason::Pkce));
         }
-        let scope = params
-            .scope
-            .clone()
-            .or_else(|| client.scope.clone())
-            .unwrap_or_default();
+        // RFC 6749 §3.3: without a requested scope, a pre-defined default: the client's
+        // registered scope, else every scope the server advertises (no-scope-default grants
+        // nothing instead).
+        let scope = match params.scope.clone().or_else(|| client.scope.clone()) {
+            Some(scope) => scope,
+            None if self.settings.has(AsDefect::NoScopeDefault) => String::new(),
+            None => self.settings.default_scope(),
+        };
         if !client.scope_allowed(&scope) {
             return back(OAuthError::bad_request(
                 "invalid_scope",
@@ -709,6 +751,7 @@ mod tests {
             client_id: "app".into(),
             client_secret: None,
             token_endpoint_auth_method: Some(AuthMethod::None),
+            token_endpoint_auth_methods: None,
             redirect_uris: vec!["http://127.0.0.1:3000/cb".into()],
             grant_types: None,
             scope: Some("mcp:tools openid".into()),
@@ -779,7 +822,7 @@ mod tests {
             ..AuthzSettings::default()
         });
         let error_of = |p: &AuthorizeParams| match step(&s, p) {
-            AuthorizeStep::Redirect(location) => {
+            AuthorizeStep::Redirect(location, _) => {
                 let url = url::Url::parse(&location).expect("url");
                 let pairs: HashMap<String, String> = url.query_pairs().into_owned().collect();
                 assert_eq!(pairs.get("state").map(String::as_str), Some("xyz"));

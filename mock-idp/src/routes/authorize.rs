@@ -7,6 +7,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::api::RefusalReason;
 use crate::authz::cimd;
 use crate::authz::{
     AuthorizeParams, AuthorizeRequest, AuthorizeStep, CONSENT_TTL_SECS, ConsentMode,
@@ -14,7 +15,7 @@ use crate::authz::{
 };
 use crate::idp::Idp;
 use crate::oauth_error::OAuthError;
-use crate::respond::RawBody;
+use crate::respond::{RawBody, escape};
 use crate::routes::form::{Distinct, MAX_PARAMS, too_many_parameters};
 use crate::tokens::random_hex;
 
@@ -63,7 +64,9 @@ pub(crate) async fn authorize(
                         Some(client)
                     }
                     // The redirect URI cannot be trusted without the document: no redirect.
-                    Err(error) => return error_page(&headers, error),
+                    Err(error) => {
+                        return error_page(&headers, error.because(RefusalReason::Registration));
+                    }
                 }
             }
             None => None,
@@ -71,7 +74,11 @@ pub(crate) async fn authorize(
     };
     match idp.authz().check_authorize(&params, client, idp.issuer()) {
         AuthorizeStep::ErrorPage(error) => error_page(&headers, error),
-        AuthorizeStep::Redirect(location) => redirect(StatusCode::FOUND, &location),
+        AuthorizeStep::Redirect(location, error) => {
+            let mut response = redirect(StatusCode::FOUND, &location);
+            error.mark(&mut response);
+            response
+        }
         AuthorizeStep::Consent(request) => match idp.authz().settings.consent {
             ConsentMode::Auto => {
                 let subject = idp.authz().settings.default_subject.clone();
@@ -180,7 +187,9 @@ fn error_page(headers: &HeaderMap, error: OAuthError) -> Response {
         escape(error.code()),
         escape(error.description().unwrap_or_default())
     );
-    html(error.status(), body, None, false)
+    let mut response = html(error.status(), body, None, false);
+    error.mark(&mut response);
+    response
 }
 
 fn html(status: StatusCode, body: String, cookie: Option<String>, frameable: bool) -> Response {
@@ -335,7 +344,8 @@ pub(crate) async fn decision(
             &headers,
             OAuthError::invalid_request(
                 "this consent page has expired or was already answered; start the login again",
-            ),
+            )
+            .because(RefusalReason::Consent),
         );
     };
     let cookie_csrf = cookie(&headers, CSRF_COOKIE);
@@ -362,7 +372,9 @@ pub(crate) async fn decision(
             request.state.as_deref(),
             idp.issuer(),
         );
-        return redirect(StatusCode::SEE_OTHER, &location);
+        let mut response = redirect(StatusCode::SEE_OTHER, &location);
+        error.mark(&mut response);
+        return response;
     }
     // Only scopes that were asked for can be granted; unticking narrows the grant.
     let asked: HashSet<&str> = request.scope.split_ascii_whitespace().collect();
@@ -403,21 +415,6 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_owned())
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
+use crate::api::RefusalReason;
 use crate::authz::clients::{AuthMethod, ClientRecord};
 use crate::idp::Client;
 use crate::oauth_error::OAuthError;
@@ -43,21 +44,24 @@ pub(crate) fn presented(
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let first = values.next();
     if values.next().is_some() {
-        return Err(OAuthError::invalid_request(
-            "more than one Authorization header",
-        ));
+        return Err(
+            OAuthError::invalid_request("more than one Authorization header")
+                .because(RefusalReason::ClientAuth),
+        );
     }
     if let Some(basic) = first.and_then(|value| basic_payload(value.as_bytes())) {
         let credentials = decode_basic(basic)?;
         if form.get("client_secret").is_some() {
             return Err(OAuthError::invalid_request(
                 "more than one client authentication method (Basic and client_secret)",
-            ));
+            )
+            .because(RefusalReason::ClientAuth));
         }
         if form.get("client_id").is_some_and(|id| id != credentials.id) {
             return Err(OAuthError::invalid_request(
                 "client_id does not match the Basic credentials",
-            ));
+            )
+            .because(RefusalReason::ClientAuth));
         }
         return Ok(Some(credentials));
     }
@@ -66,9 +70,10 @@ pub(crate) fn presented(
             id: id.to_owned(),
             secret: secret.to_owned(),
         })),
-        (None, Some(_)) => Err(OAuthError::invalid_request(
-            "client_secret without client_id",
-        )),
+        (None, Some(_)) => Err(
+            OAuthError::invalid_request("client_secret without client_id")
+                .because(RefusalReason::ClientAuth),
+        ),
         // A client_id alone is a public client, which this IdP does not have.
         (_, None) => Ok(None),
     }
@@ -127,11 +132,13 @@ pub(crate) fn presented_client(headers: &HeaderMap, form: &Form) -> Result<Prese
     })
 }
 
-/// Authenticates a registered client by the method it registered (RFC 6749 §2.3, RFC 7591 §2):
-/// every failure is 401 `invalid_client` (RFC 6749 §5.2).
+/// Authenticates a registered client by a method it may use (RFC 6749 §2.3, RFC 7591 §2): every
+/// failure is 401 `invalid_client` (RFC 6749 §5.2). With `either_secret_method` (a persona whose
+/// provider has no per-client method), a confidential client may use either secret method.
 pub(crate) fn authenticate_registered(
     presented: &Presented,
     lookup: impl Fn(&str) -> Option<ClientRecord>,
+    either_secret_method: bool,
 ) -> Result<ClientRecord, OAuthError> {
     match presented {
         Presented::Nothing => Err(OAuthError::invalid_client(
@@ -144,7 +151,7 @@ pub(crate) fn authenticate_registered(
             } else {
                 Err(OAuthError::invalid_client(format!(
                     "this client must authenticate with {}",
-                    client.auth_method.name()
+                    client.accepted.names()
                 )))
             }
         }
@@ -159,10 +166,10 @@ pub(crate) fn authenticate_registered(
             if verify_slices_are_equal(secret.as_bytes(), credentials.secret.as_bytes()).is_err() {
                 return Err(OAuthError::invalid_client("unknown client or wrong secret"));
             }
-            if !client.any_secret_method && client.auth_method != *method {
+            if !client.accepted.contains(*method) && !either_secret_method {
                 return Err(OAuthError::invalid_client(format!(
                     "this client is registered for {}, not {}",
-                    client.auth_method.name(),
+                    client.accepted.names(),
                     method.name()
                 )));
             }

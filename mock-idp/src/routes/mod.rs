@@ -9,6 +9,7 @@ mod form;
 mod introspect;
 mod jwks;
 mod metadata;
+pub(crate) mod page;
 mod recorder;
 mod register;
 mod revoke;
@@ -28,9 +29,16 @@ use crate::idp::Idp;
 use crate::oauth_error::OAuthError;
 use crate::respond::{NO_STORE, json_bytes, method_not_allowed, not_found};
 
-/// The whole application: protocol endpoints (recorded, faultable) and the control API.
-pub(crate) fn app(idp: Idp) -> Router {
-    unrecorded(idp.clone()).layer(recorder::RecordLayer::new(idp))
+/// Whether an application serves the `/` page and the demo callback (what `MockIdp::start`
+/// serves; an application embedded in another server does not), and the other issuers the root
+/// page links to.
+pub(crate) type Pages = Option<std::sync::Arc<[page::Sibling]>>;
+
+/// The whole application: protocol endpoints (recorded, faultable), the control API, and the
+/// page when `pages` says so.
+pub(crate) fn app(idp: Idp, pages: Pages) -> Router {
+    let layer = recorder::RecordLayer::new(idp.clone(), pages.is_some());
+    unrecorded(idp, pages).layer(layer)
 }
 
 /// What a server with only the root issuer serves: the recorder wrapped around the whole router
@@ -41,12 +49,24 @@ pub(crate) fn app(idp: Idp) -> Router {
 /// not get the `Allow` header axum adds to a 405 (hyper still drops bodies of HEAD answers).
 pub(crate) fn served_alone(idp: Idp) -> recorder::Recorder<Router> {
     use tower_layer::Layer as _;
-    recorder::RecordLayer::new(idp.clone()).layer(unrecorded(idp))
+    recorder::RecordLayer::new(idp.clone(), true).layer(unrecorded(idp, Some([].into())))
 }
 
 /// The routes of one issuer, without the recorder.
-fn unrecorded(idp: Idp) -> Router {
-    Router::new()
+fn unrecorded(idp: Idp, pages: Pages) -> Router {
+    let mut router = Router::new();
+    if let Some(siblings) = pages {
+        router = router
+            .route(
+                "/",
+                get(move |state: axum::extract::State<Idp>, request: Request| {
+                    page::home(state, siblings.clone(), request)
+                }),
+            )
+            .route("/_demo/callback", get(page::demo_callback))
+            .route("/favicon.ico", get(page::favicon));
+    }
+    router
         .route(
             "/.well-known/oauth-authorization-server",
             get(metadata::discovery),
@@ -88,15 +108,20 @@ fn unrecorded(idp: Idp) -> Router {
 /// the OIDC ones both served (OIDC appends: `/{name}/.well-known/openid-configuration`, which the
 /// nested application answers; some clients also try the inserted form).
 pub(crate) fn app_with_issuers(root: Idp, others: &[(String, Idp)]) -> Router {
-    let mut router = app(root);
+    let siblings: Vec<page::Sibling> = others
+        .iter()
+        .map(|(name, idp)| (name.clone(), idp.issuer().to_owned()))
+        .collect();
+    let mut router = app(root, Some(siblings.into()));
     for (name, idp) in others {
-        router = router.merge(nested(name, idp));
+        router = router.merge(nested(name, idp, true));
     }
     router
 }
 
-/// One issuer's application under `/{name}`, with its path-inserted discovery URLs.
-pub(crate) fn nested(name: &str, idp: &Idp) -> Router {
+/// One issuer's application under `/{name}`, with its path-inserted discovery URLs (and its own
+/// page when `pages`).
+pub(crate) fn nested(name: &str, idp: &Idp, pages: bool) -> Router {
     let router = Router::new();
     {
         let for_metadata = idp.clone();
@@ -113,7 +138,10 @@ pub(crate) fn nested(name: &str, idp: &Idp) -> Router {
                 &format!("/.well-known/openid-configuration/{name}"),
                 get(metadata).layer(middleware::from_fn(cors)),
             )
-            .nest(&format!("/{name}"), app(idp.clone()))
+            .nest(
+                &format!("/{name}"),
+                app(idp.clone(), pages.then(|| [].into())),
+            )
             .merge(root_only_metadata(idp))
     }
 }
@@ -148,7 +176,9 @@ async fn cors(request: Request, next: middleware::Next) -> Response {
 }
 
 /// CORS for browser-based clients (MCP Inspector and web apps): any origin may call the
-/// protocol endpoints. A preflight gets its answer here.
+/// protocol endpoints, with whatever headers it asks for (a client may send `DPoP`, a tracing
+/// header or anything else its library adds; a fixed list would make the browser refuse it
+/// before the IdP ever sees the request). A preflight gets its answer here.
 pub(crate) fn preflight(request: &Request) -> Option<Response> {
     let is_preflight = request.method() == axum::http::Method::OPTIONS
         && request
@@ -164,9 +194,23 @@ pub(crate) fn preflight(request: &Request) -> Option<Response> {
             header::ACCESS_CONTROL_ALLOW_METHODS,
             HeaderValue::from_static("GET, POST, DELETE, OPTIONS"),
         );
+        let asked: Vec<&str> = request
+            .headers()
+            .get_all(header::ACCESS_CONTROL_REQUEST_HEADERS)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .collect();
+        if let Ok(value) = HeaderValue::from_str(&asked.join(", "))
+            && !asked.is_empty()
+        {
+            headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, value);
+        }
+        // The answer depends on the headers asked for: a cache must not reuse it for others.
         headers.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("authorization, content-type, mcp-protocol-version, accept"),
+            header::VARY,
+            HeaderValue::from_static("Access-Control-Request-Headers"),
         );
         headers.insert(
             header::ACCESS_CONTROL_MAX_AGE,

@@ -1,5 +1,6 @@
 //! The service in front of every protocol endpoint: it reads the body (at most 64 KiB), records
-//! the request, applies an injected fault, records the status answered, and adds CORS.
+//! the request, applies an injected fault, records the status answered (and why it was refused,
+//! when it was), emits the request's log line when something listens, and adds CORS.
 //! Control API requests are neither recorded nor faulted.
 //!
 //! It is a hand-written tower service rather than `axum::middleware::from_fn` because it runs on
@@ -20,7 +21,8 @@ use axum::response::{IntoResponse, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::api::{EndpointKind, Fault};
+use crate::api::{EndpointKind, Fault, Refusal};
+use crate::events;
 use crate::faults::{GARBAGE_BODY, MAX_HOLD};
 use crate::idp::Idp;
 use crate::log::{BODY_CAP, capture, capture_head, classify};
@@ -31,11 +33,13 @@ use crate::routes::{allow_any_origin, preflight};
 #[derive(Clone)]
 pub(crate) struct RecordLayer {
     idp: Idp,
+    /// Whether the application serves the `/` page (its routes are then not recorded).
+    pages: bool,
 }
 
 impl RecordLayer {
-    pub(crate) fn new(idp: Idp) -> Self {
-        RecordLayer { idp }
+    pub(crate) fn new(idp: Idp, pages: bool) -> Self {
+        RecordLayer { idp, pages }
     }
 }
 
@@ -45,6 +49,7 @@ impl<S> Layer<S> for RecordLayer {
     fn layer(&self, inner: S) -> Recorder<S> {
         Recorder {
             idp: self.idp.clone(),
+            pages: self.pages,
             inner,
         }
     }
@@ -54,6 +59,7 @@ impl<S> Layer<S> for RecordLayer {
 #[derive(Clone)]
 pub(crate) struct Recorder<S> {
     idp: Idp,
+    pages: bool,
     inner: S,
 }
 
@@ -71,6 +77,12 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
+        if self.pages && crate::routes::page::is_page(request.uri().path()) {
+            // The page: for people, never recorded or faulted, and only for requests that name
+            // the IdP (like the control API, against DNS rebinding).
+            let inner = self.take_inner();
+            return Recording::Boxed(Box::pin(page(self.idp.clone(), request, inner)));
+        }
         let Some(endpoint) = classify(request.uri().path()) else {
             // The control API: guarded, never recorded, faulted or given CORS.
             let inner = self.take_inner();
@@ -79,9 +91,13 @@ where
         if let Some(answer) = preflight(&request) {
             return Recording::Ready(Some(answer));
         }
-        // Without a body to read or a fault that may hold or rewrite the answer, nothing needs
-        // awaiting before the handler runs: record and call the (ready) inner route directly.
-        if request.body().size_hint().exact() == Some(0) && !self.idp.faults_armed() {
+        // Without a body to read, a fault that may hold or rewrite the answer, or a log line to
+        // write, nothing needs awaiting before the handler runs: record and call the (ready)
+        // inner route directly. When nothing listens to the log, asking costs one cached check.
+        if request.body().size_hint().exact() == Some(0)
+            && !self.idp.faults_armed()
+            && !events::enabled()
+        {
             let seq = self.idp.record(capture_head(
                 request.method(),
                 request.uri(),
@@ -139,6 +155,9 @@ where
             Recording::Direct { inner, idp, seq } => {
                 let Ok(mut response) = ready!(Pin::new(inner).poll(cx));
                 idp.record_status(*seq, response.status().as_u16());
+                if let Some(refusal) = response.extensions().get::<Refusal>() {
+                    idp.record_refusal(*seq, refusal.clone());
+                }
                 allow_any_origin(&mut response);
                 Poll::Ready(Ok(response))
             }
@@ -155,6 +174,18 @@ where
     let Ok(()) = poll_fn(|cx| inner.poll_ready(cx)).await;
     let Ok(response) = inner.call(request).await;
     response
+}
+
+/// A request for the page: refused unless addressed to this server by one of its names.
+async fn page<S>(idp: Idp, request: Request, next: S) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    let (parts, body) = request.into_parts();
+    if let Some(refusal) = crate::control::misdirected(&idp, &parts) {
+        return refusal.into_response();
+    }
+    run(next, Request::from_parts(parts, body)).await
 }
 
 /// A control request: refused unless it comes from a program addressing this server (see
@@ -210,6 +241,7 @@ async fn record_inner<S>(idp: Idp, endpoint: EndpointKind, request: Request, nex
 where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
+    let logging = events::enabled();
     let (parts, body) = request.into_parts();
     let read = tokio::time::timeout(idp.body_read_timeout(), read_capped(body, BODY_CAP)).await;
     let (bytes, refusal) = match read {
@@ -223,13 +255,25 @@ where
     };
     let seq = idp.record(capture(&parts, endpoint, &bytes));
 
-    // Reading the client out of the request costs a parse; only client-scoped faults need it.
-    let client = if idp.has_client_faults() {
+    // Reading the client out of the request costs a parse; only client-scoped faults and the
+    // log line need it.
+    let client = if logging || idp.has_client_faults() {
         client_of(&parts, &bytes)
     } else {
         None
     };
-    let response = match idp.take_fault(endpoint, client.as_deref()) {
+    // What the log line says of the request, taken before the request is handed on.
+    let head = logging.then(|| {
+        let path = parts
+            .extensions
+            .get::<axum::extract::OriginalUri>()
+            .map_or_else(|| parts.uri.path(), |original| original.path())
+            .to_owned();
+        (parts.method.clone(), path)
+    });
+    let fault = idp.take_fault(endpoint, client.as_deref());
+    let fault_name = fault.as_ref().map(fault_name);
+    let response = match fault {
         Some(Fault::Status { status }) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             OAuthError::server_error(status).into_response()
@@ -299,8 +343,38 @@ where
         }
         None => proceed(Request::from_parts(parts, Body::from(bytes)), refusal, next).await,
     };
-    idp.record_status(seq, response.status().as_u16());
+    let status = response.status().as_u16();
+    idp.record_status(seq, status);
+    let refusal = response.extensions().get::<Refusal>();
+    if let Some(refusal) = refusal {
+        idp.record_refusal(seq, refusal.clone());
+    }
+    if let Some((method, path)) = &head {
+        events::emit(&events::Line {
+            seq,
+            method: method.as_str(),
+            path,
+            status,
+            client: client.as_deref(),
+            refusal,
+            fault: fault_name,
+        });
+    }
     response
+}
+
+/// A fault's `kind`, as the control API names it.
+fn fault_name(fault: &Fault) -> &'static str {
+    match fault {
+        Fault::Status { .. } => "status",
+        Fault::Hang => "hang",
+        Fault::Garbage => "garbage",
+        Fault::Delay { .. } => "delay",
+        Fault::OauthError { .. } => "oauth-error",
+        Fault::Truncated => "truncated",
+        Fault::FormEncoded => "form-encoded",
+        Fault::Html => "html",
+    }
 }
 
 /// The body of an `html` fault: what a login wall or a proxy's error page looks like.

@@ -7,9 +7,10 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::api::RefusalReason;
 use crate::authz::AsDefect;
 use crate::authz::RegistrationMode;
-use crate::authz::clients::{AuthMethod, ClientRecord, Origin, check_registration};
+use crate::authz::clients::{AuthMethod, AuthMethods, ClientRecord, Origin, check_registration};
 use crate::idp::Idp;
 use crate::oauth_error::OAuthError;
 use crate::respond::{NO_STORE, RawBody, json_value};
@@ -18,7 +19,9 @@ use crate::tokens::random_hex;
 fn enabled(idp: &Idp) -> Result<(), OAuthError> {
     match idp.authz().settings.registration {
         RegistrationMode::Dynamic => Ok(()),
-        RegistrationMode::PreRegistered => Err(OAuthError::not_found()),
+        RegistrationMode::PreRegistered => {
+            Err(OAuthError::not_found().because(RefusalReason::Registration))
+        }
     }
 }
 
@@ -114,7 +117,8 @@ pub(crate) async fn register(
         client_id: client_id.clone(),
         client_secret,
         auth_method: registration.auth_method,
-        any_secret_method: false,
+        // RFC 7591: a dynamic client uses the method it registered, and only that one.
+        accepted: AuthMethods::only(registration.auth_method),
         redirect_uris: registration.redirect_uris,
         grant_types: registration.grant_types,
         scope: registration.scope,
@@ -153,13 +157,17 @@ fn managed(idp: &Idp, headers: &HeaderMap, client_id: &str) -> Result<ClientReco
             let (scheme, token) = v.split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         })
-        .ok_or_else(|| OAuthError::invalid_token("a registration access token is required"))?;
+        .ok_or_else(|| {
+            OAuthError::invalid_token("a registration access token is required")
+                .because(RefusalReason::Registration)
+        })?;
     let client = idp
         .authz()
         .client(client_id)
         .filter(|c| c.origin == Origin::Dynamic)
         .ok_or_else(|| {
             OAuthError::invalid_token("unknown client or wrong registration access token")
+                .because(RefusalReason::Registration)
         })?;
     let expected = client
         .registration_access_token
@@ -168,9 +176,10 @@ fn managed(idp: &Idp, headers: &HeaderMap, client_id: &str) -> Result<ClientReco
     if expected.is_empty()
         || verify_slices_are_equal(expected.as_bytes(), presented.as_bytes()).is_err()
     {
-        return Err(OAuthError::invalid_token(
-            "unknown client or wrong registration access token",
-        ));
+        return Err(
+            OAuthError::invalid_token("unknown client or wrong registration access token")
+                .because(RefusalReason::Registration),
+        );
     }
     Ok(client)
 }

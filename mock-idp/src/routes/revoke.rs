@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 
+use crate::api::RefusalReason;
 use crate::idp::{Idp, RevokeRefusal};
 use crate::oauth_error::OAuthError;
 use crate::respond::{NO_STORE, RawBody};
@@ -31,7 +32,8 @@ pub(crate) async fn revoke(
     let client = if introspection_client {
         None
     } else {
-        Some(authenticate_registered(&presented, |id| idp.authz().client(id))?.client_id)
+        let either = idp.authz().settings.either_secret_method();
+        Some(authenticate_registered(&presented, |id| idp.authz().client(id), either)?.client_id)
     };
     let token = form
         .get("token")
@@ -49,14 +51,16 @@ pub(crate) async fn revoke(
             return Err(OAuthError::bad_request(
                 "unauthorized_client",
                 "the token was not issued to this client",
-            ));
+            )
+            .because(RefusalReason::Token));
         }
         // The token stays valid rather than being forgotten later; the client may retry
         // (RFC 7009 §2.2.1 allows any RFC 6749 error; 503 says "not now").
         Err(RevokeRefusal::Full) => {
             return Err(OAuthError::temporarily_unavailable(
                 "the revocation list is full of unexpired revocations; try again later",
-            ));
+            )
+            .because(RefusalReason::Token));
         }
     }
     let mut response = Response::default();

@@ -8,16 +8,16 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::api::{Audience, MintedToken};
+use crate::api::{Audience, MintedToken, RefusalReason};
 use crate::authz::AsDefect;
-use crate::authz::clients::{ClientRecord, GRANT_TYPES};
+use crate::authz::clients::{AuthMethod, ClientRecord, GRANT_TYPES};
 use crate::authz::grants::{CodeRefusal, Grant, RefreshRefusal};
 use crate::authz::pkce;
 use crate::idp::Idp;
 use crate::introspection::Issued;
 use crate::oauth_error::OAuthError;
 use crate::respond::{NO_STORE, RawBody, json_value};
-use crate::routes::client_auth::{authenticate_registered, presented_client};
+use crate::routes::client_auth::{Presented, authenticate_registered, presented_client};
 use crate::routes::form::Form;
 use crate::tokens::random_hex;
 
@@ -27,6 +27,17 @@ pub(crate) async fn token(
     RawBody(body): RawBody,
 ) -> Response {
     let result = answer(&idp, &headers, &body);
+    // Whatever shape the answer takes (GitHub's form or HTTP 200, a defect's status), the
+    // request log and the log line say which rule the request broke.
+    let refused = result.as_ref().err().cloned();
+    let mark = |mut response: Response| {
+        if let Some(error) = &refused
+            && !response.status().is_server_error()
+        {
+            error.mark(&mut response);
+        }
+        response
+    };
     let settings = &idp.authz().settings;
     let wants_json = headers
         .get_all(header::ACCEPT)
@@ -39,7 +50,7 @@ pub(crate) async fn token(
             Ok(value) => (StatusCode::OK, value),
             Err(error) => (error_status(settings, &error), error_value(&error)),
         };
-        return form_response(status, &value);
+        return mark(form_response(status, &value));
     }
     let mut response = match result {
         Ok(value) => json_value(StatusCode::OK, &value, NO_STORE),
@@ -74,7 +85,7 @@ pub(crate) async fn token(
     if settings.has(AsDefect::NoCacheControl) {
         response.headers_mut().remove(header::CACHE_CONTROL);
     }
-    response
+    mark(response)
 }
 
 fn error_status(settings: &crate::authz::AuthzSettings, error: &OAuthError) -> StatusCode {
@@ -123,7 +134,23 @@ fn answer(idp: &Idp, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthErr
     let grant_type = form
         .get("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
-    let client = authenticate_registered(&presented, |id| idp.authz().client(id))?;
+    // basic-needs-body-client-id: the Basic header is not enough without client_id in the body.
+    // client-secret-post-ignored: a secret in the body never authenticates.
+    if let Presented::Secret(_, method) = &presented {
+        let settings = &idp.authz().settings;
+        let refused = match method {
+            AuthMethod::ClientSecretBasic => {
+                settings.has(AsDefect::BasicNeedsBodyClientId) && form.get("client_id").is_none()
+            }
+            AuthMethod::ClientSecretPost => settings.has(AsDefect::ClientSecretPostIgnored),
+            _ => false,
+        };
+        if refused {
+            return Err(OAuthError::invalid_client("client authentication failed"));
+        }
+    }
+    let either = idp.authz().settings.either_secret_method();
+    let client = authenticate_registered(&presented, |id| idp.authz().client(id), either)?;
     if !GRANT_TYPES.contains(&grant_type) {
         return Err(OAuthError::unsupported_grant_type(format!(
             "grant_type {grant_type:?} is not supported; use authorization_code, refresh_token or client_credentials"
@@ -217,17 +244,19 @@ fn authorization_code(idp: &Idp, client: &ClientRecord, form: &Form) -> Result<V
     {
         return Err(OAuthError::invalid_grant(
             "redirect_uri must be the one sent to the authorization endpoint",
-        ));
+        )
+        .because(RefusalReason::RedirectUri));
     }
     // Without a challenge (a waived PKCE defect) there is nothing to verify.
     let unchecked = authz.settings.has(AsDefect::PkceVerifierUnchecked)
         || (record.code_challenge.is_empty() && authz.settings.has(AsDefect::PkceNotRequired));
     if !unchecked {
-        let verifier = form
-            .get("code_verifier")
-            .ok_or_else(|| OAuthError::invalid_request("code_verifier is required (PKCE)"))?;
+        let verifier = form.get("code_verifier").ok_or_else(|| {
+            OAuthError::invalid_request("code_verifier is required (PKCE)")
+                .because(RefusalReason::Pkce)
+        })?;
         if let Some(problem) = pkce::verifier_problem(verifier, &record.code_challenge) {
-            return Err(OAuthError::invalid_grant(problem));
+            return Err(OAuthError::invalid_grant(problem).because(RefusalReason::Pkce));
         }
     }
     let resources = narrowed_resources(idp, form, &record.grant)?;
@@ -293,7 +322,8 @@ fn refresh_token(idp: &Idp, client: &ClientRecord, form: &Form) -> Result<Value,
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
     let authz = idp.authz();
     if authz.settings.has(AsDefect::RefreshBroken) {
-        return Err(OAuthError::invalid_grant("refresh tokens are not accepted"));
+        return Err(OAuthError::invalid_grant("refresh tokens are not accepted")
+            .because(RefusalReason::Grant));
     }
     // The request is checked before the token is used, so a bad request does not burn it.
     let peeked = authz.grants().peek_refresh(presented);
@@ -321,26 +351,28 @@ fn refresh_token(idp: &Idp, client: &ClientRecord, form: &Form) -> Result<Value,
     let used = authz
         .grants()
         .use_refresh(presented, &owner, idp.now(), rotate);
+    // Every refusal of the refresh token itself is the grant's (not an authorization code's).
+    let grant_refused = |error: OAuthError| Err(error.because(RefusalReason::Grant));
     let (family, grant) = match used {
         Ok(found) => found,
         Err(RefreshRefusal::Replayed { tokens }) => {
             // Revoked when possible (a full revocation list leaves them to expire).
             let _ = idp.revoke_issued(&tokens);
-            return Err(OAuthError::invalid_grant(
+            return grant_refused(OAuthError::invalid_grant(
                 "the refresh token was already used (rotated); the whole token family is revoked",
             ));
         }
         Err(RefreshRefusal::Revoked) => {
-            return Err(OAuthError::invalid_grant("the refresh token was revoked"));
+            return grant_refused(OAuthError::invalid_grant("the refresh token was revoked"));
         }
         Err(RefreshRefusal::Expired) => {
-            return Err(OAuthError::invalid_grant("the refresh token expired"));
+            return grant_refused(OAuthError::invalid_grant("the refresh token expired"));
         }
         Err(RefreshRefusal::Unknown) if authz.settings.has(AsDefect::DeadRefreshInvalidRequest) => {
-            return Err(OAuthError::invalid_request("refresh_token is not valid"));
+            return grant_refused(OAuthError::invalid_request("refresh_token is not valid"));
         }
         Err(RefreshRefusal::Unknown | RefreshRefusal::OtherClient) => {
-            return Err(OAuthError::invalid_grant(
+            return grant_refused(OAuthError::invalid_grant(
                 "unknown refresh token, or issued to another client",
             ));
         }

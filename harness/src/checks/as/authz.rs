@@ -167,14 +167,14 @@ async fn code_single_use(cx: &AsCx<'_>) -> Judged {
     let (first, code, pkce, _) = cx.login_again().await?;
     let form = cx.run.code_form(cx.flow, &code, Some(&pkce.verifier));
     let again = cx.token(&form, &cx.client()).await;
-    judge_second_redemption(&again)?;
+    judge_second_redemption(&again, cx.ctx.options.profile)?;
     let (still, e) = cx.mcp_accepts(&first.access_token).await;
     Ok(judge_first_token_revoked(still, &e))
 }
 
 /// The second redemption of a code is refused with `invalid_grant`.
-fn judge_second_redemption(again: &Exchange) -> Result<(), Verdict> {
-    match refused_with(again, &["invalid_grant"]) {
+fn judge_second_redemption(again: &Exchange, profile: Profile) -> Result<(), Verdict> {
+    match refused_with_status(again, &["invalid_grant"], profile) {
         Ok(_) => Ok(()),
         Err(why) => Err(Verdict::fail(
             format!("redeeming the same code a second time: {why}"),
@@ -220,6 +220,7 @@ async fn code_binding(cx: &AsCx<'_>) -> Judged {
     Ok(judge_code_binding(
         other_redirect.as_ref(),
         other_client.as_ref(),
+        cx.ctx.options.profile,
     ))
 }
 
@@ -228,17 +229,18 @@ async fn code_binding(cx: &AsCx<'_>) -> Judged {
 fn judge_code_binding(
     other_redirect: Option<&Exchange>,
     other_client: Option<&Exchange>,
+    profile: Profile,
 ) -> Verdict {
     let mut failures = Vec::new();
     let mut evidence = Vec::new();
     if let Some(e) = other_redirect
-        && let Err(why) = refused_with(e, &["invalid_grant"])
+        && let Err(why) = refused_with_status(e, &["invalid_grant"], profile)
     {
         failures.push(format!("another redirect_uri: {why}"));
         evidence.push(e.clone());
     }
     if let Some(e) = other_client
-        && let Err(why) = refused_with(e, &["invalid_grant", "invalid_client"])
+        && let Err(why) = refused_with_status(e, &["invalid_grant", "invalid_client"], profile)
     {
         failures.push(format!("another client: {why}"));
         evidence.push(e.clone());
@@ -474,20 +476,20 @@ mod tests {
     #[test]
     fn code_single_use() {
         check(
-            judge_second_redemption(&exchange(TOKENS)).unwrap_err(),
+            judge_second_redemption(&exchange(TOKENS), Profile::Rfc).unwrap_err(),
             expect![[r#"
                 fail: redeeming the same code a second time: tokens were issued
                   evidence: POST http://127.0.0.1:1/token -> 200
             "#]],
         );
         check(
-            judge_second_redemption(&error(400, "invalid_request")).unwrap_err(),
+            judge_second_redemption(&error(400, "invalid_request"), Profile::Rfc).unwrap_err(),
             expect![[r#"
                 fail: redeeming the same code a second time: HTTP 400 error=invalid_request, not invalid_grant
                   evidence: POST http://127.0.0.1:1/token -> 400
             "#]],
         );
-        assert!(judge_second_redemption(&error(400, "invalid_grant")).is_ok());
+        assert!(judge_second_redemption(&error(400, "invalid_grant"), Profile::Rfc).is_ok());
         check(
             judge_first_token_revoked(true, &exchange(MCP_ACCEPTED)),
             expect![[r#"
@@ -510,6 +512,7 @@ mod tests {
             judge_code_binding(
                 Some(&error(400, "invalid_grant")),
                 Some(&error(401, "invalid_client")),
+                Profile::Rfc,
             ),
             expect![[r#"
                 pass
@@ -517,14 +520,18 @@ mod tests {
             "#]],
         );
         check(
-            judge_code_binding(Some(&error(400, "invalid_grant")), None),
+            judge_code_binding(Some(&error(400, "invalid_grant")), None, Profile::Rfc),
             expect![[r#"
                 pass
                   note: codes are bound to their redirect URI (no second client could be registered to try another client)
             "#]],
         );
         check(
-            judge_code_binding(Some(&exchange(TOKENS)), Some(&exchange(TOKENS))),
+            judge_code_binding(
+                Some(&exchange(TOKENS)),
+                Some(&exchange(TOKENS)),
+                Profile::Rfc,
+            ),
             expect![[r#"
                 fail: another redirect_uri: tokens were issued; another client: tokens were issued (RFC 6749 §4.1.3)
                   evidence: POST http://127.0.0.1:1/token -> 200
@@ -532,7 +539,7 @@ mod tests {
             "#]],
         );
         check(
-            judge_code_binding(None, Some(&error(400, "invalid_request"))),
+            judge_code_binding(None, Some(&error(400, "invalid_request")), Profile::Rfc),
             expect![[r#"
                 fail: another client: HTTP 400 error=invalid_request, not invalid_grant or invalid_client (RFC 6749 §4.1.3)
                   evidence: POST http://127.0.0.1:1/token -> 400

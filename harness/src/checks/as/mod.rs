@@ -147,6 +147,39 @@ fn refused_with(exchange: &Exchange, codes: &[&str]) -> Result<String, String> {
     }
 }
 
+/// [`refused_with`], and with the status RFC 6749 §5.2 gives the error: 400 (`invalid_client`
+/// also 401; `invalid_grant` 401 only under the lenient profile). Every check that sees a
+/// token-endpoint error judges its status this one way.
+fn refused_with_status(
+    exchange: &Exchange,
+    codes: &[&str],
+    profile: Profile,
+) -> Result<String, String> {
+    refused_with(exchange, codes)?;
+    let a = error_answer(exchange);
+    match (a.status, a.error.as_deref()) {
+        (Some(status), Some(error)) => token_error_status(status, error, profile),
+        _ => Err(a.describe()),
+    }
+}
+
+/// Whether a token-endpoint error has the status RFC 6749 §5.2 gives it; `Ok` describes it.
+fn token_error_status(status: u16, error: &str, profile: Profile) -> Result<String, String> {
+    match status {
+        400 => Ok(format!("HTTP 400 error={error}")),
+        401 if error == "invalid_client" => Ok(format!("HTTP 401 error={error}")),
+        401 if error == "invalid_grant" && profile == Profile::Lenient => Ok(format!(
+            "HTTP 401 error={error}: a deviation from RFC 6749 §5.2 (400) that the lenient profile accepts"
+        )),
+        401 if error == "invalid_grant" => Err(format!(
+            "HTTP 401 error={error}: RFC 6749 §5.2 answers invalid_grant with 400 (profile rfc; --profile lenient accepts 401, which some servers send so that clients log in again)"
+        )),
+        s => Err(format!(
+            "HTTP {s} error={error}: RFC 6749 §5.2 answers this error with 400"
+        )),
+    }
+}
+
 /// `: "…"` with the answer's `error_description`, when a server error carries one (a proxy's
 /// 500 often says what the upstream answered).
 fn server_said(exchange: &Exchange) -> String {

@@ -33,7 +33,9 @@ fn judge_required(run: &AuthorizeRun) -> Verdict {
     }
 }
 
-/// `pkce.s256-flow`: the login used S256; `plain` is refused.
+/// `pkce.s256-flow`: the login used S256; `plain` is refused; and a challenge sent without
+/// `code_challenge_method` (which RFC 7636 §4.3 says means `plain`) is refused or taken as
+/// `plain`, never silently as S256.
 async fn s256_flow(cx: &AsCx<'_>) -> Judged {
     let verifier = random_text(32);
     let run = cx
@@ -42,7 +44,45 @@ async fn s256_flow(cx: &AsCx<'_>) -> Judged {
             p.set("code_challenge_method", "plain");
         })
         .await?;
-    Ok(judge_plain_refused(&run))
+    let plain = judge_plain_refused(&run);
+    if !plain.failures.is_empty() {
+        return Ok(plain);
+    }
+    // The login's S256 challenge, without its method.
+    let (absent, pkce) = cx.walk_pkce(|p| p.remove("code_challenge_method")).await?;
+    let redeemed = match absent.code() {
+        Some(code) => {
+            let form = cx.run.code_form(cx.flow, code, Some(&pkce.verifier));
+            Some(cx.token(&form, &cx.client()).await)
+        }
+        None => None,
+    };
+    Ok(judge_absent_method(plain, &absent, redeemed.as_ref()))
+}
+
+/// `absent` walked an S256 challenge sent without `code_challenge_method`; `redeemed` exchanged
+/// its code (if one came) with the S256 verifier.
+fn judge_absent_method(
+    mut verdict: Verdict,
+    absent: &AuthorizeRun,
+    redeemed: Option<&Exchange>,
+) -> Verdict {
+    match redeemed {
+        None => verdict.notes.push(format!(
+            "a challenge without code_challenge_method was refused: {}",
+            absent.describe_end()
+        )),
+        Some(e) if token_set(e).is_ok() => {
+            return Verdict::fail(
+                "a challenge sent without code_challenge_method was taken as S256 (its code was redeemed with the S256 verifier); an absent method means plain (RFC 7636 §4.3), so a client relying on that default breaks",
+                vec![e.clone()],
+            );
+        }
+        Some(_) => verdict.notes.push(
+            "a challenge without code_challenge_method was taken as plain (the S256 verifier did not redeem its code)".to_string(),
+        ),
+    }
+    verdict
 }
 
 fn judge_plain_refused(run: &AuthorizeRun) -> Verdict {
@@ -61,13 +101,17 @@ fn judge_plain_refused(run: &AuthorizeRun) -> Verdict {
 /// `pkce.wrong-verifier`: a code redeemed with another verifier is refused with `invalid_grant`.
 async fn wrong_verifier(cx: &AsCx<'_>) -> Judged {
     let e = redeem_fresh_code(cx, Some(random_text(32))).await?;
-    Ok(judge_verifier(&e, Verifier::Wrong))
+    Ok(judge_verifier(&e, Verifier::Wrong, cx.ctx.options.profile))
 }
 
 /// `pkce.missing-verifier`: a code redeemed without a verifier is refused.
 async fn missing_verifier(cx: &AsCx<'_>) -> Judged {
     let e = redeem_fresh_code(cx, None).await?;
-    Ok(judge_verifier(&e, Verifier::Missing))
+    Ok(judge_verifier(
+        &e,
+        Verifier::Missing,
+        cx.ctx.options.profile,
+    ))
 }
 
 /// Redeems a fresh code of the login's client with this `code_verifier` (or none).
@@ -84,12 +128,12 @@ enum Verifier {
     Missing,
 }
 
-fn judge_verifier(e: &Exchange, verifier: Verifier) -> Verdict {
+fn judge_verifier(e: &Exchange, verifier: Verifier, profile: Profile) -> Verdict {
     let (codes, what): (&[&str], &str) = match verifier {
         Verifier::Wrong => (&["invalid_grant"], "a wrong code_verifier"),
         Verifier::Missing => (&["invalid_grant", "invalid_request"], "no code_verifier"),
     };
-    match refused_with(e, codes) {
+    match refused_with_status(e, codes, profile) {
         Ok(note) => Verdict::passed(format!("the code exchange with {what} was refused: {note}")),
         Err(why) => Verdict::fail(
             format!("the code exchange with {what}: {why}"),
@@ -245,15 +289,31 @@ mod tests {
 
     #[test]
     fn verifier() {
+        // invalid_grant with 401: a failure under the rfc profile, accepted under the lenient one.
+        let grant_401 = TOKEN_ERROR.replacen("400", "401", 1);
         check(
-            judge_verifier(&exchange(TOKEN_ERROR), Verifier::Wrong),
+            judge_verifier(&exchange(&grant_401), Verifier::Wrong, Profile::Rfc),
+            expect![[r#"
+                fail: the code exchange with a wrong code_verifier: HTTP 401 error=invalid_grant: RFC 6749 §5.2 answers invalid_grant with 400 (profile rfc; --profile lenient accepts 401, which some servers send so that clients log in again)
+                  evidence: POST http://127.0.0.1:1/token -> 401
+            "#]],
+        );
+        check(
+            judge_verifier(&exchange(&grant_401), Verifier::Wrong, Profile::Lenient),
+            expect![[r#"
+                pass
+                  note: the code exchange with a wrong code_verifier was refused: HTTP 401 error=invalid_grant: a deviation from RFC 6749 §5.2 (400) that the lenient profile accepts
+            "#]],
+        );
+        check(
+            judge_verifier(&exchange(TOKEN_ERROR), Verifier::Wrong, Profile::Rfc),
             expect![[r#"
                 pass
                   note: the code exchange with a wrong code_verifier was refused: HTTP 400 error=invalid_grant
             "#]],
         );
         check(
-            judge_verifier(&exchange(TOKENS), Verifier::Missing),
+            judge_verifier(&exchange(TOKENS), Verifier::Missing, Profile::Rfc),
             expect![[r#"
                 fail: the code exchange with no code_verifier: tokens were issued
                   evidence: POST http://127.0.0.1:1/token -> 200
@@ -261,14 +321,14 @@ mod tests {
         );
         let invalid_request = TOKEN_ERROR.replace("invalid_grant", "invalid_request");
         check(
-            judge_verifier(&exchange(&invalid_request), Verifier::Missing),
+            judge_verifier(&exchange(&invalid_request), Verifier::Missing, Profile::Rfc),
             expect![[r#"
                 pass
                   note: the code exchange with no code_verifier was refused: HTTP 400 error=invalid_request
             "#]],
         );
         check(
-            judge_verifier(&exchange(&invalid_request), Verifier::Wrong),
+            judge_verifier(&exchange(&invalid_request), Verifier::Wrong, Profile::Rfc),
             expect![[r#"
                 fail: the code exchange with a wrong code_verifier: HTTP 400 error=invalid_request, not invalid_grant
                   evidence: POST http://127.0.0.1:1/token -> 400

@@ -71,7 +71,7 @@ async fn rotation_public(cx: &AsCx<'_>) -> Judged {
     let first = cx.token(&refresh_form(cx, &old), &cx.client()).await;
     let newest = judge_rotated(&first, &old)?;
     let replay = cx.token(&refresh_form(cx, &old), &cx.client()).await;
-    judge_replay_refused(&replay)?;
+    judge_replay_refused(&replay, cx.ctx.options.profile)?;
     let after = cx.token(&refresh_form(cx, &newest), &cx.client()).await;
     Ok(judge_family_revoked(&after))
 }
@@ -93,8 +93,8 @@ fn judge_rotated(first: &Exchange, old: &str) -> Result<String, Verdict> {
 }
 
 /// The rotated-out refresh token, used again, is refused.
-fn judge_replay_refused(replay: &Exchange) -> Result<(), Verdict> {
-    refused_with(replay, &["invalid_grant"])
+fn judge_replay_refused(replay: &Exchange, profile: Profile) -> Result<(), Verdict> {
+    refused_with_status(replay, &["invalid_grant"], profile)
         .map(|_| ())
         .map_err(|why| {
             Verdict::fail(
@@ -135,11 +135,11 @@ async fn client_binding(cx: &AsCx<'_>) -> Judged {
         _ => token,
     };
     let e = cx.token(&refresh_form(cx, &current), &other).await;
-    Ok(judge_client_binding(&e))
+    Ok(judge_client_binding(&e, cx.ctx.options.profile))
 }
 
-fn judge_client_binding(e: &Exchange) -> Verdict {
-    match refused_with(e, &["invalid_grant", "invalid_client"]) {
+fn judge_client_binding(e: &Exchange, profile: Profile) -> Verdict {
+    match refused_with_status(e, &["invalid_grant", "invalid_client"], profile) {
         Ok(note) => Verdict::passed(format!("another client's refresh was refused: {note}")),
         Err(why) => Verdict::fail(
             format!("another client used this client's refresh token: {why} (RFC 6749 §6, §10.4)"),
@@ -238,11 +238,11 @@ async fn dead_token_error(cx: &AsCx<'_>) -> Judged {
     let e = cx
         .token(&refresh_form(cx, "revoked-or-never-issued"), &cx.client())
         .await;
-    Ok(judge_dead_token(&e))
+    Ok(judge_dead_token(&e, cx.ctx.options.profile))
 }
 
-fn judge_dead_token(e: &Exchange) -> Verdict {
-    match refused_with(e, &["invalid_grant"]) {
+fn judge_dead_token(e: &Exchange, profile: Profile) -> Verdict {
+    match refused_with_status(e, &["invalid_grant"], profile) {
         Ok(note) => Verdict::passed(format!("a dead refresh token: {note}")),
         Err(why) => Verdict::fail(format!("a dead refresh token: {why}"), vec![e.clone()]),
     }
@@ -367,20 +367,20 @@ mod tests {
         assert_eq!(judge_rotated(&tokens("rt-2"), "rt-1").unwrap(), "rt-2");
 
         check(
-            judge_replay_refused(&tokens("rt-3")).unwrap_err(),
+            judge_replay_refused(&tokens("rt-3"), Profile::Rfc).unwrap_err(),
             expect![[r#"
                 fail: the rotated-out refresh token was used again: tokens were issued
                   evidence: POST http://127.0.0.1:1/token -> 200
             "#]],
         );
         check(
-            judge_replay_refused(&error(401, "invalid_client")).unwrap_err(),
+            judge_replay_refused(&error(401, "invalid_client"), Profile::Rfc).unwrap_err(),
             expect![[r#"
                 fail: the rotated-out refresh token was used again: HTTP 401 error=invalid_client, not invalid_grant
                   evidence: POST http://127.0.0.1:1/token -> 401
             "#]],
         );
-        assert!(judge_replay_refused(&error(400, "invalid_grant")).is_ok());
+        assert!(judge_replay_refused(&error(400, "invalid_grant"), Profile::Rfc).is_ok());
 
         check(
             judge_family_revoked(&tokens("rt-3")),
@@ -401,21 +401,21 @@ mod tests {
     #[test]
     fn client_binding() {
         check(
-            judge_client_binding(&error(400, "invalid_grant")),
+            judge_client_binding(&error(400, "invalid_grant"), Profile::Rfc),
             expect![[r#"
                 pass
                   note: another client's refresh was refused: HTTP 400 error=invalid_grant
             "#]],
         );
         check(
-            judge_client_binding(&error(401, "invalid_client")),
+            judge_client_binding(&error(401, "invalid_client"), Profile::Rfc),
             expect![[r#"
                 pass
                   note: another client's refresh was refused: HTTP 401 error=invalid_client
             "#]],
         );
         check(
-            judge_client_binding(&tokens("rt-2")),
+            judge_client_binding(&tokens("rt-2"), Profile::Rfc),
             expect![[r#"
                 fail: another client used this client's refresh token: tokens were issued (RFC 6749 §6, §10.4)
                   evidence: POST http://127.0.0.1:1/token -> 200
@@ -489,14 +489,14 @@ mod tests {
     #[test]
     fn dead_token() {
         check(
-            judge_dead_token(&error(400, "invalid_grant")),
+            judge_dead_token(&error(400, "invalid_grant"), Profile::Rfc),
             expect![[r#"
                 pass
                   note: a dead refresh token: HTTP 400 error=invalid_grant
             "#]],
         );
         check(
-            judge_dead_token(&error(500, "server_error")),
+            judge_dead_token(&error(500, "server_error"), Profile::Rfc),
             expect![[r#"
                 fail: a dead refresh token: HTTP 500: a server error, not an OAuth error
                   evidence: POST http://127.0.0.1:1/token -> 500

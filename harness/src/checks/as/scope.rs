@@ -4,9 +4,126 @@ use super::*;
 
 pub(crate) const PROBES: &[Probe] = &[as_probe!("scope.as-reports-granted" => as_reports_granted)];
 
-/// `scope.as-reports-granted`: when the user grants less than the client asked for, the token
-/// response says which scope was granted (RFC 6749 §5.1).
+/// `scope.as-reports-granted`: a request without `scope` gets a documented default or an error,
+/// never an empty grant (RFC 6749 §3.3); and when the user grants less than the client asked
+/// for, the token response says which scope was granted (RFC 6749 §5.1).
 async fn as_reports_granted(cx: &AsCx<'_>) -> Judged {
+    let unscoped = match unscoped_grant(cx).await? {
+        Some(verdict) if !verdict.failures.is_empty() => return Ok(verdict),
+        other => other,
+    };
+    let narrowed = narrowed_grant(cx).await;
+    Ok(match (narrowed, unscoped) {
+        (Ok(mut v), Some(u)) => {
+            v.notes.extend(u.notes);
+            v
+        }
+        (Ok(v), None) => v,
+        // Narrowing could not be tried (no consent page): the request without scope stands.
+        (Err(Stop::Early(skip)), Some(mut u)) if skip.skip.is_some() => {
+            u.notes.extend(skip.skip);
+            u
+        }
+        (Err(stop), _) => return Err(stop),
+    })
+}
+
+/// A client registered without a scope asks for none: the server applies a default (which the
+/// token response or the token names) or refuses with `invalid_scope`. `None` when no such client
+/// can be registered.
+async fn unscoped_grant(cx: &AsCx<'_>) -> Result<Option<Verdict>, Stop> {
+    let Some(endpoint) = cx.flow.endpoint("registration_endpoint") else {
+        return Ok(None);
+    };
+    let mut metadata = client_metadata(&cx.flow.redirect_uri, "");
+    if let Some(m) = metadata.as_object_mut() {
+        m.remove("scope");
+    }
+    let e = register(cx.ctx, &endpoint, &metadata).await;
+    let Ok(v) = registration_result(&e) else {
+        return Ok(None);
+    };
+    let client = ClientAuth::for_method(
+        v.get("token_endpoint_auth_method")
+            .and_then(Value::as_str)
+            .unwrap_or("none"),
+        v.get("client_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        v.get("client_secret")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    );
+    let pkce = Pkce::new();
+    let mut params = cx.run.params(cx.flow, &pkce, &random_text(8));
+    params.set("client_id", client.client_id().to_string());
+    params.remove("scope");
+    let fresh = cx.ctx.agent.another();
+    let run_fresh = LoginRun {
+        ctx: cx.ctx,
+        agent: &fresh,
+    };
+    let run = run_fresh
+        .authorize_walk(cx.flow, &params, WalkOptions::default())
+        .await
+        .ok_or_else(no_authorization_endpoint)?;
+    let redeemed = match run.code() {
+        Some(code) => {
+            let form = cx.run.code_form(cx.flow, code, Some(&pkce.verifier));
+            Some(cx.token(&form, &client).await)
+        }
+        None => None,
+    };
+    Ok(Some(judge_unscoped(&run, redeemed.as_ref())))
+}
+
+/// `run` asked for no scope; `redeemed` exchanged its code, if one came.
+fn judge_unscoped(run: &AuthorizeRun, redeemed: Option<&Exchange>) -> Verdict {
+    let Some(e) = redeemed else {
+        return match run.param("error") {
+            Some("invalid_scope") => Verdict::passed(
+                "a request without scope was refused with invalid_scope (RFC 6749 §3.3 allows that)",
+            ),
+            _ => Verdict::passed(format!(
+                "a request without scope got no code: {}",
+                run.describe_end()
+            )),
+        };
+    };
+    let Ok(set) = token_set(e) else {
+        return Verdict::passed(format!(
+            "a request without scope got a code, but no tokens for it ({})",
+            error_answer(e).describe()
+        ));
+    };
+    let in_response = set.scope.clone().filter(|s| !s.trim().is_empty());
+    let in_token = jwt_claims(&set.access_token).and_then(|c| {
+        c.get("scope")
+            .or_else(|| c.get("scp"))
+            .map(|s| match s {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .filter(|s| !s.trim().is_empty() && s != "[]")
+    });
+    match (in_response, in_token) {
+        (Some(scope), _) => Verdict::passed(format!(
+            "a request without scope was granted the default {scope:?}"
+        )),
+        (None, Some(scope)) => Verdict::passed(format!(
+            "a request without scope was granted {scope:?} (named in the token, not the token response)"
+        )),
+        (None, None) => Verdict::fail(
+            "a request without scope was granted a token with no scope at all: RFC 6749 §3.3 has the server apply a documented default or refuse with invalid_scope",
+            vec![e.clone()],
+        ),
+    }
+}
+
+/// When the user grants less than the client asked for, the token response says which scope was
+/// granted (RFC 6749 §5.1).
+async fn narrowed_grant(cx: &AsCx<'_>) -> Judged {
     let had_page = cx.flow.authorization.as_ref().is_some_and(|r| {
         r.pages
             .iter()
@@ -159,6 +276,40 @@ mod tests {
         let set = token_set(&e).expect("a token response");
         let v = judge_reports_granted(set.scope.as_deref(), "mcp profile", "profile", &e);
         expect.assert_eq(&render(&v));
+    }
+
+    #[test]
+    fn unscoped_requests() {
+        let token = |body: &str| {
+            exchange(&format!(
+                "POST http://127.0.0.1:1/token\n=>\n200\ncontent-type: application/json\n\n{body}"
+            ))
+        };
+        let code = crate::testkit::callback("code=abc");
+        expect![[r#"
+            pass
+              note: a request without scope was granted the default "mcp:tools"
+        "#]]
+        .assert_eq(&render(&judge_unscoped(
+            &code,
+            Some(&token(
+                r#"{"access_token":"at","token_type":"Bearer","scope":"mcp:tools"}"#,
+            )),
+        )));
+        expect![[r#"
+            fail: a request without scope was granted a token with no scope at all: RFC 6749 §3.3 has the server apply a documented default or refuse with invalid_scope
+              evidence: POST http://127.0.0.1:1/token -> 200
+        "#]].assert_eq(&render(&judge_unscoped(
+            &code,
+            Some(&token(r#"{"access_token":"at","token_type":"Bearer","scope":""}"#)),
+        )));
+        expect![[r#"
+            pass
+              note: a request without scope was refused with invalid_scope (RFC 6749 §3.3 allows that)
+        "#]].assert_eq(&render(&judge_unscoped(
+            &crate::testkit::callback("error=invalid_scope"),
+            None,
+        )));
     }
 
     #[test]

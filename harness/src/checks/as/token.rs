@@ -430,6 +430,56 @@ async fn auth_method_enforced(cx: &AsCx<'_>) -> Judged {
             "not-a-real-refresh-token".to_string(),
         ),
     ];
+    // First, the registered method itself: the Basic header alone, no client_id in the body
+    // (RFC 6749 §2.3.1).
+    let own = cx
+        .token(
+            &form,
+            &ClientAuth::Basic {
+                client_id: id.clone(),
+                secret: secret.clone(),
+            },
+        )
+        .await;
+    // Then every other method the metadata advertises, each with a client registered for it.
+    let advertised: Vec<String> = cx
+        .metadata()
+        .ok()
+        .and_then(|m| m.get("token_endpoint_auth_methods_supported"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut others = Vec::new();
+    for method in advertised
+        .iter()
+        .filter(|m| matches!(m.as_str(), "client_secret_post" | "none"))
+    {
+        let mut metadata = client_metadata(&cx.flow.redirect_uri, &cx.flow.scope);
+        metadata["token_endpoint_auth_method"] = json!(method);
+        let registration = register(cx.ctx, &endpoint, &metadata).await;
+        let answer = match registration_result(&registration) {
+            Ok(v) => {
+                let client = ClientAuth::for_method(
+                    method,
+                    v.get("client_id")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                    v.get("client_secret")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                );
+                MethodTried::Answered(cx.token(&form, &client).await)
+            }
+            Err(_) => MethodTried::NotRegistered(registration),
+        };
+        others.push((method.clone(), answer));
+    }
     let mut answers = Vec::new();
     for (what, auth) in [
         (
@@ -448,30 +498,88 @@ async fn auth_method_enforced(cx: &AsCx<'_>) -> Judged {
     ] {
         answers.push((what, cx.token(&form, &auth).await));
     }
-    Ok(judge_auth_method_enforced(&answers))
+    Ok(judge_auth_method_enforced(&own, &others, &answers))
 }
 
-/// `answers`: how the `client_secret_basic` client authenticated instead, and the answer.
-fn judge_auth_method_enforced(answers: &[(&str, Exchange)]) -> Verdict {
+/// How a client of one advertised authentication method fared.
+enum MethodTried {
+    /// Registered, then answered at the token endpoint.
+    Answered(Exchange),
+    /// The registration for the method was refused.
+    NotRegistered(Exchange),
+}
+
+/// Whether a token request was let past client authentication (a made-up refresh token then
+/// gets a grant error, not `invalid_client`).
+fn authenticated(e: &Exchange) -> bool {
+    let a = error_answer(e);
+    a.status.is_some_and(|s| s < 500)
+        && !matches!(
+            a.error.as_deref(),
+            Some("invalid_client" | "unauthorized_client") | None
+        )
+}
+
+/// `own`: the `client_secret_basic` client with the Basic header alone; `others`: a client of
+/// each other advertised method, authenticating by it; `answers`: how the `client_secret_basic`
+/// client authenticated instead, and the answer.
+fn judge_auth_method_enforced(
+    own: &Exchange,
+    others: &[(String, MethodTried)],
+    answers: &[(&str, Exchange)],
+) -> Verdict {
     let mut failures = Vec::new();
     let mut evidence = Vec::new();
+    if !authenticated(own) {
+        failures.push(format!(
+            "the Basic header alone did not authenticate a client_secret_basic client ({}; RFC 6749 §2.3.1 needs no client_id in the body)",
+            error_answer(own).describe()
+        ));
+        evidence.push(own.clone());
+    }
+    for (method, tried) in others {
+        match tried {
+            MethodTried::Answered(e) if authenticated(e) => {}
+            MethodTried::Answered(e) => {
+                failures.push(format!(
+                    "a client registered for {method}, which the metadata advertises, could not authenticate with it ({})",
+                    error_answer(e).describe()
+                ));
+                evidence.push(e.clone());
+            }
+            MethodTried::NotRegistered(e) => {
+                failures.push(format!(
+                    "the metadata advertises {method}, but a client registering for it was refused ({})",
+                    error_answer(e).describe()
+                ));
+                evidence.push(e.clone());
+            }
+        }
+    }
+    let mut loose = Vec::new();
     for (what, e) in answers {
         let a = error_answer(e);
         if a.error.as_deref() != Some("invalid_client") {
-            failures.push(format!("{what}: {}", a.describe()));
+            loose.push(format!("{what}: {}", a.describe()));
             evidence.push(e.clone());
         }
     }
+    if !loose.is_empty() {
+        failures.push(format!(
+            "a client registered for client_secret_basic was not held to it: {}",
+            loose.join("; ")
+        ));
+    }
     if failures.is_empty() {
-        Verdict::passed("a client_secret_basic client authenticating otherwise got invalid_client")
+        let methods: Vec<&str> = std::iter::once("client_secret_basic")
+            .chain(others.iter().map(|(m, _)| m.as_str()))
+            .collect();
+        Verdict::passed(format!(
+            "every advertised method works ({}), and a client_secret_basic client authenticating otherwise got invalid_client",
+            methods.join(", ")
+        ))
     } else {
-        Verdict::fail(
-            format!(
-                "a client registered for client_secret_basic was not held to it: {}",
-                failures.join("; ")
-            ),
-            evidence,
-        )
+        Verdict::fail(failures.join("; "), evidence)
     }
 }
 
@@ -498,18 +606,7 @@ fn judge_token_error(
             codes.join(" or ")
         ));
     }
-    match status {
-        400 => Ok(format!("HTTP 400 error={error}")),
-        401 if error == "invalid_grant" && profile == Profile::Lenient => Ok(format!(
-            "HTTP 401 error={error}: a deviation from RFC 6749 §5.2 (400) that the lenient profile accepts"
-        )),
-        401 if error == "invalid_grant" => Err(format!(
-            "HTTP 401 error={error}: RFC 6749 §5.2 answers invalid_grant with 400 (profile rfc; --profile lenient accepts 401, which some servers send so that clients log in again)"
-        )),
-        s => Err(format!(
-            "HTTP {s} error={error}: RFC 6749 §5.2 answers this error with 400"
-        )),
-    }
+    token_error_status(status, error, profile)
 }
 
 #[cfg(test)]
@@ -831,24 +928,61 @@ mod tests {
 
     #[test]
     fn auth_method_enforced() {
-        check(
-            judge_auth_method_enforced(&[
+        let ok = error(400, "invalid_grant");
+        let refused = || {
+            vec![
                 ("the secret in the body", error(401, "invalid_client")),
                 ("no secret", error(400, "invalid_client")),
-            ]),
+            ]
+        };
+        let post_works = || {
+            vec![(
+                "client_secret_post".to_string(),
+                MethodTried::Answered(ok.clone()),
+            )]
+        };
+        check(
+            judge_auth_method_enforced(&ok, &post_works(), &refused()),
             expect![[r#"
                 pass
-                  note: a client_secret_basic client authenticating otherwise got invalid_client
+                  note: every advertised method works (client_secret_basic, client_secret_post), and a client_secret_basic client authenticating otherwise got invalid_client
             "#]],
         );
         check(
-            judge_auth_method_enforced(&[
-                ("the secret in the body", error(400, "invalid_grant")),
-                ("no secret", error(401, "invalid_client")),
-            ]),
+            judge_auth_method_enforced(
+                &ok,
+                &post_works(),
+                &[
+                    ("the secret in the body", error(400, "invalid_grant")),
+                    ("no secret", error(401, "invalid_client")),
+                ],
+            ),
             expect![[r#"
                 fail: a client registered for client_secret_basic was not held to it: the secret in the body: HTTP 400 error=invalid_grant
                   evidence: POST http://127.0.0.1:1/token -> 400
+            "#]],
+        );
+        // The Basic header alone is refused (the server wants client_id in the body too).
+        check(
+            judge_auth_method_enforced(&error(401, "invalid_client"), &post_works(), &refused()),
+            expect![[r#"
+                fail: the Basic header alone did not authenticate a client_secret_basic client (HTTP 401 error=invalid_client; RFC 6749 §2.3.1 needs no client_id in the body)
+                  evidence: POST http://127.0.0.1:1/token -> 401
+            "#]],
+        );
+        // An advertised method that does not work.
+        check(
+            judge_auth_method_enforced(
+                &ok,
+                &[(
+                    "client_secret_post".to_string(),
+                    MethodTried::Answered(error(401, "invalid_client")),
+                )],
+                &refused(),
+            ),
+            expect![[r#"
+                fail: a client registered for client_secret_post, which the metadata advertises, could not authenticate with it (HTTP 401 error=invalid_client)
+                  evidence: POST http://127.0.0.1:1/token -> 401
             "#]],
         );
     }

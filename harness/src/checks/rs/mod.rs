@@ -2,6 +2,7 @@
 //! introspection and token passthrough. Each is a function of the run's [`Cx`], registered in its
 //! area's `PROBES` table under its check ID.
 
+mod ext;
 mod introspect;
 pub(crate) mod jwks;
 mod passthrough;
@@ -33,6 +34,7 @@ pub(crate) const AREAS: &[&[Probe]] = &[
     jwks::PROBES,
     introspect::PROBES,
     passthrough::PROBES,
+    ext::PROBES,
 ];
 
 // ---- JWKS rotation story -------------------------------------------------------------------
