@@ -1,5 +1,5 @@
-//! Embeds the built-in scenario files (`../scenarios/**/*.toml`) in the binary, so that an
-//! installed harness carries its checks with it.
+//! Embeds the built-in scenario files (`../scenarios/**/*.toml`, or `scenarios/` in a published
+//! crate) in the binary, so that an installed harness carries its checks with it.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -24,17 +24,32 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
 /// `path` relative to the harness package, as cargo resolves `rerun-if-changed` paths.
 fn relative(path: &Path) -> String {
     let base = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if let Ok(rest) = path.strip_prefix(base) {
+        return rest.to_string_lossy().replace('\\', "/");
+    }
     match path.strip_prefix(base.join("..")) {
         Ok(rest) => format!("../{}", rest.to_string_lossy().replace('\\', "/")),
         Err(_) => path.display().to_string(),
     }
 }
 
+/// Where the scenario files are, relative to the harness package: the workspace's `scenarios/`
+/// in a checkout (where `harness/scenarios` is only a symbolic link to it, so that `cargo
+/// package` copies the files into the crate), and the copied directory in a published crate.
+fn scenarios_dir() -> &'static str {
+    let inside = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    match inside.symlink_metadata() {
+        Ok(meta) if meta.is_dir() => "scenarios",
+        _ => "../scenarios",
+    }
+}
+
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let dir = scenarios_dir();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
     // Relative paths keep the rerun check and the embedded files tied to this checkout, even
     // when another checkout of the workspace shares the target directory.
-    println!("cargo:rerun-if-changed=../scenarios");
+    println!("cargo:rerun-if-changed={dir}");
     let mut files = Vec::new();
     collect(&root, &mut files);
     files.sort();
@@ -59,7 +74,7 @@ fn main() {
         // Resolved when the harness compiles, against its own manifest directory.
         writeln!(
             code,
-            "    ({rel:?}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/../scenarios/{rel}\"))),"
+            "    ({rel:?}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/{dir}/{rel}\"))),"
         )
         .ok();
     }

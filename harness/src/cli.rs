@@ -18,12 +18,14 @@ use crate::{Limits, Options, RunConfig, load_catalogue};
 /// scopes, audience, JWKS rotation and introspection.
 ///
 /// Without --target, runs against the bundled reference target (a correct MCP server, or one of
-/// its deliberately broken variants with --reference-variant).
+/// its deliberately broken variants with --reference-variant); a build without the default `demo`
+/// feature has none.
 #[derive(Debug, Parser)]
 #[command(name = "mcp-auth-conformance", version, about, long_about)]
 pub struct Cli {
-    /// The MCP endpoint to judge, e.g. http://127.0.0.1:8000/mcp.
-    #[arg(long, value_name = "URL")]
+    /// The MCP endpoint to judge, e.g. http://127.0.0.1:8000/mcp (also --url, as the official
+    /// conformance suite names it).
+    #[arg(long, value_name = "URL", alias = "url")]
     pub target: Option<String>,
 
     /// Variant of the bundled reference target to run against when --target is absent.
@@ -398,10 +400,16 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
         .map(|p| crate::Baseline::load(p, &catalogue))
         .transpose()?;
     let progress = cli.progress.resolve();
+    #[cfg(feature = "demo")]
     let variant: reference_target::Variant = cli
         .reference_variant
         .parse()
         .map_err(|_| HarnessError::Usage(format!("unknown --reference-variant {:?}; see `cargo run -p reference-target -- --list-variants`", cli.reference_variant)))?;
+    // A build without the bundled server says so before it starts anything.
+    #[cfg(not(feature = "demo"))]
+    if cli.target.is_none() && cli.command.is_none() {
+        return Err(no_bundled_server());
+    }
 
     // The mock IdP: standalone, or in this process on a stable port (ephemeral for the demo).
     let mut local_idp = None;
@@ -439,7 +447,10 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
 
     // The target: the user's (started by --command or already running), or the bundled
     // reference target.
+    #[cfg(feature = "demo")]
     let mut reference = None;
+    #[cfg(not(feature = "demo"))]
+    let reference: Option<crate::restart::RestartableReference> = None;
     let target_arg = match (&cli.target, &cli.command) {
         (Some(t), Some(_)) => Some(crate::spawn::resolve_port(t)?),
         (None, Some(_)) => Some(crate::spawn::resolve_port("http://127.0.0.1:0/mcp")?),
@@ -447,6 +458,9 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
     };
     let target = match &target_arg {
         Some(t) => t.clone(),
+        #[cfg(not(feature = "demo"))]
+        None => return Err(no_bundled_server()),
+        #[cfg(feature = "demo")]
         None => {
             let trust = match variant.validation() {
                 reference_target::ValidationKind::Jwt => reference_target::Trust::Jwt {
@@ -609,11 +623,10 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
             scoped_operation: cli
                 .scoped_operation
                 .clone()
-                .or_else(|| reference.is_some().then(reference_scoped_operation)),
-            scope_implies: if cli.scope_implies.is_empty() && reference.is_some() {
-                reference_scope_hierarchy()
-            } else {
-                cli.scope_implies.clone()
+                .or_else(|| reference.as_ref().map(reference_scoped_operation)),
+            scope_implies: match &reference {
+                Some(r) if cli.scope_implies.is_empty() => reference_scope_hierarchy(r),
+                _ => cli.scope_implies.clone(),
             },
         },
         checks: cli.checks.clone(),
@@ -650,6 +663,16 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
     } else {
         exit_code::NON_CONFORMANT
     })
+}
+
+/// Without `--target` or `--command`, a build without the `demo` feature has nothing to judge.
+#[cfg(not(feature = "demo"))]
+fn no_bundled_server() -> HarnessError {
+    HarnessError::Usage(
+        "no --target or --command given, and this build has no bundled reference server (it \
+         needs the `demo` feature, on by default): pass --target URL or --command CMD"
+            .into(),
+    )
 }
 
 /// `--progress`.
@@ -811,15 +834,36 @@ fn login_field(text: &str) -> Result<(String, crate::redact::Secret), String> {
 }
 
 /// The bundled reference target's operation that needs more scope than listing does.
-fn reference_scoped_operation() -> crate::context::ScopedOperation {
+#[cfg(feature = "demo")]
+fn reference_scoped_operation(
+    _: &crate::restart::RestartableReference,
+) -> crate::context::ScopedOperation {
     crate::context::ScopedOperation(crate::rpc::McpCall::ToolsCall {
         name: reference_target::operation::ADMIN_TOOL.to_string(),
         arguments: serde_json::json!({}),
     })
 }
 
+// Without the `demo` feature there is no reference target to ask (the type has no values).
+#[cfg(not(feature = "demo"))]
+fn reference_scoped_operation(
+    reference: &crate::restart::RestartableReference,
+) -> crate::context::ScopedOperation {
+    match *reference {}
+}
+
+#[cfg(not(feature = "demo"))]
+fn reference_scope_hierarchy(
+    reference: &crate::restart::RestartableReference,
+) -> Vec<crate::context::ScopeImplication> {
+    match *reference {}
+}
+
 /// The bundled reference target's scope hierarchy.
-fn reference_scope_hierarchy() -> Vec<crate::context::ScopeImplication> {
+#[cfg(feature = "demo")]
+fn reference_scope_hierarchy(
+    _: &crate::restart::RestartableReference,
+) -> Vec<crate::context::ScopeImplication> {
     reference_target::operation::SCOPE_HIERARCHY
         .iter()
         .map(|(broad, narrower)| crate::context::ScopeImplication {

@@ -33,11 +33,13 @@ impl std::fmt::Debug for TargetRestart {
 }
 
 /// The bundled reference target, which a check may restart on the same address.
+#[cfg(feature = "demo")]
 pub struct RestartableReference {
     slot: Arc<tokio::sync::Mutex<Option<reference_target::RunningTarget>>>,
     config: reference_target::TargetConfig,
 }
 
+#[cfg(feature = "demo")]
 impl RestartableReference {
     /// `config` is what `running` was started with; restarts bind the address it got.
     pub fn new(
@@ -78,6 +80,22 @@ impl RestartableReference {
         if let Some(running) = running {
             running.shutdown().await;
         }
+    }
+}
+
+/// Without the `demo` feature there is no bundled reference target: a type with no values, so
+/// the command line's code for it compiles and can never run.
+#[cfg(not(feature = "demo"))]
+pub enum RestartableReference {}
+
+#[cfg(not(feature = "demo"))]
+impl RestartableReference {
+    pub fn restarter(&self) -> TargetRestart {
+        match *self {}
+    }
+
+    pub async fn shutdown(self) {
+        match self {}
     }
 }
 

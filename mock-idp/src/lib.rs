@@ -261,3 +261,9 @@ impl Drop for MockIdp {
         self.signal_stop();
     }
 }
+
+/// The README's "Use mock-idp from Rust tests" example, run by `cargo test` as a doctest so that
+/// the code users copy keeps compiling and passing (the doctest also holds the README to it).
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/recipes/mock-idp-in-rust-tests.md")]
+pub struct RustTestsExample;

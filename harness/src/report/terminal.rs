@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::Report;
+use super::{CheckResult, Report};
 use crate::check::Status;
 
 /// Whether to colour the output.
@@ -123,66 +123,26 @@ pub fn render_terminal(report: &Report, style: TerminalStyle) -> String {
         }
     }
     let _ = writeln!(out);
-    let mut area = String::new();
-    for c in &report.checks {
-        if c.area != area {
-            area = c.area.clone();
-            let _ = writeln!(out, "{}", paint(style, "1", &format!("[{area}]")));
+    // Areas in report order; in each, the checks that do not apply to this target are collapsed
+    // into one line naming why (every file report keeps each of them).
+    let mut rest = report.checks.as_slice();
+    while let Some(first) = rest.first() {
+        let len = rest.iter().take_while(|c| c.area == first.area).count();
+        let (group, tail) = rest.split_at(len);
+        rest = tail;
+        let header = paint(style, "1", &format!("[{}]", first.area));
+        let skipped: Vec<&CheckResult> =
+            group.iter().filter(|c| c.status == Status::Skip).collect();
+        if skipped.len() == group.len() {
+            let _ = writeln!(out, "{header} {}", not_applicable(style, &skipped));
+            continue;
         }
-        let level = format!("{:<6}", c.level.to_string());
-        let expected = if c.expected_failure {
-            " (expected by the baseline)"
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            out,
-            "  {} {level} {:<40} {}{expected}",
-            label(style, c.status),
-            c.id,
-            c.title
-        );
-        if matches!(
-            c.status,
-            Status::Fail | Status::Warn | Status::NotTestable | Status::Info
-        ) {
-            let _ = writeln!(out, "         {}", c.message);
-            for d in c.details.iter().take(4) {
-                let _ = writeln!(out, "         - {d}");
-            }
-            if matches!(c.status, Status::Fail | Status::Warn) {
-                for e in c.evidence.iter().take(2) {
-                    let _ = writeln!(out, "         > {}", e.request);
-                    for h in e
-                        .request_headers
-                        .iter()
-                        .filter(|h| h.to_ascii_lowercase().starts_with("authorization"))
-                    {
-                        let _ = writeln!(out, "         > {h}");
-                    }
-                    match (e.status, &e.error) {
-                        (Some(s), _) => {
-                            let _ = writeln!(out, "         < HTTP {s}");
-                        }
-                        (None, Some(err)) => {
-                            let _ = writeln!(out, "         < {err}");
-                        }
-                        _ => {}
-                    }
-                    for h in e
-                        .response_headers
-                        .iter()
-                        .filter(|h| h.starts_with("www-authenticate") || h.starts_with("location"))
-                    {
-                        let _ = writeln!(out, "         < {h}");
-                    }
-                }
-                if let Some(fix) = &c.fix {
-                    let _ = writeln!(out, "         fix: {fix}");
-                }
-                let refs: Vec<&str> = c.references.iter().map(|r| r.id.as_str()).collect();
-                let _ = writeln!(out, "         see: {}", refs.join("; "));
-            }
+        let _ = writeln!(out, "{header}");
+        for c in group.iter().filter(|c| c.status != Status::Skip) {
+            write_check(&mut out, style, c);
+        }
+        if !skipped.is_empty() {
+            let _ = writeln!(out, "  {}", not_applicable(style, &skipped));
         }
     }
     let s = &report.summary;
@@ -257,4 +217,181 @@ pub fn render_terminal(report: &Report, style: TerminalStyle) -> String {
         let _ = writeln!(out, "{verdict}");
     }
     out
+}
+
+/// One check's lines: status, level, ID and title, then for a failure, a warning, a check that
+/// could not be tested or an INFO finding, why, and for a failure or a warning the evidence, the fix
+/// and the references.
+fn write_check(out: &mut String, style: TerminalStyle, c: &CheckResult) {
+    let level = format!("{:<6}", c.level.to_string());
+    let expected = if c.expected_failure {
+        " (expected by the baseline)"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        out,
+        "  {} {level} {:<40} {}{expected}",
+        label(style, c.status),
+        c.id,
+        c.title
+    );
+    if matches!(
+        c.status,
+        Status::Fail | Status::Warn | Status::NotTestable | Status::Info
+    ) {
+        let _ = writeln!(out, "         {}", c.message);
+        for d in c.details.iter().take(4) {
+            let _ = writeln!(out, "         - {d}");
+        }
+        if matches!(c.status, Status::Fail | Status::Warn) {
+            for e in c.evidence.iter().take(2) {
+                let _ = writeln!(out, "         > {}", e.request);
+                for h in e
+                    .request_headers
+                    .iter()
+                    .filter(|h| h.to_ascii_lowercase().starts_with("authorization"))
+                {
+                    let _ = writeln!(out, "         > {h}");
+                }
+                match (e.status, &e.error) {
+                    (Some(s), _) => {
+                        let _ = writeln!(out, "         < HTTP {s}");
+                    }
+                    (None, Some(err)) => {
+                        let _ = writeln!(out, "         < {err}");
+                    }
+                    _ => {}
+                }
+                for h in e
+                    .response_headers
+                    .iter()
+                    .filter(|h| h.starts_with("www-authenticate") || h.starts_with("location"))
+                {
+                    let _ = writeln!(out, "         < {h}");
+                }
+            }
+            if let Some(fix) = &c.fix {
+                let _ = writeln!(out, "         fix: {fix}");
+            }
+            let refs: Vec<&str> = c.references.iter().map(|r| r.id.as_str()).collect();
+            let _ = writeln!(out, "         see: {}", refs.join("; "));
+        }
+    }
+}
+
+/// "6 not applicable: <reason>" for the skipped checks of one area, each distinct reason once (in
+/// report order, each with its count when the area has several).
+fn not_applicable(style: TerminalStyle, skipped: &[&CheckResult]) -> String {
+    let mut reasons: Vec<(&str, usize)> = Vec::new();
+    for c in skipped {
+        match reasons.iter_mut().find(|(r, _)| *r == c.message) {
+            Some((_, n)) => *n += 1,
+            None => reasons.push((&c.message, 1)),
+        }
+    }
+    let why = match reasons.as_slice() {
+        [(reason, _)] => reason.to_string(),
+        _ => reasons
+            .iter()
+            .map(|(reason, n)| format!("{reason} ({n})"))
+            .collect::<Vec<_>>()
+            .join("; "),
+    };
+    paint(
+        style,
+        "2",
+        &format!("{} not applicable: {why}", skipped.len()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::Level;
+
+    fn check(id: &str, status: Status, message: &str) -> CheckResult {
+        CheckResult {
+            id: id.into(),
+            title: format!("title of {id}"),
+            area: id.split('.').next().unwrap_or_default().into(),
+            level: Level::Must,
+            status,
+            message: message.into(),
+            details: Vec::new(),
+            description: String::new(),
+            fix: None,
+            references: Vec::new(),
+            evidence: Vec::new(),
+            expected_failure: false,
+            duration_ms: 0,
+            eras: Vec::new(),
+        }
+    }
+
+    fn lines_of(checks: Vec<CheckResult>) -> Vec<String> {
+        use crate::report::{IdpSummary, PositiveControlReport, SCHEMA_VERSION, Summary};
+        let report = Report {
+            schema_version: SCHEMA_VERSION,
+            tool: "t".into(),
+            started_at: "2026-01-01T00:00:00Z".into(),
+            target: "http://127.0.0.1:1/mcp".into(),
+            spec_version: crate::spec::SpecVersion::LATEST,
+            mode: crate::check::Mode::B,
+            mode_reason: String::new(),
+            validation: None,
+            validation_reason: String::new(),
+            required_scopes: Vec::new(),
+            scopes_reason: String::new(),
+            idp: IdpSummary {
+                issuer: "http://127.0.0.1:2".into(),
+                jwks_uri: "http://127.0.0.1:2/jwks".into(),
+                introspection_endpoint: "http://127.0.0.1:2/introspect".into(),
+            },
+            eras: Vec::new(),
+            server_discover: None,
+            positive_control: PositiveControlReport {
+                passed: true,
+                message: String::new(),
+                evidence: Vec::new(),
+            },
+            summary: Summary::of(&checks),
+            checks,
+            notes: Vec::new(),
+            baseline: None,
+            duration_ms: 0,
+        };
+        // The checks are the lines between the header's blank line and the summary's.
+        render_terminal(&report, TerminalStyle::Plain)
+            .lines()
+            .skip_while(|l| !l.is_empty())
+            .skip(1)
+            .take_while(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn checks_that_do_not_apply_are_one_line_per_area() {
+        let not_as = "does not apply to mode B";
+        let lines = lines_of(vec![
+            check("dcr.a", Status::Skip, not_as),
+            check("dcr.b", Status::Skip, not_as),
+            check("jwt.a", Status::Pass, ""),
+            check("jwt.b", Status::Skip, "needs a JWT"),
+            check("scope.a", Status::Skip, not_as),
+            check("scope.b", Status::Skip, "needs a scope"),
+            check("scope.c", Status::Skip, not_as),
+        ]);
+        assert_eq!(
+            lines,
+            [
+                "[dcr] 2 not applicable: does not apply to mode B",
+                "[jwt]",
+                "  PASS MUST   jwt.a                                    title of jwt.a",
+                "  1 not applicable: needs a JWT",
+                "[scope] 3 not applicable: does not apply to mode B (2); needs a scope (1)",
+            ]
+        );
+    }
 }
