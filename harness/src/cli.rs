@@ -36,6 +36,17 @@ pub struct Cli {
     #[arg(long, value_name = "URL")]
     pub idp: Option<String>,
 
+    /// The control token of a standalone mock IdP started with one (required when it listens
+    /// beyond loopback, as in a container); sent as a Bearer token to its control API only.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "MOCK_IDP_CONTROL_TOKEN",
+        hide_env_values = true,
+        requires = "idp"
+    )]
+    pub idp_control_token: Option<String>,
+
     /// Port of the in-process mock IdP; stable so a configured target keeps working across runs.
     #[arg(long, value_name = "PORT", default_value_t = 9400)]
     pub idp_port: u16,
@@ -498,7 +509,11 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
         }
     };
 
-    let idp = crate::idp::IdpClient::new(&idp_url)?;
+    let control_token = cli
+        .idp_control_token
+        .clone()
+        .map(crate::redact::Secret::new);
+    let idp = crate::idp::IdpClient::new(&idp_url, control_token.clone())?;
     let info = idp.info().await?;
     let audience = cli.audience.clone().unwrap_or_else(|| target.clone());
     let mut valid_token = cli.token.clone();
@@ -628,6 +643,7 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
                 Some(r) if cli.scope_implies.is_empty() => reference_scope_hierarchy(r),
                 _ => cli.scope_implies.clone(),
             },
+            idp_control_token: control_token,
         },
         checks: cli.checks.clone(),
         catalogue,

@@ -65,6 +65,8 @@ pub struct Options {
     pub scoped_operation: Option<ScopedOperation>,
     /// The target's scope hierarchy, as its author declares it (`--scope-implies`).
     pub scope_implies: Vec<ScopeImplication>,
+    /// The control token of a standalone mock IdP that requires one (`--idp-control-token`).
+    pub idp_control_token: Option<crate::redact::Secret>,
 }
 
 /// `--scoped-operation`: a `tools/call`, `resources/read` or `prompts/get` of one tool,
@@ -250,6 +252,7 @@ impl Default for Options {
             era: EraChoice::Auto,
             scoped_operation: None,
             scope_implies: Vec::new(),
+            idp_control_token: None,
         }
     }
 }

@@ -28,6 +28,8 @@ pub struct IdpInfo {
 pub struct IdpClient {
     http: reqwest::Client,
     control_url: String,
+    /// The bearer token of a control API that requires one (a mock IdP beyond loopback).
+    control_token: Option<crate::redact::Secret>,
 }
 
 /// One protocol request the IdP received, as recorded by it.
@@ -45,8 +47,12 @@ pub struct IdpRequest {
 }
 
 impl IdpClient {
-    /// `base` is the IdP's issuer URL (the control API lives under `/_control`).
-    pub fn new(base: &str) -> Result<IdpClient, HarnessError> {
+    /// `base` is the IdP's issuer URL (the control API lives under `/_control`); `control_token`
+    /// is the bearer token its control API requires, if it was started with one.
+    pub fn new(
+        base: &str,
+        control_token: Option<crate::redact::Secret>,
+    ) -> Result<IdpClient, HarnessError> {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
@@ -56,6 +62,7 @@ impl IdpClient {
         Ok(IdpClient {
             http,
             control_url: format!("{}/_control", base.trim_end_matches('/')),
+            control_token,
         })
     }
 
@@ -67,6 +74,9 @@ impl IdpClient {
     ) -> Result<Value, HarnessError> {
         let url = format!("{}{path}", self.control_url);
         let mut req = self.http.request(method.clone(), &url);
+        if let Some(token) = &self.control_token {
+            req = req.bearer_auth(token.expose());
+        }
         if let Some(body) = body {
             req = req.json_value(&body);
         }

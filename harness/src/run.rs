@@ -61,7 +61,7 @@ async fn restore_keys(
 pub async fn run(config: RunConfig) -> Result<Report, HarnessError> {
     let started = Instant::now();
     let started_at = report::rfc3339(std::time::SystemTime::now());
-    let idp = idp::IdpClient::new(&config.idp_url)?;
+    let idp = idp::IdpClient::new(&config.idp_url, config.options.idp_control_token.clone())?;
     let info = idp.info().await?;
     let allow_any = config.options.allow_origins.iter().any(|o| o == "*");
     let policy = target::FetchPolicy::allowing(

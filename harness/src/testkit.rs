@@ -121,12 +121,35 @@ pub fn elsewhere(url: &str) -> AuthorizeRun {
     }
 }
 
-/// `run` with a page (a login or consent form it answered) at this URL, showing this text.
-pub fn with_page(mut run: AuthorizeRun, url: &str, text: &str) -> AuthorizeRun {
+/// `run` with a consent page it answered (approve and deny buttons) at this URL, showing this
+/// text.
+pub fn with_page(run: AuthorizeRun, url: &str, text: &str) -> AuthorizeRun {
+    with_form(
+        run,
+        url,
+        text,
+        r#"<form method="post" action="/consent"><button name="action" value="approve">Approve</button><button name="action" value="deny">Deny</button></form>"#,
+    )
+}
+
+/// `run` with a login page it answered (a username and password form) at this URL.
+pub fn with_login_page(run: AuthorizeRun, url: &str) -> AuthorizeRun {
+    with_form(
+        run,
+        url,
+        "Sign in",
+        r#"<form method="post" action="/login"><input name="username"><input type="password" name="password"><button>Sign in</button></form>"#,
+    )
+}
+
+fn with_form(mut run: AuthorizeRun, url: &str, text: &str, html: &str) -> AuthorizeRun {
     run.pages.push(Page {
         hop: 0,
         url: url.to_string(),
-        form: None,
+        form: crate::browser::html::read_page(html)
+            .forms
+            .into_iter()
+            .next(),
         text: text.to_string(),
     });
     run

@@ -542,3 +542,52 @@ fn interactive_login_waits_for_the_browser_on_the_loopback_redirect() {
         "{stdout}"
     );
 }
+
+/// A standalone mock IdP that requires a control token (as in a container) is driven with
+/// `--idp-control-token` (or `MOCK_IDP_CONTROL_TOKEN`); without the token the harness stops with
+/// the IdP's refusal rather than judging anything.
+#[test]
+fn a_standalone_idp_with_a_control_token_is_driven_with_it() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let idp = runtime
+        .block_on(mock_idp::MockIdp::start(mock_idp::IdpConfig {
+            addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            control_token: Some("conformance-control-token".into()),
+            ..Default::default()
+        }))
+        .expect("mock IdP");
+    let issuer = idp.issuer();
+    let dir = temp_dir("control-token");
+    let run = |token: Option<&str>| {
+        let mut cmd = bin();
+        cmd.current_dir(&dir)
+            .env("NO_COLOR", "1")
+            .env_remove("MOCK_IDP_CONTROL_TOKEN")
+            .args([
+                "--idp",
+                &issuer,
+                "--check",
+                "jwt.valid-accepted",
+                "--no-json",
+            ]);
+        if let Some(token) = token {
+            cmd.env("MOCK_IDP_CONTROL_TOKEN", token);
+        }
+        cmd.output().expect("run")
+    };
+    let with = run(Some("conformance-control-token"));
+    assert_eq!(
+        with.status.code(),
+        Some(0),
+        "{}\n{}",
+        String::from_utf8_lossy(&with.stdout),
+        String::from_utf8_lossy(&with.stderr)
+    );
+    let without = run(None);
+    let stderr = String::from_utf8_lossy(&without.stderr);
+    assert!(
+        !without.status.success() && stderr.contains("401"),
+        "{stderr}"
+    );
+    runtime.block_on(idp.shutdown());
+}

@@ -47,6 +47,14 @@ pub struct Page {
     pub text: String,
 }
 
+impl Page {
+    /// Whether the page asked the user to decide (a consent page), rather than to log in: the
+    /// consent checks judge only such pages.
+    pub fn asks_consent(&self) -> bool {
+        self.form.as_ref().is_some_and(|f| !f.is_login())
+    }
+}
+
 /// How the walk ended.
 #[derive(Debug, Clone)]
 pub enum AuthorizeEnd {

@@ -473,9 +473,12 @@ pub fn expectation(variant: Variant) -> Expectation {
         Variant::AsMetadataNoPkce => as_fails(&["as-meta.pkce-s256"]),
         // The issuer named in the metadata is not the one the client asked for, nor the iss of
         // the authorization response.
-        Variant::AsMetadataWrongIssuer => {
-            as_fails(&["prm.as-resolvable", "as-meta.issuer-match", "authz.iss"])
-        }
+        Variant::AsMetadataWrongIssuer => as_fails(&[
+            "prm.as-resolvable",
+            "as-meta.issuer-match",
+            "as-meta.iss-flag",
+            "authz.iss",
+        ]),
         Variant::AsConsentNoCsrf => as_fails(&["consent.csrf"]),
         Variant::AsConsentFrameable => as_fails(&["consent.anti-framing"]),
         // The redirect URI is what both checks look for.

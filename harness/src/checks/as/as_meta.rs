@@ -285,6 +285,23 @@ fn judge_iss_flag(doc: &Value, run: &AuthorizeRun, metadata: Vec<Exchange>) -> V
         .and_then(Value::as_bool)
         == Some(true);
     let has_iss = run.param("iss").is_some();
+    // Whenever iss is sent, clients compare it with the metadata issuer exactly (RFC 9207 §2.4);
+    // a value that differs makes them reject the response, whatever the flag says.
+    if let (Some(iss), Some(issuer)) = (run.param("iss"), doc.get("issuer").and_then(Value::as_str))
+        && iss != issuer
+    {
+        return Verdict::fail(
+            format!(
+                "the authorization response carries iss {iss:?}, but the metadata names the issuer {issuer:?}: clients compare the two exactly (RFC 9207 §2.4) and reject the response"
+            ),
+            run.hops
+                .last()
+                .cloned()
+                .into_iter()
+                .chain(metadata)
+                .collect(),
+        );
+    }
     match (flag, has_iss) {
         (true, true) => {
             Verdict::passed("the metadata announces iss and the authorization response carries it")
@@ -653,6 +670,17 @@ mod tests {
     fn iss_flag() {
         let mut flagged = complete();
         flagged["authorization_response_iss_parameter_supported"] = json!(true);
+        check(
+            judge_iss_flag(
+                &flagged,
+                &callback("code=c&state=s&iss=http%3A%2F%2Felsewhere.example"),
+                Vec::new(),
+            ),
+            expect![[r#"
+                fail: the authorization response carries iss "http://elsewhere.example", but the metadata names the issuer "http://127.0.0.1:1": clients compare the two exactly (RFC 9207 §2.4) and reject the response
+                  evidence: GET http://127.0.0.1:2/authorize -> 302
+            "#]],
+        );
         check(
             judge_iss_flag(&flagged, &callback("code=c&state=s"), Vec::new()),
             expect![[r#"

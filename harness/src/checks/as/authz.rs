@@ -114,7 +114,7 @@ async fn error_redirects(cx: &AsCx<'_>) -> Judged {
         .flow
         .authorization
         .as_ref()
-        .is_some_and(|r| !r.pages.is_empty());
+        .is_some_and(|r| r.pages.iter().any(Page::asks_consent));
     let mut denied = None;
     if had_page {
         let pkce = Pkce::new();
@@ -142,7 +142,7 @@ fn judge_error_redirects(
     }
     // A walk that met no page this time had nothing to deny, so it says nothing about denials.
     if let Some(denied) = denied
-        && !denied.pages.is_empty()
+        && denied.pages.iter().any(Page::asks_consent)
         && denied.param("error") != Some("access_denied")
     {
         failures.push(format!("denying consent: {}", denied.describe_end()));

@@ -230,7 +230,11 @@ fn judge_consent_shows_host(
     own_authority: &str,
     host: &str,
 ) -> Verdict {
-    let Some(page) = run.pages.iter().find(|p| origin_of(&p.url) == own) else {
+    let Some(page) = run
+        .pages
+        .iter()
+        .find(|p| origin_of(&p.url) == own && p.asks_consent())
+    else {
         return if run.code().is_some() {
             Verdict::skip("the server showed no consent page for the metadata-document client")
         } else {

@@ -290,7 +290,7 @@ async fn csrf(cx: &AsCx<'_>) -> Judged {
 
 /// `run` is a walk whose consent form was posted forged (without its CSRF token and cookies).
 fn judge_csrf(run: &AuthorizeRun) -> Verdict {
-    if run.pages.is_empty() {
+    if !run.pages.iter().any(Page::asks_consent) {
         return Verdict::not_testable("no consent page was shown this time", run.hops.clone());
     }
     if run.code().is_some() {
@@ -327,7 +327,7 @@ fn judge_before_upstream(run: &AuthorizeRun, upstream: &str, own: &str) -> Verdi
     let first_consent = run
         .pages
         .iter()
-        .filter(|p| origin_of(&p.url) == own)
+        .filter(|p| origin_of(&p.url) == own && p.asks_consent())
         .map(|p| p.hop)
         .next();
     // A pass-through (the upstream answers the client directly, with the client's own
@@ -461,7 +461,9 @@ async fn per_client(cx: &AsCx<'_>) -> Judged {
 
 /// Whether `run` showed a consent page of the target's own (`own` is its origin).
 fn asked(run: &AuthorizeRun, own: &str) -> bool {
-    run.pages.iter().any(|p| origin_of(&p.url) == own)
+    run.pages
+        .iter()
+        .any(|p| origin_of(&p.url) == own && p.asks_consent())
 }
 
 /// `run` is the second client's authorization in the browser that approved the first.
@@ -548,7 +550,11 @@ impl AsCx<'_> {
         let run = login_authorization(self)?;
         // The target's own page (an upstream IdP's page is not the target's consent).
         let own = origin_of(&self.ctx.mcp.url);
-        match run.pages.iter().find(|p| origin_of(&p.url) == own) {
+        match run
+            .pages
+            .iter()
+            .find(|p| origin_of(&p.url) == own && p.asks_consent())
+        {
             Some(page) => Ok((run, page)),
             // A proxy without one fails consent.before-upstream; there is no page to judge here.
             None => Err(Stop::skip(
@@ -578,7 +584,9 @@ mod tests {
     use expect_test::{Expect, expect};
 
     use super::*;
-    use crate::testkit::{callback, elsewhere, exchange, render, stopped, with_page};
+    use crate::testkit::{
+        callback, elsewhere, exchange, render, stopped, with_login_page, with_page,
+    };
 
     fn check(v: Verdict, expect: Expect) {
         expect.assert_eq(&render(&v));
@@ -832,6 +840,17 @@ mod tests {
 
     #[test]
     fn csrf() {
+        // A login page is not a consent page: a forging site has no password to type.
+        check(
+            judge_csrf(&with_login_page(
+                callback("code=abc"),
+                "http://127.0.0.1:2/login",
+            )),
+            expect![[r#"
+                not testable: no consent page was shown this time
+                  evidence: GET http://127.0.0.1:2/authorize -> 302
+            "#]],
+        );
         check(
             judge_csrf(&callback("code=abc")),
             expect![[r#"

@@ -56,7 +56,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use super::{Cx, Probe};
-use crate::browser::agent::{AuthorizeEnd, AuthorizeRun};
+use crate::browser::agent::{AuthorizeEnd, AuthorizeRun, Page};
 use crate::browser::html::Decision;
 use crate::context::{Ctx, Profile};
 use crate::discovery::Facts;

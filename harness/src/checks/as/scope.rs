@@ -116,7 +116,7 @@ async fn narrowed_grant(cx: &AsCx<'_>) -> Judged {
     let had_page = cx.flow.authorization.as_ref().is_some_and(|r| {
         r.pages
             .iter()
-            .any(|p| origin_of(&p.url) == origin_of(&cx.ctx.mcp.url))
+            .any(|p| origin_of(&p.url) == origin_of(&cx.ctx.mcp.url) && p.asks_consent())
     });
     if !had_page {
         return Err(Stop::skip(

@@ -4,7 +4,6 @@
 //! Authorization: Communication Security).
 
 use super::*;
-use crate::check::Mode;
 use crate::spec::SpecVersion;
 use crate::urls::is_loopback_host;
 
@@ -57,14 +56,12 @@ async fn origin_validation(cx: &Cx<'_>) -> Judged {
         .send(request().header("origin", ctx.origin()))
         .await;
     let loopback = loopback_target(&ctx.mcp.url);
+    // The attacker's name without a port: what matters is the name, and a port would make every
+    // report differ from the last.
     let rebound = if loopback {
-        let port = url::Url::parse(&ctx.mcp.url)
-            .ok()
-            .and_then(|u| u.port_or_known_default())
-            .unwrap_or(80);
         Some(
             ctx.target
-                .send(request().set_header("host", format!("{ATTACKER_HOST}:{port}")))
+                .send(request().set_header("host", ATTACKER_HOST))
                 .await,
         )
     } else {
@@ -416,6 +413,23 @@ async fn session_user_binding(cx: &Cx<'_>) -> Judged {
     let other = ctx
         .mint(&json!({"scope": scope, "subject": OTHER_USER}))
         .await?;
+    // The other user's token must work on its own, or its refusal in the session proves nothing
+    // (a server that accepts only pre-shared tokens refuses it everywhere).
+    let alone = ctx
+        .target
+        .send(ctx.mcp.request(
+            wire,
+            &McpCall::Initialize,
+            &[format!("Bearer {}", other.token)],
+            None,
+        ))
+        .await;
+    if let Err(why) = accepted(&alone) {
+        return Err(Stop::not_testable(
+            format!("another user's token is refused even outside the session ({why})"),
+            vec![alone],
+        ));
+    }
     let foreign = ctx
         .target
         .send(ctx.mcp.request(
@@ -587,9 +601,6 @@ fn https(cx: &Cx<'_>) -> Judged {
             }
         }
     }
-    if facts.mode == Mode::A && urls.len() == 1 && loopback_target(&ctx.mcp.url) {
-        return Ok(Verdict::passed("a loopback target that advertises no URLs"));
-    }
     Ok(judge_https(&urls, evidence))
 }
 
@@ -604,7 +615,12 @@ fn judge_https(urls: &[(String, String)], evidence: Vec<Exchange>) -> Verdict {
             Err(_) => {}
         }
     }
-    if plain.is_empty() {
+    if plain.is_empty() && loopback == urls.len() {
+        // Nothing here could have been judged: a test setup on loopback, where http is allowed.
+        Verdict::skip(format!(
+            "the target and every URL it advertises are on loopback ({loopback}), where plain http is allowed"
+        ))
+    } else if plain.is_empty() {
         Verdict::passed(format!(
             "every advertised URL is https or on loopback ({} checked, {loopback} on loopback)",
             urls.len()
@@ -817,10 +833,16 @@ mod tests {
             "#]],
         );
         check(
-            judge_https(&urls[..1], Vec::new()),
+            judge_https(&[urls[0].clone(), urls[2].clone()], Vec::new()),
             expect![[r#"
                 pass
-                  note: every advertised URL is https or on loopback (1 checked, 1 on loopback)
+                  note: every advertised URL is https or on loopback (2 checked, 1 on loopback)
+            "#]],
+        );
+        check(
+            judge_https(&urls[..1], Vec::new()),
+            expect![[r#"
+                skip: the target and every URL it advertises are on loopback (1), where plain http is allowed
             "#]],
         );
     }
