@@ -87,7 +87,7 @@ run_one() {
   rm -rf "$dir"
   mkdir -p "$dir"
   export INTEROP_RUN_DIR=$dir
-  local rc=0
+  local rc=0 start=$SECONDS
   # shellcheck disable=SC2086
   "$HARNESS" --command "$cmd" --target http://127.0.0.1:0/mcp \
     --idp-port 0 --idp-state-dir "$dir/idp-state" \
@@ -96,6 +96,7 @@ run_one() {
     --no-json --out-dir "$dir/report" --normalize $flags $extra \
     > "$dir/terminal.txt" 2> "$dir/stderr.txt" || rc=$?
   echo "$rc" > "$dir/exit-code"
+  echo $((SECONDS - start)) > "$dir/seconds"
 }
 
 # INTEROP_REPEAT: is a check reported the same way run after run? Each target's runs go one after
@@ -157,6 +158,7 @@ failed=0
 for name in "${names[@]}"; do
   dir=$OUT/$name
   rc=$(cat "$dir/exit-code")
+  took="$(cat "$dir/seconds") s"
   # 0 conformant, 1 findings: both are verdicts. Anything else is the harness failing.
   if [[ $rc != 0 && $rc != 1 ]]; then
     echo "!! $name: the harness exited $rc"
@@ -186,13 +188,13 @@ PYEOF
     rm -rf "$EXPECTED/$name"
     mkdir -p "$EXPECTED/$name"
     cp "$dir/report/"* "$EXPECTED/$name/"
-    echo "== $name: exit $rc, report written to reports/interop/$name/"
+    echo "== $name: exit $rc in $took, report written to reports/interop/$name/"
     continue
   fi
   if diff -ru "$EXPECTED/$name" "$dir/report" > "$dir/diff.txt"; then
-    echo "== $name: exit $rc, report matches reports/interop/$name/"
+    echo "== $name: exit $rc in $took, report matches reports/interop/$name/"
   else
-    echo "!! $name: the report differs from reports/interop/$name/ (INTEROP_UPDATE=1 to accept):"
+    echo "!! $name: exit $rc in $took, the report differs from reports/interop/$name/ (INTEROP_UPDATE=1 to accept):"
     head -60 "$dir/diff.txt" | sed 's/^/   /'
     failed=1
   fi

@@ -10,9 +10,10 @@ targets differ only in the login.
 
 The server knows one account, a test account made for the interop suite and nothing else (like
 the example's demo user): `TEST_USER` / `TEST_PASSWORD` below, which interop/run.sh gives the
-harness with --login-user and --login-password. A pending login is kept under an id of its own
-(random, never the client's `state`, which clients choose and may repeat) for ten minutes; a wrong
-password shows the form again with HTTP 401, as a person would see it.
+harness with --login-user and --login-password. As in the example, a pending login is known by
+the client's `state` (a random one when the client sent none), here together with its `client_id`
+so that two clients cannot meet; it is kept for ten minutes, and a wrong password shows the form
+again with HTTP 401, as a person would see it.
 
 Env: MCP_TARGET_URL (or MCP_TARGET_HOST/PORT/PATH), MCP_AUTH_REQUIRED_SCOPES.
 """
@@ -24,7 +25,7 @@ import html
 import secrets
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AuthorizationParams
@@ -61,29 +62,30 @@ class LoginAuthServer(InMemoryAuthServer):
     async def authorize(self, client: OAuthClientInformationFull, params: AuthorizationParams) -> str:
         # Refused before anyone is asked for a password: the resource is not this server's.
         self.check_resource(params)
-        login_id = secrets.token_urlsafe(24)
-        self.pending[login_id] = PendingLogin(client, params, time.time() + LOGIN_TTL)
-        return f"{self.issuer}/login?id={login_id}"
+        client_id = client.client_id or ""
+        state = params.state or secrets.token_hex(16)
+        self.pending[(client_id, state)] = PendingLogin(client, params, time.time() + LOGIN_TTL)
+        return f"{self.issuer}/login?{urlencode({'client_id': client_id, 'state': state})}"
 
-    def pending_login(self, login_id: str) -> PendingLogin | None:
+    def pending_login(self, key: tuple[str, str]) -> PendingLogin | None:
         now = time.time()
         for stale in [k for k, v in self.pending.items() if v.expires_at < now]:
             del self.pending[stale]
-        return self.pending.get(login_id)
+        return self.pending.get(key)
 
-    def log_in(self, login_id: str, username: str, password: str) -> str | None:
+    def log_in(self, key: tuple[str, str], username: str, password: str) -> str | None:
         """The client's redirect with a code when the account is right, else None."""
-        login = self.pending_login(login_id)
+        login = self.pending_login(key)
         # Both compared in constant time, so the answer's timing tells nothing about either.
         user_ok = hmac.compare_digest(username.encode(), TEST_USER.encode())
         password_ok = hmac.compare_digest(password.encode(), TEST_PASSWORD.encode())
         if login is None or not (user_ok and password_ok):
             return None
-        del self.pending[login_id]  # a login completes once
+        del self.pending[key]  # a login completes once
         return self.approve(login.client, login.params, username)
 
 
-def login_page(login_id: str, client_name: str, error: str = "", status: int = 200) -> HTMLResponse:
+def login_page(key: tuple[str, str], client_name: str, error: str = "", status: int = 200) -> HTMLResponse:
     message = f'<p role="alert">{html.escape(error)}</p>' if error else ""
     body = f"""<!DOCTYPE html>
 <html lang="en">
@@ -93,7 +95,8 @@ def login_page(login_id: str, client_name: str, error: str = "", status: int = 2
 <p>{html.escape(client_name)} asks to use this MCP server on your behalf.</p>
 {message}
 <form method="post" action="/login">
-  <input type="hidden" name="id" value="{html.escape(login_id)}">
+  <input type="hidden" name="client_id" value="{html.escape(key[0])}">
+  <input type="hidden" name="state" value="{html.escape(key[1])}">
   <label>Username <input type="text" name="username" autocomplete="username" required></label>
   <label>Password <input type="password" name="password" autocomplete="current-password" required></label>
   <button type="submit">Sign in</button>
@@ -139,27 +142,28 @@ def client_name(login: PendingLogin) -> str:
 
 @mcp.custom_route("/login", methods=["GET"])
 async def show_login(request: Request) -> Response:
-    login_id = request.query_params.get("id", "")
-    login = provider.pending_login(login_id)
+    key = (request.query_params.get("client_id", ""), request.query_params.get("state", ""))
+    login = provider.pending_login(key)
     if login is None:
         return HTMLResponse("<p>This sign-in link has expired. Start again from your application.</p>",
                             status_code=400)
-    return login_page(login_id, client_name(login))
+    return login_page(key, client_name(login))
 
 
 @mcp.custom_route("/login", methods=["POST"])
 async def submit_login(request: Request) -> Response:
     form = await request.form()
-    fields = {name: form.get(name) for name in ("id", "username", "password")}
+    fields = {name: form.get(name) for name in ("client_id", "state", "username", "password")}
     if not all(isinstance(value, str) for value in fields.values()):
         return HTMLResponse("<p>The form was incomplete.</p>", status_code=400)
-    login = provider.pending_login(fields["id"])
+    key = (fields["client_id"], fields["state"])
+    login = provider.pending_login(key)
     if login is None:
         return HTMLResponse("<p>This sign-in link has expired. Start again from your application.</p>",
                             status_code=400)
-    redirect = provider.log_in(fields["id"], fields["username"], fields["password"])
+    redirect = provider.log_in(key, fields["username"], fields["password"])
     if redirect is None:
-        return login_page(fields["id"], client_name(login), "Wrong username or password.", 401)
+        return login_page(key, client_name(login), "Wrong username or password.", 401)
     # 303: the browser follows a form post with a GET, so the password is not sent on.
     return RedirectResponse(redirect, status_code=303)
 
