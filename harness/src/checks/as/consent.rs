@@ -557,6 +557,17 @@ impl AsCx<'_> {
         {
             Some(page) => Ok((run, page)),
             // A proxy without one fails consent.before-upstream; there is no page to judge here.
+            // A login page alone is not a consent page: it asks who the user is, not whether
+            // this client may act for them, so the consent rules have nothing to judge on it.
+            None if run
+                .pages
+                .iter()
+                .any(|p| origin_of(&p.url) == own && !p.asks_consent()) =>
+            {
+                Err(Stop::skip(
+                    "the server showed a login page of its own but no page asking the user to approve the client",
+                ))
+            }
             None => Err(Stop::skip(
                 "the server showed no consent page of its own (for a proxy, consent.before-upstream judges that)",
             )),
