@@ -516,6 +516,11 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
     let idp = crate::idp::IdpClient::new(&idp_url, control_token.clone())?;
     let info = idp.info().await?;
     let audience = cli.audience.clone().unwrap_or_else(|| target.clone());
+    // Credentials given on the command line are secrets wherever they show up in evidence
+    // (an echoing error page, a form body), not only where the redactor knows the field.
+    for given in [&cli.token, &cli.client_secret].into_iter().flatten() {
+        crate::redact::Secret::new(given.as_str());
+    }
     let mut valid_token = cli.token.clone();
     if cli.static_token {
         let minted = idp
