@@ -1,6 +1,8 @@
 //! Documentation and code that must agree, held to each other: the probe registry and the
 //! scenario files, `--list`, the README's check counts, the probe table of
-//! `scenarios/README.md`, and the design catalogue's check IDs (when `../shared` is beside). A drift fails here rather than in a user's run or a reader's head.
+//! `scenarios/README.md`, the design catalogue's check IDs (when `../shared` is beside), and
+//! ARCHITECTURE.md's layering (no import circle in any crate). A drift fails here rather than in
+//! a user's run or a reader's head.
 
 use std::collections::BTreeSet;
 
@@ -177,4 +179,234 @@ fn every_check_of_the_design_catalogue_is_built_in() {
         missing.is_empty(),
         "catalogue checks without a scenario file (add them, or say in NOT_CHECKS why they are not checks): {missing:?}"
     );
+}
+
+/// The modules of a crate's `src/`, by path (`checks::as::token`), each with its source file.
+fn modules_of(src: &std::path::Path) -> Vec<(Vec<String>, String)> {
+    fn walk(dir: &std::path::Path, prefix: &[String], out: &mut Vec<(Vec<String>, String)>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.expect("a directory entry").path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            let name = path.file_stem().unwrap().to_string_lossy().to_string();
+            if path.is_dir() {
+                let mut inner = prefix.to_vec();
+                inner.push(name);
+                walk(&path, &inner, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let mut module = prefix.to_vec();
+                // The crate root and the binaries sit above every module; they are not rooms.
+                if prefix.is_empty() && (name == "lib" || name == "main") {
+                    continue;
+                }
+                if name != "mod" {
+                    module.push(name);
+                }
+                out.push((module, std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(src, &[], &mut out);
+    out
+}
+
+/// The paths a source file names through `crate::` and `super::` (grouped `use` items
+/// included), comments left out.
+fn named_paths(module: &[String], source: &str) -> Vec<Vec<String>> {
+    fn path_at(text: &str) -> (Vec<String>, &str) {
+        let mut segments = Vec::new();
+        let mut rest = text;
+        loop {
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            if end == 0 {
+                break;
+            }
+            segments.push(rest[..end].trim_start_matches("r#").to_string());
+            rest = &rest[end..];
+            match rest.strip_prefix("::") {
+                Some(next) => rest = next,
+                None => break,
+            }
+        }
+        (segments, rest)
+    }
+    /// The top-level items of a `{ ... }` group that `text` starts inside of.
+    fn group_items(text: &str) -> Vec<&str> {
+        let (mut depth, mut start, mut items) = (0usize, 0usize, Vec::new());
+        for (i, c) in text.char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' if depth == 0 => {
+                    items.push(&text[start..i]);
+                    break;
+                }
+                '}' => depth -= 1,
+                ',' if depth == 0 => {
+                    items.push(&text[start..i]);
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        items
+    }
+    let code: String = source
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut out = Vec::new();
+    for (anchor, base) in [
+        ("crate::", Vec::new()),
+        ("super::", module[..module.len().saturating_sub(1)].to_vec()),
+    ] {
+        for (at, _) in code.match_indices(anchor) {
+            // `$crate::` in a macro is the crate root too; any other word before it is not ours.
+            let before = code[..at].chars().next_back();
+            if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
+                continue;
+            }
+            let rest = &code[at + anchor.len()..];
+            let (path, after) = path_at(rest);
+            let mut full = base.clone();
+            full.extend(path.iter().cloned());
+            if let Some(group) = after.strip_prefix('{') {
+                for item in group_items(group) {
+                    let (inner, _) = path_at(item.trim());
+                    let mut item_path = full.clone();
+                    item_path.extend(inner);
+                    out.push(item_path);
+                }
+            } else {
+                out.push(full);
+            }
+        }
+    }
+    out
+}
+
+/// The import circles between a crate's modules (a module and its own submodules excepted:
+/// a parent declares its children and they may use what it defines).
+fn import_circles(crate_dir: &str) -> Vec<Vec<String>> {
+    let src =
+        std::path::PathBuf::from(format!("{}/../{crate_dir}/src", env!("CARGO_MANIFEST_DIR")));
+    let modules = modules_of(&src);
+    let known: BTreeSet<Vec<String>> = modules.iter().map(|(m, _)| m.clone()).collect();
+    let index = |m: &Vec<String>| modules.iter().position(|(k, _)| k == m).unwrap();
+    let mut edges: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); modules.len()];
+    for (from, (module, source)) in modules.iter().enumerate() {
+        for path in named_paths(module, source) {
+            let Some(target) = (1..=path.len())
+                .rev()
+                .map(|n| path[..n].to_vec())
+                .find(|p| known.contains(p))
+            else {
+                continue;
+            };
+            let related = target.starts_with(module) || module.starts_with(&target);
+            if !related {
+                edges[from].insert(index(&target));
+            }
+        }
+    }
+    // Tarjan's strongly connected components; every one larger than a module is a circle.
+    struct Walk<'a> {
+        edges: &'a [BTreeSet<usize>],
+        index: Vec<Option<usize>>,
+        low: Vec<usize>,
+        on_stack: Vec<bool>,
+        stack: Vec<usize>,
+        next: usize,
+        found: Vec<Vec<usize>>,
+    }
+    fn visit(w: &mut Walk<'_>, v: usize) {
+        w.index[v] = Some(w.next);
+        w.low[v] = w.next;
+        w.next += 1;
+        w.stack.push(v);
+        w.on_stack[v] = true;
+        for &u in w.edges[v].iter() {
+            match w.index[u] {
+                None => {
+                    visit(w, u);
+                    w.low[v] = w.low[v].min(w.low[u]);
+                }
+                Some(i) if w.on_stack[u] => w.low[v] = w.low[v].min(i),
+                Some(_) => {}
+            }
+        }
+        if Some(w.low[v]) == w.index[v] {
+            let mut component = Vec::new();
+            while let Some(u) = w.stack.pop() {
+                w.on_stack[u] = false;
+                component.push(u);
+                if u == v {
+                    break;
+                }
+            }
+            if component.len() > 1 {
+                w.found.push(component);
+            }
+        }
+    }
+    let mut walk = Walk {
+        edges: &edges,
+        index: vec![None; modules.len()],
+        low: vec![0; modules.len()],
+        on_stack: vec![false; modules.len()],
+        stack: Vec::new(),
+        next: 0,
+        found: Vec::new(),
+    };
+    for v in 0..modules.len() {
+        if walk.index[v].is_none() {
+            visit(&mut walk, v);
+        }
+    }
+    walk.found
+        .into_iter()
+        .map(|c| {
+            let mut names: Vec<String> = c.iter().map(|&i| modules[i].0.join("::")).collect();
+            names.sort();
+            names
+        })
+        .collect()
+}
+
+#[test]
+fn no_crate_has_an_import_circle() {
+    // ARCHITECTURE.md's layering invariant: each crate's modules read top-down, so two modules
+    // never import each other, directly or around a longer circle.
+    for crate_dir in ["harness", "mock-idp", "reference-target"] {
+        let circles = import_circles(crate_dir);
+        assert!(
+            circles.is_empty(),
+            "{crate_dir}/src has import circles (move the shared item into a module below both): {circles:?}"
+        );
+    }
+}
+
+#[test]
+fn the_circle_finder_sees_a_circle() {
+    // The test above cannot pass by finding nothing: on two modules that name each other, the
+    // same reading finds them.
+    let a = named_paths(
+        &["runner".into()],
+        "use crate::{checks::Probe, verdict};\nfn f() { super::x(); }",
+    );
+    assert!(
+        a.contains(&vec!["checks".to_string(), "Probe".to_string()]),
+        "{a:?}"
+    );
+    assert!(a.contains(&vec!["verdict".to_string()]), "{a:?}");
+    let b = named_paths(
+        &["checks".into(), "as".into()],
+        "use super::Cx;\n// crate::ignored\n",
+    );
+    assert_eq!(b, vec![vec!["checks".to_string(), "Cx".to_string()]]);
 }

@@ -28,6 +28,7 @@ use crate::idp::Idp;
 use crate::oauth_error::OAuthError;
 use crate::respond::{NO_STORE, RawBody, json_value, method_not_allowed};
 use crate::routes::page::{page_demo, page_mint};
+use crate::secret::same_secret;
 
 /// Declares the control routes once: the router serves them and [`CONTROL_ROUTES`] lists them
 /// (a test holds `docs/contracts.md` §2 to that list).
@@ -123,17 +124,6 @@ pub(crate) fn refusal(idp: &Idp, parts: &Parts) -> Option<OAuthError> {
         }
         Some(_) => None,
     }
-}
-
-/// Compares two secrets in constant time, lengths included: both are hashed first, so the time
-/// taken tells nothing about how much of a guess was right, nor how long the token is.
-pub(crate) fn same_secret(presented: &[u8], expected: &[u8]) -> bool {
-    use aws_lc_rs::digest::{SHA256, digest};
-    aws_lc_rs::constant_time::verify_slices_are_equal(
-        digest(&SHA256, presented).as_ref(),
-        digest(&SHA256, expected).as_ref(),
-    )
-    .is_ok()
 }
 
 /// Why a request is refused for not naming this server in its `Host` (421), if it is: a web

@@ -33,6 +33,7 @@ mod names;
 mod oauth_error;
 mod respond;
 mod routes;
+mod secret;
 mod serve;
 mod sync;
 mod tokens;

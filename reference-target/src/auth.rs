@@ -25,6 +25,7 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::{Map, Value, json};
 
 use crate::challenge::{Challenge, sanitize};
+use crate::http::is_token68;
 use crate::introspection::Introspector;
 use crate::jwks::{JwksCache, KeyLookup, spki_pem};
 use crate::operation::{Operation, effective_scopes, header};
@@ -1068,15 +1069,6 @@ pub fn bearer_token(headers: &HeaderMap, variant: Variant) -> Result<Option<Stri
             description: "bearer token is not token68",
         }),
     }
-}
-
-/// `token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="` (RFC 9110 §11.2).
-pub fn is_token68(token: &str) -> bool {
-    let body = token.trim_end_matches('=');
-    !body.is_empty()
-        && body.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
-        })
 }
 
 /// The non-empty `access_token` query parameter (used only by the `accepts-query-token` fault).

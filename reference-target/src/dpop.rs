@@ -132,7 +132,7 @@ pub fn dpop_token(value: &str) -> Option<&str> {
     scheme
         .eq_ignore_ascii_case("dpop")
         .then(|| token.trim())
-        .filter(|t| !t.is_empty() && crate::auth::is_token68(t))
+        .filter(|t| !t.is_empty() && crate::http::is_token68(t))
 }
 
 fn without_query(url: &str) -> &str {

@@ -444,7 +444,7 @@ fn checked_form<'a>(
     })?;
     let cookie = cookie(headers, CSRF_COOKIE);
     let csrf_ok = match (form.get("csrf"), cookie.as_deref()) {
-        (Some(sent), Some(kept)) => crate::control::same_secret(sent.as_bytes(), kept.as_bytes()),
+        (Some(sent), Some(kept)) => crate::secret::same_secret(sent.as_bytes(), kept.as_bytes()),
         _ => false,
     };
     if !csrf_ok {
@@ -464,7 +464,7 @@ fn checked_form<'a>(
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token.trim());
         let presented = form.get("control_token").or(bearer);
-        if !presented.is_some_and(|token| crate::control::same_secret(token.as_bytes(), expected)) {
+        if !presented.is_some_and(|token| crate::secret::same_secret(token.as_bytes(), expected)) {
             let mut response = message(
                 StatusCode::UNAUTHORIZED,
                 "Control token needed",
