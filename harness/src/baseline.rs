@@ -212,22 +212,7 @@ mod tests {
     use crate::check::Status;
 
     fn check(id: &str, level: Level, status: Status) -> CheckResult {
-        CheckResult {
-            id: id.into(),
-            title: String::new(),
-            area: id.split('.').next().unwrap_or("").into(),
-            level,
-            status,
-            message: String::new(),
-            details: Vec::new(),
-            description: String::new(),
-            fix: None,
-            references: Vec::new(),
-            evidence: Vec::new(),
-            expected_failure: false,
-            duration_ms: 0,
-            eras: Vec::new(),
-        }
+        crate::testkit::check_result(id, level, status, "")
     }
 
     fn catalogue() -> Catalogue {

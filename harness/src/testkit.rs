@@ -238,6 +238,68 @@ fn trim_indent(text: &str) -> String {
     body.join("\n").trim_matches('\n').to_string()
 }
 
+/// A check result with nothing but its ID, level, status and message, for tests of what is made
+/// of results (reports, era merging, baselines).
+pub fn check_result(
+    id: &str,
+    level: crate::check::Level,
+    status: crate::check::Status,
+    message: &str,
+) -> crate::report::CheckResult {
+    crate::report::CheckResult {
+        id: id.into(),
+        title: format!("title of {id}"),
+        area: id.split('.').next().unwrap_or_default().into(),
+        level,
+        status,
+        message: message.into(),
+        details: Vec::new(),
+        description: String::new(),
+        fix: None,
+        references: Vec::new(),
+        evidence: Vec::new(),
+        expected_failure: false,
+        duration_ms: 0,
+        eras: Vec::new(),
+    }
+}
+
+/// A report of `checks` against a loopback target in mode B whose positive control passed;
+/// tests change the fields they are about.
+pub fn report_of(checks: Vec<crate::report::CheckResult>) -> crate::report::Report {
+    use crate::report::{IdpSummary, PositiveControlReport, Report, SCHEMA_VERSION, Summary};
+    Report {
+        schema_version: SCHEMA_VERSION,
+        tool: "t".into(),
+        started_at: "2026-01-01T00:00:00Z".into(),
+        target: "http://127.0.0.1:1/mcp".into(),
+        spec_version: crate::spec::SpecVersion::LATEST,
+        mode: crate::check::Mode::B,
+        mode_reason: String::new(),
+        validation: None,
+        validation_reason: String::new(),
+        required_scopes: Vec::new(),
+        scopes_reason: String::new(),
+        idp: IdpSummary {
+            issuer: "http://127.0.0.1:2".into(),
+            jwks_uri: "http://127.0.0.1:2/jwks".into(),
+            introspection_endpoint: "http://127.0.0.1:2/introspect".into(),
+        },
+        eras: Vec::new(),
+        server_discover: None,
+        positive_control: PositiveControlReport {
+            passed: true,
+            message: String::new(),
+            evidence: Vec::new(),
+        },
+        summary: Summary::of(&checks),
+        checks,
+        notes: Vec::new(),
+        baseline: None,
+        duration_ms: 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -461,37 +461,13 @@ mod tests {
             duration_ms: 0,
             eras: Vec::new(),
         };
-        let checks = vec![check];
-        Report {
-            schema_version: SCHEMA_VERSION,
-            tool: "t".into(),
-            started_at: "2026-01-01T00:00:00Z".into(),
-            target: "http://127.0.0.1:1/mcp".into(),
-            spec_version: SpecVersion::LATEST,
-            mode: Mode::C,
-            mode_reason: hostile.into(),
-            validation: None,
-            validation_reason: String::new(),
-            required_scopes: Vec::new(),
-            scopes_reason: String::new(),
-            idp: IdpSummary {
-                issuer: "http://127.0.0.1:2".into(),
-                jwks_uri: "http://127.0.0.1:2/jwks".into(),
-                introspection_endpoint: "http://127.0.0.1:2/introspect".into(),
-            },
-            eras: Vec::new(),
-            server_discover: None,
-            positive_control: PositiveControlReport {
-                passed: false,
-                message: hostile.into(),
-                evidence: Vec::new(),
-            },
-            summary: Summary::of(&checks),
-            checks,
-            notes: vec![hostile.into()],
-            baseline: None,
-            duration_ms: 0,
-        }
+        let mut report = crate::testkit::report_of(vec![check]);
+        report.mode = Mode::C;
+        report.mode_reason = hostile.into();
+        report.positive_control.passed = false;
+        report.positive_control.message = hostile.into();
+        report.notes = vec![hostile.into()];
+        report
     }
 
     #[test]

@@ -311,56 +311,11 @@ mod tests {
     use crate::check::Level;
 
     fn check(id: &str, status: Status, message: &str) -> CheckResult {
-        CheckResult {
-            id: id.into(),
-            title: format!("title of {id}"),
-            area: id.split('.').next().unwrap_or_default().into(),
-            level: Level::Must,
-            status,
-            message: message.into(),
-            details: Vec::new(),
-            description: String::new(),
-            fix: None,
-            references: Vec::new(),
-            evidence: Vec::new(),
-            expected_failure: false,
-            duration_ms: 0,
-            eras: Vec::new(),
-        }
+        crate::testkit::check_result(id, Level::Must, status, message)
     }
 
     fn lines_of(checks: Vec<CheckResult>) -> Vec<String> {
-        use crate::report::{IdpSummary, PositiveControlReport, SCHEMA_VERSION, Summary};
-        let report = Report {
-            schema_version: SCHEMA_VERSION,
-            tool: "t".into(),
-            started_at: "2026-01-01T00:00:00Z".into(),
-            target: "http://127.0.0.1:1/mcp".into(),
-            spec_version: crate::spec::SpecVersion::LATEST,
-            mode: crate::check::Mode::B,
-            mode_reason: String::new(),
-            validation: None,
-            validation_reason: String::new(),
-            required_scopes: Vec::new(),
-            scopes_reason: String::new(),
-            idp: IdpSummary {
-                issuer: "http://127.0.0.1:2".into(),
-                jwks_uri: "http://127.0.0.1:2/jwks".into(),
-                introspection_endpoint: "http://127.0.0.1:2/introspect".into(),
-            },
-            eras: Vec::new(),
-            server_discover: None,
-            positive_control: PositiveControlReport {
-                passed: true,
-                message: String::new(),
-                evidence: Vec::new(),
-            },
-            summary: Summary::of(&checks),
-            checks,
-            notes: Vec::new(),
-            baseline: None,
-            duration_ms: 0,
-        };
+        let report = crate::testkit::report_of(checks);
         // The checks are the lines between the header's blank line and the summary's.
         render_terminal(&report, TerminalStyle::Plain)
             .lines()

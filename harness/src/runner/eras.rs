@@ -110,22 +110,7 @@ mod tests {
     }
 
     fn result(status: Status, message: &str) -> CheckResult {
-        CheckResult {
-            id: "aud.wrong-audience".into(),
-            title: "t".into(),
-            area: "aud".into(),
-            level: Level::Must,
-            status,
-            message: message.into(),
-            details: Vec::new(),
-            description: String::new(),
-            fix: None,
-            references: Vec::new(),
-            evidence: Vec::new(),
-            expected_failure: false,
-            duration_ms: 0,
-            eras: Vec::new(),
-        }
+        crate::testkit::check_result("aud.wrong-audience", Level::Must, status, message)
     }
 
     fn check(r: CheckResult, expect: Expect) {
