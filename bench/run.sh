@@ -14,6 +14,9 @@
 #   BENCH_IDLE     [2]   seconds after ready before idle RSS is read
 #   BENCH_PAUSE    [1]   seconds between wrk runs
 #   BENCH_PIN      [0]   1: servers on CPU 0 (taskset), wrk on CPU 1 with 1 thread
+#   BENCH_POOL     [10000] distinct /token JWTs the always-new-token introspection case cycles
+#                        through (minted afresh before each of its runs; more than the 8,192
+#                        verifications mock-idp remembers, so every answer verifies a signature)
 #   BENCH_OUT      [bench/out]  where results.md, the JSON lines and the raw wrk outputs go
 # Quick check: BENCH_DURATION=3 BENCH_RUNS=1 BENCH_STARTS=3 bench/run.sh
 #
@@ -35,6 +38,7 @@ STARTS=${BENCH_STARTS:-5}
 IDLE=${BENCH_IDLE:-2}
 PAUSE=${BENCH_PAUSE:-1}
 PIN=${BENCH_PIN:-0}
+POOL=${BENCH_POOL:-10000}
 OUT=${BENCH_OUT:-$HERE/out}
 
 INSTALL=0
@@ -43,11 +47,11 @@ for arg in "$@"; do
   case "$arg" in
     --install) INSTALL=1 ;;
     --no-build) BUILD=0 ;;
-    -h | --help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
   esac
 done
-for n in DURATION RUNS THREADS CONNS STARTS; do
+for n in DURATION RUNS THREADS CONNS STARTS POOL; do
   [[ ${!n} =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_$n must be a positive integer" >&2; exit 2; }
 done
 [[ $IDLE =~ ^[0-9]+(\.[0-9]+)?$ && $PAUSE =~ ^[0-9]+(\.[0-9]+)?$ ]] || {
@@ -179,7 +183,7 @@ fi
 # ----- output -----
 mkdir -p "$OUT/raw" "$OUT/logs"
 rm -f "$OUT"/runs.jsonl "$OUT"/startup.jsonl "$OUT"/checks.txt "$OUT"/meta.json "$OUT"/signing.json \
-  "$OUT"/results.md "$OUT"/raw/*.txt "$OUT"/raw/*.cpu "$OUT"/logs/*.log "$OUT"/logs/*.jsonl
+  "$OUT"/results.md "$OUT"/pool.txt "$OUT"/raw/*.txt "$OUT"/raw/*.cpu "$OUT"/logs/*.log "$OUT"/logs/*.jsonl
 rm -rf "$OUT/state"
 : >"$OUT/runs.jsonl"
 : >"$OUT/startup.jsonl"
@@ -300,7 +304,8 @@ tok=$(mock_opaque)
 check "mock-idp POST /introspect of a control-API opaque token: active=$(active "$MOCK_INTROSPECT" "$tok")"
 
 # ----- the cases: label|server|group|title|path|kind -----
-# kind: get | token | token-opaque | introspect-mock-jwt | introspect-mock-opaque | introspect-op
+# kind: get | token | token-opaque | introspect-mock-jwt | introspect-mock-many |
+#       introspect-mock-opaque | introspect-op
 CASES=(
   "mock-idp/token|mock-idp|token|client_credentials tokens/s (RS256 JWT)|/token|token"
   "oauth2-mock-server/token|oauth2-mock-server|token|client_credentials tokens/s (RS256 JWT)|/token|token"
@@ -310,7 +315,8 @@ CASES=(
   "oauth2-mock-server/jwks|oauth2-mock-server|jwks|JWKS req/s|/jwks|get"
   "oidc-provider/jwks|oidc-provider|jwks|JWKS req/s|/jwks|get"
   "static-axum/jwks|static-axum|jwks|JWKS req/s (ceiling)|/jwks|get"
-  "mock-idp/introspect|mock-idp|introspect|introspection/s (mock-idp: /token JWT, RS256 verified)|/introspect|introspect-mock-jwt"
+  "mock-idp/introspect-many|mock-idp|introspect-many|introspection/s (mock-idp: $POOL distinct /token JWTs, each once per pass, every one RS256-verified)|/introspect|introspect-mock-many"
+  "mock-idp/introspect|mock-idp|introspect|introspection/s (mock-idp: one /token JWT repeatedly, verification cached; informational)|/introspect|introspect-mock-jwt"
   "mock-idp/introspect-opaque|mock-idp|introspect-opaque|introspection/s (opaque, control-API token; informational)|/introspect|introspect-mock-opaque"
   "oidc-provider/introspect|oidc-provider|introspect|introspection/s (oidc-provider: opaque token)|/token/introspection|introspect-op"
 )
@@ -325,6 +331,11 @@ run_case() { # CASE RUN
     token) body=$TOKEN_BODY; basic=$TOKEN_BASIC ;;
     token-opaque) body=$OPAQUE_BODY; basic=$TOKEN_BASIC ;;
     introspect-mock-jwt) tok=$(mock_jwt) || tok='' ;;
+    introspect-mock-many)
+      # A fresh pool per run: /token JWTs live 300 s, a round of the cases takes longer.
+      run_bounded 300 "${PY[@]}" mint-pool "${BASE[mock-idp]}/token" "$TOKEN_BASIC" "$TOKEN_BODY" \
+        "$POOL" "$OUT/pool.txt" || die "minting the pool of $POOL tokens failed"
+      tok=$(tail -n 1 "$OUT/pool.txt") ;;
     introspect-mock-opaque) tok=$(mock_opaque) || tok='' ;;
     introspect-op) tok=$(op_opaque) || tok='' ;;
   esac
@@ -333,7 +344,11 @@ run_case() { # CASE RUN
     body="token=$tok&token_type_hint=access_token"
     [[ -n $tok && $(active "$url" "$tok") == true ]] || check_result="token not active before the run"
   fi
-  [[ $kind == get ]] || lua=(-s "$HERE/wrk/post-form.lua")
+  case $kind in
+    get) ;;
+    introspect-mock-many) lua=(-s "$HERE/wrk/introspect-many.lua") ;;
+    *) lua=(-s "$HERE/wrk/post-form.lua") ;;
+  esac
   local raw="$OUT/raw/${label//\//_}.run$run.txt"
   local load c0 c1 t0 t1 st busy0 busy1
   load=$(cut -d' ' -f1 /proc/loadavg)
@@ -341,7 +356,7 @@ run_case() { # CASE RUN
   read -r busy0 _ < <("${PY[@]}" busy)
   t0=$(date +%s.%N)
   local rc=0
-  BENCH_BODY=$body BENCH_BASIC=$basic run_bounded $((DURATION + 30)) \
+  BENCH_BODY=$body BENCH_BASIC=$basic BENCH_TOKENS=$OUT/pool.txt BENCH_WRK_THREADS=$THREADS run_bounded $((DURATION + 30)) \
     "${PY[@]}" rusage "$raw.cpu" -- \
     "${WRKPFX[@]}" wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "${lua[@]}" "$url" \
     >"$raw" 2>&1 || rc=$?
@@ -351,6 +366,10 @@ run_case() { # CASE RUN
   ((rc == 0)) || check_result="wrk exited with status $rc"
   if [[ $kind == introspect-* && $check_result == ok ]]; then
     [[ $(active "$url" "$tok") == true ]] || check_result="token not active after the run"
+    if [[ $kind == introspect-mock-many && $check_result == ok ]]; then
+      [[ $(active "$url" "$(head -n 1 "$OUT/pool.txt")") == true ]] \
+        || check_result="the pool's first token not active after the run"
+    fi
   fi
   local line
   line=$("${PY[@]}" wrkparse "$raw" "$label" "$server" "$group" "$run" "$load" "$c0" "$c1" \
@@ -390,7 +409,7 @@ export B_DATE="$(date -u '+%Y-%m-%d %H:%M UTC')" B_NPROC="$(nproc)" \
   B_WRK="$(wrk -v 2>&1 | head -1 | awk '{print $2}')" B_THREADS=$THREADS B_CONNS=$CONNS \
   B_DURATION=$DURATION B_RUNS=$RUNS B_PIN=$PIN B_REV="$mock_rev" B_O2M="$(pkgver oauth2-mock-server)" \
   B_OP="$(pkgver oidc-provider)" B_NODE="$(node --version)" B_LOAD_START="$LOAD_START" \
-  B_LOAD_END="$LOAD_END" B_STARTS=$STARTS B_IDLE=$IDLE B_CASES="$CASES_JSON" \
+  B_LOAD_END="$LOAD_END" B_STARTS=$STARTS B_IDLE=$IDLE B_CASES="$CASES_JSON" B_POOL=$POOL \
   B_AXUM="$(awk '/^name = "axum"$/{getline; gsub(/[^0-9.]/,""); print; exit}' "$HERE/static-jwks/Cargo.lock")"
 python3 -c '
 import json, os, sys
@@ -401,6 +420,7 @@ json.dump({"date": e["B_DATE"], "nproc": e["B_NPROC"], "cpu": e["B_CPU"], "kerne
   "mock_idp_rev": e["B_REV"], "o2m_version": e["B_O2M"], "op_version": e["B_OP"],
   "node_version": e["B_NODE"], "axum_version": e["B_AXUM"], "load_start": e["B_LOAD_START"],
   "load_end": e["B_LOAD_END"], "starts": e["B_STARTS"], "idle_s": e["B_IDLE"],
+  "pool": int(e["B_POOL"]),
   "cases": json.loads(e["B_CASES"])}, open(sys.argv[1], "w"), indent=1)' "$OUT/meta.json"
 "${PY[@]}" report "$OUT" >"$OUT/results.md"
 cat "$OUT/results.md"

@@ -28,7 +28,7 @@ use crate::introspection::{self, Issued, Lookup, Registry, RevocationsFull, Toke
 use crate::keys::{KeyMaterial, KeySet, SigningKey};
 use crate::log::RequestLog;
 use crate::sync::{lock, read, write};
-use crate::tokens::{Signers, TokenFactory};
+use crate::tokens::{Access, AccessClaims, Signers, TokenFactory};
 
 /// A client the IdP authenticates (client_secret_basic or client_secret_post).
 #[derive(Clone, PartialEq, Eq)]
@@ -551,23 +551,25 @@ impl Idp {
     /// A token for the `client_credentials` grant; not remembered (introspection verifies it).
     pub(crate) fn issue(
         &self,
-        scope: Option<String>,
-        audience: Option<crate::api::Audience>,
+        scope: Option<&str>,
+        audience: Option<&Audience>,
         client_id: &str,
-    ) -> Result<MintedToken, IdpError> {
-        // The factory's default `client_id` is the configured client-credentials client.
-        let claims = (client_id != self.inner.token_client.id).then(|| {
-            let mut claims = JsonObject::new();
-            claims.insert("client_id".into(), json!(client_id));
-            claims
-        });
-        let request = MintRequest {
+    ) -> Result<Access, IdpError> {
+        self.issue_access(&AccessClaims {
             scope,
             audience,
-            claims,
-            ..MintRequest::default()
-        };
-        Ok(self.mint_with(&request)?.0)
+            client_id: Some(client_id),
+            ..AccessClaims::default()
+        })
+    }
+
+    /// An access token of the token endpoint, signed by the active key.
+    fn issue_access(&self, claims: &AccessClaims<'_>) -> Result<Access, IdpError> {
+        let signer = Arc::clone(read(&self.inner.keys).active());
+        Ok(self
+            .inner
+            .factory
+            .mint_access(claims, self.now(), &signer)?)
     }
 
     fn mint_with(&self, request: &MintRequest) -> Result<(MintedToken, bool), IdpError> {
@@ -677,13 +679,8 @@ impl Idp {
         grant: &Grant,
         scope: &str,
         resources: &[String],
-    ) -> Result<MintedToken, IdpError> {
-        let mut audience = match resources {
-            [] => None,
-            [one] => Some(Audience::One(one.clone())),
-            many => Some(Audience::Many(many.to_vec())),
-        };
-        if self
+    ) -> Result<Access, IdpError> {
+        let audience = if self
             .inner
             .authz
             .settings
@@ -691,19 +688,21 @@ impl Idp {
         {
             let mut all: Vec<String> = resources.to_vec();
             all.push(self.inner.urls.issuer.clone());
-            audience = Some(Audience::Many(all));
-        }
-        let mut claims = JsonObject::new();
-        claims.insert("client_id".into(), json!(grant.client_id));
-        let request = MintRequest {
-            audience,
-            scope: (!scope.is_empty()).then(|| scope.to_owned()),
-            subject: Some(grant.subject.clone()),
-            lifetime_secs: Some(self.inner.authz.settings.access_token_ttl_secs),
-            claims: Some(claims),
-            ..MintRequest::default()
+            Some(Audience::Many(all))
+        } else {
+            match resources {
+                [] => None,
+                [one] => Some(Audience::One(one.clone())),
+                many => Some(Audience::Many(many.to_vec())),
+            }
         };
-        Ok(self.mint_with(&request)?.0)
+        self.issue_access(&AccessClaims {
+            subject: Some(&grant.subject),
+            audience: audience.as_ref(),
+            scope: (!scope.is_empty()).then_some(scope),
+            client_id: Some(&grant.client_id),
+            lifetime_secs: Some(self.inner.authz.settings.access_token_ttl_secs),
+        })
     }
 
     /// An OpenID Connect ID token for a grant whose scope includes `openid`.
@@ -1009,8 +1008,8 @@ mod tests {
         // Issued at /token: not stored, verified against the keys.
         let issued = idp
             .issue(
-                Some("s".into()),
-                Some(Audience::One("http://x".into())),
+                Some("s"),
+                Some(&Audience::One("http://x".into())),
                 "conformance-client",
             )
             .expect("issue");

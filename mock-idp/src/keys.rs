@@ -8,8 +8,8 @@
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use aws_lc_rs::digest;
 use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
@@ -154,6 +154,9 @@ pub(crate) struct SigningKey {
     jwk: JsonObject,
     spki_pem: String,
     jwk_compact: String,
+    /// The encoded JOSE header of the access tokens this key signs, made by the token factory on
+    /// first use (`tokens::access_header_b64`).
+    pub(crate) access_header_b64: OnceLock<String>,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -233,6 +236,7 @@ impl SigningKey {
             jwk,
             spki_pem,
             jwk_compact,
+            access_header_b64: OnceLock::new(),
         })
     }
 
@@ -243,6 +247,14 @@ impl SigningKey {
     /// The JWS algorithm this key signs with.
     pub(crate) fn alg(&self) -> SigningAlg {
         self.alg
+    }
+
+    /// The length of this key's signatures in bytes.
+    pub(crate) fn signature_len(&self) -> usize {
+        match &self.pair {
+            Pair::Rsa(rsa) => rsa.public_modulus_len(),
+            Pair::Ec(_) | Pair::Ed(_) => 64,
+        }
     }
 
     /// The JWS signature of `message` (RS256, ES256 in the fixed r||s form, or Ed25519).

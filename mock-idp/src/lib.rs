@@ -27,6 +27,7 @@ mod faults;
 mod host;
 mod idp;
 mod introspection;
+mod json_text;
 mod keys;
 mod log;
 mod names;

@@ -3,7 +3,7 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Request};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -84,5 +84,25 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
                 "could not read the request body",
             )),
         }
+    }
+}
+
+/// The request's headers and whole body, for the handlers of form endpoints: the headers are
+/// moved out of the request, not copied as axum's `HeaderMap` extractor copies them; a failed read
+/// is an OAuth error as with [`RawBody`].
+#[derive(Debug)]
+pub(crate) struct FormRequest {
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+}
+
+impl<S: Send + Sync> FromRequest<S> for FormRequest {
+    type Rejection = OAuthError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let headers = std::mem::take(&mut parts.headers);
+        let RawBody(body) = RawBody::from_request(Request::from_parts(parts, body), state).await?;
+        Ok(FormRequest { headers, body })
     }
 }

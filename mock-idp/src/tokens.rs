@@ -2,13 +2,21 @@
 //!
 //! The JWS compact serialisation is built by hand (`b64(header).b64(claims).b64(signature)`) with a
 //! key parsed once, because a JWT library would re-parse the private key for every token.
+//!
+//! Two paths make tokens. [`TokenFactory::mint`] takes any [`MintRequest`] (the control API's: defects,
+//! extra claims and header members) and keeps the header and claims as JSON maps for its answer.
+//! [`TokenFactory::mint_access`] makes the plain access tokens of the token endpoint, the same
+//! token `mint` makes from the equivalent request (a test holds them to it), with the claims written
+//! straight into bytes and the encoded header kept with the key: it runs once per token `/token`
+//! issues, where everything but the signature is overhead.
 
 use aws_lc_rs::hmac;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
-use crate::api::{Defect, JsonObject, MintRequest, MintedToken, TokenFormat};
+use crate::api::{Audience, Defect, JsonObject, MintRequest, MintedToken, TokenFormat};
+use crate::json_text;
 use crate::keys::{KeyError, SigningKey, hex};
 
 /// `sub` when the request names none.
@@ -50,6 +58,56 @@ pub(crate) struct Minted {
     pub(crate) token: MintedToken,
     /// False when a verifier trusting the published JWKS must reject it whatever its claims.
     pub(crate) signature_ok: bool,
+}
+
+/// What an access token of the token endpoint says: the default claims with these values, no
+/// defect, no other header member.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct AccessClaims<'a> {
+    /// `sub`; [`DEFAULT_SUBJECT`] when `None`.
+    pub(crate) subject: Option<&'a str>,
+    /// `aud`; the factory's default audience when `None`.
+    pub(crate) audience: Option<&'a Audience>,
+    pub(crate) scope: Option<&'a str>,
+    /// `client_id`; the factory's own when `None`.
+    pub(crate) client_id: Option<&'a str>,
+    /// [`DEFAULT_LIFETIME_SECS`] when `None`.
+    pub(crate) lifetime_secs: Option<i64>,
+}
+
+impl AccessClaims<'_> {
+    /// The control API's request for the same token.
+    #[cfg(test)]
+    pub(crate) fn to_request(self) -> MintRequest {
+        MintRequest {
+            audience: self.audience.cloned(),
+            scope: self.scope.map(str::to_owned),
+            subject: self.subject.map(str::to_owned),
+            lifetime_secs: self.lifetime_secs,
+            claims: self.client_id.map(|id| {
+                let mut claims = JsonObject::new();
+                claims.insert("client_id".into(), json!(id));
+                claims
+            }),
+            ..MintRequest::default()
+        }
+    }
+}
+
+/// An access token the token endpoint issues, with the times its answer and the grant's records
+/// need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Access {
+    pub(crate) token: String,
+    pub(crate) iat: i64,
+    pub(crate) exp: i64,
+}
+
+impl Access {
+    /// `expires_in` of the token answer.
+    pub(crate) fn lifetime(&self) -> i64 {
+        self.exp - self.iat
+    }
 }
 
 /// Mints tokens for one issuer.
@@ -113,11 +171,7 @@ impl TokenFactory {
 
         let jti = random_hex(16)?;
         let mut claims = self.default_claims(request, now, &jti);
-        let mut header = json_object(json!({
-            "alg": signers.signer.alg().name(),
-            "typ": "at+jwt",
-            "kid": signers.signer.kid(),
-        }));
+        let mut header = access_header(signers.signer);
         let mut signing = Signing::Rs256(signers.signer);
 
         match request.defect {
@@ -273,6 +327,94 @@ impl TokenFactory {
         })
     }
 
+    /// The token endpoint's access token: what [`mint`](Self::mint) makes from the equivalent
+    /// request, written without maps. `now` is the IdP clock.
+    pub(crate) fn mint_access(
+        &self,
+        claims: &AccessClaims<'_>,
+        now: i64,
+        signer: &SigningKey,
+    ) -> Result<Access, MintError> {
+        let jti = random_hex(16)?;
+        let exp = now.saturating_add(claims.lifetime_secs.unwrap_or(DEFAULT_LIFETIME_SECS));
+        let payload = self.access_payload(claims, now, exp, &jti);
+        let header = access_header_b64(signer);
+        let encoded = |bytes: usize| (bytes * 4).div_ceil(3);
+        let mut token = String::with_capacity(
+            header.len() + 1 + encoded(payload.len()) + 1 + encoded(signer.signature_len()),
+        );
+        token.push_str(header);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
+        let signature = signer.sign(token.as_bytes())?;
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+        Ok(Access {
+            token,
+            iat: now,
+            exp,
+        })
+    }
+
+    /// The claims of [`mint_access`](Self::mint_access) as JSON: the members of
+    /// [`default_claims`](Self::default_claims), in the order serde_json writes a map (sorted), so
+    /// that both paths make the same bytes.
+    fn access_payload(&self, claims: &AccessClaims<'_>, now: i64, exp: i64, jti: &str) -> Vec<u8> {
+        let client_id = claims.client_id.unwrap_or(&self.client_id);
+        let subject = claims.subject.unwrap_or(DEFAULT_SUBJECT);
+        let mut out = Vec::with_capacity(
+            128 + self.issuer.len()
+                + client_id.len()
+                + subject.len()
+                + claims.scope.map_or(0, str::len)
+                + claims.audience.map_or_else(
+                    || self.default_audience.as_ref().map_or(0, String::len),
+                    |audience| match audience {
+                        Audience::One(one) => one.len(),
+                        Audience::Many(many) => many.iter().map(|a| a.len() + 3).sum(),
+                    },
+                ),
+        );
+        out.push(b'{');
+        match (claims.audience, &self.default_audience) {
+            (Some(Audience::One(one)), _) | (None, Some(one)) => {
+                json_text::push_name(&mut out, "aud");
+                json_text::push_str(&mut out, one);
+                out.push(b',');
+            }
+            (Some(Audience::Many(many)), _) => {
+                json_text::push_name(&mut out, "aud");
+                json_text::push_str_array(&mut out, many.iter().map(String::as_str));
+                out.push(b',');
+            }
+            (None, None) => {}
+        }
+        json_text::push_name(&mut out, "client_id");
+        json_text::push_str(&mut out, client_id);
+        out.push(b',');
+        json_text::push_name(&mut out, "exp");
+        json_text::push_i64(&mut out, exp);
+        out.push(b',');
+        json_text::push_name(&mut out, "iat");
+        json_text::push_i64(&mut out, now);
+        out.push(b',');
+        json_text::push_name(&mut out, "iss");
+        json_text::push_str(&mut out, &self.issuer);
+        out.push(b',');
+        json_text::push_name(&mut out, "jti");
+        json_text::push_str(&mut out, jti);
+        out.push(b',');
+        if let Some(scope) = claims.scope {
+            json_text::push_name(&mut out, "scope");
+            json_text::push_str(&mut out, scope);
+            out.push(b',');
+        }
+        json_text::push_name(&mut out, "sub");
+        json_text::push_str(&mut out, subject);
+        out.push(b'}');
+        out
+    }
+
     fn default_claims(&self, request: &MintRequest, now: i64, jti: &str) -> JsonObject {
         let mut claims = JsonObject::new();
         claims.insert("iss".into(), json!(self.issuer));
@@ -295,6 +437,21 @@ impl TokenFactory {
         }
         claims
     }
+}
+
+/// The JOSE header of an access token signed by `key`, before any defect or request changes it.
+fn access_header(key: &SigningKey) -> JsonObject {
+    json_object(json!({
+        "alg": key.alg().name(),
+        "typ": "at+jwt",
+        "kid": key.kid(),
+    }))
+}
+
+/// [`access_header`] encoded, made once per key.
+fn access_header_b64(key: &SigningKey) -> &str {
+    key.access_header_b64
+        .get_or_init(|| b64_json(&access_header(key)))
 }
 
 fn untrusted<'a>(signers: Signers<'a>) -> Result<&'a SigningKey, MintError> {
@@ -656,6 +813,80 @@ mod tests {
             signers(),
         );
         assert!(matches!(refused, Err(MintError::Invalid(_))));
+    }
+
+    #[test]
+    fn access_tokens_are_the_tokens_mint_makes() {
+        let audiences = [
+            None,
+            Some(Audience::One("https://rs.example/mcp".into())),
+            Some(Audience::Many(vec!["a".into(), "b\"c".into()])),
+            Some(Audience::Many(Vec::new())),
+        ];
+        let without_default = TokenFactory::new(ISSUER.to_owned(), None, "cc".to_owned());
+        for factory in [factory(), without_default] {
+            for audience in &audiences {
+                for scope in [None, Some("mcp:tools"), Some("a \"quoted\"\tscope")] {
+                    for (subject, client_id, lifetime_secs) in
+                        [(None, None, None), (Some("alice"), Some("dcr_x"), Some(60))]
+                    {
+                        let claims = AccessClaims {
+                            subject,
+                            audience: audience.as_ref(),
+                            scope,
+                            client_id,
+                            lifetime_secs,
+                        };
+                        let fast = factory
+                            .mint_access(&claims, NOW, &KEYS.active)
+                            .expect("mint_access");
+                        let slow = factory
+                            .mint(&claims.to_request(), NOW, 0, signers())
+                            .expect("mint");
+                        let fast_segments: Vec<&str> = fast.token.split('.').collect();
+                        let slow_segments: Vec<&str> = slow.token.token.split('.').collect();
+                        assert_eq!(fast_segments[0], slow_segments[0], "the same header");
+                        // The same payload bytes, but for the jti (random, of the same length).
+                        let (_, payload, signature, input) = parts(&fast.token);
+                        let fast_jti = payload["jti"].as_str().expect("jti");
+                        let slow_payload = URL_SAFE_NO_PAD.decode(slow_segments[1]).expect("b64");
+                        let slow_payload = String::from_utf8(slow_payload)
+                            .expect("utf-8")
+                            .replace(&slow.token.jti, fast_jti);
+                        let fast_payload = URL_SAFE_NO_PAD.decode(fast_segments[1]).expect("b64");
+                        assert_eq!(
+                            String::from_utf8(fast_payload).expect("utf-8"),
+                            slow_payload,
+                            "{claims:?}"
+                        );
+                        assert!(
+                            KEYS.active
+                                .verify(input.as_bytes(), &signature.expect("signed"))
+                        );
+                        assert_eq!(
+                            (fast.iat, fast.exp, fast.lifetime()),
+                            (
+                                NOW,
+                                payload["exp"].as_i64().expect("exp"),
+                                lifetime_secs.unwrap_or(300)
+                            )
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn access_tokens_are_unique() {
+        let claims = AccessClaims::default();
+        let a = factory()
+            .mint_access(&claims, NOW, &KEYS.active)
+            .expect("a");
+        let b = factory()
+            .mint_access(&claims, NOW, &KEYS.active)
+            .expect("b");
+        assert_ne!(a.token, b.token);
     }
 
     #[test]

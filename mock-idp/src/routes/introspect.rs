@@ -1,19 +1,18 @@
 //! `POST /introspect`: RFC 7662 token introspection for the introspection client.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 
 use crate::idp::Idp;
 use crate::oauth_error::OAuthError;
-use crate::respond::{NO_STORE, RawBody, json_bytes};
+use crate::respond::{FormRequest, NO_STORE, json_bytes};
 use crate::routes::client_auth::{authenticate, presented};
 use crate::routes::form::Form;
 
 pub(crate) async fn introspect(
     State(idp): State<Idp>,
-    headers: HeaderMap,
-    RawBody(body): RawBody,
+    FormRequest { headers, body }: FormRequest,
 ) -> Result<Response, OAuthError> {
     let form = Form::parse(&headers, &body)?;
     let credentials = presented(&headers, &form)?;

@@ -212,7 +212,7 @@ where
 
 /// A request body, read whole within the cap and the deadline; otherwise the error answer.
 async fn read_body(idp: &Idp, body: Body) -> Result<Bytes, Response> {
-    match tokio::time::timeout(idp.body_read_timeout(), read_capped(body, BODY_CAP)).await {
+    match read_within_deadline(idp, body).await {
         Ok(Ok((bytes, false))) => Ok(bytes),
         Ok(Ok((_, true))) => Err(OAuthError::payload_too_large().into_response()),
         Ok(Err(())) => {
@@ -243,7 +243,7 @@ where
 {
     let logging = events::enabled();
     let (parts, body) = request.into_parts();
-    let read = tokio::time::timeout(idp.body_read_timeout(), read_capped(body, BODY_CAP)).await;
+    let read = read_within_deadline(&idp, body).await;
     let (bytes, refusal) = match read {
         Ok(Ok((bytes, false))) => (bytes, None),
         Ok(Ok((bytes, true))) => (bytes, Some(OAuthError::payload_too_large().into_response())),
@@ -463,6 +463,35 @@ async fn hold(idp: &Idp, duration: Duration) {
     }
 }
 
+/// [`read_capped`] with [`BODY_CAP`] under the body deadline (`Err` when it passed), which starts
+/// now. The deadline's timer is armed only if the body is still incomplete at the second poll:
+/// hyper hands over a body that came with the head (a form, nearly every request) one poll after
+/// the handler first asks for it, and arming and dropping a timer takes the time driver's lock,
+/// which the workers share, on every request. The first `Pending` wakes the task, so the second
+/// poll comes, and with it the timer, whether or not the body moves.
+async fn read_within_deadline(
+    idp: &Idp,
+    body: Body,
+) -> Result<Result<(Bytes, bool), ()>, tokio::time::error::Elapsed> {
+    let deadline = tokio::time::Instant::now() + idp.body_read_timeout();
+    let mut read = std::pin::pin!(read_capped(body, BODY_CAP));
+    let mut first = true;
+    let early = poll_fn(|cx| match read.as_mut().poll(cx) {
+        Poll::Ready(done) => Poll::Ready(Some(done)),
+        Poll::Pending if first => {
+            first = false;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await;
+    match early {
+        Some(done) => Ok(done),
+        None => tokio::time::timeout_at(deadline, read).await,
+    }
+}
+
 /// Reads at most `cap` bytes of `body`. The flag says whether the body was longer (the rest is
 /// left unread); `Err` means the body could not be read.
 async fn read_capped(mut body: Body, cap: usize) -> Result<(Bytes, bool), ()> {
@@ -484,6 +513,10 @@ async fn read_capped(mut body: Body, cap: usize) -> Result<(Bytes, bool), ()> {
                 if data.len() > room {
                     buffer.extend_from_slice(&data[..room]);
                     return Ok((Bytes::from(buffer), true));
+                }
+                // A whole body in one frame (a form sent with its head): kept as it came.
+                if buffer.is_empty() && body.is_end_stream() {
+                    return Ok((data, false));
                 }
                 buffer.extend_from_slice(&data);
             }
@@ -530,5 +563,31 @@ mod tests {
         assert_eq!((&bytes[..], over), (&b"hello"[..], true));
         let (bytes, over) = read_capped(Body::empty(), 5).await.expect("read");
         assert_eq!((bytes.len(), over), (0, false));
+        // A body in several frames is gathered.
+        let frames = |parts: &[&'static [u8]]| Body::new(Frames(parts.iter().copied().collect()));
+        let (bytes, over) = read_capped(frames(&[b"he", b"llo"]), 5)
+            .await
+            .expect("read");
+        assert_eq!((&bytes[..], over), (&b"hello"[..], false));
+        let (bytes, over) = read_capped(frames(&[b"he", b"llo!"]), 5)
+            .await
+            .expect("read");
+        assert_eq!((&bytes[..], over), (&b"hello"[..], true));
+    }
+
+    /// A body that yields its frames one by one.
+    struct Frames(std::collections::VecDeque<&'static [u8]>);
+
+    impl HttpBody for Frames {
+        type Data = Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+            let next = self.get_mut().0.pop_front();
+            Poll::Ready(next.map(|data| Ok(hyper::body::Frame::data(Bytes::from_static(data)))))
+        }
     }
 }

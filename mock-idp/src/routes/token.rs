@@ -3,28 +3,30 @@
 
 use std::collections::HashSet;
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::api::{Audience, MintedToken, RefusalReason};
+use crate::api::{Audience, RefusalReason};
 use crate::authz::AsDefect;
 use crate::authz::clients::{AuthMethod, ClientRecord, GRANT_TYPES};
 use crate::authz::grants::{CodeRefusal, Grant, RefreshRefusal};
 use crate::authz::pkce;
 use crate::idp::Idp;
-use crate::introspection::Issued;
+use crate::introspection::{Issued, TokenId};
+use crate::json_text;
 use crate::oauth_error::OAuthError;
-use crate::respond::{NO_STORE, RawBody, json_value};
+use crate::respond::{FormRequest, NO_STORE, json_bytes, json_value};
 use crate::routes::client_auth::{Presented, authenticate_registered, presented_client};
 use crate::routes::form::Form;
-use crate::tokens::random_hex;
+use crate::tokens::{Access, random_hex};
 
 pub(crate) async fn token(
     State(idp): State<Idp>,
-    headers: HeaderMap,
-    RawBody(body): RawBody,
+    FormRequest { headers, body }: FormRequest,
 ) -> Response {
     let result = answer(&idp, &headers, &body);
     // Whatever shape the answer takes (GitHub's form or HTTP 200, a defect's status), the
@@ -47,13 +49,13 @@ pub(crate) async fn token(
     if settings.form_unless_json() && !wants_json {
         // GitHub: `access_token=...&scope=repo%2Cgist&token_type=bearer`, errors alike.
         let (status, value) = match result {
-            Ok(value) => (StatusCode::OK, value),
+            Ok(answer) => (StatusCode::OK, answer.to_value()),
             Err(error) => (error_status(settings, &error), error_value(&error)),
         };
         return mark(form_response(status, &value));
     }
     let mut response = match result {
-        Ok(value) => json_value(StatusCode::OK, &value, NO_STORE),
+        Ok(answer) => json_bytes(StatusCode::OK, Bytes::from(answer.to_json()), NO_STORE),
         Err(error) if settings.errors_with_200() => {
             json_value(StatusCode::OK, &error_value(&error), NO_STORE)
         }
@@ -128,7 +130,84 @@ fn form_response(status: StatusCode, value: &Value) -> Response {
     response
 }
 
-fn answer(idp: &Idp, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthError> {
+/// A successful token answer (RFC 6749 §5.1). The members are declared in the order serde_json
+/// writes a map's (sorted), the order of the answers before this type existed; [`Self::to_json`]
+/// writes what `serde_json::to_vec` would, without its byte-by-byte escaping of the token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct TokenAnswer {
+    access_token: String,
+    expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+    token_type: &'static str,
+}
+
+impl TokenAnswer {
+    /// The answer carrying `access`, a bearer token of that scope.
+    fn new(access: Access, scope: Option<String>) -> Self {
+        TokenAnswer {
+            expires_in: access.lifetime(),
+            access_token: access.token,
+            id_token: None,
+            refresh_token: None,
+            scope,
+            token_type: "Bearer",
+        }
+    }
+
+    /// The JSON body.
+    fn to_json(&self) -> Vec<u8> {
+        let optional = [
+            ("id_token", &self.id_token),
+            ("refresh_token", &self.refresh_token),
+            ("scope", &self.scope),
+        ];
+        let size = 96
+            + self.access_token.len()
+            + optional
+                .iter()
+                .map(|(_, v)| v.as_ref().map_or(0, |v| v.len() + 24))
+                .sum::<usize>();
+        let mut out = Vec::with_capacity(size);
+        out.push(b'{');
+        json_text::push_name(&mut out, "access_token");
+        json_text::push_str(&mut out, &self.access_token);
+        out.push(b',');
+        json_text::push_name(&mut out, "expires_in");
+        json_text::push_i64(&mut out, self.expires_in);
+        for (name, value) in optional {
+            if let Some(value) = value {
+                out.push(b',');
+                json_text::push_name(&mut out, name);
+                json_text::push_str(&mut out, value);
+            }
+        }
+        out.push(b',');
+        json_text::push_name(&mut out, "token_type");
+        json_text::push_str(&mut out, self.token_type);
+        out.push(b'}');
+        out
+    }
+
+    /// The answer as a JSON value (for the answers a persona sends as a form).
+    fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+
+/// What the grant's records keep of an access token.
+fn issued(access: &Access) -> Issued {
+    Issued {
+        id: TokenId::of(&access.token),
+        expires_at: Some(access.exp),
+    }
+}
+
+fn answer(idp: &Idp, headers: &HeaderMap, body: &[u8]) -> Result<TokenAnswer, OAuthError> {
     let form = Form::parse(headers, body)?;
     let presented = presented_client(headers, &form)?;
     let grant_type = form
@@ -191,7 +270,11 @@ fn resources(idp: &Idp, form: &Form) -> Result<Vec<String>, OAuthError> {
     idp.authz().check_resources(&resources)
 }
 
-fn client_credentials(idp: &Idp, client: &ClientRecord, form: &Form) -> Result<Value, OAuthError> {
+fn client_credentials(
+    idp: &Idp,
+    client: &ClientRecord,
+    form: &Form,
+) -> Result<TokenAnswer, OAuthError> {
     let mut resources = resources(idp, form)?;
     let scope = form.get("scope").map(str::to_owned);
     if let Some(scope) = &scope
@@ -207,21 +290,17 @@ fn client_credentials(idp: &Idp, client: &ClientRecord, form: &Form) -> Result<V
         1 => resources.pop().map(Audience::One),
         _ => Some(Audience::Many(resources)),
     };
-    let minted = idp
-        .issue(scope.clone(), audience, &client.client_id)
+    let access = idp
+        .issue(scope.as_deref(), audience.as_ref(), &client.client_id)
         .map_err(server_error)?;
-    let mut answer = json!({
-        "access_token": minted.token,
-        "token_type": "Bearer",
-        "expires_in": lifetime(&minted),
-    });
-    if let Some(scope) = scope {
-        answer["scope"] = json!(scope);
-    }
-    Ok(answer)
+    Ok(TokenAnswer::new(access, scope))
 }
 
-fn authorization_code(idp: &Idp, client: &ClientRecord, form: &Form) -> Result<Value, OAuthError> {
+fn authorization_code(
+    idp: &Idp,
+    client: &ClientRecord,
+    form: &Form,
+) -> Result<TokenAnswer, OAuthError> {
     let code = form
         .get("code")
         .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
@@ -266,16 +345,14 @@ fn authorization_code(idp: &Idp, client: &ClientRecord, form: &Form) -> Result<V
     let access = idp
         .issue_for_grant(&grant, &grant.scope, &resources)
         .map_err(server_error)?;
-    let mut answer = token_answer(&access, &grant.scope);
+    let issued = issued(&access);
+    let mut answer = token_answer(access, &grant.scope);
     if authz.settings.has(AsDefect::TokenTypeWrong) {
-        answer["token_type"] = json!("JWT");
+        answer.token_type = "JWT";
     }
-    if authz.settings.has(AsDefect::TokenScopeOmitted)
-        && let Some(map) = answer.as_object_mut()
-    {
-        map.remove("scope");
+    if authz.settings.has(AsDefect::TokenScopeOmitted) {
+        answer.scope = None;
     }
-    let issued = Issued::of(&access.token, &access.claims);
     let mut family = None;
     if client.allows_grant("refresh_token") {
         let now = idp.now();
@@ -283,13 +360,13 @@ fn authorization_code(idp: &Idp, client: &ClientRecord, form: &Form) -> Result<V
         let id = authz.grants().new_family(grant.clone(), expires_at, now);
         let refresh = new_refresh_token(idp, id)?;
         authz.grants().family_issued(id, issued, now);
-        answer["refresh_token"] = json!(refresh);
+        answer.refresh_token = Some(refresh);
         family = Some(id);
     }
     authz.grants().code_issued(code, issued, family);
     if grant.scope.split_ascii_whitespace().any(|s| s == "openid") {
         let id_token = idp.id_token_for_grant(&grant).map_err(server_error)?;
-        answer["id_token"] = json!(id_token.token);
+        answer.id_token = Some(id_token.token);
     }
     Ok(answer)
 }
@@ -316,7 +393,7 @@ fn code_refused(idp: &Idp, refusal: CodeRefusal) -> OAuthError {
     }
 }
 
-fn refresh_token(idp: &Idp, client: &ClientRecord, form: &Form) -> Result<Value, OAuthError> {
+fn refresh_token(idp: &Idp, client: &ClientRecord, form: &Form) -> Result<TokenAnswer, OAuthError> {
     let presented = form
         .get("refresh_token")
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
@@ -384,15 +461,15 @@ fn refresh_token(idp: &Idp, client: &ClientRecord, form: &Form) -> Result<Value,
     let access = idp
         .issue_for_grant(&grant, &scope, &resources)
         .map_err(server_error)?;
-    let mut answer = token_answer(&access, &scope);
+    let issued = issued(&access);
+    let mut answer = token_answer(access, &scope);
     let refresh = if rotate {
         new_refresh_token(idp, family)?
     } else {
         presented.to_owned()
     };
-    let issued = Issued::of(&access.token, &access.claims);
     authz.grants().family_issued(family, issued, idp.now());
-    answer["refresh_token"] = json!(refresh);
+    answer.refresh_token = Some(refresh);
     Ok(answer)
 }
 
@@ -447,25 +524,37 @@ fn new_refresh_token(idp: &Idp, family: u64) -> Result<String, OAuthError> {
     Ok(token)
 }
 
-fn token_answer(access: &MintedToken, scope: &str) -> Value {
-    let mut answer = json!({
-        "access_token": access.token,
-        "token_type": "Bearer",
-        "expires_in": lifetime(access),
-    });
-    if !scope.is_empty() {
-        answer["scope"] = json!(scope);
-    }
-    answer
+fn token_answer(access: Access, scope: &str) -> TokenAnswer {
+    TokenAnswer::new(access, (!scope.is_empty()).then(|| scope.to_owned()))
 }
 
-fn lifetime(minted: &MintedToken) -> i64 {
-    let claim = |name: &str| {
-        minted
-            .claims
-            .get(name)
-            .and_then(Value::as_i64)
-            .unwrap_or_default()
-    };
-    claim("exp") - claim("iat")
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_written_as_serde_json_writes_them() {
+        let access = Access {
+            token: "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln".to_owned(),
+            iat: 1_800_000_000,
+            exp: 1_800_000_300,
+        };
+        let plain = TokenAnswer::new(access.clone(), None);
+        let full = TokenAnswer {
+            id_token: Some("id.token.x".to_owned()),
+            refresh_token: Some("mock_rt_1".to_owned()),
+            scope: Some("openid \"odd\"\tscope".to_owned()),
+            token_type: "JWT",
+            ..TokenAnswer::new(access, None)
+        };
+        for answer in [plain, full] {
+            assert_eq!(
+                answer.to_json(),
+                serde_json::to_vec(&answer).expect("serialise")
+            );
+            let value: Value = serde_json::from_slice(&answer.to_json()).expect("JSON");
+            assert_eq!(value, answer.to_value());
+            assert_eq!(value["expires_in"], 300);
+        }
+    }
 }
