@@ -63,7 +63,7 @@ TARGETS=(
   "typescript-sdk-v2|exec $NODE interop/node/ts_sdk_v2_server.mjs|"
   "typescript-sdk-v2-modern|MCP_TS_LEGACY=reject exec $NODE interop/node/ts_sdk_v2_server.mjs|"
   "rmcp-stateless|MCP_RMCP_MODE=stateless exec $RMCP|"
-  "python-sdk-stateless|exec $PY interop/python/sdk_stateless_server.py|"
+  "python-sdk-stateless|MCP_SDK_STATELESS=1 exec $PY interop/python/sdk_server.py|"
   # Authorization servers and OAuth proxies (modes C and D): the harness logs in headlessly.
   # The proxies' upstream is the harness's mock IdP (pre-registered clients only). FastMCP's
   # OAuthProxy keeps its clients in its default encrypted file store under FASTMCP_HOME: each

@@ -1,4 +1,4 @@
-"""The token verifier of the official Python SDK targets (`sdk_server.py`, `sdk_stateless_server.py`).
+"""The token verifier of the official Python SDK targets (`sdk_server.py`, served with and without sessions).
 
 It is what a typical user writes for the SDK's `TokenVerifier` protocol: fetch the signing key from
 the JWKS with `PyJWKClient`, then `jwt.decode` with the expected issuer and audience. Both targets
