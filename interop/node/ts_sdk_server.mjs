@@ -5,7 +5,6 @@
 // Configured only by environment variables (see README.md). Logs to stderr.
 import { randomUUID } from 'node:crypto';
 import * as z from 'zod';
-import { createRemoteJWKSet, jwtVerify, errors as joseErrors } from 'jose';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { createMcpExpressApp } from '@modelcontextprotocol/sdk/server/express.js';
@@ -13,104 +12,26 @@ import { requireBearerAuth } from '@modelcontextprotocol/sdk/server/auth/middlew
 import { mcpAuthMetadataRouter, getOAuthProtectedResourceMetadataUrl } from '@modelcontextprotocol/sdk/server/auth/router.js';
 import { InvalidTokenError, ServerError } from '@modelcontextprotocol/sdk/server/auth/errors.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { fetchAuthorizationServerMetadata, joseVerifier, targetConfig } from './_target.mjs';
 
-const env = process.env;
-const HOST = env.MCP_TARGET_HOST || '127.0.0.1';
-const PORT = Number.parseInt(env.MCP_TARGET_PORT || '8000', 10);
-const PATH = env.MCP_TARGET_PATH || '/mcp';
-const TARGET_URL = new URL(env.MCP_TARGET_URL || `http://${HOST.includes(':') ? `[${HOST}]` : HOST}:${PORT}${PATH}`);
-const ISSUER = required('MCP_AUTH_ISSUER');
-const JWKS_URI = env.MCP_AUTH_JWKS_URI || `${ISSUER.replace(/\/$/, '')}/jwks`;
-const AUDIENCE = env.MCP_AUTH_AUDIENCE || TARGET_URL.href;
-const REQUIRED_SCOPES = (env.MCP_AUTH_REQUIRED_SCOPES || '').split(/\s+/).filter(Boolean);
-const VERBOSE = env.MCP_TARGET_VERBOSE === '1';
-
-function required(name) {
-    const value = env[name];
-    if (!value) {
-        console.error(`ts_sdk_server: ${name} must be set`);
-        process.exit(2);
-    }
-    return value;
-}
-
-function log(...args) {
-    if (VERBOSE) console.error('ts_sdk_server:', ...args);
-}
+const config = targetConfig('ts_sdk_server');
+const { HOST, PORT, PATH, TARGET_URL, ISSUER, REQUIRED_SCOPES, log } = config;
 
 // ---- token verifier (OAuthTokenVerifier) ----------------------------------------------------
 
-const jwks = createRemoteJWKSet(new URL(JWKS_URI));
-
-// Errors that mean "this token is not acceptable" (401); anything else (JWKS unreachable,
-// JWKS malformed, a bug) is a server-side failure (500).
-const TOKEN_ERRORS = [
-    joseErrors.JWTClaimValidationFailed,
-    joseErrors.JWTExpired, // not a subclass of JWTClaimValidationFailed in jose 6
-    joseErrors.JWTInvalid,
-    joseErrors.JWSInvalid,
-    joseErrors.JWSSignatureVerificationFailed,
-    joseErrors.JOSEAlgNotAllowed,
-    joseErrors.JOSENotSupported,
-    joseErrors.JWKSNoMatchingKey,
-    joseErrors.JWKSMultipleMatchingKeys
-];
-
+// A token that is not acceptable is InvalidTokenError (401); any other failure (JWKS unreachable
+// or malformed, a bug) is ServerError (500).
+const verify = joseVerifier(config, description => new InvalidTokenError(description));
 const verifier = {
     async verifyAccessToken(token) {
-        let payload;
         try {
-            ({ payload } = await jwtVerify(token, jwks, { issuer: ISSUER, audience: AUDIENCE }));
+            return await verify(token);
         } catch (err) {
-            log('token rejected:', err?.code || err?.name, err?.message);
-            if (TOKEN_ERRORS.some(cls => err instanceof cls)) {
-                throw new InvalidTokenError(err instanceof joseErrors.JWTExpired ? 'Token has expired' : 'Invalid token');
-            }
+            if (err instanceof InvalidTokenError) throw err;
             throw new ServerError('Token verification failed');
         }
-        const scopes =
-            typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : Array.isArray(payload.scp) ? payload.scp : [];
-        return {
-            token,
-            clientId: payload.client_id ?? payload.azp ?? payload.sub ?? 'unknown',
-            scopes,
-            expiresAt: payload.exp,
-            // jwtVerify checked that AUDIENCE is among the token's audiences
-            resource: new URL(AUDIENCE),
-            extra: { sub: payload.sub }
-        };
     }
 };
-
-// ---- authorization-server metadata (needed by mcpAuthMetadataRouter) ------------------------
-
-async function fetchAuthorizationServerMetadata() {
-    const base = ISSUER.replace(/\/$/, '');
-    const issuerPath = new URL(ISSUER).pathname.replace(/\/$/, '');
-    // RFC 8414: insert the well-known segment before the issuer's path; fall back to appending it.
-    const candidates = [
-        new URL(`/.well-known/oauth-authorization-server${issuerPath}`, ISSUER).href,
-        `${base}/.well-known/oauth-authorization-server`
-    ];
-    for (let attempt = 0; attempt < 20; attempt++) {
-        for (const url of candidates) {
-            try {
-                const res = await fetch(url, { signal: AbortSignal.timeout(3000) });
-                if (res.ok) return await res.json();
-            } catch {
-                // try again below
-            }
-        }
-        await new Promise(r => setTimeout(r, 250));
-    }
-    console.error(`ts_sdk_server: could not fetch authorization server metadata for ${ISSUER}; using a minimal document`);
-    return {
-        issuer: ISSUER,
-        authorization_endpoint: `${base}/authorize`,
-        token_endpoint: `${base}/token`,
-        response_types_supported: ['code']
-    };
-}
 
 // ---- MCP server -----------------------------------------------------------------------------
 
@@ -128,7 +49,7 @@ function buildServer() {
     return server;
 }
 
-const oauthMetadata = await fetchAuthorizationServerMetadata();
+const oauthMetadata = await fetchAuthorizationServerMetadata('ts_sdk_server', ISSUER);
 
 const app = createMcpExpressApp({ host: HOST });
 

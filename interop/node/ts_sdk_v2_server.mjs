@@ -13,7 +13,6 @@
 //
 // Configured only by environment variables (see README.md). Logs to stderr.
 import * as z from 'zod';
-import { createRemoteJWKSet, jwtVerify, errors as joseErrors } from 'jose';
 import { createMcpHandler, McpServer, OAuthError, OAuthErrorCode } from '@modelcontextprotocol/server';
 import {
     createMcpExpressApp,
@@ -22,109 +21,25 @@ import {
     requireBearerAuth
 } from '@modelcontextprotocol/express';
 import { toNodeHandler } from '@modelcontextprotocol/node';
+import { fetchAuthorizationServerMetadata, joseVerifier, targetConfig } from './_target.mjs';
 
-const env = process.env;
-const HOST = env.MCP_TARGET_HOST || '127.0.0.1';
-const PORT = Number.parseInt(env.MCP_TARGET_PORT || '8000', 10);
-const PATH = env.MCP_TARGET_PATH || '/mcp';
-const TARGET_URL = new URL(env.MCP_TARGET_URL || `http://${HOST.includes(':') ? `[${HOST}]` : HOST}:${PORT}${PATH}`);
-const ISSUER = required('MCP_AUTH_ISSUER');
-const JWKS_URI = env.MCP_AUTH_JWKS_URI || `${ISSUER.replace(/\/$/, '')}/jwks`;
-const AUDIENCE = env.MCP_AUTH_AUDIENCE || TARGET_URL.href;
-const REQUIRED_SCOPES = (env.MCP_AUTH_REQUIRED_SCOPES || '').split(/\s+/).filter(Boolean);
-const LEGACY = env.MCP_TS_LEGACY || 'stateless';
-const VERBOSE = env.MCP_TARGET_VERBOSE === '1';
+const config = targetConfig('ts_sdk_v2_server');
+const { HOST, PORT, PATH, TARGET_URL, ISSUER, REQUIRED_SCOPES, log } = config;
+const LEGACY = process.env.MCP_TS_LEGACY || 'stateless';
 
 if (LEGACY !== 'stateless' && LEGACY !== 'reject') {
     console.error(`ts_sdk_v2_server: MCP_TS_LEGACY must be 'stateless' or 'reject', not '${LEGACY}'`);
     process.exit(2);
 }
 
-function required(name) {
-    const value = env[name];
-    if (!value) {
-        console.error(`ts_sdk_v2_server: ${name} must be set`);
-        process.exit(2);
-    }
-    return value;
-}
-
-function log(...args) {
-    if (VERBOSE) console.error('ts_sdk_v2_server:', ...args);
-}
-
 // ---- token verifier (OAuthTokenVerifier) ----------------------------------------------------
 
-const jwks = createRemoteJWKSet(new URL(JWKS_URI));
-
-// Errors that mean "this token is not acceptable": the guide has the verifier throw
-// OAuthError(InvalidToken) for those (401). Anything else (JWKS unreachable or malformed, a bug)
-// is left to propagate, which requireBearerAuth answers with 500 server_error, as the guide says.
-const TOKEN_ERRORS = [
-    joseErrors.JWTClaimValidationFailed,
-    joseErrors.JWTExpired, // not a subclass of JWTClaimValidationFailed in jose 6
-    joseErrors.JWTInvalid,
-    joseErrors.JWSInvalid,
-    joseErrors.JWSSignatureVerificationFailed,
-    joseErrors.JOSEAlgNotAllowed,
-    joseErrors.JOSENotSupported,
-    joseErrors.JWKSNoMatchingKey,
-    joseErrors.JWKSMultipleMatchingKeys
-];
-
+// A token that is not acceptable: the guide has the verifier throw OAuthError(InvalidToken) (401).
+// Anything else (JWKS unreachable or malformed, a bug) is left to propagate, which
+// requireBearerAuth answers with 500 server_error, as the guide says.
 const verifier = {
-    async verifyAccessToken(token) {
-        let payload;
-        try {
-            ({ payload } = await jwtVerify(token, jwks, { issuer: ISSUER, audience: AUDIENCE }));
-        } catch (err) {
-            log('token rejected:', err?.code || err?.name, err?.message);
-            if (TOKEN_ERRORS.some(cls => err instanceof cls)) {
-                throw new OAuthError(OAuthErrorCode.InvalidToken, err instanceof joseErrors.JWTExpired ? 'Token has expired' : 'Invalid token');
-            }
-            throw err;
-        }
-        const scopes =
-            typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : Array.isArray(payload.scp) ? payload.scp : [];
-        return {
-            token,
-            clientId: payload.client_id ?? payload.azp ?? payload.sub ?? 'unknown',
-            scopes,
-            // requireBearerAuth refuses a token whose expiresAt is unset, so it comes from exp.
-            expiresAt: payload.exp,
-            // jwtVerify checked that AUDIENCE is among the token's audiences.
-            resource: new URL(AUDIENCE),
-            extra: { sub: payload.sub }
-        };
-    }
+    verifyAccessToken: joseVerifier(config, description => new OAuthError(OAuthErrorCode.InvalidToken, description))
 };
-
-// ---- authorization-server metadata (mcpAuthMetadataRouter mirrors it) -----------------------
-
-async function fetchAuthorizationServerMetadata() {
-    const base = ISSUER.replace(/\/$/, '');
-    const issuerPath = new URL(ISSUER).pathname.replace(/\/$/, '');
-    // RFC 8414: insert the well-known segment before the issuer's path; fall back to appending it.
-    const candidates = [new URL(`/.well-known/oauth-authorization-server${issuerPath}`, ISSUER).href, `${base}/.well-known/oauth-authorization-server`];
-    for (let attempt = 0; attempt < 20; attempt++) {
-        for (const url of candidates) {
-            try {
-                const res = await fetch(url, { signal: AbortSignal.timeout(3000) });
-                if (res.ok) return await res.json();
-            } catch {
-                // try again below
-            }
-        }
-        await new Promise(r => setTimeout(r, 250));
-    }
-    console.error(`ts_sdk_v2_server: could not fetch authorization server metadata for ${ISSUER}; using a minimal document`);
-    return {
-        issuer: ISSUER,
-        authorization_endpoint: `${base}/authorize`,
-        token_endpoint: `${base}/token`,
-        response_types_supported: ['code']
-    };
-}
 
 // ---- MCP server -----------------------------------------------------------------------------
 
@@ -150,7 +65,7 @@ function buildServer() {
     return server;
 }
 
-const oauthMetadata = await fetchAuthorizationServerMetadata();
+const oauthMetadata = await fetchAuthorizationServerMetadata('ts_sdk_v2_server', ISSUER);
 const resourceMetadataUrl = getOAuthProtectedResourceMetadataUrl(TARGET_URL);
 
 // Host and Origin validation come with createMcpExpressApp on a loopback bind.
