@@ -21,10 +21,10 @@
 //
 // Exit status: 0 when every step passed, 1 otherwise (2 for a usage error).
 
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { CHROMIUM_ARGS, steps } from './_steps.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const OUT = process.env.BROWSER_FLOW_OUT || join(HERE, 'out');
@@ -32,52 +32,8 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const TOTAL_SECS = Number(process.env.BROWSER_FLOW_TIMEOUT || 90);
 const STEP_MS = 15_000;
 const HTTP_MS = 10_000;
-// The flags the environment notes prescribe for Debian's Chromium (as in login_flow.mjs).
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 // Every step below, when all ran.
-const EXPECTED_STEPS = 5;
-
-mkdirSync(OUT, { recursive: true });
-const results = [];
-
-function report(ok, name, detail = '') {
-  results.push({ ok, name, detail });
-  console.log(`${ok ? 'PASS' : 'FAIL'} ${name}${detail ? ` — ${detail}` : ''}`);
-  return ok;
-}
-
-/** Runs one step; a thrown error is that step's failure, with its message. */
-async function step(name, fn) {
-  try {
-    const detail = await fn();
-    return report(true, name, typeof detail === 'string' ? detail : '');
-  } catch (error) {
-    report(false, name, error?.message ?? String(error));
-    return false;
-  }
-}
-
-function check(condition, message) {
-  if (!condition) throw new Error(message);
-}
-
-function summary() {
-  const passed = results.filter((r) => r.ok).length;
-  const failed = results.length - passed;
-  const complete = failed === 0 && passed >= EXPECTED_STEPS;
-  if (failed === 0 && !complete) console.log(`FAIL only ${passed} of ${EXPECTED_STEPS} steps ran`);
-  try { writeFileSync(join(OUT, 'idp-page-results.json'), `${JSON.stringify(results, null, 2)}\n`); } catch { /* ignore */ }
-  console.log(`idp-page: ${passed} passed, ${failed} failed`);
-  return complete;
-}
+const { report, step, check, summary } = steps({ out: OUT, file: 'idp-page-results.json', label: 'idp-page', expected: 5 });
 
 let browser;
 const globalTimer = setTimeout(async () => {

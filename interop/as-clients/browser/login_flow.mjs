@@ -24,11 +24,12 @@
 // Exit status: 0 when every step passed, 1 otherwise (2 for a usage error).
 
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { CHROMIUM_ARGS, steps } from './_steps.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const OUT = process.env.BROWSER_FLOW_OUT || join(HERE, 'out');
@@ -41,42 +42,10 @@ const SUBJECT = 'alice';
 const SCOPE = 'openid mcp:tools';
 const UNTICKED = 'openid';
 const RESOURCE = 'http://127.0.0.1:8000/mcp';
-// The flags the environment notes prescribe for Debian's Chromium (playwright adds a fresh
-// --user-data-dir of its own for every launch and removes it on close).
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
-mkdirSync(OUT, { recursive: true });
-const results = [];
+// registration, the consent page, five approve steps, deny and CSRF, when every step ran.
+const { report, step, check, summary } = steps({ out: OUT, file: 'results.json', label: 'browser-login', expected: 9 });
 const trace = [];
-
-function report(ok, name, detail = '') {
-  results.push({ ok, name, detail });
-  console.log(`${ok ? 'PASS' : 'FAIL'} ${name}${detail ? ` — ${detail}` : ''}`);
-  return ok;
-}
-
-/** Runs one step; a thrown error is that step's failure, with its message. */
-async function step(name, fn) {
-  try {
-    const detail = await fn();
-    return report(true, name, typeof detail === 'string' ? detail : '');
-  } catch (error) {
-    report(false, name, error?.message ?? String(error));
-    return false;
-  }
-}
-
-function check(condition, message) {
-  if (!condition) throw new Error(message);
-}
 
 const b64url = (buf) => buf.toString('base64url');
 
@@ -196,19 +165,6 @@ async function cleanup() {
   try { writeFileSync(join(OUT, 'exchanges.json'), `${JSON.stringify(trace, null, 2)}\n`); } catch { /* ignore */ }
 }
 
-// registration, the consent page, five approve steps, deny and CSRF, when every step ran.
-const EXPECTED_STEPS = 9;
-
-/** Prints the closing line and writes results.json; true when every step ran and passed. */
-function summary() {
-  const passed = results.filter((r) => r.ok).length;
-  const failed = results.length - passed;
-  const complete = failed === 0 && passed >= EXPECTED_STEPS;
-  if (failed === 0 && !complete) console.log(`FAIL only ${passed} of ${EXPECTED_STEPS} steps ran`);
-  try { writeFileSync(join(OUT, 'results.json'), `${JSON.stringify(results, null, 2)}\n`); } catch { /* ignore */ }
-  console.log(`browser-login: ${passed} passed, ${failed} failed`);
-  return complete;
-}
 
 const globalTimer = setTimeout(async () => {
   report(false, 'global timeout', `the flow did not finish within ${TOTAL_SECS} s`);
