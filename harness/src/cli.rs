@@ -163,9 +163,10 @@ pub struct Cli {
     pub command_timeout: u64,
 
     /// A shell command that restarts a target you run yourself (--target without --command);
-    /// dcr.client-usable runs it last, to see whether registered clients survive a restart.
-    /// Targets started with --command, and the bundled reference target, are restarted by the
-    /// harness itself.
+    /// dcr.client-usable runs it last, to see whether registered clients survive a restart, and
+    /// jwks.outage-fails-closed shows a JWKS outage to a restarted target when the running one
+    /// is inside a refetch cool-down. Targets started with --command, and the bundled reference
+    /// target, are restarted by the harness itself.
     #[arg(long, value_name = "CMD", conflicts_with = "command")]
     pub restart_cmd: Option<String>,
 

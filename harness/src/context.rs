@@ -283,7 +283,8 @@ pub struct Ctx {
     /// stays the harness's.
     callback: Mutex<Option<std::net::TcpListener>>,
     callback_port: OnceLock<Option<u16>>,
-    /// How to restart the target, when the run knows one (`dcr.client-usable`).
+    /// How to restart the target, when the run knows one (`dcr.client-usable`,
+    /// `jwks.outage-fails-closed`).
     pub restart: Option<TargetRestart>,
 }
 

@@ -1,5 +1,6 @@
-//! Restarting the target for `dcr.client-usable`: the process started by `--command`, the bundled
-//! reference target, or a target the user runs, through `--restart-cmd`. Every restart is bounded
+//! Restarting the target for `dcr.client-usable` and `jwks.outage-fails-closed`: the process
+//! started by `--command`, the bundled reference target, or a target the user runs, through
+//! `--restart-cmd`. Every restart is bounded
 //! by the start timeout and resolves once the target's port accepts connections again.
 
 use std::ops::ControlFlow;

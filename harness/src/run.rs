@@ -31,7 +31,8 @@ pub struct RunConfig {
     pub catalogue: Catalogue,
     /// Known failures that do not fail the run (`--expected-failures`).
     pub baseline: Option<Baseline>,
-    /// How to restart the target, for the check that looks at what survives a restart.
+    /// How to restart the target: for the check that looks at what survives a restart, and to show
+    /// a JWKS outage to a fresh target.
     pub restart: Option<crate::restart::TargetRestart>,
 }
 

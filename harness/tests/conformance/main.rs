@@ -7,6 +7,8 @@
 //!   redacted report is compared with `reports/snapshots/<variant>.snap`;
 //! - `coverage/*`: every fault variant is caught by some check and every check is shown failing
 //!   by some variant;
+//! - `cool-down/<variant>`: `jwks.outage-fails-closed` against a target inside a JWKS refetch
+//!   cool-down, judged on a restarted target;
 //! - `revision/<revision>`: the rules each revision applies, listed in
 //!   `reports/snapshots/rules-<revision>.snap`, and a run of the conformant target judged against
 //!   an older revision applies no rule of a later one.
@@ -39,6 +41,13 @@ fn main() {
         trials.push(Trial::test(
             format!("self-test/{}", variant.name()),
             move || self_test(variant, catalogue),
+        ));
+    }
+    for variant in [Variant::Conformant, Variant::JwksOutageFailsOpen] {
+        let catalogue = catalogue.clone();
+        trials.push(Trial::test(
+            format!("cool-down/{}", variant.name()),
+            move || cool_down_test(variant, catalogue),
         ));
     }
     for &revision in SpecVersion::ALL {
@@ -79,8 +88,59 @@ fn main() {
 }
 
 fn self_test(variant: Variant, catalogue: harness::Catalogue) -> Result<(), Failed> {
-    let report = run_against(variant, SpecVersion::LATEST, catalogue)?;
+    let report = run_against(variant, SpecVersion::LATEST, catalogue, &Setup::default())?;
     grade(variant, &report)
+}
+
+/// `jwks.outage-fails-closed` against a target inside a refetch cool-down (as FastMCP's
+/// `JWTVerifier` keeps one, 30 s): the running target never refetches within the wait, so the
+/// outage is shown to a restarted one. The conformant target passes; one that believes the
+/// claims when its keys cannot be fetched fails, exactly as when it refetches at once.
+fn cool_down_test(variant: Variant, catalogue: harness::Catalogue) -> Result<(), Failed> {
+    let setup = Setup {
+        jwks_min_refetch: Duration::from_secs(120),
+        checks: vec!["jwks.outage-fails-closed".to_string()],
+    };
+    let report = run_against(variant, SpecVersion::LATEST, catalogue, &setup)?;
+    let check = report
+        .checks
+        .iter()
+        .find(|c| c.id == "jwks.outage-fails-closed")
+        .ok_or("jwks.outage-fails-closed is not in the report")?;
+    let wanted = if variant.is_conformant() {
+        Status::Pass
+    } else {
+        Status::Fail
+    };
+    let text = format!("{} | {}", check.message, check.details.join(" | "));
+    if check.status != wanted {
+        return Err(format!("expected {wanted}, got {}: {text}", check.status).into());
+    }
+    if !text.contains("freshly restarted target") {
+        return Err(format!("the outage was not shown to a restarted target: {text}").into());
+    }
+    if text.contains("could not be restored") || text.contains("did not accept a valid token") {
+        return Err(format!("the target was not restored after the outage: {text}").into());
+    }
+    Ok(())
+}
+
+/// How a run differs from the self-test's: the reference target's JWKS refetch interval, and
+/// the checks selected (none: all).
+struct Setup {
+    jwks_min_refetch: Duration,
+    checks: Vec<String>,
+}
+
+impl Default for Setup {
+    /// Refetching on every unknown kid makes the JWKS checks deterministic: whether the target
+    /// tries a fetch never depends on how much time passed since the last one.
+    fn default() -> Self {
+        Setup {
+            jwks_min_refetch: Duration::ZERO,
+            checks: Vec::new(),
+        }
+    }
 }
 
 /// The rules `revision` applies (every check whose scenario names it, at its level there), held
@@ -128,7 +188,7 @@ fn revision_test(revision: SpecVersion, catalogue: harness::Catalogue) -> Result
             .filter(|s| !applies(s))
             .map(|s| s.id.clone())
             .collect();
-        let report = run_against(Variant::Conformant, revision, catalogue)?;
+        let report = run_against(Variant::Conformant, revision, catalogue, &Setup::default())?;
         if report.spec_version != revision {
             problems.push(format!(
                 "the report names revision {}, not {}",
@@ -174,6 +234,7 @@ fn run_against(
     variant: Variant,
     spec: SpecVersion,
     catalogue: harness::Catalogue,
+    setup: &Setup,
 ) -> Result<harness::report::Report, Failed> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -197,13 +258,11 @@ fn run_against(
                 client_secret: "conformance-rs-secret".into(),
             },
         };
-        // Refetching on every unknown kid makes the JWKS checks deterministic: whether the target
-        // tries a fetch never depends on how much time passed since the last one.
         let target_config = TargetConfig {
             issuer: issuer.clone(),
             trust,
             variant,
-            jwks_min_refetch: Duration::ZERO,
+            jwks_min_refetch: setup.jwks_min_refetch,
             ..Default::default()
         };
         let running = reference_target::serve(target_config.clone())
@@ -250,7 +309,7 @@ fn run_against(
                     .collect(),
                 ..Default::default()
             },
-            checks: Vec::new(),
+            checks: setup.checks.clone(),
             catalogue,
             baseline: None,
             restart: Some(target.restarter()),

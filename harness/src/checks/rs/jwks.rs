@@ -379,57 +379,85 @@ enum OutageAnswer {
     Refused { exchange: Exchange, tried: bool },
 }
 
-/// `jwks.outage-fails-closed`: with the JWKS answering 500 or garbage, a token signed by a key
-/// the target has not seen is refused (401 preferred, 503 tolerated), never accepted.
-async fn outage_fails_closed(cx: &Cx<'_>) -> Judged {
-    let (ctx, facts) = (cx.ctx, cx.facts);
-    let mut answers = Vec::new();
-    let mut notes = Vec::new();
-    for (round, (label, fault)) in [
+/// The two kinds of outage, in the order they are shown.
+fn outages() -> [(&'static str, Value); 2] {
+    [
         ("HTTP 500", json!({"kind": "status", "status": 500})),
         ("a body that is not JSON", json!({"kind": "garbage"})),
     ]
-    .into_iter()
-    .enumerate()
-    {
-        // The second kind of outage gets a short wait only: a verifier with a refetch cool-down
-        // would make it cost a whole window more, for what the first kind already showed.
-        let wait = if round == 0 {
-            ctx.options.jwks_wait
-        } else {
-            ctx.options.jwks_wait.min(SECOND_OUTAGE_WAIT)
-        };
+}
+
+/// `jwks.outage-fails-closed`: with the JWKS answering 500 or garbage, a token signed by a key
+/// the target has not seen is refused (401 preferred, 503 tolerated), never accepted.
+///
+/// A running target that will not refetch soon (a refetch cool-down: FastMCP and PyJWT wait
+/// 30 s between attempts) is restarted when the run knows how (`--command`, `--restart-cmd`, the
+/// bundled target): a fresh process knows no key, so its first fetch meets the outage. That costs
+/// two restarts instead of a second cool-down. Afterwards the target is restarted once more with
+/// the JWKS working, so the checks after this one meet a target holding keys.
+async fn outage_fails_closed(cx: &Cx<'_>) -> Judged {
+    let (ctx, facts) = (cx.ctx, cx.facts);
+    let mut restarted = false;
+    let judged = judge_outages(ctx, facts, &mut restarted).await;
+    if !restarted {
+        return judged;
+    }
+    let restored = restore_after_outage(ctx, facts).await.unwrap_or_else(|e| {
+        Some(format!(
+            "after the outage the target could not be restored ({e}); the checks after this one may be affected"
+        ))
+    });
+    let mut verdict = judged?;
+    verdict.notes.push(restored.unwrap_or_else(|| {
+        format!(
+            "the running target did not try to refetch the JWKS within {} s (a refetch cool-down), so the outage was shown to a freshly restarted target, whose first fetch met it; afterwards the target was restarted with the JWKS working",
+            short_outage_wait(ctx).as_secs_f64()
+        )
+    }));
+    Ok(verdict)
+}
+
+/// The wait that tells a target refetching at once from one inside a refetch cool-down.
+fn short_outage_wait(ctx: &Ctx) -> Duration {
+    ctx.options.jwks_wait.min(SHORT_OUTAGE_WAIT)
+}
+
+async fn judge_outages(ctx: &Ctx, facts: &Facts, restarted: &mut bool) -> Judged {
+    let mut answers = Vec::new();
+    let mut notes = Vec::new();
+    for (round, (label, fault)) in outages().into_iter().enumerate() {
         let kid = ctx.idp.announce_key().await?;
         let mark = ctx.idp.last_seq().await?;
         ctx.idp.set_fault("jwks", fault, None).await?;
         let token = mint_with_kid(ctx, facts, Some(&kid)).await?;
-        let answer = poll_until(wait, RETRY, || async {
-            let exchange = send_token(ctx, facts, &token).await;
-            if exchange.response().is_some_and(|r| r.is_success()) {
-                return ControlFlow::Break(Ok(OutageAnswer::Accepted(exchange)));
+        let answer = if *restarted {
+            // The earlier outage was shown to a fresh target: so is this one.
+            restart_into_outage(ctx, facts, &token, mark, restarted).await
+        } else {
+            // With a restart at hand, a short wait tells a target that refetches at once from
+            // one inside a cool-down; without one, the whole --jwks-wait. The second kind of
+            // outage gets the short wait only: a whole window more would show little that the
+            // first did not.
+            let wait = if round == 0 && ctx.restart.is_none() {
+                ctx.options.jwks_wait
+            } else {
+                short_outage_wait(ctx)
+            };
+            match present_during_outage(ctx, facts, &token, mark, wait).await {
+                Ok(OutageAnswer::Refused { tried: false, .. })
+                    if round == 0 && ctx.restart.is_some() =>
+                {
+                    restart_into_outage(ctx, facts, &token, mark, restarted).await
+                }
+                answer => answer,
             }
-            match jwks_fetches_since(ctx, mark).await {
-                Err(e) => ControlFlow::Break(Err(e)),
-                Ok(f) if !f.is_empty() => ControlFlow::Break(Ok(OutageAnswer::Refused {
-                    exchange,
-                    tried: true,
-                })),
-                Ok(_) => ControlFlow::Continue(exchange),
-            }
-        })
-        .await
-        .unwrap_or_else(|exchange| {
-            Ok(OutageAnswer::Refused {
-                exchange,
-                tried: false,
-            })
-        });
+        };
         ctx.idp.clear_faults().await?;
         let answer = answer?;
         if round > 0 && matches!(answer, OutageAnswer::Refused { tried: false, .. }) {
             notes.push(format!(
                 "{label}: not tried, since the target did not refetch within {} s (a refetch cool-down); the verdict rests on the first outage",
-                wait.as_secs()
+                short_outage_wait(ctx).as_secs_f64()
             ));
             break;
         }
@@ -446,8 +474,114 @@ async fn outage_fails_closed(cx: &Cx<'_>) -> Judged {
     Ok(verdict)
 }
 
-/// How long the second kind of JWKS outage waits for a fetch attempt.
-const SECOND_OUTAGE_WAIT: Duration = Duration::from_secs(3);
+/// Presents `token` (signed by a key published during the outage) until the target accepts it,
+/// tries to fetch the JWKS (and refuses), or `wait` is over.
+async fn present_during_outage(
+    ctx: &Ctx,
+    facts: &Facts,
+    token: &MintedToken,
+    mark: u64,
+    wait: Duration,
+) -> Result<OutageAnswer, Stop> {
+    poll_until(wait, RETRY, || async {
+        let exchange = send_token(ctx, facts, token).await;
+        if exchange.response().is_some_and(|r| r.is_success()) {
+            return ControlFlow::Break(Ok(OutageAnswer::Accepted(exchange)));
+        }
+        match jwks_fetches_since(ctx, mark).await {
+            Err(e) => ControlFlow::Break(Err(Stop::from(e))),
+            Ok(f) if !f.is_empty() => ControlFlow::Break(Ok(OutageAnswer::Refused {
+                exchange,
+                tried: true,
+            })),
+            Ok(_) => ControlFlow::Continue(exchange),
+        }
+    })
+    .await
+    .unwrap_or_else(|exchange| {
+        Ok(OutageAnswer::Refused {
+            exchange,
+            tried: false,
+        })
+    })
+}
+
+/// Restarts the target while the JWKS is broken and presents `token` to the fresh process.
+async fn restart_into_outage(
+    ctx: &Ctx,
+    facts: &Facts,
+    token: &MintedToken,
+    mark: u64,
+    restarted: &mut bool,
+) -> Result<OutageAnswer, Stop> {
+    let Some(restart) = &ctx.restart else {
+        return Err(Stop::not_testable(
+            "the target would have to be restarted to meet the outage, and the run knows no way to restart it",
+            Vec::new(),
+        ));
+    };
+    *restarted = true;
+    if let Err(why) = restart.restart().await {
+        return Err(Stop::not_testable(
+            format!(
+                "the target did not try to refetch the JWKS within {} s (a refetch cool-down), and restarting it, so that a fresh process would meet the outage, failed: {why}",
+                short_outage_wait(ctx).as_secs_f64()
+            ),
+            Vec::new(),
+        ));
+    }
+    let wait = ctx.options.jwks_wait.min(FRESH_TARGET_WAIT);
+    match present_during_outage(ctx, facts, token, mark, wait).await? {
+        OutageAnswer::Refused {
+            exchange,
+            tried: false,
+        } => Err(Stop::not_testable(
+            format!(
+                "the target did not try to refetch the JWKS within {} s (a refetch cool-down), and once restarted it did not fetch it within {} s either (a static key, or keys read from elsewhere at start-up), so no outage could reach it",
+                short_outage_wait(ctx).as_secs_f64(),
+                wait.as_secs_f64()
+            ),
+            vec![exchange],
+        )),
+        answer => Ok(answer),
+    }
+}
+
+/// How long a freshly restarted target is given to fetch the JWKS for its first token.
+const FRESH_TARGET_WAIT: Duration = Duration::from_secs(10);
+
+/// After outages shown to restarted targets: one more restart with the JWKS working, then a valid
+/// token presented until it is accepted (bounded by `--jwks-wait`). A note when that fails.
+async fn restore_after_outage(ctx: &Ctx, facts: &Facts) -> Result<Option<String>, HarnessError> {
+    ctx.idp.clear_faults().await?;
+    let Some(restart) = &ctx.restart else {
+        return Ok(None);
+    };
+    if let Err(why) = restart.restart().await {
+        return Ok(Some(format!(
+            "after the outage the target could not be restarted with the JWKS working ({why}); the checks after this one may meet a target without keys"
+        )));
+    }
+    let token = mint_with_kid(ctx, facts, None).await?;
+    let accepted_again = poll_until(ctx.options.jwks_wait, RETRY, || async {
+        if accepted(&send_token(ctx, facts, &token).await).is_ok() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .await;
+    Ok(accepted_again.err().map(|()| {
+        format!(
+            "after the outage the target was restarted with the JWKS working, but it did not accept a valid token within {} s; the checks after this one may be affected",
+            ctx.options.jwks_wait.as_secs()
+        )
+    }))
+}
+
+/// How long a target is given to try a JWKS fetch before it is taken to be inside a refetch
+/// cool-down (the second kind of outage, or the first when the target can be restarted).
+const SHORT_OUTAGE_WAIT: Duration = Duration::from_secs(3);
 
 /// A verdict reached before the second outage is tried: the first was accepted or never seen.
 fn outage_stops(answers: &[(&str, OutageAnswer, bool)], wait: Duration) -> Option<Verdict> {
