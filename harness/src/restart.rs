@@ -126,7 +126,7 @@ pub fn command_restarter(
                 // (and waited for) only once the old one's port is closed, or a check would
                 // judge the old process's last answers.
                 wait_until_closed(&env.target_url, Duration::from_secs(5));
-                let fresh = SpawnedTarget::start(&command, &env, log, timeout)
+                let fresh = SpawnedTarget::start_again(&command, &env, log, timeout)
                     .map_err(|e| format!("--command did not start again: {e}"))?;
                 *started = Some(fresh);
                 Ok(())

@@ -172,20 +172,41 @@ pub struct SpawnedTarget {
 pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl SpawnedTarget {
-    /// Starts `command` with `sh -c` in its own process group, output to `log` (or a temporary
-    /// file), and waits until the target URL's port accepts connections.
+    /// Starts `command` with `sh -c` in its own process group, output to `log` (emptied first; or
+    /// a temporary file), and waits until the target URL's port accepts connections.
     pub fn start(
         command: &str,
         env: &TargetEnv,
         log: Option<PathBuf>,
         start_timeout: Duration,
     ) -> Result<SpawnedTarget, HarnessError> {
+        Self::start_with(command, env, log, start_timeout, false)
+    }
+
+    /// [`SpawnedTarget::start`] for a restart: the output goes to the end of `log`, so what the
+    /// target printed before the restart (how it met a JWKS outage, say) is kept.
+    pub fn start_again(
+        command: &str,
+        env: &TargetEnv,
+        log: Option<PathBuf>,
+        start_timeout: Duration,
+    ) -> Result<SpawnedTarget, HarnessError> {
+        Self::start_with(command, env, log, start_timeout, true)
+    }
+
+    fn start_with(
+        command: &str,
+        env: &TargetEnv,
+        log: Option<PathBuf>,
+        start_timeout: Duration,
+        append: bool,
+    ) -> Result<SpawnedTarget, HarnessError> {
         let vars = env.variables()?;
         // The log holds what the target prints, tokens and secrets included: only this user may
         // read it, and a temporary one gets a name nobody can prepare a link at.
         let (out, log_path, temporary) = match log {
             Some(path) => {
-                let out = private_file(&path).map_err(|e| {
+                let out = private_file(&path, append).map_err(|e| {
                     HarnessError::Internal(format!("cannot create {}: {e}", path.display()))
                 })?;
                 (out, path, None)
@@ -357,10 +378,14 @@ impl Drop for SpawnedTarget {
     }
 }
 
-/// Creates (or truncates) a file only its owner may read and write.
-fn private_file(path: &std::path::Path) -> std::io::Result<File> {
+/// Creates (or truncates, or opens for appending) a file only its owner may read and write.
+fn private_file(path: &std::path::Path, append: bool) -> std::io::Result<File> {
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    if append {
+        options.append(true).create(true);
+    } else {
+        options.write(true).create(true).truncate(true);
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
@@ -412,9 +437,19 @@ mod tests {
         let path = dir.path().join("target.log");
         std::fs::write(&path, "old").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let file = private_file(&path).unwrap();
+        let file = private_file(&path, false).unwrap();
         assert_eq!(file.metadata().unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "", "truncated");
+        // A restart appends to the log instead, and the file stays private.
+        std::fs::write(&path, "before the restart\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mut file = private_file(&path, true).unwrap();
+        std::io::Write::write_all(&mut file, b"after it\n").unwrap();
+        assert_eq!(file.metadata().unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "before the restart\nafter it\n"
+        );
     }
 
     #[test]

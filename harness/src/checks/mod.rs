@@ -17,6 +17,11 @@ use crate::discovery::Facts;
 use crate::error::HarnessError;
 use crate::verdict::{Judged, Stop, Verdict};
 
+/// The longest one check may take, whatever the target does; a check that needs more is
+/// reported not testable instead of stalling the run (the runner enforces it; a check that
+/// restarts the target plans within it).
+pub const CHECK_BUDGET: std::time::Duration = std::time::Duration::from_secs(90);
+
 /// Registers a resource-server probe: `probe!("id" => async_fn)` or `probe!("id" => sync f)`,
 /// judged on each era of the wire; `probe!(once "id" => ...)` for one that sends no MCP request
 /// of its own (metadata, keys, the IdP's log), judged once.

@@ -23,9 +23,7 @@ use crate::spec::Era;
 use crate::target::Exchange;
 use crate::verdict::Verdict;
 
-/// The longest one check may take, whatever the target does; a check that needs more is
-/// reported not testable instead of stalling the run.
-pub const CHECK_BUDGET: std::time::Duration = std::time::Duration::from_secs(90);
+pub use crate::checks::CHECK_BUDGET;
 
 /// The verdicts of a run, in catalogue order, and what the run itself has to say.
 #[derive(Debug)]

@@ -43,12 +43,15 @@ fn main() {
             move || self_test(variant, catalogue),
         ));
     }
-    for variant in [Variant::Conformant, Variant::JwksOutageFailsOpen] {
+    for (name, variant, failing_restart) in [
+        ("conformant", Variant::Conformant, None),
+        ("jwks-outage-fails-open", Variant::JwksOutageFailsOpen, None),
+        ("second-restart-fails", Variant::Conformant, Some(2)),
+    ] {
         let catalogue = catalogue.clone();
-        trials.push(Trial::test(
-            format!("cool-down/{}", variant.name()),
-            move || cool_down_test(variant, catalogue),
-        ));
+        trials.push(Trial::test(format!("cool-down/{name}"), move || {
+            cool_down_test(variant, failing_restart, catalogue)
+        }));
     }
     for &revision in SpecVersion::ALL {
         let catalogue = catalogue.clone();
@@ -95,11 +98,18 @@ fn self_test(variant: Variant, catalogue: harness::Catalogue) -> Result<(), Fail
 /// `jwks.outage-fails-closed` against a target inside a refetch cool-down (as FastMCP's
 /// `JWTVerifier` keeps one, 30 s): the running target never refetches within the wait, so the
 /// outage is shown to a restarted one. The conformant target passes; one that believes the
-/// claims when its keys cannot be fetched fails, exactly as when it refetches at once.
-fn cool_down_test(variant: Variant, catalogue: harness::Catalogue) -> Result<(), Failed> {
+/// claims when its keys cannot be fetched fails, exactly as when it refetches at once. When the
+/// restart for the second kind of outage fails (`failing_restart`: which restart), the first
+/// kind's verdict stands, the report says the second was not judged, and the target is restored.
+fn cool_down_test(
+    variant: Variant,
+    failing_restart: Option<u32>,
+    catalogue: harness::Catalogue,
+) -> Result<(), Failed> {
     let setup = Setup {
         jwks_min_refetch: Duration::from_secs(120),
         checks: vec!["jwks.outage-fails-closed".to_string()],
+        failing_restart,
     };
     let report = run_against(variant, SpecVersion::LATEST, catalogue, &setup)?;
     let check = report
@@ -122,7 +132,18 @@ fn cool_down_test(variant: Variant, catalogue: harness::Catalogue) -> Result<(),
     if text.contains("could not be restored") || text.contains("did not accept a valid token") {
         return Err(format!("the target was not restored after the outage: {text}").into());
     }
-    Ok(())
+    let second_judged = text.contains("a body that is not JSON: refused");
+    let second_skipped = text.contains("a body that is not JSON: not judged: ");
+    match failing_restart {
+        None if variant.is_conformant() && !second_judged => {
+            Err(format!("the second kind of outage was not judged: {text}").into())
+        }
+        Some(_) if !second_skipped => Err(format!(
+            "the failed restart is not reported as the second outage not judged: {text}"
+        )
+        .into()),
+        _ => Ok(()),
+    }
 }
 
 /// How a run differs from the self-test's: the reference target's JWKS refetch interval, and
@@ -130,6 +151,8 @@ fn cool_down_test(variant: Variant, catalogue: harness::Catalogue) -> Result<(),
 struct Setup {
     jwks_min_refetch: Duration,
     checks: Vec<String>,
+    /// The restart (counted from 1) that fails, as a target that does not come back would.
+    failing_restart: Option<u32>,
 }
 
 impl Default for Setup {
@@ -139,6 +162,7 @@ impl Default for Setup {
         Setup {
             jwks_min_refetch: Duration::ZERO,
             checks: Vec::new(),
+            failing_restart: None,
         }
     }
 }
@@ -312,7 +336,7 @@ fn run_against(
             checks: setup.checks.clone(),
             catalogue,
             baseline: None,
-            restart: Some(target.restarter()),
+            restart: Some(restarter(&target, setup.failing_restart)),
         };
         let report = harness::run(config)
             .await
@@ -436,4 +460,27 @@ fn grade(variant: Variant, report: &harness::report::Report) -> Result<(), Faile
     } else {
         Err(problems.join("\n").into())
     }
+}
+
+/// The reference target's restarter, or one whose `failing`-th restart fails without touching
+/// the target.
+fn restarter(
+    target: &harness::restart::RestartableReference,
+    failing: Option<u32>,
+) -> harness::restart::TargetRestart {
+    let real = target.restarter();
+    let Some(failing) = failing else {
+        return real;
+    };
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    harness::restart::TargetRestart(std::sync::Arc::new(move || {
+        let call = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if call == failing {
+            Box::pin(async {
+                Err("the port did not open within 1 s (a planted failure)".to_string())
+            })
+        } else {
+            (real.0)()
+        }
+    }))
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::*;
+use crate::checks::CHECK_BUDGET;
 use crate::context::UnusableKeys;
 use crate::poll::poll_until;
 use crate::wellknown::metadata_document;
@@ -393,28 +394,65 @@ fn outages() -> [(&'static str, Value); 2] {
 /// A running target that will not refetch soon (a refetch cool-down: FastMCP and PyJWT wait
 /// 30 s between attempts) is restarted when the run knows how (`--command`, `--restart-cmd`, the
 /// bundled target): a fresh process knows no key, so its first fetch meets the outage. That costs
-/// two restarts instead of a second cool-down. Afterwards the target is restarted once more with
-/// the JWKS working, so the checks after this one meet a target holding keys.
+/// restarts instead of a second cool-down. Afterwards the target is restarted once more with the
+/// JWKS working, so the checks after this one meet a target holding keys.
 async fn outage_fails_closed(cx: &Cx<'_>) -> Judged {
     let (ctx, facts) = (cx.ctx, cx.facts);
-    let mut restarted = false;
-    let judged = judge_outages(ctx, facts, &mut restarted).await;
-    if !restarted {
+    let mut restarts = Restarts {
+        started: Instant::now(),
+        done: 0,
+        longest: Duration::ZERO,
+    };
+    let judged = judge_outages(ctx, facts, &mut restarts).await;
+    if restarts.done == 0 {
         return judged;
     }
-    let restored = restore_after_outage(ctx, facts).await.unwrap_or_else(|e| {
-        Some(format!(
-            "after the outage the target could not be restored ({e}); the checks after this one may be affected"
-        ))
-    });
-    let mut verdict = judged?;
-    verdict.notes.push(restored.unwrap_or_else(|| {
-        format!(
-            "the running target did not try to refetch the JWKS within {} s (a refetch cool-down), so the outage was shown to a freshly restarted target, whose first fetch met it; afterwards the target was restarted with the JWKS working",
-            short_outage_wait(ctx).as_secs_f64()
-        )
-    }));
-    Ok(verdict)
+    let mut notes = vec![format!(
+        "the running target did not try to refetch the JWKS within {} s (a refetch cool-down), so the outage was shown to a freshly restarted target, whose first fetch met it; afterwards the target was restarted with the JWKS working",
+        short_outage_wait(ctx).as_secs_f64()
+    )];
+    let restored = restore_after_outage(ctx, facts, &restarts)
+        .await
+        .unwrap_or_else(|e| {
+            Some(format!(
+                "after the outage the target could not be restored ({e}); the checks after this one may be affected"
+            ))
+        });
+    notes.extend(restored);
+    // The notes go with the verdict, whether the check ran to its end or stopped early.
+    match judged {
+        Ok(mut verdict) => {
+            verdict.notes.extend(notes);
+            Ok(verdict)
+        }
+        Err(Stop::Early(mut verdict)) => {
+            verdict.notes.extend(notes.into_iter().skip(1));
+            Err(Stop::Early(verdict))
+        }
+        Err(harness) => Err(harness),
+    }
+}
+
+/// The restarts `jwks.outage-fails-closed` made, so that it stays inside the check budget.
+struct Restarts {
+    /// When the check started.
+    started: Instant,
+    /// How many restarts were made (or tried).
+    done: u32,
+    /// The longest one took.
+    longest: Duration,
+}
+
+impl Restarts {
+    /// Whether one more outage on a restarted target, and the restore after it, still fit in the
+    /// check budget: two restarts, the fresh target's wait, the restore's wait and a margin.
+    fn room_for_another(&self, ctx: &Ctx) -> bool {
+        let needed = self.longest * 2
+            + fresh_target_wait(ctx)
+            + ctx.options.jwks_wait
+            + Duration::from_secs(5);
+        self.started.elapsed() + needed < CHECK_BUDGET
+    }
 }
 
 /// The wait that tells a target refetching at once from one inside a refetch cool-down.
@@ -422,17 +460,30 @@ fn short_outage_wait(ctx: &Ctx) -> Duration {
     ctx.options.jwks_wait.min(SHORT_OUTAGE_WAIT)
 }
 
-async fn judge_outages(ctx: &Ctx, facts: &Facts, restarted: &mut bool) -> Judged {
+/// How long a freshly restarted target is given to fetch the JWKS for its first token.
+fn fresh_target_wait(ctx: &Ctx) -> Duration {
+    ctx.options.jwks_wait.min(FRESH_TARGET_WAIT)
+}
+
+async fn judge_outages(ctx: &Ctx, facts: &Facts, restarts: &mut Restarts) -> Judged {
     let mut answers = Vec::new();
     let mut notes = Vec::new();
     for (round, (label, fault)) in outages().into_iter().enumerate() {
+        if restarts.done > 0 && !restarts.room_for_another(ctx) {
+            notes.push(format!(
+                "{label}: not tried, since another restart of the target would not fit in the check's {} s budget (its restarts took up to {:.1} s); the verdict rests on the first outage",
+                CHECK_BUDGET.as_secs(),
+                restarts.longest.as_secs_f64()
+            ));
+            break;
+        }
         let kid = ctx.idp.announce_key().await?;
         let mark = ctx.idp.last_seq().await?;
         ctx.idp.set_fault("jwks", fault, None).await?;
         let token = mint_with_kid(ctx, facts, Some(&kid)).await?;
-        let answer = if *restarted {
+        let answer = if restarts.done > 0 {
             // The earlier outage was shown to a fresh target: so is this one.
-            restart_into_outage(ctx, facts, &token, mark, restarted).await
+            restart_into_outage(ctx, facts, &token, mark, restarts).await
         } else {
             // With a restart at hand, a short wait tells a target that refetches at once from
             // one inside a cool-down; without one, the whole --jwks-wait. The second kind of
@@ -447,13 +498,20 @@ async fn judge_outages(ctx: &Ctx, facts: &Facts, restarted: &mut bool) -> Judged
                 Ok(OutageAnswer::Refused { tried: false, .. })
                     if round == 0 && ctx.restart.is_some() =>
                 {
-                    restart_into_outage(ctx, facts, &token, mark, restarted).await
+                    restart_into_outage(ctx, facts, &token, mark, restarts).await
                 }
                 answer => answer,
             }
         };
         ctx.idp.clear_faults().await?;
-        let answer = answer?;
+        let answer = match answer {
+            // A later kind of outage that could not be shown leaves the first one's verdict.
+            Err(Stop::Early(why)) if round > 0 => {
+                notes.push(format!("{label}: not judged: {}", why.unmet.join("; ")));
+                break;
+            }
+            answer => answer?,
+        };
         if round > 0 && matches!(answer, OutageAnswer::Refused { tried: false, .. }) {
             notes.push(format!(
                 "{label}: not tried, since the target did not refetch within {} s (a refetch cool-down); the verdict rests on the first outage",
@@ -512,7 +570,7 @@ async fn restart_into_outage(
     facts: &Facts,
     token: &MintedToken,
     mark: u64,
-    restarted: &mut bool,
+    restarts: &mut Restarts,
 ) -> Result<OutageAnswer, Stop> {
     let Some(restart) = &ctx.restart else {
         return Err(Stop::not_testable(
@@ -520,50 +578,70 @@ async fn restart_into_outage(
             Vec::new(),
         ));
     };
-    *restarted = true;
-    if let Err(why) = restart.restart().await {
+    // Whether the running target ever fetched the JWKS: without that, a target that does not
+    // fetch after a restart either holds a static key.
+    let ever_fetched = !jwks_fetches_since(ctx, facts.log_start).await?.is_empty();
+    restarts.done += 1;
+    let began = Instant::now();
+    let restarted = restart.restart().await;
+    restarts.longest = restarts.longest.max(began.elapsed());
+    if let Err(why) = restarted {
         return Err(Stop::not_testable(
             format!(
-                "the target did not try to refetch the JWKS within {} s (a refetch cool-down), and restarting it, so that a fresh process would meet the outage, failed: {why}",
-                short_outage_wait(ctx).as_secs_f64()
+                "restarting the target with the JWKS broken, so that a fresh process would meet the outage, failed: {why} (a target that will not start without its keys fails closed, but that cannot be told from a start that failed for another reason)"
             ),
             Vec::new(),
         ));
     }
-    let wait = ctx.options.jwks_wait.min(FRESH_TARGET_WAIT);
+    let wait = fresh_target_wait(ctx);
     match present_during_outage(ctx, facts, token, mark, wait).await? {
         OutageAnswer::Refused {
             exchange,
             tried: false,
         } => Err(Stop::not_testable(
-            format!(
-                "the target did not try to refetch the JWKS within {} s (a refetch cool-down), and once restarted it did not fetch it within {} s either (a static key, or keys read from elsewhere at start-up), so no outage could reach it",
-                short_outage_wait(ctx).as_secs_f64(),
-                wait.as_secs_f64()
-            ),
+            if ever_fetched {
+                format!(
+                    "once restarted, the target did not fetch the JWKS within {} s for a token signed by a key it had never seen, so no outage could reach it",
+                    wait.as_secs_f64()
+                )
+            } else {
+                format!(
+                    "the target never fetched the JWKS during this run, and once restarted it did not fetch it within {} s either (a static key, or keys read from elsewhere), so no outage could reach it",
+                    wait.as_secs_f64()
+                )
+            },
             vec![exchange],
         )),
         answer => Ok(answer),
     }
 }
 
-/// How long a freshly restarted target is given to fetch the JWKS for its first token.
+/// How long a freshly restarted target is given to fetch the JWKS for its first token, at most.
 const FRESH_TARGET_WAIT: Duration = Duration::from_secs(10);
 
 /// After outages shown to restarted targets: one more restart with the JWKS working, then a valid
-/// token presented until it is accepted (bounded by `--jwks-wait`). A note when that fails.
-async fn restore_after_outage(ctx: &Ctx, facts: &Facts) -> Result<Option<String>, HarnessError> {
+/// token presented until it is accepted (bounded by `--jwks-wait` and by what is left of the
+/// check budget). A note when that fails.
+async fn restore_after_outage(
+    ctx: &Ctx,
+    facts: &Facts,
+    restarts: &Restarts,
+) -> Result<Option<String>, HarnessError> {
     ctx.idp.clear_faults().await?;
     let Some(restart) = &ctx.restart else {
         return Ok(None);
     };
     if let Err(why) = restart.restart().await {
         return Ok(Some(format!(
-            "after the outage the target could not be restarted with the JWKS working ({why}); the checks after this one may meet a target without keys"
+            "after the outage the target could not be restarted with the JWKS working ({why}); the checks after this one may meet a target that is not running"
         )));
     }
     let token = mint_with_kid(ctx, facts, None).await?;
-    let accepted_again = poll_until(ctx.options.jwks_wait, RETRY, || async {
+    let left = CHECK_BUDGET
+        .saturating_sub(restarts.started.elapsed())
+        .saturating_sub(Duration::from_secs(2));
+    let wait = ctx.options.jwks_wait.min(left);
+    let accepted_again = poll_until(wait, RETRY, || async {
         if accepted(&send_token(ctx, facts, &token).await).is_ok() {
             ControlFlow::Break(())
         } else {
@@ -573,8 +651,8 @@ async fn restore_after_outage(ctx: &Ctx, facts: &Facts) -> Result<Option<String>
     .await;
     Ok(accepted_again.err().map(|()| {
         format!(
-            "after the outage the target was restarted with the JWKS working, but it did not accept a valid token within {} s; the checks after this one may be affected",
-            ctx.options.jwks_wait.as_secs()
+            "after the outage the target was restarted with the JWKS working, but it did not accept a valid token within {:.1} s; the checks after this one may be affected",
+            wait.as_secs_f64()
         )
     }))
 }
