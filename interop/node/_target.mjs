@@ -39,7 +39,7 @@ export function targetConfig(prog) {
 
 // Errors that mean "this token is not acceptable"; anything else (JWKS unreachable or malformed,
 // a bug) is a server-side failure, which each target hands to its SDK the way its guide says.
-const TOKEN_ERRORS = [
+export const TOKEN_ERRORS = [
     joseErrors.JWTClaimValidationFailed,
     joseErrors.JWTExpired, // not a subclass of JWTClaimValidationFailed in jose 6
     joseErrors.JWTInvalid,

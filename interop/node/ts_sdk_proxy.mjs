@@ -37,6 +37,7 @@ import { mcpAuthRouter, getOAuthProtectedResourceMetadataUrl } from '@modelconte
 import { ProxyOAuthServerProvider } from '@modelcontextprotocol/sdk/server/auth/providers/proxyProvider.js';
 import { InvalidTargetError, InvalidTokenError, ServerError } from '@modelcontextprotocol/sdk/server/auth/errors.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { TOKEN_ERRORS } from './_target.mjs';
 
 const env = process.env;
 const HOST = env.MCP_TARGET_HOST || '127.0.0.1';
@@ -80,17 +81,6 @@ const upstreamClient = {
 
 const jwks = createRemoteJWKSet(new URL(env.MCP_UPSTREAM_JWKS_URI || `${UPSTREAM}/jwks`));
 
-const TOKEN_ERRORS = [
-    joseErrors.JWTClaimValidationFailed,
-    joseErrors.JWTExpired,
-    joseErrors.JWTInvalid,
-    joseErrors.JWSInvalid,
-    joseErrors.JWSSignatureVerificationFailed,
-    joseErrors.JOSEAlgNotAllowed,
-    joseErrors.JOSENotSupported,
-    joseErrors.JWKSNoMatchingKey,
-    joseErrors.JWKSMultipleMatchingKeys
-];
 
 async function verifyAccessToken(token) {
     let payload;

@@ -641,20 +641,25 @@ async fn restore_after_outage(
         .saturating_sub(restarts.started.elapsed())
         .saturating_sub(Duration::from_secs(2));
     let wait = ctx.options.jwks_wait.min(left);
-    let accepted_again = poll_until(wait, RETRY, || async {
-        if accepted(&send_token(ctx, facts, &token).await).is_ok() {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
-    })
-    .await;
-    Ok(accepted_again.err().map(|()| {
+    Ok((!accepted_within(ctx, facts, &token, wait).await).then(|| {
         format!(
             "after the outage the target was restarted with the JWKS working, but it did not accept a valid token within {:.1} s; the checks after this one may be affected",
             wait.as_secs_f64()
         )
     }))
+}
+
+/// Presents `token` until the target accepts it: whether it did within `wait`.
+async fn accepted_within(ctx: &Ctx, facts: &Facts, token: &MintedToken, wait: Duration) -> bool {
+    poll_until(wait, RETRY, || async {
+        if accepted(&send_token(ctx, facts, token).await).is_ok() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .await
+    .is_ok()
 }
 
 /// How long a target is given to try a JWKS fetch before it is taken to be inside a refetch
@@ -745,15 +750,7 @@ pub async fn resync_after_rotation(
         return Ok(None);
     }
     let token = mint_with_kid(ctx, facts, None).await?;
-    let resynced = poll_until(ctx.options.jwks_wait, RETRY, || async {
-        if accepted(&send_token(ctx, facts, &token).await).is_ok() {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
-    })
-    .await;
-    Ok(resynced.err().map(|()| {
+    Ok((!accepted_within(ctx, facts, &token, ctx.options.jwks_wait).await).then(|| {
         format!(
             "after the run the IdP's original signing key is active again, but the target did not accept it within {} s (it is probably inside its JWKS refetch cool-down); it will pick the key up by itself, but a run started right away may see its positive control fail",
             ctx.options.jwks_wait.as_secs()
