@@ -8,11 +8,15 @@
 # For each binary and RUST_LOG setting (off, warn, info; a binary from before the log line ignores
 # it), runs the server under `valgrind --tool=callgrind` with stored keys, sends N and then 2N
 # requests of one kind over one keep-alive connection (GET /jwks and POST /introspect N = 1000,
-# client_credentials POST /token N = 200), and prints per request, (Ir(2N) - Ir(N)) / N:
+# client_credentials POST /token N = 200; introspect-many: N distinct /token JWTs, each introspected
+# once, so every answer verifies a signature: 2N are minted first in both runs, so the difference
+# holds only the introspections), and prints per request, (Ir(2N) - Ir(N)) / N:
 #   call  the recorder's synchronous call (the direct path of GET /jwks),
 #   own   the recorder's own work on the general path (its future minus the handler's),
 #   all   the whole process (varies by a few thousand between identical runs: idle polling).
-# LOG_COST_KINDS picks the paths (default "jwks:1000 introspect:1000 token:200", kind:N pairs).
+# LOG_COST_KINDS picks the paths (default "jwks:1000 introspect:1000 token:200", kind:N pairs;
+# also introspect-many:N, whose two runs each mint 2N tokens first: N = 200 takes a few minutes);
+# LOG_COST_LOGS the RUST_LOG settings (default "off warn info").
 # Needs valgrind (Debian) and python3. Every server is stopped by PID; every wait is bounded.
 set -euo pipefail
 (($# > 0)) || { sed -n '2,17p' "$0" >&2; exit 2; }
@@ -36,18 +40,23 @@ def post(path, body, auth):
     r = c.getresponse(); data = r.read(); assert r.status == 200, (r.status, data); return data
 token = json.loads(post("/token", "grant_type=client_credentials&scope=mcp%3Atools", basic))["access_token"]
 post("/introspect", "token=" + token, rs)
-for _ in range(n):
+# The same number of tokens is minted whatever n is (n is N or 2N), so only introspections differ.
+many = [json.loads(post("/token", "grant_type=client_credentials&scope=mcp%3Atools", basic))["access_token"]
+        for _ in range(2 * int(sys.argv[4]))] if kind == "introspect-many" else []
+for i in range(n):
     if kind == "jwks":
         c.request("GET", "/jwks"); r = c.getresponse(); r.read(); assert r.status == 200
     elif kind == "token":
         post("/token", "grant_type=client_credentials&scope=mcp%3Atools", basic)
+    elif kind == "introspect-many":
+        assert json.loads(post("/introspect", "token=" + many[i], rs))["active"] is True
     else:
         post("/introspect", "token=" + token, rs)
 PY
 
 # One run: the callgrind file of BINARY answering N requests of KIND with RUST_LOG=LOG.
 run() {
-  local bin=$1 log=$2 kind=$3 n=$4 out=$5 port
+  local bin=$1 log=$2 kind=$3 n=$4 out=$5 base=$6 port
   port=$(python3 "$HERE/bench.py" freeport)
   # Emptied here, not by the redirection below: the wait must not read the last run's line.
   : > "$WORK/server.out"
@@ -59,7 +68,7 @@ run() {
     kill -0 "$PID" 2>/dev/null || { cat "$WORK/server.err" >&2; exit 1; }
     sleep 0.1
   done
-  timeout 600 python3 "$WORK/client.py" "$port" "$kind" "$n"
+  timeout 900 python3 "$WORK/client.py" "$port" "$kind" "$n" "$base"
   kill -TERM "$PID"; wait "$PID" || true; PID=""
 }
 
@@ -82,9 +91,9 @@ printf '%-8s %-28s %-5s %10s %10s %10s\n' path binary log call own all
 for kind_n in ${LOG_COST_KINDS:-jwks:1000 introspect:1000 token:200}; do
   kind=${kind_n%%:*}; n=${kind_n##*:}
   for bin in "$@"; do
-    for log in off warn info; do
-      run "$bin" "$log" "$kind" "$n" "$WORK/a"
-      run "$bin" "$log" "$kind" $((2 * n)) "$WORK/b"
+    for log in ${LOG_COST_LOGS:-off warn info}; do
+      run "$bin" "$log" "$kind" "$n" "$WORK/a" "$n"
+      run "$bin" "$log" "$kind" $((2 * n)) "$WORK/b" "$n"
       call=$((($(cost "$WORK/b" "$CALL") - $(cost "$WORK/a" "$CALL")) / n))
       own=$(((($(cost "$WORK/b" "$FUTURE") - $(cost "$WORK/a" "$FUTURE")) \
         - ($(cost "$WORK/b" "$HANDLER") - $(cost "$WORK/a" "$HANDLER"))) / n))

@@ -7,7 +7,9 @@
 //! never forgotten early; when the list is full of unexpired revocations, the next revocation is
 //! refused instead.
 
+use std::borrow::Cow;
 use std::cmp::Reverse;
+use std::collections::hash_map::Entry;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::{Arc, OnceLock};
 
@@ -17,9 +19,11 @@ use axum::body::Bytes;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::api::JsonObject;
+use crate::json_text;
 use crate::keys::SigningKey;
 
 /// How many minted tokens, overrides and verified tokens are remembered (each).
@@ -203,7 +207,10 @@ impl TokenRecord {
     }
 }
 
-/// [`answer`] serialised.
+/// [`answer`] serialised, byte for byte what serde_json writes for it. Written straight from the
+/// claims: an uncached introspection (a JWT seen for the first time) would otherwise copy every
+/// claim into a new map only to serialise it, a tenth of what such an answer costs besides the
+/// signature verification.
 pub(crate) fn answer_bytes(record: &TokenRecord, now: i64) -> Result<Bytes, serde_json::Error> {
     if !record.signature_ok || !time_valid(&record.claims, now) {
         return Ok(Bytes::from_static(br#"{"active":false}"#));
@@ -211,8 +218,51 @@ pub(crate) fn answer_bytes(record: &TokenRecord, now: i64) -> Result<Bytes, serd
     if let Some(kept) = record.active_answer.get() {
         return Ok(kept.clone());
     }
-    let bytes = Bytes::from(serde_json::to_vec(&answer(record, now))?);
+    let bytes = Bytes::from(active_answer_json(&record.claims)?);
     Ok(record.active_answer.get_or_init(|| bytes).clone())
+}
+
+/// The claims of an active answer in the order serde_json writes a map's members (sorted by
+/// name): [`ANSWER_CLAIMS`] with `active` and `token_type` (`None`: the fixed members).
+const ANSWER_ORDER: [(&str, Option<&str>); 11] = [
+    ("active", None),
+    ("aud", Some("aud")),
+    ("client_id", Some("client_id")),
+    ("exp", Some("exp")),
+    ("iat", Some("iat")),
+    ("iss", Some("iss")),
+    ("jti", Some("jti")),
+    ("nbf", Some("nbf")),
+    ("scope", Some("scope")),
+    ("sub", Some("sub")),
+    ("token_type", None),
+];
+
+/// The JSON of an active answer for these claims, as `serde_json::to_vec(&answer(..))` writes it.
+fn active_answer_json(claims: &JsonObject) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = Vec::with_capacity(512);
+    out.push(b'{');
+    for (name, claim) in ANSWER_ORDER {
+        let value = match claim {
+            Some(claim) => match claims.get(claim) {
+                Some(value) => Some(value),
+                None => continue,
+            },
+            None => None,
+        };
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        json_text::push_name(&mut out, name);
+        match (name, value) {
+            ("active", _) => out.extend_from_slice(b"true"),
+            (_, None) => json_text::push_str(&mut out, "Bearer"),
+            (_, Some(Value::String(text))) => json_text::push_str(&mut out, text),
+            (_, Some(value)) => serde_json::to_writer(&mut out, value)?,
+        }
+    }
+    out.push(b'}');
+    Ok(out)
 }
 
 /// `{"active": false}`.
@@ -252,6 +302,17 @@ fn time_valid(claims: &JsonObject, now: i64) -> bool {
     exp_ok && nbf_ok
 }
 
+/// The members of a JWT header introspection reads, borrowed from the decoded header where no
+/// escape forced a copy (read into a map, they cost a dozen allocations per uncached token).
+/// Other members are ignored, as they were when the header was read into a map.
+#[derive(Deserialize)]
+struct JoseHeader<'a> {
+    #[serde(borrow, default)]
+    kid: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    alg: Option<Cow<'a, str>>,
+}
+
 /// Claims of a JWT this IdP signed: the key's own `alg`, a `kid` the IdP holds (in any state), a valid
 /// signature and `iss` equal to `issuer`. `None` for anything else.
 pub(crate) fn verify_own_jwt(
@@ -265,11 +326,15 @@ pub(crate) fn verify_own_jwt(
     if segments.next().is_some() {
         return None;
     }
-    let header: JsonObject =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header_b64).ok()?).ok()?;
-    let key = key_for(header.get("kid")?.as_str()?)?;
+    let header_json = URL_SAFE_NO_PAD.decode(header_b64).ok()?;
+    // Only an object is a JOSE header (a derived struct would also take a JSON array).
+    if !header_json.trim_ascii_start().starts_with(b"{") {
+        return None;
+    }
+    let header: JoseHeader<'_> = serde_json::from_slice(&header_json).ok()?;
+    let key = key_for(header.kid?.as_ref())?;
     // The alg must be the key's own: no algorithm confusion.
-    if header.get("alg").and_then(Value::as_str) != Some(key.alg().name()) {
+    if header.alg.as_deref() != Some(key.alg().name()) {
         return None;
     }
     let signature = URL_SAFE_NO_PAD.decode(signature_b64).ok()?;
@@ -300,12 +365,18 @@ impl<V> Bounded<V> {
     }
 
     fn insert(&mut self, key: &str, value: V) {
-        if let Some(slot) = self.map.get_mut(key) {
-            *slot = value;
-            return;
-        }
+        // One hash of the key (a token is hundreds of bytes) instead of a lookup and an insert:
+        // on the paths that insert, the key is nearly always new.
         let key: Arc<str> = Arc::from(key);
-        self.map.insert(Arc::clone(&key), value);
+        match self.map.entry(Arc::clone(&key)) {
+            Entry::Occupied(mut slot) => {
+                slot.insert(value);
+                return;
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(value);
+            }
+        }
         self.order.push_back(key);
         while self.order.len() > self.capacity {
             if let Some(oldest) = self.order.pop_front() {
@@ -469,6 +540,84 @@ mod tests {
             &answer_bytes(&forged, 1_500).expect("json")[..],
             br#"{"active":false}"#
         );
+    }
+
+    #[test]
+    fn the_written_answer_is_what_serde_json_writes() {
+        let shapes = [
+            full_claims(),
+            json!({"iss": "http://idp", "exp": 2_000}),
+            json!({}),
+            json!({
+                "aud": ["http://rs/a", "http://rs/\"b\""], "nbf": 1_000, "exp": 1.9e3,
+                "sub": "quote \" backslash \\ control \u{1} é", "scope": ["not", "a string"],
+                "client_id": null, "jti": {"nested": true}, "iat": -5, "token_type": "ignored"
+            }),
+        ];
+        for claims in shapes {
+            let record = record(claims.clone(), true);
+            let expected = serde_json::to_vec(&answer(&record, 1_500)).expect("json");
+            assert_eq!(
+                answer_bytes(&record, 1_500).expect("json").to_vec(),
+                expected,
+                "{claims}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_an_object_header_naming_the_key_and_its_alg_verifies() {
+        use crate::keys::{KeyMaterial, SigningAlg};
+        let material = KeyMaterial::generate_for(SigningAlg::EdDsa).expect("key");
+        let key = Arc::new(SigningKey::new("k1".into(), material).expect("key"));
+        let kid = key.kid().to_owned();
+        let jwt = |header: &str, claims: Value| {
+            let input = format!(
+                "{}.{}",
+                URL_SAFE_NO_PAD.encode(header),
+                URL_SAFE_NO_PAD.encode(claims.to_string())
+            );
+            let signature = key.sign(input.as_bytes()).expect("sign");
+            format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+        };
+        let verify = |token: &str| {
+            verify_own_jwt(
+                token,
+                |k| (k == kid).then(|| Arc::clone(&key)),
+                "http://idp",
+            )
+        };
+        let claims = json!({"iss": "http://idp", "sub": "u"});
+        let good = jwt(
+            &format!(r#"{{"alg":"EdDSA","kid":"{kid}","typ":"at+jwt"}}"#),
+            claims.clone(),
+        );
+        assert_eq!(verify(&good).map(Value::Object), Some(claims.clone()));
+        // An escaped kid is the same kid (decoded, not borrowed).
+        let (first, rest) = kid.split_at(1);
+        let escaped = format!(
+            r#"{{"kid":"{first}\u{:04x}{}","alg":"EdDSA"}}"#,
+            u32::from(rest.chars().next().expect("two characters")),
+            &rest[1..]
+        );
+        assert!(
+            verify(&jwt(&escaped, claims.clone())).is_some(),
+            "{escaped}"
+        );
+        for header in [
+            format!(r#"["EdDSA","{kid}"]"#),
+            format!(r#"{{"alg":"RS256","kid":"{kid}"}}"#),
+            r#"{"alg":"EdDSA","kid":7}"#.to_owned(),
+            r#"{"alg":"EdDSA"}"#.to_owned(),
+            format!(r#"{{"alg":"EdDSA","kid":"{kid}x"}}"#),
+        ] {
+            assert_eq!(verify(&jwt(&header, claims.clone())), None, "{header}");
+        }
+        let other_issuer = jwt(
+            &format!(r#"{{"alg":"EdDSA","kid":"{kid}"}}"#),
+            json!({"iss": "http://other"}),
+        );
+        assert_eq!(verify(&other_issuer), None);
     }
 
     fn full_claims() -> Value {

@@ -125,19 +125,33 @@ pub(crate) fn too_many_parameters() -> OAuthError {
 ///
 /// Written here because the token and introspection endpoints parse a form on every request and
 /// their values (tokens, codes) rarely need decoding: such a value is borrowed after one scan,
-/// where the general decoder walks it byte by byte and copies it.
+/// where the general decoder walks it byte by byte and copies it. The scans use `memchr`, which
+/// looks at many bytes at a time: byte by byte, finding the separators in a 700-byte token and
+/// learning that it needs no decoding cost a fifth of an introspection's own work.
 fn pairs(body: &[u8]) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
-    body.split(|b| *b == b'&')
-        .filter(|piece| !piece.is_empty())
-        .map(|piece| match piece.iter().position(|b| *b == b'=') {
-            Some(at) => (decode(&piece[..at]), decode(&piece[at + 1..])),
-            None => (decode(piece), Cow::Borrowed("")),
-        })
+    let mut rest = body;
+    std::iter::from_fn(move || {
+        while !rest.is_empty() {
+            let (piece, tail) = match memchr::memchr(b'&', rest) {
+                Some(at) => (&rest[..at], &rest[at + 1..]),
+                None => (rest, &rest[rest.len()..]),
+            };
+            rest = tail;
+            if !piece.is_empty() {
+                return Some(piece);
+            }
+        }
+        None
+    })
+    .map(|piece| match memchr::memchr(b'=', piece) {
+        Some(at) => (decode(&piece[..at]), decode(&piece[at + 1..])),
+        None => (decode(piece), Cow::Borrowed("")),
+    })
 }
 
 /// One form-encoded name or value.
 fn decode(raw: &[u8]) -> Cow<'_, str> {
-    if !raw.iter().any(|b| matches!(b, b'%' | b'+'))
+    if memchr::memchr2(b'%', b'+', raw).is_none()
         && let Ok(text) = std::str::from_utf8(raw)
     {
         return Cow::Borrowed(text);
