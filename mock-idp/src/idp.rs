@@ -24,7 +24,9 @@ use crate::config::IdpConfig;
 use crate::error::IdpError;
 use crate::faults::{FaultTable, fault_endpoint};
 use crate::host::Hosts;
-use crate::introspection::{self, Issued, Lookup, Registry, RevocationsFull, TokenId, TokenRecord};
+use crate::introspection::{
+    self, Issued, Lookup, Registry, RevocationsFull, TokenId, TokenRecord, VerifiedJwt,
+};
 use crate::keys::{KeyMaterial, KeySet, SigningKey};
 use crate::log::RequestLog;
 use crate::sync::{lock, read, write};
@@ -483,6 +485,7 @@ impl Idp {
     pub fn introspect(&self, token: &str) -> JsonObject {
         match self.introspection_of(token) {
             Introspected::Record(record) => introspection::answer(&record, self.now()),
+            Introspected::Verified(verified) => verified.answer(self.now()),
             Introspected::Answer(answer) => answer,
         }
     }
@@ -491,16 +494,19 @@ impl Idp {
     pub(crate) fn introspect_json(&self, token: &str) -> Result<Bytes, serde_json::Error> {
         match self.introspection_of(token) {
             Introspected::Record(record) => introspection::answer_bytes(&record, self.now()),
+            Introspected::Verified(verified) => Ok(verified.answer_bytes(self.now())),
             Introspected::Answer(answer) => serde_json::to_vec(&answer).map(Bytes::from),
         }
     }
 
     fn introspection_of(&self, token: &str) -> Introspected {
-        let lookup = lock(&self.inner.registry).lookup(token);
+        let id = TokenId::of(token);
+        let lookup = lock(&self.inner.registry).lookup(token, &id);
         match lookup {
             Lookup::Override(response) => Introspected::Answer(response),
             Lookup::Revoked => Introspected::Answer(introspection::inactive()),
             Lookup::Minted(record) => Introspected::Record(record),
+            Lookup::Verified(verified) => Introspected::Verified(verified),
             Lookup::Unknown if token.starts_with("mock_rt_") => {
                 let found = self.inner.authz.grants().refresh_active(token, self.now());
                 Introspected::Answer(match found {
@@ -526,11 +532,16 @@ impl Idp {
                     |kid| read(&self.inner.keys).get(kid).cloned(),
                     &self.inner.urls.issuer,
                 );
-                match claims {
-                    Some(claims) => {
-                        let record = Arc::new(TokenRecord::new(claims, true));
-                        lock(&self.inner.registry).remember_verified(token, Arc::clone(&record));
-                        Introspected::Record(record)
+                match claims.map(|claims| VerifiedJwt::of(&claims).map_err(|_| claims)) {
+                    Some(Ok(verified)) => {
+                        let verified = Arc::new(verified);
+                        lock(&self.inner.registry).remember_verified(id, Arc::clone(&verified));
+                        Introspected::Verified(verified)
+                    }
+                    // Claims whose answer cannot be written (never seen): answered from the
+                    // claims, not remembered.
+                    Some(Err(claims)) => {
+                        Introspected::Record(Arc::new(TokenRecord::new(claims, true)))
                     }
                     None => Introspected::Answer(introspection::inactive()),
                 }
@@ -887,6 +898,7 @@ pub(crate) enum RevokeRefusal {
 /// finished answer.
 enum Introspected {
     Record(Arc<TokenRecord>),
+    Verified(Arc<VerifiedJwt>),
     Answer(JsonObject),
 }
 
@@ -1055,6 +1067,30 @@ mod tests {
             "reset clears revocations"
         );
         assert_eq!(idp.introspect("anything")["active"], false, "and overrides");
+    }
+
+    #[test]
+    fn a_verified_jwt_is_remembered_by_its_answer_and_still_follows_the_clock() {
+        let idp = idp();
+        idp.set_clock(ClockRequest::Set(1_000_000)).expect("set");
+        let issued = idp
+            .issue(Some("s"), None, "conformance-client")
+            .expect("issue");
+        let first = idp.introspect_json(&issued.token).expect("json");
+        let kept = idp.introspect_json(&issued.token).expect("json");
+        assert_eq!(first, kept, "the remembered answer is the verified one");
+        assert_eq!(
+            Value::Object(idp.introspect(&issued.token)),
+            serde_json::from_slice::<Value>(&first).expect("json")
+        );
+        assert_eq!(idp.introspect(&issued.token)["active"], true);
+        idp.set_clock(ClockRequest::Advance(100_000))
+            .expect("advance");
+        assert_eq!(
+            &idp.introspect_json(&issued.token).expect("json")[..],
+            br#"{"active":false}"#
+        );
+        assert_eq!(idp.introspect(&issued.token)["active"], false);
     }
 
     #[test]

@@ -2,15 +2,17 @@
 //!
 //! Tokens minted through the control API are remembered (bounded, oldest forgotten first) with
 //! their claims and whether their signature can verify. Tokens issued at `/token` are not stored:
-//! introspection verifies them against the IdP's own keys instead, which keeps memory flat under load.
+//! introspection verifies them against the IdP's own keys instead, which keeps memory flat under load;
+//! of a verified one it keeps only its digest, when it is active and its serialised answer.
 //! Revocations are different: a revoked token must stay revoked until it expires, so they are
 //! never forgotten early; when the list is full of unexpired revocations, the next revocation is
 //! refused instead.
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::hash::Hash;
 use std::sync::{Arc, OnceLock};
 
 use aws_lc_rs::digest;
@@ -291,15 +293,96 @@ pub(crate) fn answer(record: &TokenRecord, now: i64) -> JsonObject {
 }
 
 fn time_valid(claims: &JsonObject, now: i64) -> bool {
-    // A present but non-numeric time claim cannot be honoured, so the token is not valid.
-    let now = now as f64;
-    let exp_ok = claims
-        .get("exp")
-        .is_none_or(|exp| exp.as_f64().is_some_and(|exp| now < exp));
-    let nbf_ok = claims
-        .get("nbf")
-        .is_none_or(|nbf| nbf.as_f64().is_some_and(|nbf| now >= nbf));
-    exp_ok && nbf_ok
+    ActiveWindow::of(claims).contains(now)
+}
+
+/// A time claim (`exp`, `nbf`) as introspection reads it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum TimeClaim {
+    Absent,
+    At(f64),
+    /// Present but not a number: it cannot be honoured, so the token is never active.
+    Unreadable,
+}
+
+impl TimeClaim {
+    fn of(claims: &JsonObject, name: &str) -> TimeClaim {
+        match claims.get(name) {
+            None => TimeClaim::Absent,
+            Some(value) => value.as_f64().map_or(TimeClaim::Unreadable, TimeClaim::At),
+        }
+    }
+}
+
+/// When a token's answer is active, read once from its `exp` and `nbf`: at or after `nbf` and
+/// before `exp`, each when present.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct ActiveWindow {
+    exp: TimeClaim,
+    nbf: TimeClaim,
+}
+
+impl ActiveWindow {
+    pub(crate) fn of(claims: &JsonObject) -> ActiveWindow {
+        ActiveWindow {
+            exp: TimeClaim::of(claims, "exp"),
+            nbf: TimeClaim::of(claims, "nbf"),
+        }
+    }
+
+    /// Whether the token is active at IdP time `now`.
+    pub(crate) fn contains(&self, now: i64) -> bool {
+        let now = now as f64;
+        let exp_ok = match self.exp {
+            TimeClaim::Absent => true,
+            TimeClaim::At(exp) => now < exp,
+            TimeClaim::Unreadable => false,
+        };
+        let nbf_ok = match self.nbf {
+            TimeClaim::Absent => true,
+            TimeClaim::At(nbf) => now >= nbf,
+            TimeClaim::Unreadable => false,
+        };
+        exp_ok && nbf_ok
+    }
+}
+
+/// What the IdP keeps of a JWT it signed and has verified once: when it is active, and its active
+/// answer serialised. Kept instead of its claims, so that a resource server introspecting a stream
+/// of new tokens (each verified once, none asked again) does not hold thousands of claim maps
+/// and the token text itself: a few hundred bytes per token, keyed by the token's digest.
+#[derive(Debug, PartialEq)]
+pub(crate) struct VerifiedJwt {
+    window: ActiveWindow,
+    answer: Bytes,
+}
+
+impl VerifiedJwt {
+    pub(crate) fn of(claims: &JsonObject) -> Result<VerifiedJwt, serde_json::Error> {
+        Ok(VerifiedJwt {
+            window: ActiveWindow::of(claims),
+            answer: Bytes::from(active_answer_json(claims)?),
+        })
+    }
+
+    /// The answer at IdP time `now`, serialised.
+    pub(crate) fn answer_bytes(&self, now: i64) -> Bytes {
+        if self.window.contains(now) {
+            self.answer.clone()
+        } else {
+            Bytes::from_static(br#"{"active":false}"#)
+        }
+    }
+
+    /// The answer at IdP time `now`.
+    pub(crate) fn answer(&self, now: i64) -> JsonObject {
+        if self.window.contains(now) {
+            // Written by `active_answer_json` from a map: it reads back as one.
+            serde_json::from_slice(&self.answer).unwrap_or_else(|_| inactive())
+        } else {
+            inactive()
+        }
+    }
 }
 
 /// The members of a JWT header introspection reads, borrowed from the decoded header where no
@@ -349,13 +432,13 @@ pub(crate) fn verify_own_jwt(
 
 /// A map that forgets its oldest entries beyond a capacity.
 #[derive(Debug)]
-struct Bounded<V> {
-    map: HashMap<Arc<str>, V>,
-    order: VecDeque<Arc<str>>,
+struct Bounded<K, V> {
+    map: HashMap<K, V>,
+    order: VecDeque<K>,
     capacity: usize,
 }
 
-impl<V> Bounded<V> {
+impl<K: Hash + Eq + Clone, V> Bounded<K, V> {
     fn new(capacity: usize) -> Self {
         Bounded {
             map: HashMap::new(),
@@ -364,11 +447,10 @@ impl<V> Bounded<V> {
         }
     }
 
-    fn insert(&mut self, key: &str, value: V) {
-        // One hash of the key (a token is hundreds of bytes) instead of a lookup and an insert:
-        // on the paths that insert, the key is nearly always new.
-        let key: Arc<str> = Arc::from(key);
-        match self.map.entry(Arc::clone(&key)) {
+    fn insert(&mut self, key: K, value: V) {
+        // One hash of the key instead of a lookup and an insert: on the paths that insert, the
+        // key is nearly always new.
+        match self.map.entry(key.clone()) {
             Entry::Occupied(mut slot) => {
                 slot.insert(value);
                 return;
@@ -385,7 +467,10 @@ impl<V> Bounded<V> {
         }
     }
 
-    fn get(&self, key: &str) -> Option<&V> {
+    fn get<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+    {
         self.map.get(key)
     }
 
@@ -404,6 +489,8 @@ pub(crate) enum Lookup {
     Revoked,
     /// Minted through the control API.
     Minted(Arc<TokenRecord>),
+    /// A JWT the IdP signed at `/token`, verified before.
+    Verified(Arc<VerifiedJwt>),
     /// Not remembered; may still be a JWT the IdP signed at `/token`.
     Unknown,
 }
@@ -411,12 +498,12 @@ pub(crate) enum Lookup {
 /// Minted tokens, overrides and revocations.
 #[derive(Debug)]
 pub(crate) struct Registry {
-    minted: Bounded<Arc<TokenRecord>>,
-    overrides: Bounded<JsonObject>,
+    minted: Bounded<Arc<str>, Arc<TokenRecord>>,
+    overrides: Bounded<Arc<str>, JsonObject>,
     revoked: Revocations,
     /// JWTs this IdP signed whose signature was verified once: resource servers introspect the
     /// same token on every request, and its signature cannot change.
-    verified: Bounded<Arc<TokenRecord>>,
+    verified: Bounded<TokenId, Arc<VerifiedJwt>>,
 }
 
 impl Default for Registry {
@@ -436,12 +523,12 @@ impl Registry {
     }
 
     pub(crate) fn remember(&mut self, token: &str, record: TokenRecord) {
-        self.minted.insert(token, Arc::new(record));
+        self.minted.insert(Arc::from(token), Arc::new(record));
     }
 
-    /// Remembers a verified JWT's claims.
-    pub(crate) fn remember_verified(&mut self, token: &str, record: Arc<TokenRecord>) {
-        self.verified.insert(token, record);
+    /// Remembers what a verified JWT (of digest `id`) answers.
+    pub(crate) fn remember_verified(&mut self, id: TokenId, verified: Arc<VerifiedJwt>) {
+        self.verified.insert(id, verified);
     }
 
     /// Forgets every verified JWT, e.g. when a key is deleted and its tokens stop verifying.
@@ -450,7 +537,7 @@ impl Registry {
     }
 
     pub(crate) fn set_override(&mut self, token: &str, response: JsonObject) {
-        self.overrides.insert(token, response);
+        self.overrides.insert(Arc::from(token), response);
     }
 
     /// Revokes every token of `issued` until it expires (at IdP time `now`), or none of them
@@ -470,12 +557,10 @@ impl Registry {
         self.revoked.len()
     }
 
-    /// The claims the IdP knows for a token it minted or has verified, without verifying anew.
+    /// The claims the IdP knows for a token it minted through the control API, without
+    /// verifying anything (a verified JWT's claims are not kept: verify it again).
     pub(crate) fn known_claims(&self, token: &str) -> Option<JsonObject> {
-        self.minted
-            .get(token)
-            .or_else(|| self.verified.get(token))
-            .map(|record| record.claims.clone())
+        self.minted.get(token).map(|record| record.claims.clone())
     }
 
     /// Whether an override answers for `token`.
@@ -491,16 +576,17 @@ impl Registry {
 
     /// Revocation wins over an override (a revoked token stays revoked, as RFC 7009 §2 says),
     /// and an override wins over what was minted.
-    pub(crate) fn lookup(&self, token: &str) -> Lookup {
-        // The digest is computed only when something is revoked: the hot path stays a lookup.
-        if !self.revoked.is_empty() && self.revoked.contains(&TokenId::of(token)) {
+    /// `id` is the token's digest ([`TokenId::of`]), which the caller keeps to remember the token
+    /// after verifying it.
+    pub(crate) fn lookup(&self, token: &str, id: &TokenId) -> Lookup {
+        if !self.revoked.is_empty() && self.revoked.contains(id) {
             Lookup::Revoked
         } else if let Some(response) = self.overrides.get(token) {
             Lookup::Override(response.clone())
         } else if let Some(record) = self.minted.get(token) {
             Lookup::Minted(Arc::clone(record))
-        } else if let Some(record) = self.verified.get(token) {
-            Lookup::Minted(Arc::clone(record))
+        } else if let Some(verified) = self.verified.get(id) {
+            Lookup::Verified(Arc::clone(verified))
         } else {
             Lookup::Unknown
         }
@@ -620,6 +706,30 @@ mod tests {
         assert_eq!(verify(&other_issuer), None);
     }
 
+    #[test]
+    fn a_verified_jwt_answers_as_its_claims_would() {
+        let shapes = [
+            full_claims(),
+            json!({"sub": "u", "nbf": 1_200, "exp": 1_800}),
+            json!({"sub": "u", "exp": "soon"}),
+            json!({"sub": "u", "nbf": null}),
+            json!({"sub": "u"}),
+        ];
+        for claims in shapes {
+            let record = record(claims.clone(), true);
+            let verified = VerifiedJwt::of(&record.claims).expect("json");
+            for now in [0, 1_199, 1_200, 1_500, 1_799, 1_800, 2_000, 9_999] {
+                let expected = answer(&record, now);
+                assert_eq!(verified.answer(now), expected, "{claims} at {now}");
+                assert_eq!(
+                    verified.answer_bytes(now).to_vec(),
+                    serde_json::to_vec(&expected).expect("json"),
+                    "{claims} at {now}"
+                );
+            }
+        }
+    }
+
     fn full_claims() -> Value {
         json!({
             "iss": "http://idp", "sub": "u", "aud": "http://rs/mcp", "exp": 2_000, "iat": 1_000,
@@ -701,20 +811,28 @@ mod tests {
     #[test]
     fn registry_precedence_and_reset() {
         let mut registry = Registry::default();
-        assert_eq!(registry.lookup("t"), Lookup::Unknown);
+        assert_eq!(registry.lookup("t", &TokenId::of("t")), Lookup::Unknown);
         registry.remember("t", record(full_claims(), true));
-        assert!(matches!(registry.lookup("t"), Lookup::Minted(_)));
+        assert!(matches!(
+            registry.lookup("t", &TokenId::of("t")),
+            Lookup::Minted(_)
+        ));
         registry.revoke(&[forever("t")], 0).expect("room");
-        assert_eq!(registry.lookup("t"), Lookup::Revoked);
+        assert_eq!(registry.lookup("t", &TokenId::of("t")), Lookup::Revoked);
         let response = json!({"active": true, "sub": "override"});
         registry.set_override("t", response.as_object().expect("object").clone());
         // A revoked token stays revoked, whatever override is set later.
-        assert_eq!(registry.lookup("t"), Lookup::Revoked);
+        assert_eq!(registry.lookup("t", &TokenId::of("t")), Lookup::Revoked);
         registry.remember("u", record(full_claims(), true));
         registry.set_override("u", response.as_object().expect("object").clone());
-        assert!(matches!(registry.lookup("u"), Lookup::Override(r) if r["sub"] == "override"));
+        assert!(
+            matches!(registry.lookup("u", &TokenId::of("u")), Lookup::Override(r) if r["sub"] == "override")
+        );
         registry.reset();
-        assert!(matches!(registry.lookup("t"), Lookup::Minted(_)));
+        assert!(matches!(
+            registry.lookup("t", &TokenId::of("t")),
+            Lookup::Minted(_)
+        ));
     }
 
     #[test]
@@ -723,12 +841,18 @@ mod tests {
         for token in ["a", "b", "c"] {
             registry.remember(token, record(json!({}), true));
         }
-        assert_eq!(registry.lookup("a"), Lookup::Unknown);
-        assert!(matches!(registry.lookup("b"), Lookup::Minted(_)));
-        assert!(matches!(registry.lookup("c"), Lookup::Minted(_)));
+        assert_eq!(registry.lookup("a", &TokenId::of("a")), Lookup::Unknown);
+        assert!(matches!(
+            registry.lookup("b", &TokenId::of("b")),
+            Lookup::Minted(_)
+        ));
+        assert!(matches!(
+            registry.lookup("c", &TokenId::of("c")),
+            Lookup::Minted(_)
+        ));
         registry.remember("c", record(json!({"sub": "again"}), true));
         assert!(
-            matches!(registry.lookup("b"), Lookup::Minted(_)),
+            matches!(registry.lookup("b", &TokenId::of("b")), Lookup::Minted(_)),
             "replacing does not evict"
         );
     }
@@ -746,7 +870,11 @@ mod tests {
             Err(RevocationsFull),
             "full of unexpired revocations: refused"
         );
-        assert_eq!(registry.lookup("first"), Lookup::Revoked, "never forgotten");
+        assert_eq!(
+            registry.lookup("first", &TokenId::of("first")),
+            Lookup::Revoked,
+            "never forgotten"
+        );
         // Revoking a token that is already revoked, or already expired, needs no room.
         assert_eq!(registry.revoke(&[until("b", 250)], 0), Ok(()));
         assert_eq!(registry.revoke(&[until("old", 10)], 50), Ok(()));
@@ -755,14 +883,22 @@ mod tests {
             registry.revoke(&[until("x", 300), until("y", 300)], 150),
             Err(RevocationsFull)
         );
-        assert_eq!(registry.lookup("x"), Lookup::Unknown);
+        assert_eq!(registry.lookup("x", &TokenId::of("x")), Lookup::Unknown);
         // Once "first" has expired (IdP time 100), its entry makes room.
         registry
             .revoke(&[until("d", 300)], 100)
             .expect("room after expiry");
         assert_eq!(registry.revocations(), 3);
-        assert_eq!(registry.lookup("d"), Lookup::Revoked);
-        assert_eq!(registry.lookup("b"), Lookup::Revoked, "revoked until 250");
-        assert_eq!(registry.lookup("c"), Lookup::Revoked, "no expiry: kept");
+        assert_eq!(registry.lookup("d", &TokenId::of("d")), Lookup::Revoked);
+        assert_eq!(
+            registry.lookup("b", &TokenId::of("b")),
+            Lookup::Revoked,
+            "revoked until 250"
+        );
+        assert_eq!(
+            registry.lookup("c", &TokenId::of("c")),
+            Lookup::Revoked,
+            "no expiry: kept"
+        );
     }
 }
