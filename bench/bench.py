@@ -478,6 +478,24 @@ def report(argv):
         p(f"- The highest tokens-per-CPU-second ratio over oauth2-mock-server reachable here is "
           f"{fmt(loaded)} / {fmt(o2m_eff)} = {ceiling:.2f}× (a server spending no CPU on anything "
           "but signing); the ratios over the peers are reported beside it, not judged.")
+    # The same reasoning for introspection of always-new tokens: one verification on top of the
+    # cheapest HTTP answer this machine gives (the bare axum JWKS handler's CPU per request).
+    verify_1 = sign.get("verify_1")
+    static_eff = (stats.get("static-axum/jwks") or {}).get("eff")
+    many_eff = (stats.get("mock-idp/introspect-many") or {}).get("eff")
+    op_i_eff = (stats.get("oidc-provider/introspect") or {}).get("eff")
+    if verify_1 and static_eff:
+        floor_us = 1e6 / verify_1 + 1e6 / static_eff
+        most = 1e6 / floor_us
+        p(f"- An introspection of a token seen for the first time pays one verification "
+          f"({1e6 / verify_1:.1f} µs here) on top of an HTTP answer, which costs at least what "
+          f"the bare axum JWKS handler spends on one ({1e6 / static_eff:.1f} µs of server CPU): "
+          f"at most **{fmt(most)} such introspections per CPU-second** for any server here"
+          + (f", {most / op_i_eff:.1f}× oidc-provider's opaque introspections per CPU-second"
+             if op_i_eff else "")
+          + (f". mock-idp answered {fmt(many_eff)} per server CPU-second: "
+             f"**{fmt(100 * many_eff / most)}%** of that (reported, not judged)."
+             if many_eff else "."))
     p("")
 
     # startup / memory
