@@ -50,8 +50,10 @@ pub struct IdpConfig {
 pub struct ServeLimits {
     /// A request head must arrive whole within this long of the connection opening or of the
     /// previous answer on it: the deadline for slow headers, and the idle timeout of a
-    /// keep-alive connection (hyper starts its header timer as soon as a connection waits for
-    /// a request). Only [`MockIdp::start`](crate::MockIdp::start) applies it.
+    /// keep-alive connection. The wait starts when the connection opens and when an answer is
+    /// ready, so sending the answer counts against it (a client that will not read its answer
+    /// for a whole deadline is cut off); the time a request takes to answer never does. Only
+    /// [`MockIdp::start`](crate::MockIdp::start) applies it.
     pub header_read_timeout: Duration,
     /// A request body must arrive whole within this long of its head; a late one gets 408.
     pub body_read_timeout: Duration,

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use mock_idp::{IdpConfig, MockIdp, ServeLimits};
+use mock_idp::{Fault, FaultEndpoint, FaultSpec, IdpConfig, MockIdp, ServeLimits};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
@@ -94,6 +94,66 @@ async fn an_idle_keep_alive_connection_is_closed_by_its_deadline() {
     let mut silent = TcpStream::connect(idp.addr()).await.expect("connect");
     assert_eq!(until_closed(&mut silent).await, "");
     idp.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_slow_answer_is_not_cut_by_the_head_deadline_and_the_wait_restarts_after_it() {
+    let idp = start(short(1, 30, 16)).await;
+    // The answer takes longer than the head deadline: the deadline is for heads, not answers.
+    idp.idp()
+        .set_fault(FaultSpec {
+            endpoint: FaultEndpoint::Jwks,
+            fault: Fault::Delay { ms: 2_500 },
+            times: Some(1),
+            client_id: None,
+        })
+        .expect("fault");
+    let mut stream = TcpStream::connect(idp.addr()).await.expect("connect");
+    // Most of a deadline spent idle first: the wait before a head counts, the answer does not.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    stream
+        .write_all(b"GET /jwks HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .expect("write");
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let answered = tokio::time::timeout(BOUND, async {
+        while !String::from_utf8_lossy(&received).contains("\"keys\"") {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => received.extend_from_slice(&buffer[..n]),
+            }
+        }
+    })
+    .await;
+    let answer = String::from_utf8_lossy(&received).into_owned();
+    assert!(answered.is_ok(), "no answer: {answer}");
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    // A second request on the same connection: the wait restarted when the answer was ready.
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .expect("write");
+    let answer = one_answer(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    // And then idle: closed by the deadline.
+    assert_eq!(until_closed(&mut stream).await, "");
+    idp.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_stop_does_not_wait_for_a_partial_head_past_its_deadline() {
+    let idp = start(short(1, 30, 16)).await;
+    let mut stream = TcpStream::connect(idp.addr()).await.expect("connect");
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        .await
+        .expect("write");
+    // Let the server read the partial head before it is asked to stop.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stopped = tokio::time::timeout(BOUND, idp.shutdown()).await;
+    assert!(stopped.is_ok(), "the stop waited for the partial head");
+    assert_eq!(until_closed(&mut stream).await, "");
 }
 
 #[tokio::test]
