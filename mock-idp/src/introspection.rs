@@ -317,13 +317,13 @@ impl TimeClaim {
 /// When a token's answer is active, read once from its `exp` and `nbf`: at or after `nbf` and
 /// before `exp`, each when present.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct ActiveWindow {
+struct ActiveWindow {
     exp: TimeClaim,
     nbf: TimeClaim,
 }
 
 impl ActiveWindow {
-    pub(crate) fn of(claims: &JsonObject) -> ActiveWindow {
+    fn of(claims: &JsonObject) -> ActiveWindow {
         ActiveWindow {
             exp: TimeClaim::of(claims, "exp"),
             nbf: TimeClaim::of(claims, "nbf"),
@@ -331,7 +331,7 @@ impl ActiveWindow {
     }
 
     /// Whether the token is active at IdP time `now`.
-    pub(crate) fn contains(&self, now: i64) -> bool {
+    fn contains(&self, now: i64) -> bool {
         let now = now as f64;
         let exp_ok = match self.exp {
             TimeClaim::Absent => true,

@@ -50,10 +50,15 @@ async fn until_closed(stream: &mut TcpStream) -> String {
 
 /// Reads one whole answer to `GET /healthz` (its body ends the JSON).
 async fn one_answer(stream: &mut TcpStream) -> String {
+    answer_up_to(stream, "{\"status\":\"ok\"}").await
+}
+
+/// Reads until what arrived contains `end` (the end of the answer's body), as text.
+async fn answer_up_to(stream: &mut TcpStream, end: &str) -> String {
     let mut received = Vec::new();
     let mut buffer = [0u8; 4096];
     let answered = tokio::time::timeout(BOUND, async {
-        while !String::from_utf8_lossy(&received).contains("{\"status\":\"ok\"}") {
+        while !String::from_utf8_lossy(&received).contains(end) {
             match stream.read(&mut buffer).await {
                 Ok(0) | Err(_) => return,
                 Ok(n) => received.extend_from_slice(&buffer[..n]),
@@ -61,8 +66,9 @@ async fn one_answer(stream: &mut TcpStream) -> String {
         }
     })
     .await;
-    assert!(answered.is_ok(), "no answer");
-    String::from_utf8_lossy(&received).into_owned()
+    let answer = String::from_utf8_lossy(&received).into_owned();
+    assert!(answered.is_ok(), "no answer: {answer}");
+    answer
 }
 
 #[tokio::test]
@@ -115,19 +121,8 @@ async fn a_slow_answer_is_not_cut_by_the_head_deadline_and_the_wait_restarts_aft
         .write_all(b"GET /jwks HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         .await
         .expect("write");
-    let mut received = Vec::new();
-    let mut buffer = [0u8; 4096];
-    let answered = tokio::time::timeout(BOUND, async {
-        while !String::from_utf8_lossy(&received).contains("\"keys\"") {
-            match stream.read(&mut buffer).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => received.extend_from_slice(&buffer[..n]),
-            }
-        }
-    })
-    .await;
-    let answer = String::from_utf8_lossy(&received).into_owned();
-    assert!(answered.is_ok(), "no answer: {answer}");
+    // The key set's last bytes: the whole answer is read before the next request.
+    let answer = answer_up_to(&mut stream, "]}").await;
     assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
     // A second request on the same connection: the wait restarted when the answer was ready.
     stream
