@@ -634,9 +634,8 @@ impl Idp {
     }
 
     /// The serialised JWKS and its ETag.
-    pub(crate) fn jwks(&self) -> (Bytes, axum::http::HeaderValue) {
-        let keys = read(&self.inner.keys);
-        (keys.jwks().0, keys.etag_header())
+    pub(crate) fn jwks(&self) -> (Bytes, axum::http::HeaderMap) {
+        read(&self.inner.keys).jwks_answer()
     }
 
     /// The serialised discovery document.

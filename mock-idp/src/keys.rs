@@ -20,6 +20,7 @@ use aws_lc_rs::signature::{
     Ed25519KeyPair, KeyPair as _, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256,
 };
 use axum::body::Bytes;
+use axum::http::{HeaderMap, HeaderValue, header};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
@@ -326,9 +327,11 @@ pub(crate) struct KeySet {
     next_index: u64,
     file: Option<PathBuf>,
     jwks: Bytes,
-    etag: String,
-    /// The ETag as a ready header value, cloned (not re-parsed) per request.
-    etag_header: axum::http::HeaderValue,
+    /// The headers of a `GET /jwks` answer (type, caching, ETag, length, CORS), built once per
+    /// key change:
+    /// cloning four ready entries per request costs a fraction of inserting them anew, which
+    /// hashes each name and grows the map.
+    jwks_headers: HeaderMap,
 }
 
 impl std::fmt::Debug for KeySet {
@@ -370,8 +373,7 @@ impl KeySet {
             next_index: 1,
             file,
             jwks: Bytes::new(),
-            etag: String::new(),
-            etag_header: axum::http::HeaderValue::from_static("\"\""),
+            jwks_headers: HeaderMap::new(),
         };
         let kid = set.next_kid();
         let key = Arc::new(SigningKey::new(kid, KeyMaterial::generate_for(alg)?)?);
@@ -428,8 +430,7 @@ impl KeySet {
             next_index,
             file: Some(path),
             jwks: Bytes::new(),
-            etag: String::new(),
-            etag_header: axum::http::HeaderValue::from_static("\"\""),
+            jwks_headers: HeaderMap::new(),
         };
         set.rebuild_jwks();
         Ok(set)
@@ -565,13 +566,17 @@ impl KeySet {
     }
 
     /// The serialised JWKS document and its ETag.
+    #[cfg(test)]
     pub(crate) fn jwks(&self) -> (Bytes, &str) {
-        (self.jwks.clone(), &self.etag)
+        let etag = self.jwks_headers.get(header::ETAG);
+        let etag = etag.and_then(|etag| etag.to_str().ok()).unwrap_or_default();
+        (self.jwks.clone(), etag)
     }
 
-    /// The ETag as a header value.
-    pub(crate) fn etag_header(&self) -> axum::http::HeaderValue {
-        self.etag_header.clone()
+    /// The serialised JWKS document and the headers of a 200 answer with it (`Content-Type`,
+    /// `Cache-Control`, `ETag`, `Content-Length`, `Access-Control-Allow-Origin: *`).
+    pub(crate) fn jwks_answer(&self) -> (Bytes, HeaderMap) {
+        (self.jwks.clone(), self.jwks_headers.clone())
     }
 
     /// Persists `keys` (when backed by a file), then makes them current.
@@ -618,9 +623,26 @@ impl KeySet {
         let doc = json!({ "keys": published.collect::<Vec<_>>() });
         let body = serde_json::to_vec(&doc).unwrap_or_else(|_| b"{\"keys\":[]}".to_vec());
         let hash = digest::digest(&digest::SHA256, &body);
-        self.etag = format!("\"{}\"", hex(&hash.as_ref()[..12]));
-        self.etag_header = axum::http::HeaderValue::from_str(&self.etag)
-            .unwrap_or_else(|_| axum::http::HeaderValue::from_static("\"\""));
+        let etag = HeaderValue::from_str(&format!("\"{}\"", hex(&hash.as_ref()[..12])))
+            .unwrap_or_else(|_| HeaderValue::from_static("\"\""));
+        let mut headers = HeaderMap::with_capacity(5);
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(crate::respond::REVALIDATE),
+        );
+        headers.insert(header::ETAG, etag);
+        // What axum and the recorder add to every answer, here already (they then add nothing, and
+        // the cloned map, whose capacity is its length, does not grow).
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+        self.jwks_headers = headers;
         self.jwks = Bytes::from(body);
     }
 }
@@ -712,8 +734,7 @@ pub(crate) mod tests {
             next_index: 1,
             file: None,
             jwks: Bytes::new(),
-            etag: String::new(),
-            etag_header: axum::http::HeaderValue::from_static("\"\""),
+            jwks_headers: HeaderMap::new(),
         };
         let key = Arc::new(test_key("mock-key-1", 0));
         set.commit(

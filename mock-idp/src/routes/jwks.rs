@@ -1,33 +1,137 @@
 //! `GET /jwks`: the published keys, served from bytes serialised once per key change, with an
 //! ETag so a conditional refetch costs nothing.
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 
 use crate::idp::Idp;
-use crate::respond::{REVALIDATE, json_bytes};
 
 // The request is taken whole rather than through the `HeaderMap` extractor, which would copy
 // the headers on every call of the busiest endpoint.
 pub(crate) async fn jwks(State(idp): State<Idp>, request: Request) -> Response {
-    let (body, etag) = idp.jwks();
-    let etag_text = etag.to_str().unwrap_or_default();
+    answer(&idp, request.headers())
+}
+
+/// The answer to `GET /jwks` with these request headers: 200 with the document, or 304 when
+/// `If-None-Match` names the current ETag (or `*`). Its headers come ready from the key set
+/// (built once per key change), so a request costs a clone of them, not five inserts; they
+/// include what axum and the recorder would add (`Content-Length`, CORS), so the answer is the
+/// same whether the router made it or the recorder did, without it (see `Recorder::call`).
+pub(crate) fn answer(idp: &Idp, request: &HeaderMap) -> Response {
+    let (body, mut headers) = idp.jwks();
     let not_modified = request
-        .headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| {
+            let etag = headers
+                .get(header::ETAG)
+                .and_then(|etag| etag.to_str().ok())
+                .unwrap_or_default();
             value
                 .split(',')
-                .any(|tag| tag.trim() == etag_text || tag.trim() == "*")
+                .any(|tag| tag.trim() == etag || tag.trim() == "*")
         });
-    let mut response = if not_modified {
-        json_bytes(StatusCode::NOT_MODIFIED, Bytes::new(), REVALIDATE)
+    let (status, body) = if not_modified {
+        // The 304 carries no body: its length is 0, last, as axum writes it for an empty answer.
+        headers.remove(header::CONTENT_LENGTH);
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+        (StatusCode::NOT_MODIFIED, Bytes::new())
     } else {
-        json_bytes(StatusCode::OK, body, REVALIDATE)
+        (StatusCode::OK, body)
     };
-    response.headers_mut().insert(header::ETAG, etag);
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::future::poll_fn;
+
+    use axum::http::Method;
+    use tower_service::Service;
+
+    use super::*;
+    use crate::config::IdpConfig;
+
+    /// Status, headers in wire order, and body of one answer from `service`.
+    async fn ask<S>(service: &mut S, method: Method, if_none_match: Option<&str>) -> String
+    where
+        S: Service<Request, Response = Response, Error = Infallible>,
+    {
+        let mut request = Request::builder().method(method).uri("/jwks?x=1");
+        if let Some(tag) = if_none_match {
+            request = request.header(header::IF_NONE_MATCH, tag);
+        }
+        let request = request.body(Body::empty()).expect("request");
+        let Ok(()) = poll_fn(|cx| service.poll_ready(cx)).await;
+        let Ok(response) = service.call(request).await;
+        let mut text = format!("{}\n", response.status());
+        for (name, value) in response.headers() {
+            text.push_str(&format!("{name}: {}\n", value.to_str().expect("text")));
+        }
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        text.push_str(std::str::from_utf8(&body).expect("utf-8"));
+        text
+    }
+
+    /// The server alone answers `GET /jwks` in its recorder, without the router; every other
+    /// shape of the application routes it. Both must give the same answer, byte for byte, and
+    /// both must record the request with its status.
+    #[tokio::test]
+    async fn the_recorders_answer_is_the_routers() {
+        let idp = Idp::new(&IdpConfig::default(), "http://127.0.0.1:1".to_owned()).expect("idp");
+        let mut alone = crate::routes::served_alone(idp.clone());
+        let mut routed = crate::routes::app(idp.clone(), Some([].into()));
+        let (_, headers) = idp.jwks();
+        let etag = headers[header::ETAG].to_str().expect("etag").to_owned();
+        let cases = [
+            (Method::GET, None),
+            (Method::GET, Some(etag.clone())),
+            (Method::GET, Some(format!("\"other\", {etag}"))),
+            (Method::GET, Some("\"other\"".to_owned())),
+            (Method::GET, Some("*".to_owned())),
+            // Routed by both (only GET is answered in the recorder); HEAD drops the body.
+            (Method::HEAD, None),
+        ];
+        for (method, tag) in cases {
+            let before = idp.requests(None).len();
+            let direct = ask(&mut alone, method.clone(), tag.as_deref()).await;
+            let through_router = ask(&mut routed, method.clone(), tag.as_deref()).await;
+            assert_eq!(direct, through_router, "{method} If-None-Match {tag:?}");
+            let recorded = idp.requests(None);
+            assert_eq!(
+                recorded.len(),
+                before + 2,
+                "{method} {tag:?}: both recorded"
+            );
+            let status: u16 = direct[..3].parse().expect("status");
+            for entry in &recorded[before..] {
+                assert_eq!(status, entry.status, "{method} {tag:?}");
+            }
+        }
+        let plain = ask(&mut alone, Method::GET, None).await;
+        assert!(
+            plain.starts_with("200 OK\ncontent-type: application/json\n"),
+            "{plain}"
+        );
+        assert!(
+            plain.contains("\netag: \"") && plain.contains("\naccess-control-allow-origin: *\n")
+        );
+        let not_modified = ask(&mut alone, Method::GET, Some(&etag)).await;
+        assert!(
+            not_modified.starts_with("304 Not Modified\n"),
+            "{not_modified}"
+        );
+        assert!(
+            not_modified.contains("\ncontent-length: 0\n"),
+            "{not_modified}"
+        );
+    }
 }

@@ -7,7 +7,7 @@ mod authorize;
 mod client_auth;
 mod form;
 mod introspect;
-mod jwks;
+pub(crate) mod jwks;
 mod metadata;
 pub(crate) mod page;
 mod recorder;
@@ -47,9 +47,13 @@ pub(crate) fn app(idp: Idp, pages: Pages) -> Router {
 /// busiest endpoints. What is recorded is the same; the answers the recorder makes itself (a
 /// CORS preflight, an injected fault) now pass outside axum's top-level route future, so they do
 /// not get the `Allow` header axum adds to a 405 (hyper still drops bodies of HEAD answers).
+/// The recorder also answers a plain `GET /jwks` itself, the same answer as the route's, without
+/// the router (see `RecordLayer::answering_jwks`).
 pub(crate) fn served_alone(idp: Idp) -> recorder::Recorder<Router> {
     use tower_layer::Layer as _;
-    recorder::RecordLayer::new(idp.clone(), true).layer(unrecorded(idp, Some([].into())))
+    recorder::RecordLayer::new(idp.clone(), true)
+        .answering_jwks()
+        .layer(unrecorded(idp, Some([].into())))
 }
 
 /// The routes of one issuer, without the recorder.
@@ -223,10 +227,12 @@ pub(crate) fn preflight(request: &Request) -> Option<Response> {
 
 /// `Access-Control-Allow-Origin: *`.
 pub(crate) fn allow_any_origin(response: &mut Response) {
-    response.headers_mut().insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
+    // A handler whose answer headers come ready (`GET /jwks`) has it already: looking costs less
+    // than replacing it.
+    response
+        .headers_mut()
+        .entry(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+        .or_insert_with(|| HeaderValue::from_static("*"));
 }
 
 /// `GET /documents/{name}`: a document hosted through the control API, as configured (status,
