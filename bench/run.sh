@@ -182,8 +182,9 @@ fi
 
 # ----- output -----
 mkdir -p "$OUT/raw" "$OUT/logs"
-rm -f "$OUT"/runs.jsonl "$OUT"/startup.jsonl "$OUT"/checks.txt "$OUT"/meta.json "$OUT"/signing.json \
-  "$OUT"/results.md "$OUT"/pool.txt "$OUT"/raw/*.txt "$OUT"/raw/*.cpu "$OUT"/logs/*.log "$OUT"/logs/*.jsonl
+rm -f "$OUT"/runs.jsonl "$OUT"/startup.jsonl "$OUT"/checks.txt "$OUT"/meta.json "$OUT"/signing.json "$OUT"/signing-rounds.jsonl \
+  "$OUT"/results.md "$OUT"/pool.txt "$OUT"/raw/*.txt "$OUT"/raw/*.cpu "$OUT"/logs/*.log "$OUT"/logs/*.jsonl \
+  "$OUT"/logs/rsa_raw.round*.txt
 rm -rf "$OUT/state"
 : >"$OUT/runs.jsonl"
 : >"$OUT/startup.jsonl"
@@ -378,11 +379,32 @@ run_case() { # CASE RUN
   printf '%s\n' "$line" >>"$OUT/runs.jsonl"
 }
 
+# The all-cores signing rate again just before and just after each round's mock-idp token run: the
+# machine's speed drifts over a run (the start-of-run figure and a token run minutes later were
+# seen 20% apart on a shared VM), so each round's tokens per CPU-second is judged against the
+# ceiling measured beside it.
+sign_round() { # RUN WHEN
+  [[ -n $RSA_RAW && -x $RSA_RAW ]] || return 0
+  local txt="$OUT/logs/rsa_raw.round$1.$2.txt"
+  if ! run_bounded 60 env RSA_RAW_ONLY=all RSA_RAW_ROUNDS=1 RSA_RAW_SECS=3 "${SRV[@]}" "$RSA_RAW" \
+    >"$txt" 2>&1; then
+    log "rsa_raw ($2 round $1) failed"
+    return 0
+  fi
+  "${PY[@]}" signing "$txt" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+print(json.dumps({"run": int(sys.argv[1]), "when": sys.argv[2], "aws_lc_all_cpu": d.get("aws_lc_all_cpu")}))
+' "$1" "$2" >>"$OUT/signing-rounds.jsonl"
+}
+
 log "throughput: ${#CASES[@]} cases x $RUNS run(s), wrk -t$THREADS -c$CONNS -d${DURATION}s, round-robin"
 for run in $(seq 1 "$RUNS"); do
   log "round $run/$RUNS (load: $(cut -d' ' -f1-3 /proc/loadavg))"
   for c in "${CASES[@]}"; do
+    if [[ ${c%%|*} == mock-idp/token ]]; then sign_round "$run" before; fi
     run_case "$c" "$run"
+    if [[ ${c%%|*} == mock-idp/token ]]; then sign_round "$run" after; fi
     sleep "$PAUSE"
   done
 done
