@@ -16,7 +16,8 @@ Subcommands:
                                 keep-alive connections; write the N access tokens to OUT, one a
                                 line (the pool of the always-new-token introspection case)
   cpu PID                       utime+stime of PID in clock ticks
-  report OUT_DIR                read OUT_DIR/{runs,startup}.jsonl and meta.json, print Markdown
+  report OUT_DIR                read OUT_DIR/{runs,startup,signing-rounds}.jsonl, meta.json and
+                                signing.json, print Markdown
 """
 
 import base64
@@ -450,13 +451,16 @@ def report(argv):
     beside = {}
     for r in load_jsonl(os.path.join(out, "signing-rounds.jsonl")):
         if r.get("aws_lc_all_cpu"):
-            beside.setdefault(r["run"], []).append(r["aws_lc_all_cpu"])
+            beside.setdefault(r["run"], {})[r["when"]] = r["aws_lc_all_cpu"]
     token_runs = {r["run"]: r["req_per_cpu_s"] for r in runs
                   if r["label"] == "mock-idp/token" and r["valid"] and r.get("req_per_cpu_s")}
-    round_shares = [(k, token_runs[k] / (sum(beside[k]) / len(beside[k])),
-                     sum(beside[k]) / len(beside[k]))
+    # (round, share, ceiling beside it, which measurements it rests on)
+    round_shares = [(k, token_runs[k] / (sum(beside[k].values()) / len(beside[k])),
+                     sum(beside[k].values()) / len(beside[k]),
+                     "" if len(beside[k]) == 2 else f" ({' and '.join(sorted(beside[k]))} only)")
                     for k in sorted(token_runs) if beside.get(k)]
-    share = med([x for _, x, _ in round_shares]) if round_shares else start_share
+    unjudged = sorted(k for k in token_runs if not beside.get(k))
+    share = med([x for _, x, _, _ in round_shares]) if round_shares else start_share
     p("## Signing ceiling (RS256-2048 on this machine)")
     p("")
     p("Every RS256 token costs one RSA-2048 private-key operation, whatever the server. Measured "
@@ -478,7 +482,8 @@ def report(argv):
     if loaded:
         p(f"- With every core signing, aws-lc-rs makes **{fmt(loaded)} signatures per "
           "CPU-second**: the most tokens per CPU-second any server signing each token with it "
-          "can issue here, and the rate the token target is judged against.")
+          "can issue here" + ("." if round_shares else
+                              ", and the rate the token target is judged against."))
     if loaded and ours_eff:
         p(f"- mock-idp issued {fmt(ours_eff)} tokens per server CPU-second: "
           f"{fmt(100 * start_share)}% of that rate (the rest is the kernel's TCP and scheduling, "
@@ -486,10 +491,12 @@ def report(argv):
     if round_shares:
         p("- Measured again just before and just after each round's mock-idp token run "
           "(`RSA_RAW_ONLY=all`, one round of 3 s each), since the machine's speed drifts over a "
-          "run: " + "; ".join(f"round {k}: {fmt(c)} signatures per CPU-second, tokens "
-                              f"{fmt(token_runs[k])} = {fmt(100 * x)}%"
-                              for k, x, c in round_shares)
-          + f". The token target is judged on the median of these: **{fmt(100 * share)}%**.")
+          "run: " + "; ".join(f"round {k}: {fmt(c)} signatures per CPU-second{note}, tokens "
+                              f"{fmt(token_runs[k])} = {100 * x:.1f}%"
+                              for k, x, c, note in round_shares)
+          + (f" (round {', '.join(map(str, unjudged))}: no signing figure beside it, left out)"
+             if unjudged else "")
+          + f". The token target is judged on the median of these: **{100 * share:.1f}%**.")
     if sign.get("node_1") and o2m_eff:
         p(f"- oauth2-mock-server issued {fmt(o2m_eff)} tokens per server CPU-second: "
           f"{fmt(100 * o2m_eff / sign['node_1'])}% of node's one-thread signing rate"
@@ -564,11 +571,13 @@ def report(argv):
 
     p("## Targets (ratios against peers measured in this run)")
     p("")
-    p("The result compares medians. 'per round' pairs the two cases' runs from the same round "
+    p("The result compares medians (the token row: the median over the rounds, as it says). "
+      "'per round' pairs the two cases' runs from the same round "
       "(adjacent in time, so under similar noise); 'per CPU-s' compares requests per server "
       "CPU-second, which does not depend on how much CPU each server got.")
     p("")
-    p("| target | measured (ratio of medians) | per round | per CPU-s | threshold | result |")
+    p("| target | measured (ratio of medians, unless the row says otherwise) | per round "
+      "| per CPU-s | threshold | result |")
     p("|---|---|---|---|---|---|")
     verdicts = []
 
@@ -593,15 +602,16 @@ def report(argv):
     row("RS256 client_credentials tokens per server CPU-second vs the all-cores signing rate"
         + (" measured beside each round" if round_shares else ""),
         share, "", None if share is None else share >= 0.9, "≥ 90%",
-        (f"median of the rounds **{fmt(100 * share)}%** (start-of-run rate: {fmt(ours_eff)} / "
-         f"{fmt(loaded)} = {fmt(100 * start_share if start_share else None)}%) "
+        (f"median over the rounds of tokens ÷ the rate beside them: **{100 * share:.1f}%** "
+         f"(start-of-run rate: {fmt(ours_eff)} / {fmt(loaded)} = "
+         f"{fmt(100 * start_share if start_share else None, 1)}%) "
          if round_shares else
-         f"{fmt(ours_eff)} / {fmt(loaded)} = **{fmt(100 * share if share else None)}%** ")
+         f"{fmt(ours_eff)} / {fmt(loaded)} = **{fmt(100 * share if share else None, 1)}%** ")
         + f"(tokens/s {fmt(t_ours)}: {fmt(ratio(t_ours, t_o2m), 2)}× oauth2-mock-server, "
         f"{fmt(ratio(t_ours, t_op), 2)}× oidc-provider; per CPU-s "
         f"{fmt(ratio(ours_eff, o2m_eff), 2)}× and {fmt(ratio(ours_eff, op_eff), 2)}×"
         + (f", ceiling {ceiling:.2f}× over oauth2-mock-server" if ceiling else "") + ")",
-        rounds=", ".join(f"{100 * x:.0f}%" for _, x, _ in round_shares) or None)
+        rounds=", ".join(f"round {k}: {100 * x:.1f}%" for k, x, _, _ in round_shares) or None)
     j_ours, j_static = r_of("mock-idp/jwks"), r_of("static-axum/jwks")
     q = ratio(j_ours, j_static)
     row("JWKS req/s vs bare axum static JWKS", q, "", None if q is None else q >= 0.85,

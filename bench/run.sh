@@ -395,14 +395,14 @@ sign_round() { # RUN WHEN
 import json, sys
 d = json.load(sys.stdin)
 print(json.dumps({"run": int(sys.argv[1]), "when": sys.argv[2], "aws_lc_all_cpu": d.get("aws_lc_all_cpu")}))
-' "$1" "$2" >>"$OUT/signing-rounds.jsonl"
+' "$1" "$2" >>"$OUT/signing-rounds.jsonl" || log "rsa_raw ($2 round $1): no figure read"
 }
 
 log "throughput: ${#CASES[@]} cases x $RUNS run(s), wrk -t$THREADS -c$CONNS -d${DURATION}s, round-robin"
 for run in $(seq 1 "$RUNS"); do
   log "round $run/$RUNS (load: $(cut -d' ' -f1-3 /proc/loadavg))"
   for c in "${CASES[@]}"; do
-    if [[ ${c%%|*} == mock-idp/token ]]; then sign_round "$run" before; fi
+    if [[ ${c%%|*} == mock-idp/token ]]; then sign_round "$run" before; sleep "$PAUSE"; fi
     run_case "$c" "$run"
     if [[ ${c%%|*} == mock-idp/token ]]; then sign_round "$run" after; fi
     sleep "$PAUSE"

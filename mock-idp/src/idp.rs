@@ -633,7 +633,7 @@ impl Idp {
         Ok(key)
     }
 
-    /// The serialised JWKS and its ETag.
+    /// The serialised JWKS and the headers of a 200 answer with it (see `KeySet::jwks_answer`).
     pub(crate) fn jwks(&self) -> (Bytes, axum::http::HeaderMap) {
         read(&self.inner.keys).jwks_answer()
     }

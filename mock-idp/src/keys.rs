@@ -328,9 +328,8 @@ pub(crate) struct KeySet {
     file: Option<PathBuf>,
     jwks: Bytes,
     /// The headers of a `GET /jwks` answer (type, caching, ETag, length, CORS), built once per
-    /// key change:
-    /// cloning four ready entries per request costs a fraction of inserting them anew, which
-    /// hashes each name and grows the map.
+    /// key change: cloning five ready entries per request costs a fraction of inserting them
+    /// anew, which hashes each name and grows the map.
     jwks_headers: HeaderMap,
 }
 

@@ -14,28 +14,19 @@ pub(crate) async fn jwks(State(idp): State<Idp>, request: Request) -> Response {
     answer(&idp, request.headers())
 }
 
-/// The answer to `GET /jwks` with these request headers: 200 with the document, or 304 when
-/// `If-None-Match` names the current ETag (or `*`). Its headers come ready from the key set
-/// (built once per key change), so a request costs a clone of them, not five inserts; they
+/// The answer to `GET /jwks` with these request headers: 200 with the document, or 304 when an
+/// `If-None-Match` field names the current ETag (or is `*`). Its headers come ready from the key
+/// set (built once per key change), so a request costs a clone of them, not five inserts; they
 /// include what axum and the recorder would add (`Content-Length`, CORS), so the answer is the
 /// same whether the router made it or the recorder did, without it (see `Recorder::call`).
 pub(crate) fn answer(idp: &Idp, request: &HeaderMap) -> Response {
     let (body, mut headers) = idp.jwks();
-    let not_modified = request
-        .get(header::IF_NONE_MATCH)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| {
-            let etag = headers
-                .get(header::ETAG)
-                .and_then(|etag| etag.to_str().ok())
-                .unwrap_or_default();
-            value
-                .split(',')
-                .any(|tag| tag.trim() == etag || tag.trim() == "*")
-        });
+    let not_modified = request.contains_key(header::IF_NONE_MATCH) && {
+        let etag = headers.get(header::ETAG).map(HeaderValue::as_bytes);
+        names_current(request, etag.unwrap_or_default())
+    };
     let (status, body) = if not_modified {
-        // The 304 carries no body: its length is 0, last, as axum writes it for an empty answer.
-        headers.remove(header::CONTENT_LENGTH);
+        // No body; hyper does not send a 304's length either.
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
         (StatusCode::NOT_MODIFIED, Bytes::new())
     } else {
@@ -45,6 +36,26 @@ pub(crate) fn answer(idp: &Idp, request: &HeaderMap) -> Response {
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     response
+}
+
+/// Whether the request's `If-None-Match` fields (all of them) list `etag` or `*`, compared weakly
+/// as RFC 9110 §13.1.2 requires (a `W/` prefix on either side is ignored: a proxy that weakened
+/// the ETag still gets its 304). A field that is not visible ASCII matches nothing.
+fn names_current(request: &HeaderMap, etag: &[u8]) -> bool {
+    fn opaque(tag: &[u8]) -> &[u8] {
+        let tag = tag.trim_ascii();
+        tag.strip_prefix(b"W/").unwrap_or(tag)
+    }
+    let etag = opaque(etag);
+    request
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|tag| {
+            let tag = opaque(tag.as_bytes());
+            tag == b"*" || tag == etag
+        })
 }
 
 #[cfg(test)]
@@ -57,8 +68,9 @@ mod tests {
 
     use super::*;
     use crate::config::IdpConfig;
+    use crate::routes::recorder::Recording;
 
-    /// Status, headers in wire order, and body of one answer from `service`.
+    /// Status, headers in their order, and body of one answer from `service`.
     async fn ask<S>(service: &mut S, method: Method, if_none_match: Option<&str>) -> String
     where
         S: Service<Request, Response = Response, Error = Infallible>,
@@ -70,6 +82,10 @@ mod tests {
         let request = request.body(Body::empty()).expect("request");
         let Ok(()) = poll_fn(|cx| service.poll_ready(cx)).await;
         let Ok(response) = service.call(request).await;
+        text_of(response).await
+    }
+
+    async fn text_of(response: Response) -> String {
         let mut text = format!("{}\n", response.status());
         for (name, value) in response.headers() {
             text.push_str(&format!("{name}: {}\n", value.to_str().expect("text")));
@@ -97,6 +113,7 @@ mod tests {
             (Method::GET, Some(format!("\"other\", {etag}"))),
             (Method::GET, Some("\"other\"".to_owned())),
             (Method::GET, Some("*".to_owned())),
+            (Method::GET, Some(format!("W/{etag}"))),
             // Routed by both (only GET is answered in the recorder); HEAD drops the body.
             (Method::HEAD, None),
         ];
@@ -116,6 +133,17 @@ mod tests {
                 assert_eq!(status, entry.status, "{method} {tag:?}");
             }
         }
+        // The one-issuer server really answers GET itself (a fault armed or a log subscriber
+        // would send both through the router, and the comparison above would prove nothing).
+        let request = Request::builder()
+            .uri("/jwks")
+            .body(Body::empty())
+            .expect("request");
+        let direct = alone.call(request);
+        assert!(
+            matches!(direct, Recording::Ready(Some(_))),
+            "answered by the recorder"
+        );
         let plain = ask(&mut alone, Method::GET, None).await;
         assert!(
             plain.starts_with("200 OK\ncontent-type: application/json\n"),
@@ -132,6 +160,45 @@ mod tests {
         assert!(
             not_modified.contains("\ncontent-length: 0\n"),
             "{not_modified}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod etag_tests {
+    use super::*;
+
+    fn asking(fields: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for field in fields {
+            headers.append(
+                header::IF_NONE_MATCH,
+                HeaderValue::from_str(field).expect("value"),
+            );
+        }
+        headers
+    }
+
+    #[test]
+    fn if_none_match_is_compared_weakly_over_every_field() {
+        let etag = b"\"abc\"";
+        assert!(names_current(&asking(&["\"abc\""]), etag));
+        assert!(names_current(&asking(&["W/\"abc\""]), etag));
+        assert!(names_current(&asking(&["\"x\" , W/\"abc\""]), etag));
+        assert!(names_current(&asking(&["\"x\"", "\"abc\""]), etag));
+        assert!(names_current(&asking(&["*"]), etag));
+        assert!(names_current(&asking(&["\"abc\""]), b"W/\"abc\""));
+        assert!(!names_current(&asking(&["\"abcd\""]), etag));
+        assert!(!names_current(&asking(&["abc"]), etag));
+        assert!(!names_current(&asking(&[]), etag));
+        let mut odd = HeaderMap::new();
+        odd.append(
+            header::IF_NONE_MATCH,
+            HeaderValue::from_bytes(b"\"abc\", \xff").expect("obs-text"),
+        );
+        assert!(
+            !names_current(&odd, etag),
+            "a field with obs-text matches nothing"
         );
     }
 }
