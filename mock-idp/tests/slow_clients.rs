@@ -54,6 +54,16 @@ async fn one_answer(stream: &mut TcpStream) -> String {
 }
 
 /// Reads until what arrived contains `end` (the end of the answer's body), as text.
+/// Asks `GET /healthz` on `stream` and reads its 200 answer.
+async fn healthz_answered(stream: &mut TcpStream) {
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .expect("write");
+    let answer = one_answer(stream).await;
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+}
+
 async fn answer_up_to(stream: &mut TcpStream, end: &str) -> String {
     let mut received = Vec::new();
     let mut buffer = [0u8; 4096];
@@ -88,12 +98,7 @@ async fn a_partial_request_head_is_closed_by_its_deadline() {
 async fn an_idle_keep_alive_connection_is_closed_by_its_deadline() {
     let idp = start(short(1, 30, 16)).await;
     let mut stream = TcpStream::connect(idp.addr()).await.expect("connect");
-    stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        .await
-        .expect("write");
-    let answer = one_answer(&mut stream).await;
-    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    healthz_answered(&mut stream).await;
     // Kept alive for the next request, but not forever.
     assert_eq!(until_closed(&mut stream).await, "");
     // A connection that never sends a byte is closed the same way.
@@ -125,12 +130,7 @@ async fn a_slow_answer_is_not_cut_by_the_head_deadline_and_the_wait_restarts_aft
     let answer = answer_up_to(&mut stream, "]}").await;
     assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
     // A second request on the same connection: the wait restarted when the answer was ready.
-    stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        .await
-        .expect("write");
-    let answer = one_answer(&mut stream).await;
-    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    healthz_answered(&mut stream).await;
     // And then idle: closed by the deadline.
     assert_eq!(until_closed(&mut stream).await, "");
     idp.shutdown().await;

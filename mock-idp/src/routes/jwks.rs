@@ -162,11 +162,6 @@ mod tests {
             "{not_modified}"
         );
     }
-}
-
-#[cfg(test)]
-mod etag_tests {
-    use super::*;
 
     fn asking(fields: &[&str]) -> HeaderMap {
         let mut headers = HeaderMap::new();
