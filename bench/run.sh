@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# bench/run.sh: mock-idp side by side with oauth2-mock-server, oidc-provider and a bare axum
-# static-JWKS handler, in one run, on 127.0.0.1 only.
+# bench/run.sh: mock-idp side by side with oauth2-mock-server, oidc-provider, a bare axum
+# static-JWKS handler and a bare verifying introspection handler (the two ceilings), in one run,
+# on 127.0.0.1 only.
 #
 # Usage: bench/run.sh [--install] [--no-build] [--help]
 #   --install   apt-get install -y wrk if missing, and `npm ci` in bench/node if node_modules is
@@ -173,10 +174,13 @@ if [[ $BUILD == 1 ]]; then
     || die "static-jwks build failed"
 fi
 if [[ $BUILD == 1 ]]; then
-  log "building the RS256 signing ceiling (cargo bench -p mock-idp --bench rsa_raw --no-run)"
-  (cd "$ROOT" && run_bounded 3600 cargo bench -p mock-idp --bench rsa_raw --no-run) \
-    || die "rsa_raw build failed"
+  log "building the RS256 signing and introspection ceilings (cargo bench -p mock-idp --bench rsa_raw --bench introspect_floor --no-run)"
+  (cd "$ROOT" && run_bounded 3600 cargo bench -p mock-idp --bench rsa_raw --bench introspect_floor --no-run) \
+    || die "rsa_raw / introspect_floor build failed"
 fi
+# The bare verifying introspection handler (mock-idp/benches/introspect_floor.rs): the newest
+# build, as for rsa_raw below. Without it the always-new-token case has no measured ceiling.
+FLOOR=$(ls -t "$ROOT"/target/release/deps/introspect_floor-* 2>/dev/null | grep -v '\.d$' | head -1 || true)
 [[ -x $MOCK ]] || die "$MOCK missing (build with: cargo build --release -p mock-idp)"
 [[ -x $STATIC ]] || die "$STATIC missing"
 
@@ -260,6 +264,14 @@ start_server mock-idp '^mock-idp ready ' "$MOCK" --port '{port}' --ephemeral
 start_server oauth2-mock-server 'oauth2-mock-server ready' node "$HERE/node/oauth2-mock-server-host.mjs" '{port}'
 start_server oidc-provider 'oidc-provider ready' node "$HERE/node/oidc-provider-host.mjs" '{port}'
 start_server static-axum 'static-jwks ready' "$STATIC" '{port}' "$OUT/jwks-static.json"
+# The introspection ceiling verifies with the key of the mock-idp under load (a fresh one per run).
+curl -sf -m 5 -o "$OUT/jwks-mock-idp.json" "${BASE[mock-idp]}/jwks" || die "cannot fetch mock-idp's JWKS"
+if [[ -n $FLOOR && -x $FLOOR ]]; then
+  start_server introspect-floor 'introspect-floor ready' "$FLOOR" '{port}' "$OUT/jwks-mock-idp.json" \
+    "$(printf '%s' 'conformance-rs:conformance-rs-secret' | base64 -w0)"
+else
+  log "introspection ceiling: no introspect_floor bench binary (run without --no-build to build it); skipped"
+fi
 
 MOCK_READY=$(grep -m1 '^mock-idp ready ' "$OUT/logs/mock-idp.log" | sed 's/^mock-idp ready //')
 MOCK_INTROSPECT=$(printf '%s' "$MOCK_READY" | python3 -c 'import json,sys; print(json.load(sys.stdin)["introspection_endpoint"])')
@@ -306,7 +318,9 @@ check "mock-idp POST /introspect of a control-API opaque token: active=$(active 
 
 # ----- the cases: label|server|group|title|path|kind -----
 # kind: get | token | token-opaque | introspect-mock-jwt | introspect-mock-many |
-#       introspect-mock-opaque | introspect-op
+#       introspect-floor-many | introspect-mock-opaque | introspect-op
+# introspect-floor-many reuses the pool the mock-idp/introspect-many case just minted: it must
+# come right after it.
 CASES=(
   "mock-idp/token|mock-idp|token|client_credentials tokens/s (RS256 JWT)|/token|token"
   "oauth2-mock-server/token|oauth2-mock-server|token|client_credentials tokens/s (RS256 JWT)|/token|token"
@@ -317,10 +331,16 @@ CASES=(
   "oidc-provider/jwks|oidc-provider|jwks|JWKS req/s|/jwks|get"
   "static-axum/jwks|static-axum|jwks|JWKS req/s (ceiling)|/jwks|get"
   "mock-idp/introspect-many|mock-idp|introspect-many|introspection/s (mock-idp: $POOL distinct /token JWTs, each once per pass, every one RS256-verified)|/introspect|introspect-mock-many"
+  "introspect-floor/introspect-many|introspect-floor|introspect-many|introspection/s (bare verifying handler: the same pool, each RS256-verified; ceiling)|/introspect|introspect-floor-many"
   "mock-idp/introspect|mock-idp|introspect|introspection/s (mock-idp: one /token JWT repeatedly, verification cached; informational)|/introspect|introspect-mock-jwt"
   "mock-idp/introspect-opaque|mock-idp|introspect-opaque|introspection/s (opaque, control-API token; informational)|/introspect|introspect-mock-opaque"
   "oidc-provider/introspect|oidc-provider|introspect|introspection/s (oidc-provider: opaque token)|/token/introspection|introspect-op"
 )
+if [[ -z ${PID[introspect-floor]:-} ]]; then
+  kept=()
+  for c in "${CASES[@]}"; do [[ ${c%%|*} == introspect-floor/* ]] || kept+=("$c"); done
+  CASES=("${kept[@]}")
+fi
 
 run_case() { # CASE RUN
   local label server group title path kind
@@ -337,6 +357,9 @@ run_case() { # CASE RUN
       run_bounded 300 "${PY[@]}" mint-pool "${BASE[mock-idp]}/token" "$TOKEN_BASIC" "$TOKEN_BODY" \
         "$POOL" "$OUT/pool.txt" || die "minting the pool of $POOL tokens failed"
       tok=$(tail -n 1 "$OUT/pool.txt") ;;
+    introspect-floor-many)
+      [[ -s $OUT/pool.txt ]] || die "introspect-floor-many runs after mock-idp/introspect-many, which mints the pool"
+      tok=$(tail -n 1 "$OUT/pool.txt") ;;
     introspect-mock-opaque) tok=$(mock_opaque) || tok='' ;;
     introspect-op) tok=$(op_opaque) || tok='' ;;
   esac
@@ -347,7 +370,7 @@ run_case() { # CASE RUN
   fi
   case $kind in
     get) ;;
-    introspect-mock-many) lua=(-s "$HERE/wrk/introspect-many.lua") ;;
+    introspect-mock-many | introspect-floor-many) lua=(-s "$HERE/wrk/introspect-many.lua") ;;
     *) lua=(-s "$HERE/wrk/post-form.lua") ;;
   esac
   local raw="$OUT/raw/${label//\//_}.run$run.txt"
@@ -367,7 +390,7 @@ run_case() { # CASE RUN
   ((rc == 0)) || check_result="wrk exited with status $rc"
   if [[ $kind == introspect-* && $check_result == ok ]]; then
     [[ $(active "$url" "$tok") == true ]] || check_result="token not active after the run"
-    if [[ $kind == introspect-mock-many && $check_result == ok ]]; then
+    if [[ $kind == introspect-*-many && $check_result == ok ]]; then
       [[ $(active "$url" "$(head -n 1 "$OUT/pool.txt")") == true ]] \
         || check_result="the pool's first token not active after the run"
     fi

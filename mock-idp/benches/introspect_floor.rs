@@ -1,0 +1,167 @@
+//! The introspection ceiling for `bench/run.sh`: the least a server can do to answer
+//! `POST /introspect` of an RS256 JWT it issued, served like the JWKS ceiling (`bench/static-jwks`:
+//! `#[tokio::main]`, one worker per core, `axum::serve`), so that mock-idp's always-new-token
+//! introspection can be read as a share of what this machine allows with the same crypto.
+//!
+//! Per request it checks the caller's `Authorization` header against the introspection client's
+//! Basic credentials, finds `token=` in the form body (a JWT needs no percent-decoding), verifies
+//! the RS256 signature with aws-lc-rs against a key parsed once at start (as mock-idp does),
+//! decodes the claims, reads `exp`, and answers `{"active":true,...claims}` (or
+//! `{"active":false}`). It checks no `kid`, `alg`, `iss` or `nbf`, keeps no memory of tokens and
+//! logs nothing: a floor under what any verifying introspection costs, not an introspection
+//! endpoint anyone should run.
+//!
+//! Usage: `introspect_floor PORT JWKS_FILE BASIC` (loopback only): the RSA key is the JWKS's
+//! first `RSA` key; `BASIC` is base64(`client_id:client_secret`). Prints
+//! `introspect-floor ready http://127.0.0.1:PORT` once it listens; stops on SIGTERM or Ctrl-C.
+//! A bench target (`harness = false`) only so that it builds with mock-idp's dependencies and no
+//! second aws-lc build: `cargo bench -p mock-idp --bench introspect_floor --no-run`.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::signature::{ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+
+/// What every request needs: the verifying key and the expected `Authorization` value.
+struct Floor {
+    key: ParsedPublicKey,
+    authorization: HeaderValue,
+}
+
+/// The one claim the floor reads.
+#[derive(Deserialize)]
+struct Expiry {
+    exp: i64,
+}
+
+const INACTIVE: &[u8] = br#"{"active":false}"#;
+
+#[tokio::main]
+async fn main() {
+    let usage = "usage: introspect_floor PORT JWKS_FILE BASIC";
+    let mut args = std::env::args().skip(1);
+    let port: u16 = args.next().and_then(|p| p.parse().ok()).expect(usage);
+    let jwks_file = args.next().expect(usage);
+    let basic = args.next().expect(usage);
+    let floor = Arc::new(Floor {
+        key: first_rsa_key(&std::fs::read(&jwks_file).expect("read the JWKS file")),
+        authorization: HeaderValue::from_str(&format!("Basic {basic}"))
+            .expect("BASIC is a header value"),
+    });
+    let app = Router::new()
+        .route("/introspect", post(introspect))
+        .with_state(floor);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("bind 127.0.0.1");
+    let addr = listener.local_addr().expect("local address");
+    println!("introspect-floor ready http://{addr}");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        })
+        .await
+        .expect("serve");
+}
+
+/// The JWKS's first RSA key, parsed for RS256 verification.
+fn first_rsa_key(jwks: &[u8]) -> ParsedPublicKey {
+    let jwks: serde_json::Value = serde_json::from_slice(jwks).expect("the JWKS is JSON");
+    let key = jwks["keys"]
+        .as_array()
+        .and_then(|keys| keys.iter().find(|k| k["kty"] == "RSA"))
+        .expect("the JWKS holds an RSA key");
+    let part = |name: &str| {
+        URL_SAFE_NO_PAD
+            .decode(key[name].as_str().expect("n and e are strings"))
+            .expect("n and e are base64url")
+    };
+    // RFC 8017 A.1.1 RSAPublicKey: SEQUENCE { INTEGER n, INTEGER e }, what aws-lc-rs parses.
+    let mut integers = der_integer(&part("n"));
+    integers.extend(der_integer(&part("e")));
+    let der = der_tagged(0x30, &integers);
+    ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, der).expect("an RS256 verification key")
+}
+
+/// A DER INTEGER of the unsigned big-endian `bytes`.
+fn der_integer(bytes: &[u8]) -> Vec<u8> {
+    let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+    let mut value = Vec::with_capacity(bytes.len() + 1);
+    // A leading one bit would make the integer negative.
+    if bytes.get(start).is_none_or(|&b| b & 0x80 != 0) {
+        value.push(0);
+    }
+    value.extend_from_slice(&bytes[start..]);
+    der_tagged(0x02, &value)
+}
+
+/// `tag`, the DER length of `value`, and `value`.
+fn der_tagged(tag: u8, value: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = value.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let be = len.to_be_bytes();
+        let first = be.iter().position(|&b| b != 0).unwrap_or(be.len() - 1);
+        out.push(0x80 | (be.len() - first) as u8);
+        out.extend_from_slice(&be[first..]);
+    }
+    out.extend_from_slice(value);
+    out
+}
+
+async fn introspect(State(floor): State<Arc<Floor>>, headers: HeaderMap, body: Bytes) -> Response {
+    if headers.get(header::AUTHORIZATION) != Some(&floor.authorization) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let token = std::iter::once(0)
+        .chain(memchr::memchr_iter(b'&', &body).map(|at| at + 1))
+        .find_map(|start| {
+            let pair = &body[start..];
+            let pair = &pair[..memchr::memchr(b'&', pair).unwrap_or(pair.len())];
+            pair.strip_prefix(b"token=")
+        });
+    let answer = match token {
+        Some(token) => verified_claims(&floor.key, token).map_or_else(
+            || Bytes::from_static(INACTIVE),
+            |claims| {
+                // `{"active":true,` and the claims object without its opening brace.
+                let mut answer = Vec::with_capacity(claims.len() + 16);
+                answer.extend_from_slice(br#"{"active":true,"#);
+                answer.extend_from_slice(&claims[1..]);
+                Bytes::from(answer)
+            },
+        ),
+        None => return StatusCode::BAD_REQUEST.into_response(),
+    };
+    ([(header::CONTENT_TYPE, "application/json")], answer).into_response()
+}
+
+/// The claims of `token` when its signature verifies and it has not expired.
+fn verified_claims(key: &ParsedPublicKey, token: &[u8]) -> Option<Vec<u8>> {
+    let mut dots = memchr::memchr_iter(b'.', token);
+    let first = dots.next()?;
+    let second = dots.next()?;
+    let signature = URL_SAFE_NO_PAD.decode(&token[second + 1..]).ok()?;
+    key.verify_sig(&token[..second], &signature).ok()?;
+    let claims = URL_SAFE_NO_PAD.decode(&token[first + 1..second]).ok()?;
+    let Expiry { exp } = serde_json::from_slice(&claims).ok()?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
+    (claims.len() > 2 && claims.starts_with(b"{") && exp > i64::try_from(now).ok()?)
+        .then_some(claims)
+}
