@@ -225,7 +225,7 @@ def wrkparse(argv):
     rec["valid"] = not reasons
     rec["invalid_reason"] = "; ".join(reasons)
     print(json.dumps(rec))
-    print(f"  {label:<30} run {run}: {rec['rps'] or 0:>10,.0f} req/s  server CPU "
+    print(f"  {label:<32} run {run}: {rec['rps'] or 0:>10,.0f} req/s  server CPU "
           f"{rec['server_cpu_pct'] or 0:>5.0f}%  wrk {rec['wrk_cpu_pct'] or 0:>4.0f}%  other "
           f"{rec['other_cpu_pct'] or 0:>4.0f}%  load1 {float(load):.2f}  "
           + ("valid" if rec["valid"] else "INVALID: " + rec["invalid_reason"]), file=sys.stderr)
