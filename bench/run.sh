@@ -180,7 +180,11 @@ if [[ $BUILD == 1 ]]; then
 fi
 # The bare verifying introspection handler (mock-idp/benches/introspect_floor.rs): the newest
 # build, as for rsa_raw below. Without it the always-new-token case has no measured ceiling.
-FLOOR=$(ls -t "$ROOT"/target/release/deps/introspect_floor-* 2>/dev/null | grep -v '\.d$' | head -1 || true)
+FLOOR=''
+for f in "$ROOT"/target/release/deps/introspect_floor-*; do
+  [[ $f == *.d || ! -x $f ]] && continue
+  if [[ -z $FLOOR || $f -nt $FLOOR ]]; then FLOOR=$f; fi
+done
 [[ -x $MOCK ]] || die "$MOCK missing (build with: cargo build --release -p mock-idp)"
 [[ -x $STATIC ]] || die "$STATIC missing"
 
