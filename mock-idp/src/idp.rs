@@ -527,21 +527,16 @@ impl Idp {
                 })
             }
             Lookup::Unknown => {
-                let claims = introspection::verify_own_jwt(
+                let verified = introspection::verified_jwt(
                     token,
                     |kid| read(&self.inner.keys).get(kid).cloned(),
                     &self.inner.urls.issuer,
                 );
-                match claims.map(|claims| VerifiedJwt::of(&claims).map_err(|_| claims)) {
-                    Some(Ok(verified)) => {
+                match verified {
+                    Some(verified) => {
                         let verified = Arc::new(verified);
                         lock(&self.inner.registry).remember_verified(id, Arc::clone(&verified));
                         Introspected::Verified(verified)
-                    }
-                    // Claims whose answer cannot be written (never seen): answered from the
-                    // claims, not remembered.
-                    Some(Err(claims)) => {
-                        Introspected::Record(Arc::new(TokenRecord::new(claims, true)))
                     }
                     None => Introspected::Answer(introspection::inactive()),
                 }

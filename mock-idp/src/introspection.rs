@@ -12,6 +12,7 @@ use std::borrow::{Borrow, Cow};
 use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::fmt;
 use std::hash::Hash;
 use std::sync::{Arc, OnceLock};
 
@@ -22,6 +23,8 @@ use axum::body::Bytes;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use crate::api::JsonObject;
@@ -242,11 +245,27 @@ const ANSWER_ORDER: [(&str, Option<&str>); 11] = [
 
 /// The JSON of an active answer for these claims, as `serde_json::to_vec(&answer(..))` writes it.
 fn active_answer_json(claims: &JsonObject) -> Result<Vec<u8>, serde_json::Error> {
+    write_active_answer(|name| claims.get(name).map(Claim::Value))
+}
+
+/// A claim an answer is written from: a parsed value (a minted token's claims) or its JSON text as
+/// the token holds it (a verified token's, see [`ClaimsText`]).
+#[derive(Clone, Copy)]
+enum Claim<'a> {
+    Value(&'a Value),
+    Text(&'a RawValue),
+}
+
+/// The JSON of an active answer with the claims `claim` finds, as serde_json writes the answer's
+/// map: the same bytes whichever kind of claim it is given.
+fn write_active_answer<'a>(
+    claim: impl Fn(&str) -> Option<Claim<'a>>,
+) -> Result<Vec<u8>, serde_json::Error> {
     let mut out = Vec::with_capacity(512);
     out.push(b'{');
-    for (name, claim) in ANSWER_ORDER {
-        let value = match claim {
-            Some(claim) => match claims.get(claim) {
+    for (name, source) in ANSWER_ORDER {
+        let value = match source {
+            Some(source) => match claim(source) {
                 Some(value) => Some(value),
                 None => continue,
             },
@@ -259,12 +278,37 @@ fn active_answer_json(claims: &JsonObject) -> Result<Vec<u8>, serde_json::Error>
         match (name, value) {
             ("active", _) => out.extend_from_slice(b"true"),
             (_, None) => json_text::push_str(&mut out, "Bearer"),
-            (_, Some(Value::String(text))) => json_text::push_str(&mut out, text),
-            (_, Some(value)) => serde_json::to_writer(&mut out, value)?,
+            (_, Some(Claim::Value(value))) => write_value(&mut out, value)?,
+            // A string without escapes reads back and is written again as the same bytes; any
+            // other text (numbers, which serde_json may write differently, escapes, arrays) goes
+            // through a value, as the map path writes it.
+            (_, Some(Claim::Text(text))) if is_plain_string(text.get()) => {
+                out.extend_from_slice(text.get().as_bytes());
+            }
+            (_, Some(Claim::Text(text))) => {
+                write_value(&mut out, &serde_json::from_str::<Value>(text.get())?)?;
+            }
         }
     }
     out.push(b'}');
     Ok(out)
+}
+
+fn write_value(out: &mut Vec<u8>, value: &Value) -> Result<(), serde_json::Error> {
+    match value {
+        Value::String(text) => {
+            json_text::push_str(out, text);
+            Ok(())
+        }
+        value => serde_json::to_writer(out, value),
+    }
+}
+
+/// Whether `text`, a JSON value as written, is a string that serde_json writes back byte for byte:
+/// quoted, with no backslash (escape) and no control character in it (a bare quote cannot be
+/// inside a JSON string).
+fn is_plain_string(text: &str) -> bool {
+    text.len() >= 2 && text.starts_with('"') && !text.bytes().any(|b| b == b'\\' || b < 0x20)
 }
 
 /// `{"active": false}`.
@@ -307,9 +351,24 @@ enum TimeClaim {
 
 impl TimeClaim {
     fn of(claims: &JsonObject, name: &str) -> TimeClaim {
-        match claims.get(name) {
+        TimeClaim::of_value(claims.get(name))
+    }
+
+    fn of_value(value: Option<&Value>) -> TimeClaim {
+        match value {
             None => TimeClaim::Absent,
             Some(value) => value.as_f64().map_or(TimeClaim::Unreadable, TimeClaim::At),
+        }
+    }
+
+    /// The claim from its JSON text: read as a value, so it means what it means in a map.
+    fn of_text(text: Option<&RawValue>) -> TimeClaim {
+        match text {
+            None => TimeClaim::Absent,
+            Some(text) => match serde_json::from_str::<Value>(text.get()) {
+                Ok(value) => TimeClaim::of_value(Some(&value)),
+                Err(_) => TimeClaim::Unreadable,
+            },
         }
     }
 }
@@ -358,10 +417,27 @@ pub(crate) struct VerifiedJwt {
 }
 
 impl VerifiedJwt {
+    /// What is kept of a token with these claims (the map form, which only the tests still use to
+    /// hold [`VerifiedJwt::of_text`] to).
+    #[cfg(test)]
     pub(crate) fn of(claims: &JsonObject) -> Result<VerifiedJwt, serde_json::Error> {
         Ok(VerifiedJwt {
             window: ActiveWindow::of(claims),
             answer: Bytes::from(active_answer_json(claims)?),
+        })
+    }
+
+    /// What is kept of a token with these claims, read from their text: the same window and answer
+    /// as from the map of the same claims.
+    fn of_text(claims: &ClaimsText<'_>) -> Result<VerifiedJwt, serde_json::Error> {
+        Ok(VerifiedJwt {
+            window: ActiveWindow {
+                exp: TimeClaim::of_text(claims.get("exp")),
+                nbf: TimeClaim::of_text(claims.get("nbf")),
+            },
+            answer: Bytes::from(write_active_answer(|name| {
+                claims.get(name).map(Claim::Text)
+            })?),
         })
     }
 
@@ -396,6 +472,49 @@ struct JoseHeader<'a> {
     alg: Option<Cow<'a, str>>,
 }
 
+/// A JWT's claims as written: each member's name and its JSON text, borrowed from the decoded
+/// payload. An uncached introspection reads a token's claims this way rather than into a map of
+/// owned names and values, which cost about seventeen allocations per token (callgrind) only to
+/// be dropped once the answer was written.
+struct ClaimsText<'a>(Vec<(Text<'a>, &'a RawValue)>);
+
+/// A JSON string, borrowed from the input unless an escape forced a copy.
+#[derive(Deserialize)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+impl<'a> ClaimsText<'a> {
+    /// A claim's text; the last one when a name repeats, which is the one a map keeps.
+    fn get(&self, name: &str) -> Option<&'a RawValue> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(member, _)| member.0 == name)
+            .map(|(_, text)| *text)
+    }
+}
+
+impl<'de> Deserialize<'de> for ClaimsText<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> Visitor<'de> for Members {
+            type Value = ClaimsText<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut members = Vec::with_capacity(12);
+                while let Some(name) = map.next_key::<Text<'de>>()? {
+                    members.push((name, map.next_value::<&'de RawValue>()?));
+                }
+                Ok(ClaimsText(members))
+            }
+        }
+        deserializer.deserialize_map(Members)
+    }
+}
+
 /// Claims of a JWT this IdP signed: the key's own `alg`, a `kid` the IdP holds (in any state), a valid
 /// signature and `iss` equal to `issuer`. `None` for anything else.
 pub(crate) fn verify_own_jwt(
@@ -403,6 +522,35 @@ pub(crate) fn verify_own_jwt(
     key_for: impl Fn(&str) -> Option<Arc<SigningKey>>,
     issuer: &str,
 ) -> Option<JsonObject> {
+    let claims: JsonObject = serde_json::from_slice(&signed_payload(token, key_for)?).ok()?;
+    (claims.get("iss").and_then(Value::as_str) == Some(issuer)).then_some(claims)
+}
+
+/// What introspection keeps of a JWT [`verify_own_jwt`] accepts, read from the text of its claims
+/// without building their map. `None` where `verify_own_jwt` gives `None`, and for claims whose
+/// answer cannot be written (a value serde_json cannot write; not seen in practice).
+pub(crate) fn verified_jwt(
+    token: &str,
+    key_for: impl Fn(&str) -> Option<Arc<SigningKey>>,
+    issuer: &str,
+) -> Option<VerifiedJwt> {
+    let payload = signed_payload(token, key_for)?;
+    let claims: ClaimsText<'_> = serde_json::from_slice(&payload).ok()?;
+    let iss = claims
+        .get("iss")
+        .and_then(|text| serde_json::from_str::<Text<'_>>(text.get()).ok());
+    if iss.as_ref().map(|iss| iss.0.as_ref()) != Some(issuer) {
+        return None;
+    }
+    VerifiedJwt::of_text(&claims).ok()
+}
+
+/// The decoded claims of a JWT signed by a key this IdP holds (in any state), with that key's own
+/// `alg`, before any claim is read. `None` for anything else.
+fn signed_payload(
+    token: &str,
+    key_for: impl Fn(&str) -> Option<Arc<SigningKey>>,
+) -> Option<Vec<u8>> {
     let mut segments = token.split('.');
     let (header_b64, payload_b64, signature_b64) =
         (segments.next()?, segments.next()?, segments.next()?);
@@ -425,9 +573,7 @@ pub(crate) fn verify_own_jwt(
     if !key.verify(signing_input.as_bytes(), &signature) {
         return None;
     }
-    let claims: JsonObject =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload_b64).ok()?).ok()?;
-    (claims.get("iss").and_then(Value::as_str) == Some(issuer)).then_some(claims)
+    URL_SAFE_NO_PAD.decode(payload_b64).ok()
 }
 
 /// A map that forgets its oldest entries beyond a capacity.
@@ -704,6 +850,95 @@ mod tests {
             json!({"iss": "http://other"}),
         );
         assert_eq!(verify(&other_issuer), None);
+    }
+
+    #[test]
+    fn claims_read_as_text_keep_what_their_map_would() {
+        let mut payloads: Vec<String> = [
+            full_claims(),
+            json!({"sub": "u", "nbf": 1_200, "exp": 1_800}),
+            json!({"sub": "u", "exp": "soon"}),
+            json!({"sub": "u", "nbf": null, "exp": null}),
+            json!({}),
+            json!({
+                "aud": ["http://rs/a", "http://rs/\"b\""], "nbf": 1_000, "exp": 1.9e3,
+                "sub": "quote \" backslash \\ control \u{1} é", "scope": ["not", "a string"],
+                "client_id": null, "jti": {"nested": true}, "iat": -5, "token_type": "ignored"
+            }),
+        ]
+        .iter()
+        .flat_map(|claims| {
+            [
+                serde_json::to_string(claims).expect("json"),
+                serde_json::to_string_pretty(claims).expect("json"),
+            ]
+        })
+        .collect();
+        // Text serde_json would not write: other number forms, escapes it would not use, space,
+        // a repeated name (the last one counts, as in a map).
+        payloads.extend(
+            [
+                r#"{"exp": 1e3, "nbf": -0, "iat": 10.50, "sub": "\u0041\/b"}"#,
+                r#"{ "iss" : "http://idp" , "aud" : [ "x" ,"y" ] , "scope":"a b" }"#,
+                r#"{"sub": "first", "exp": 1000, "sub": "second", "exp": "later"}"#,
+                r#"{"jti": "\ud83d\ude00", "client_id": "\"quoted\"", "exp": 2E3}"#,
+            ]
+            .map(str::to_owned),
+        );
+        for payload in payloads {
+            let map: JsonObject = serde_json::from_str(&payload).expect("an object");
+            let text: ClaimsText<'_> = serde_json::from_str(&payload).expect("an object");
+            assert_eq!(
+                VerifiedJwt::of_text(&text).expect("json"),
+                VerifiedJwt::of(&map).expect("json"),
+                "{payload}"
+            );
+        }
+        for not_an_object in ["[]", "\"claims\"", "7", r#"{"a": }"#, r#"{"a": 1} x"#] {
+            assert!(
+                serde_json::from_str::<ClaimsText<'_>>(not_an_object).is_err(),
+                "{not_an_object}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_verified_jwt_is_read_as_verify_own_jwt_reads_it() {
+        use crate::keys::{KeyMaterial, SigningAlg};
+        let material = KeyMaterial::generate_for(SigningAlg::EdDsa).expect("key");
+        let key = Arc::new(SigningKey::new("k1".into(), material).expect("key"));
+        let kid = key.kid().to_owned();
+        let jwt = |header: &str, payload: &str| {
+            let input = format!(
+                "{}.{}",
+                URL_SAFE_NO_PAD.encode(header),
+                URL_SAFE_NO_PAD.encode(payload)
+            );
+            let signature = key.sign(input.as_bytes()).expect("sign");
+            format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+        };
+        let key_for = |k: &str| (k == kid).then(|| Arc::clone(&key));
+        let header = format!(r#"{{"alg":"EdDSA","kid":"{kid}"}}"#);
+        for payload in [
+            full_claims().to_string(),
+            r#"{"iss":"http://idp","sub":"u","exp":1800}"#.to_owned(),
+            r#"{"iss":"http:\/\/idp","sub":"escaped issuer"}"#.to_owned(),
+            r#"{"iss":"http://other","sub":"u"}"#.to_owned(),
+            r#"{"iss":7}"#.to_owned(),
+            r#"{"sub":"no issuer"}"#.to_owned(),
+            r#"["http://idp"]"#.to_owned(),
+        ] {
+            let token = jwt(&header, &payload);
+            let by_map = verify_own_jwt(&token, key_for, "http://idp")
+                .map(|claims| VerifiedJwt::of(&claims).expect("json"));
+            assert_eq!(
+                verified_jwt(&token, key_for, "http://idp"),
+                by_map,
+                "{payload}"
+            );
+        }
+        let forged = jwt(&header, &full_claims().to_string()).replace('.', ".x");
+        assert_eq!(verified_jwt(&forged, key_for, "http://idp"), None);
     }
 
     #[test]

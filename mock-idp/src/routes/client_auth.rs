@@ -224,7 +224,10 @@ fn form_decode(text: &str) -> String {
         }
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    // The decoded bytes become the string without a copy when they are UTF-8 (nearly always);
+    // `from_utf8_lossy(..).into_owned()` copied them every time.
+    String::from_utf8(out)
+        .unwrap_or_else(|invalid| String::from_utf8_lossy(invalid.as_bytes()).into_owned())
 }
 
 #[cfg(test)]
@@ -277,6 +280,11 @@ mod tests {
         // Unencoded credentials without reserved characters work as well.
         let plain = presented(&basic("a", "b"), &Form::default()).expect("ok");
         assert_eq!(plain.map(|c| c.id), Some("a".to_owned()));
+        // Escapes that decode to bytes which are not UTF-8 become replacement characters.
+        assert_eq!(
+            form_decode("a%ffb%e2%82%ac%e2"),
+            "a\u{fffd}b\u{20ac}\u{fffd}"
+        );
     }
 
     #[test]
