@@ -251,7 +251,7 @@ startup oauth2-mock-server 'oauth2-mock-server ready' node "$HERE/node/oauth2-mo
 startup oidc-provider 'oidc-provider ready' node "$HERE/node/oidc-provider-host.mjs" '{port}'
 startup static-axum 'static-jwks ready' "$STATIC" '{port}' "$OUT/jwks-static.json"
 
-# ----- phase 2: the four servers, side by side -----
+# ----- phase 2: the servers (the three under test and the two ceilings), side by side -----
 declare -A PID BASE
 start_server() { # NAME REGEX CMD... ({port} replaced)
   local name=$1 regex=$2; shift 2
@@ -269,10 +269,11 @@ start_server oauth2-mock-server 'oauth2-mock-server ready' node "$HERE/node/oaut
 start_server oidc-provider 'oidc-provider ready' node "$HERE/node/oidc-provider-host.mjs" '{port}'
 start_server static-axum 'static-jwks ready' "$STATIC" '{port}' "$OUT/jwks-static.json"
 # The introspection ceiling verifies with the key of the mock-idp under load (a fresh one per run).
-curl -sf -m 5 -o "$OUT/jwks-mock-idp.json" "${BASE[mock-idp]}/jwks" || die "cannot fetch mock-idp's JWKS"
+# Its pool is minted before mock-idp's always-new-token run and must still be valid (300 s) after
+# the floor's run that follows it: fine up to BENCH_DURATION of about 140 s.
 if [[ -n $FLOOR && -x $FLOOR ]]; then
-  start_server introspect-floor 'introspect-floor ready' "$FLOOR" '{port}' "$OUT/jwks-mock-idp.json" \
-    "$(printf '%s' 'conformance-rs:conformance-rs-secret' | base64 -w0)"
+  curl -sf -m 5 -o "$OUT/jwks-mock-idp.json" "${BASE[mock-idp]}/jwks" || die "cannot fetch mock-idp's JWKS"
+  start_server introspect-floor 'introspect-floor ready' "$FLOOR" '{port}' "$OUT/jwks-mock-idp.json" "$RS_BASIC"
 else
   log "introspection ceiling: no introspect_floor bench binary (run without --no-build to build it); skipped"
 fi

@@ -478,6 +478,53 @@ struct JoseHeader<'a> {
 /// be dropped once the answer was written.
 struct ClaimsText<'a>(Vec<(Text<'a>, &'a RawValue)>);
 
+/// Any JSON, read as strictly as a `serde_json::Value` is (the same `deserialize_any` calls: numbers
+/// in range, escapes decoded, nesting within serde_json's limit) and kept nowhere: no allocation.
+struct StrictJson;
+
+impl<'de> Deserialize<'de> for StrictJson {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Strict;
+        impl<'de> Visitor<'de> for Strict {
+            type Value = StrictJson;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<StrictJson, E> {
+                Ok(StrictJson)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<StrictJson, E> {
+                Ok(StrictJson)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<StrictJson, E> {
+                Ok(StrictJson)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<StrictJson, E> {
+                Ok(StrictJson)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<StrictJson, E> {
+                Ok(StrictJson)
+            }
+            fn visit_unit<E>(self) -> Result<StrictJson, E> {
+                Ok(StrictJson)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<StrictJson, A::Error> {
+                while seq.next_element::<StrictJson>()?.is_some() {}
+                Ok(StrictJson)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StrictJson, A::Error> {
+                while map.next_entry::<StrictJson, StrictJson>()?.is_some() {}
+                Ok(StrictJson)
+            }
+        }
+        deserializer.deserialize_any(Strict)
+    }
+}
+
 /// A JSON string, borrowed from the input unless an escape forced a copy.
 #[derive(Deserialize)]
 struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
@@ -535,6 +582,11 @@ pub(crate) fn verified_jwt(
     issuer: &str,
 ) -> Option<VerifiedJwt> {
     let payload = signed_payload(token, key_for)?;
+    // Capturing a member's text checks less than parsing it into a value does (numbers out of
+    // range, lone surrogates, nesting past serde_json's limit): read the payload as strictly as
+    // `verify_own_jwt`'s map first, so that both accept the same tokens, and revocation (which
+    // reads the map) and introspection agree.
+    serde_json::from_slice::<StrictJson>(&payload).ok()?;
     let claims: ClaimsText<'_> = serde_json::from_slice(&payload).ok()?;
     let iss = claims
         .get("iss")
@@ -927,6 +979,20 @@ mod tests {
             r#"{"iss":7}"#.to_owned(),
             r#"{"sub":"no issuer"}"#.to_owned(),
             r#"["http://idp"]"#.to_owned(),
+            // What capturing text alone would let through and a map refuses: both refuse it.
+            r#"{"iss":"http://idp","x":1e400}"#.to_owned(),
+            r#"{"iss":"http://idp","x":"\ud800"}"#.to_owned(),
+            r#"{"iss":"http://idp","exp":1e400,"exp":2000}"#.to_owned(),
+            format!(
+                r#"{{"iss":"http://idp","x":{}{}}}"#,
+                "[".repeat(200),
+                "]".repeat(200)
+            ),
+            format!(
+                r#"{{"iss":"http://idp","x":{}{}}}"#,
+                "[".repeat(100),
+                "]".repeat(100)
+            ),
         ] {
             let token = jwt(&header, &payload);
             let by_map = verify_own_jwt(&token, key_for, "http://idp")
