@@ -849,21 +849,29 @@ mod tests {
         }
     }
 
-    #[test]
-    fn only_an_object_header_naming_the_key_and_its_alg_verifies() {
+    /// A fresh EdDSA key for signing test JWTs (fast to generate).
+    fn test_key() -> Arc<SigningKey> {
         use crate::keys::{KeyMaterial, SigningAlg};
         let material = KeyMaterial::generate_for(SigningAlg::EdDsa).expect("key");
-        let key = Arc::new(SigningKey::new("k1".into(), material).expect("key"));
+        Arc::new(SigningKey::new("k1".into(), material).expect("key"))
+    }
+
+    /// A JWT of this header and payload text, signed by `key`.
+    fn signed_jwt(key: &SigningKey, header: &str, payload: &str) -> String {
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(payload)
+        );
+        let signature = key.sign(input.as_bytes()).expect("sign");
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+
+    #[test]
+    fn only_an_object_header_naming_the_key_and_its_alg_verifies() {
+        let key = test_key();
         let kid = key.kid().to_owned();
-        let jwt = |header: &str, claims: Value| {
-            let input = format!(
-                "{}.{}",
-                URL_SAFE_NO_PAD.encode(header),
-                URL_SAFE_NO_PAD.encode(claims.to_string())
-            );
-            let signature = key.sign(input.as_bytes()).expect("sign");
-            format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
-        };
+        let jwt = |header: &str, claims: Value| signed_jwt(&key, header, &claims.to_string());
         let verify = |token: &str| {
             verify_own_jwt(
                 token,
@@ -956,19 +964,9 @@ mod tests {
 
     #[test]
     fn a_verified_jwt_is_read_as_verify_own_jwt_reads_it() {
-        use crate::keys::{KeyMaterial, SigningAlg};
-        let material = KeyMaterial::generate_for(SigningAlg::EdDsa).expect("key");
-        let key = Arc::new(SigningKey::new("k1".into(), material).expect("key"));
+        let key = test_key();
         let kid = key.kid().to_owned();
-        let jwt = |header: &str, payload: &str| {
-            let input = format!(
-                "{}.{}",
-                URL_SAFE_NO_PAD.encode(header),
-                URL_SAFE_NO_PAD.encode(payload)
-            );
-            let signature = key.sign(input.as_bytes()).expect("sign");
-            format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
-        };
+        let jwt = |header: &str, payload: &str| signed_jwt(&key, header, payload);
         let key_for = |k: &str| (k == kid).then(|| Arc::clone(&key));
         let header = format!(r#"{{"alg":"EdDSA","kid":"{kid}"}}"#);
         for payload in [
