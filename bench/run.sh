@@ -10,6 +10,7 @@
 #
 # Environment (defaults in brackets):
 #   BENCH_DURATION [10]  seconds per wrk run         BENCH_RUNS    [3]  wrk runs per case (median)
+#                        (BENCH_DURATION at most 240: the introspection pool's /token JWTs live 300 s)
 #   BENCH_THREADS  [2]   wrk threads                 BENCH_CONNS   [32] wrk connections
 #   BENCH_STARTS   [5]   starts per server for the start-up and idle-RSS measurement
 #   BENCH_IDLE     [2]   seconds after ready before idle RSS is read
@@ -55,6 +56,9 @@ done
 for n in DURATION RUNS THREADS CONNS STARTS POOL; do
   [[ ${!n} =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_$n must be a positive integer" >&2; exit 2; }
 done
+# The always-new-token introspection cases introspect /token JWTs, which live 300 s: a run (and the
+# check after it) must end well inside that.
+((DURATION <= 240)) || { echo "BENCH_DURATION must be at most 240 s: the introspection pool's tokens live 300 s" >&2; exit 2; }
 [[ $IDLE =~ ^[0-9]+(\.[0-9]+)?$ && $PAUSE =~ ^[0-9]+(\.[0-9]+)?$ ]] || {
   echo "BENCH_IDLE and BENCH_PAUSE must be numbers of seconds" >&2; exit 2; }
 
@@ -253,27 +257,36 @@ startup static-axum 'static-jwks ready' "$STATIC" '{port}' "$OUT/jwks-static.jso
 
 # ----- phase 2: the servers (the three under test and the two ceilings), side by side -----
 declare -A PID BASE
-start_server() { # NAME REGEX CMD... ({port} replaced)
+# launch_server NAME REGEX CMD... ({port} replaced): start a server and wait for its ready line;
+# status 1, with the process stopped and no PID[NAME], when it does not start.
+launch_server() {
   local name=$1 regex=$2; shift 2
   local port args=() a
   port=$("${PY[@]}" freeport)
   for a in "$@"; do args+=("${a//\{port\}/$port}"); done
   spawn "$OUT/logs/$name.log" "${SRV[@]}" "${args[@]}"
+  if ! wait_line "$OUT/logs/$name.log" "$regex" "$LAST_PID" 60; then
+    kill -TERM "$LAST_PID" 2>/dev/null || true
+    return 1
+  fi
   PID[$name]=$LAST_PID
   BASE[$name]=http://127.0.0.1:$port
-  wait_line "$OUT/logs/$name.log" "$regex" "$LAST_PID" 60 || die "$name did not start"
   log "$name pid ${PID[$name]} at ${BASE[$name]}"
 }
+# start_server NAME REGEX CMD...: the same, for the servers the run cannot do without.
+start_server() { launch_server "$@" || die "$1 did not start"; }
 start_server mock-idp '^mock-idp ready ' "$MOCK" --port '{port}' --ephemeral
 start_server oauth2-mock-server 'oauth2-mock-server ready' node "$HERE/node/oauth2-mock-server-host.mjs" '{port}'
 start_server oidc-provider 'oidc-provider ready' node "$HERE/node/oidc-provider-host.mjs" '{port}'
 start_server static-axum 'static-jwks ready' "$STATIC" '{port}' "$OUT/jwks-static.json"
 # The introspection ceiling verifies with the key of the mock-idp under load (a fresh one per run).
-# Its pool is minted before mock-idp's always-new-token run and must still be valid (300 s) after
-# the floor's run that follows it: fine up to BENCH_DURATION of about 140 s.
+# It reuses the pool minted for mock-idp's always-new-token run just before it, or mints a fresh
+# one when that pool would expire during its run (mint_pool).
 if [[ -n $FLOOR && -x $FLOOR ]]; then
   curl -sf -m 5 -o "$OUT/jwks-mock-idp.json" "${BASE[mock-idp]}/jwks" || die "cannot fetch mock-idp's JWKS"
-  start_server introspect-floor 'introspect-floor ready' "$FLOOR" '{port}' "$OUT/jwks-mock-idp.json" "$RS_BASIC"
+  # A ceiling that does not start costs its own case, not the run: the judged rows do not need it.
+  launch_server introspect-floor 'introspect-floor ready' "$FLOOR" '{port}' "$OUT/jwks-mock-idp.json" "$RS_BASIC" \
+    || log "introspection ceiling: $FLOOR did not start (see $OUT/logs/introspect-floor.log); its case is skipped"
 else
   log "introspection ceiling: no introspect_floor bench binary (run without --no-build to build it); skipped"
 fi
@@ -347,6 +360,20 @@ if [[ -z ${PID[introspect-floor]:-} ]]; then
   CASES=("${kept[@]}")
 fi
 
+# mint_pool: POOL fresh /token JWTs into pool.txt; POOL_MINTED is when the first was asked for.
+# They live TOKEN_LIFETIME seconds (mock-idp's default for /token); a run must finish, and its
+# after-run check of the first token be answered, POOL_MARGIN seconds before that.
+TOKEN_LIFETIME=300
+POOL_MARGIN=30
+POOL_MINTED=0
+mint_pool() {
+  POOL_MINTED=$SECONDS
+  run_bounded 300 "${PY[@]}" mint-pool "${BASE[mock-idp]}/token" "$TOKEN_BASIC" "$TOKEN_BODY" \
+    "$POOL" "$OUT/pool.txt" || die "minting the pool of $POOL tokens failed"
+  ((SECONDS + DURATION + POOL_MARGIN < POOL_MINTED + TOKEN_LIFETIME)) \
+    || die "minting $POOL tokens took $((SECONDS - POOL_MINTED)) s: with BENCH_DURATION=$DURATION the pool's first token expires (${TOKEN_LIFETIME} s) before the run ends; lower BENCH_POOL or BENCH_DURATION"
+}
+
 run_case() { # CASE RUN
   local label server group title path kind
   IFS='|' read -r label server group title path kind <<<"$1"
@@ -359,11 +386,13 @@ run_case() { # CASE RUN
     introspect-mock-jwt) tok=$(mock_jwt) || tok='' ;;
     introspect-mock-many)
       # A fresh pool per run: /token JWTs live 300 s, a round of the cases takes longer.
-      run_bounded 300 "${PY[@]}" mint-pool "${BASE[mock-idp]}/token" "$TOKEN_BASIC" "$TOKEN_BODY" \
-        "$POOL" "$OUT/pool.txt" || die "minting the pool of $POOL tokens failed"
+      mint_pool
       tok=$(tail -n 1 "$OUT/pool.txt") ;;
     introspect-floor-many)
       [[ -s $OUT/pool.txt ]] || die "introspect-floor-many runs after mock-idp/introspect-many, which mints the pool"
+      # The same pool as mock-idp's run just before, unless its first token would expire before
+      # this run's after-run check: then a fresh one from the same mock-idp (same key, same shape).
+      ((SECONDS + DURATION + POOL_MARGIN < POOL_MINTED + TOKEN_LIFETIME)) || mint_pool
       tok=$(tail -n 1 "$OUT/pool.txt") ;;
     introspect-mock-opaque) tok=$(mock_opaque) || tok='' ;;
     introspect-op) tok=$(op_opaque) || tok='' ;;
