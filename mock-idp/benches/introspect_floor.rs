@@ -1,7 +1,12 @@
 //! The introspection ceiling for `bench/run.sh`: the least a server can do to answer
-//! `POST /introspect` of an RS256 JWT it issued, served like the JWKS ceiling (`bench/static-jwks`:
-//! `#[tokio::main]`, one worker per core, `axum::serve`), so that mock-idp's always-new-token
+//! `POST /introspect` of an RS256 JWT it issued, so that mock-idp's always-new-token
 //! introspection can be read as a share of what this machine allows with the same crypto.
+//!
+//! Served the cheapest way measured here: one thread per core, each with a single-threaded Tokio
+//! runtime running `axum::serve` on the same listening socket, so a connection's requests never
+//! wake or move to another thread. Under this load that took about a tenth less CPU per answer
+//! than `#[tokio::main]`'s work-stealing workers (`reports/benchmarks.md`); mock-idp's binary
+//! serves the same way (`ServeLimits::serve_threads`).
 //!
 //! Per request it checks the caller's `Authorization` header against the introspection client's
 //! Basic credentials, finds `token=` in the form body (a JWT needs no percent-decoding), verifies
@@ -45,8 +50,7 @@ struct Expiry {
 
 const INACTIVE: &[u8] = br#"{"active":false}"#;
 
-#[tokio::main]
-async fn main() {
+fn main() {
     let usage = "usage: introspect_floor PORT JWKS_FILE BASIC";
     let mut args = std::env::args().skip(1);
     let port: u16 = args.next().and_then(|p| p.parse().ok()).expect(usage);
@@ -60,22 +64,40 @@ async fn main() {
     let app = Router::new()
         .route("/introspect", post(introspect))
         .with_state(floor);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .expect("bind 127.0.0.1");
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind 127.0.0.1");
+    listener
+        .set_nonblocking(true)
+        .expect("a non-blocking listener");
     let addr = listener.local_addr().expect("local address");
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    for _ in 0..threads {
+        let listener = listener.try_clone().expect("the listener, once more");
+        let app = app.clone();
+        std::thread::spawn(move || {
+            single_threaded().block_on(async move {
+                let listener =
+                    tokio::net::TcpListener::from_std(listener).expect("a Tokio listener");
+                axum::serve(listener, app).await.expect("serve");
+            });
+        });
+    }
     println!("introspect-floor ready http://{addr}");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            use tokio::signal::unix::{SignalKind, signal};
-            let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        })
-        .await
-        .expect("serve");
+    // The serving threads end with the process.
+    single_threaded().block_on(async {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    });
+}
+
+fn single_threaded() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime")
 }
 
 /// The JWKS's first RSA key, parsed for RS256 verification.

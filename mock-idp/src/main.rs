@@ -11,7 +11,9 @@ use anyhow::{Context as _, bail};
 use clap::Parser;
 use clap::builder::FalseyValueParser;
 use mock_idp::config::FileConfig;
-use mock_idp::{Audience, ConsentMode, IdpConfig, MintRequest, MockIdp, Persona, RegistrationMode};
+use mock_idp::{
+    Audience, ConsentMode, IdpConfig, MintRequest, MockIdp, Persona, RegistrationMode, ServeLimits,
+};
 use serde::Serialize;
 
 /// A mock OAuth 2.1 / OpenID Connect authorization server for tests and local development.
@@ -94,6 +96,11 @@ struct Args {
     /// (for tests; this is an SSRF hole anywhere else).
     #[arg(long, env = "MOCK_IDP_ALLOW_PRIVATE_METADATA_URLS", value_parser = FalseyValueParser::new())]
     allow_private_metadata_urls: bool,
+    /// Threads serving connections, each with its own single-threaded runtime; a connection
+    /// stays on one for its life. 0: every connection is a task of one multi-threaded runtime,
+    /// as in a library user's program [default: one per core].
+    #[arg(long, value_name = "N", env = "MOCK_IDP_SERVE_THREADS")]
+    serve_threads: Option<usize>,
 }
 
 /// How log lines are written.
@@ -138,20 +145,39 @@ struct Ready<'a> {
     issuers: std::collections::BTreeMap<String, String>,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let args = Args::parse();
     if let Err(err) = init_logging(args.log_format, std::env::var("RUST_LOG").ok()) {
         eprintln!("mock-idp: {err:#}");
         return ExitCode::from(2);
     }
-    match run(args).await {
+    // With serving threads of their own, this runtime only accepts connections, runs the key
+    // rotation schedule and waits for a signal: one thread does. Without them it serves too.
+    let runtime = if serve_threads(&args) > 0 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    }
+    .enable_all()
+    .build();
+    let result = match runtime {
+        Ok(runtime) => runtime.block_on(run(args)),
+        Err(err) => Err(anyhow::Error::new(err).context("cannot start the Tokio runtime")),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("mock-idp: {err:#}");
             ExitCode::from(2)
         }
     }
+}
+
+/// `--serve-threads`, or one per core.
+fn serve_threads(args: &Args) -> usize {
+    args.serve_threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    })
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
@@ -187,44 +213,55 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .filter_map(|n| Some((n.to_owned(), server.issuer_idp(n)?.info().issuer)))
             .collect(),
     };
-    println!("mock-idp ready {}", serde_json::to_string(&ready)?);
-    println!("  issuer:                 {}", info.issuer);
-    println!("  metadata:               {}", info.metadata_url);
-    println!("  authorization_endpoint: {}", info.authorization_endpoint);
-    match &info.registration_endpoint {
-        Some(url) => println!("  registration_endpoint:  {url}"),
-        None => println!("  registration:           pre-registered clients only"),
+    // The ready line and the banner go out in one write: a reader that takes the ready line and
+    // closes the pipe (`| head -n 1`) must not make a later line fail, which would end the server.
+    let mut banner = String::new();
+    macro_rules! say {
+        ($($line:tt)*) => {{
+            banner.push_str(&format!($($line)*));
+            banner.push('\n');
+        }};
     }
-    println!("  jwks_uri:               {}", info.jwks_uri);
-    println!("  token_endpoint:         {}", info.token_endpoint);
-    println!("  introspection_endpoint: {}", info.introspection_endpoint);
-    println!("  revocation_endpoint:    {}", info.revocation_endpoint);
+    say!("mock-idp ready {}", serde_json::to_string(&ready)?);
+    say!("  issuer:                 {}", info.issuer);
+    say!("  metadata:               {}", info.metadata_url);
+    say!("  authorization_endpoint: {}", info.authorization_endpoint);
+    match &info.registration_endpoint {
+        Some(url) => say!("  registration_endpoint:  {url}"),
+        None => say!("  registration:           pre-registered clients only"),
+    }
+    say!("  jwks_uri:               {}", info.jwks_uri);
+    say!("  token_endpoint:         {}", info.token_endpoint);
+    say!("  introspection_endpoint: {}", info.introspection_endpoint);
+    say!("  revocation_endpoint:    {}", info.revocation_endpoint);
     if ready.control_token_required {
-        println!(
+        say!(
             "  control_url:            {} (Authorization: Bearer <control token>)",
             info.control_url
         );
     } else {
-        println!("  control_url:            {}", info.control_url);
+        say!("  control_url:            {}", info.control_url);
     }
     if server.addr().ip().is_unspecified() || info.issuer != format!("http://{}", server.addr()) {
-        println!("  listening on:           {}", server.addr());
+        say!("  listening on:           {}", server.addr());
     }
-    println!(
+    say!(
         "  introspection client:   {} / {}",
-        info.introspection_client_id, info.introspection_client_secret
+        info.introspection_client_id,
+        info.introspection_client_secret
     );
-    println!(
+    say!(
         "  token client:           {} / {} (client_credentials)",
-        info.token_client_id, info.token_client_secret
+        info.token_client_id,
+        info.token_client_secret
     );
     match &state_dir {
-        Some(dir) => println!(
+        Some(dir) => say!(
             "  keys:                   {} (active {})",
             dir.display(),
             info.active_kid
         ),
-        None => println!(
+        None => say!(
             "  keys:                   in memory (active {})",
             info.active_kid
         ),
@@ -235,12 +272,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
             scope: args.scope.clone(),
             ..MintRequest::default()
         })?;
-        println!("  access token:           {}", minted.token);
+        say!("  access token:           {}", minted.token);
     }
     for (name, url) in &ready.issuers {
-        println!("  issuer {name:<16} {url}");
+        say!("  issuer {name:<16} {url}");
     }
-    println!("  stop with Ctrl-C");
+    say!("  stop with Ctrl-C");
+    {
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        // Nobody reading stdout is not a reason to stop serving.
+        let _ = stdout.write_all(banner.as_bytes());
+        let _ = stdout.flush();
+    }
 
     shutdown_signal().await;
     server.shutdown().await;
@@ -312,6 +356,10 @@ fn config(args: &Args) -> anyhow::Result<IdpConfig> {
         issuers: file.issuers.clone(),
         issuer,
         control_token,
+        limits: ServeLimits {
+            serve_threads: serve_threads(args),
+            ..ServeLimits::default()
+        },
         ..IdpConfig::default()
     })
 }

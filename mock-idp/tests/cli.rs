@@ -86,7 +86,7 @@ fn init_prints_a_config_that_the_binary_accepts() {
     });
     let _ = child.kill();
     let _ = child.wait();
-    assert_eq!(status.ok(), Some(200));
+    assert_eq!(status.as_ref().ok(), Some(&200), "{status:?}");
 }
 
 /// Runs the binary until its ready line and returns it with the child, or the exit status and
@@ -243,4 +243,76 @@ fn start_with_env(args: &[&str], token: &str) -> (std::process::Child, serde_jso
     )
     .expect("JSON");
     (child, ready)
+}
+
+/// The threads of process `pid` named as mock-idp names its serving threads.
+#[cfg(target_os = "linux")]
+fn serving_threads_of(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("the child's /proc/PID/task")
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with("mock-idp-srv-"))
+        .count()
+}
+
+/// One `GET /healthz` on a fresh connection, by hand; the status line.
+#[cfg(target_os = "linux")]
+fn healthz_status(addr: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .expect("read timeout");
+    stream
+        .write_all(
+            format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .expect("write");
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer.lines().next().unwrap_or_default().to_owned()
+}
+
+/// The binary serves connections on one thread of its own per core unless `--serve-threads`
+/// (`MOCK_IDP_SERVE_THREADS`) says how many; 0 leaves them to one multi-threaded runtime. The
+/// threads start before the first connection is accepted, so they are counted after an answer.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_binary_serves_on_one_thread_per_core_unless_told() {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    for (args, env, expected) in [
+        (&["--port", "0", "--ephemeral"][..], None, cores),
+        (
+            &["--port", "0", "--ephemeral", "--serve-threads", "3"][..],
+            None,
+            3,
+        ),
+        (&["--port", "0", "--ephemeral"][..], Some("0"), 0),
+    ] {
+        let mut command = bin();
+        command
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if let Some(threads) = env {
+            command.env("MOCK_IDP_SERVE_THREADS", threads);
+        }
+        let mut child = command.spawn().expect("spawn");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut first = String::new();
+        stdout.read_line(&mut first).expect("ready line");
+        let addr = first
+            .strip_prefix("mock-idp ready ")
+            .and_then(|json| serde_json::from_str::<serde_json::Value>(json).ok())
+            .and_then(|ready| ready["listening_on"].as_str().map(str::to_owned));
+        let outcome = addr
+            .as_deref()
+            .map(|addr| (healthz_status(addr), serving_threads_of(child.id())));
+        let _ = child.kill();
+        let _ = child.wait();
+        let (status, seen) = outcome.unwrap_or_else(|| panic!("ready line: {first:?}"));
+        assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+        assert_eq!(seen, expected, "serving threads with {args:?} and {env:?}");
+    }
 }
