@@ -5,8 +5,8 @@
 //! Served the cheapest way measured here: one thread per core, each with a single-threaded Tokio
 //! runtime running `axum::serve` on the same listening socket, so a connection's requests never
 //! wake or move to another thread. Under this load that took about a tenth less CPU per answer
-//! than `#[tokio::main]`'s work-stealing workers (`reports/benchmarks.md`); mock-idp's binary
-//! serves the same way (`ServeLimits::serve_threads`).
+//! than `#[tokio::main]`'s work-stealing workers (`reports/benchmarks.md`), so the ceiling is
+//! the higher of the two. (mock-idp served that way measured no gain and keeps Tokio's runtime.)
 //!
 //! Per request it checks the caller's `Authorization` header against the introspection client's
 //! Basic credentials, finds `token=` in the form body (a JWT needs no percent-decoding), verifies

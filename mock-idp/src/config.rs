@@ -44,9 +44,8 @@ pub struct IdpConfig {
     pub control_token: Option<String>,
 }
 
-/// How connections are served, and what slow or numerous clients may cost the server. A
-/// connection that breaks a deadline is closed; connections beyond the cap wait in the listen
-/// queue until one closes.
+/// What slow or numerous clients may cost the server. A connection that breaks a deadline is
+/// closed; connections beyond the cap wait in the listen queue until one closes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServeLimits {
     /// A request head must arrive whole within this long of the connection opening or of the
@@ -61,14 +60,6 @@ pub struct ServeLimits {
     /// The most connections served at once. Only [`MockIdp::start`](crate::MockIdp::start)
     /// applies it.
     pub max_connections: usize,
-    /// `0` (the default): connections are served as tasks of the runtime that called
-    /// [`MockIdp::start`](crate::MockIdp::start). `n`: `n` threads of their own, each with a
-    /// single-threaded Tokio runtime, take the accepted connections in turn and serve each for
-    /// its whole life, so no request wakes or moves to another thread; under load that costs
-    /// about a tenth less CPU per request than Tokio's work-stealing workers (measured in
-    /// `reports/benchmarks.md`). The `mock-idp` binary uses one per core. The threads end when the
-    /// server stops.
-    pub serve_threads: usize,
 }
 
 impl Default for ServeLimits {
@@ -77,7 +68,6 @@ impl Default for ServeLimits {
             header_read_timeout: Duration::from_secs(15),
             body_read_timeout: Duration::from_secs(15),
             max_connections: 1024,
-            serve_threads: 0,
         }
     }
 }

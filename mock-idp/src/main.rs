@@ -11,9 +11,7 @@ use anyhow::{Context as _, bail};
 use clap::Parser;
 use clap::builder::FalseyValueParser;
 use mock_idp::config::FileConfig;
-use mock_idp::{
-    Audience, ConsentMode, IdpConfig, MintRequest, MockIdp, Persona, RegistrationMode, ServeLimits,
-};
+use mock_idp::{Audience, ConsentMode, IdpConfig, MintRequest, MockIdp, Persona, RegistrationMode};
 use serde::Serialize;
 
 /// A mock OAuth 2.1 / OpenID Connect authorization server for tests and local development.
@@ -96,11 +94,6 @@ struct Args {
     /// (for tests; this is an SSRF hole anywhere else).
     #[arg(long, env = "MOCK_IDP_ALLOW_PRIVATE_METADATA_URLS", value_parser = FalseyValueParser::new())]
     allow_private_metadata_urls: bool,
-    /// Threads serving connections, each with its own single-threaded runtime; a connection
-    /// stays on one for its life. 0: every connection is a task of one multi-threaded runtime,
-    /// as in a library user's program [default: one per core].
-    #[arg(long, value_name = "N", env = "MOCK_IDP_SERVE_THREADS")]
-    serve_threads: Option<usize>,
 }
 
 /// How log lines are written.
@@ -145,39 +138,20 @@ struct Ready<'a> {
     issuers: std::collections::BTreeMap<String, String>,
 }
 
-fn main() -> ExitCode {
+#[tokio::main]
+async fn main() -> ExitCode {
     let args = Args::parse();
     if let Err(err) = init_logging(args.log_format, std::env::var("RUST_LOG").ok()) {
         eprintln!("mock-idp: {err:#}");
         return ExitCode::from(2);
     }
-    // With serving threads of their own, this runtime only accepts connections, runs the key
-    // rotation schedule and waits for a signal: one thread does. Without them it serves too.
-    let runtime = if serve_threads(&args) > 0 {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-    }
-    .enable_all()
-    .build();
-    let result = match runtime {
-        Ok(runtime) => runtime.block_on(run(args)),
-        Err(err) => Err(anyhow::Error::new(err).context("cannot start the Tokio runtime")),
-    };
-    match result {
+    match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("mock-idp: {err:#}");
             ExitCode::from(2)
         }
     }
-}
-
-/// `--serve-threads`, or one per core.
-fn serve_threads(args: &Args) -> usize {
-    args.serve_threads.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-    })
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
@@ -356,10 +330,6 @@ fn config(args: &Args) -> anyhow::Result<IdpConfig> {
         issuers: file.issuers.clone(),
         issuer,
         control_token,
-        limits: ServeLimits {
-            serve_threads: serve_threads(args),
-            ..ServeLimits::default()
-        },
         ..IdpConfig::default()
     })
 }

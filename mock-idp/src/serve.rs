@@ -27,8 +27,7 @@ use axum::extract::Request;
 use axum::response::Response;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::runtime::Handle;
+use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, oneshot, watch};
 use tokio::time::Instant;
 use tower_service::Service;
@@ -55,10 +54,6 @@ pub(crate) async fn serve<S>(
         .max(1);
     let permits = Arc::new(Semaphore::new(cap as usize));
     let (closing, closed) = watch::channel(false);
-    // Threads that cannot be started leave the connections to this runtime, as with none asked.
-    let mut workers = Workers::start(limits.serve_threads)
-        .await
-        .unwrap_or(Workers::Here);
     loop {
         // A connection beyond the cap waits in the listen queue until one closes.
         let permit = tokio::select! {
@@ -81,160 +76,58 @@ pub(crate) async fn serve<S>(
         // Small request/response exchanges: do not wait to coalesce packets.
         let _ = stream.set_nodelay(true);
         let service = service.clone();
-        let closing = closed.clone();
-        let limit = limits.header_read_timeout;
-        workers.spawn(stream, move |stream| async move {
+        let mut closing = closed.clone();
+        tokio::spawn(async move {
             let _permit = permit;
-            serve_connection(stream, service, closing, limit).await;
+            let head_clock = Arc::new(HeadClock::new());
+            let answering = Arc::clone(&head_clock);
+            let hyper_service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                let mut service = service.clone();
+                // hyper calls the service once a head is whole: no deadline while answering.
+                answering.answering();
+                let clock = Arc::clone(&answering);
+                async move {
+                    poll_fn(|cx| service.poll_ready(cx)).await?;
+                    let response = service.call(request.map(Body::new)).await;
+                    // The next head is awaited from here: sending the answer counts against it
+                    // (microseconds for these small answers; a client that will not read its
+                    // answer for a whole deadline is cut off).
+                    clock.waiting();
+                    response
+                }
+            });
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            // hyper's own header timer would cost a timer per request (see the module comment).
+            builder.header_read_timeout(None);
+            let connection = builder.serve_connection(TokioIo::new(stream), hyper_service);
+            tokio::pin!(connection);
+            let limit = limits.header_read_timeout;
+            tokio::select! {
+                // The connection first: a head that arrived by the deadline is read, even when
+                // the task is polled late and the deadline has passed too by then.
+                biased;
+                _ = connection.as_mut() => {}
+                // A head not whole in time, or an idle keep-alive connection: closed unanswered.
+                () = head_clock.deadline_passed(limit) => {}
+                // The watch's guard is dropped inside, before the connection is awaited.
+                () = async { let _ = closing.wait_for(|closing| *closing).await; } => {
+                    connection.as_mut().graceful_shutdown();
+                    // hyper closes an idle connection at once, but one holding part of its first
+                    // head waits for the rest: the deadline still holds, or the stop would wait
+                    // for that client forever.
+                    tokio::select! {
+                        biased;
+                        _ = connection.as_mut() => {}
+                        () = head_clock.deadline_passed(limit) => {}
+                    }
+                }
+            }
         });
     }
     drop(listener);
     let _ = closing.send(true);
     // Every connection holds a permit until it closes: all permits back means all closed.
     let _ = permits.acquire_many(cap).await;
-    drop(workers);
-}
-
-/// Answers the requests of one connection until it closes, breaks the head deadline, or the
-/// server stops (`closing`).
-async fn serve_connection<S>(
-    stream: TcpStream,
-    service: S,
-    mut closing: watch::Receiver<bool>,
-    limit: Duration,
-) where
-    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    let head_clock = Arc::new(HeadClock::new());
-    let answering = Arc::clone(&head_clock);
-    let hyper_service = hyper::service::service_fn(move |request: Request<Incoming>| {
-        let mut service = service.clone();
-        // hyper calls the service once a head is whole: no deadline while answering.
-        answering.answering();
-        let clock = Arc::clone(&answering);
-        async move {
-            poll_fn(|cx| service.poll_ready(cx)).await?;
-            let response = service.call(request.map(Body::new)).await;
-            // The next head is awaited from here: sending the answer counts against it
-            // (microseconds for these small answers; a client that will not read its
-            // answer for a whole deadline is cut off).
-            clock.waiting();
-            response
-        }
-    });
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    // hyper's own header timer would cost a timer per request (see the module comment).
-    builder.header_read_timeout(None);
-    let connection = builder.serve_connection(TokioIo::new(stream), hyper_service);
-    tokio::pin!(connection);
-    tokio::select! {
-        // The connection first: a head that arrived by the deadline is read, even when
-        // the task is polled late and the deadline has passed too by then.
-        biased;
-        _ = connection.as_mut() => {}
-        // A head not whole in time, or an idle keep-alive connection: closed unanswered.
-        () = head_clock.deadline_passed(limit) => {}
-        // The watch's guard is dropped inside, before the connection is awaited.
-        () = async { let _ = closing.wait_for(|closing| *closing).await; } => {
-            connection.as_mut().graceful_shutdown();
-            // hyper closes an idle connection at once, but one holding part of its first
-            // head waits for the rest: the deadline still holds, or the stop would wait
-            // for that client forever.
-            tokio::select! {
-                biased;
-                _ = connection.as_mut() => {}
-                () = head_clock.deadline_passed(limit) => {}
-            }
-        }
-    }
-}
-
-/// Where accepted connections are served.
-enum Workers {
-    /// On the runtime that accepts them (Tokio's tasks, stolen between its workers).
-    Here,
-    /// Each on one of these threads, in turn, for its whole life: every thread runs a
-    /// single-threaded runtime, so a connection's requests never wake or move to another
-    /// thread (see [`ServeLimits::serve_threads`]).
-    Threads {
-        threads: Vec<WorkerThread>,
-        next: usize,
-    },
-}
-
-struct WorkerThread {
-    runtime: Handle,
-    /// Dropped (with [`Workers`]) to end the thread; its runtime then drops what is left on it.
-    _stop: oneshot::Sender<()>,
-}
-
-impl Workers {
-    async fn start(count: usize) -> std::io::Result<Workers> {
-        if count == 0 {
-            return Ok(Workers::Here);
-        }
-        let mut threads = Vec::with_capacity(count);
-        for n in 0..count {
-            let (stop, stopped) = oneshot::channel::<()>();
-            let (started, runtime) = oneshot::channel();
-            // The runtime is built on its own thread: one dropped here, inside this runtime,
-            // would panic.
-            std::thread::Builder::new()
-                .name(format!("mock-idp-srv-{n}"))
-                .spawn(move || {
-                    let runtime = match tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                    {
-                        Ok(runtime) => runtime,
-                        Err(err) => {
-                            let _ = started.send(Err(err));
-                            return;
-                        }
-                    };
-                    if started.send(Ok(runtime.handle().clone())).is_ok() {
-                        runtime.block_on(async {
-                            let _ = stopped.await;
-                        });
-                    }
-                })?;
-            let runtime = runtime
-                .await
-                .map_err(|_| std::io::Error::other("a serving thread ended at its start"))??;
-            threads.push(WorkerThread {
-                runtime,
-                _stop: stop,
-            });
-        }
-        Ok(Workers::Threads { threads, next: 0 })
-    }
-
-    /// Serves `stream` with `serve`: here, or on the next thread in turn, the socket moved to
-    /// that thread's runtime. A socket that cannot be moved is closed (and `serve` dropped).
-    fn spawn<F, Fut>(&mut self, stream: TcpStream, serve: F)
-    where
-        F: FnOnce(TcpStream) -> Fut + Send + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        match self {
-            Workers::Here => {
-                tokio::spawn(serve(stream));
-            }
-            Workers::Threads { threads, next } => {
-                let Ok(stream) = stream.into_std() else {
-                    return;
-                };
-                let thread = &threads[*next % threads.len()];
-                *next = (*next + 1) % threads.len();
-                thread.runtime.spawn(async move {
-                    if let Ok(stream) = TcpStream::from_std(stream) {
-                        serve(stream).await;
-                    }
-                });
-            }
-        }
-    }
 }
 
 /// When a connection started waiting for a request head, or that it is answering one.

@@ -23,40 +23,13 @@ async fn start(limits: ServeLimits) -> MockIdp {
     .expect("IdP starts")
 }
 
-fn short(header: u64, body: u64, connections: usize, serve_threads: usize) -> ServeLimits {
+fn short(header: u64, body: u64, connections: usize) -> ServeLimits {
     ServeLimits {
         header_read_timeout: Duration::from_secs(header),
         body_read_timeout: Duration::from_secs(body),
         max_connections: connections,
-        serve_threads,
     }
 }
-
-/// Every test runs twice: with the connections served as tasks of the test's runtime (the
-/// library's default), and on two serving threads of their own (the binary's default).
-macro_rules! both_ways {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn on_the_callers_runtime() {
-                super::$name(0).await;
-            }
-            #[tokio::test]
-            async fn on_serving_threads() {
-                super::$name(2).await;
-            }
-        }
-    )*};
-}
-
-both_ways!(
-    a_partial_request_head_is_closed_by_its_deadline,
-    an_idle_keep_alive_connection_is_closed_by_its_deadline,
-    a_slow_answer_is_not_cut_by_the_head_deadline_and_the_wait_restarts_after_it,
-    a_stop_does_not_wait_for_a_partial_head_past_its_deadline,
-    a_partial_body_gets_408_and_the_connection_closes,
-    connections_beyond_the_cap_wait_until_one_closes,
-);
 
 /// Reads until the server closes the connection; what it sent before, as text.
 async fn until_closed(stream: &mut TcpStream) -> String {
@@ -108,8 +81,9 @@ async fn answer_up_to(stream: &mut TcpStream, end: &str) -> String {
     answer
 }
 
-async fn a_partial_request_head_is_closed_by_its_deadline(threads: usize) {
-    let idp = start(short(1, 30, 16, threads)).await;
+#[tokio::test]
+async fn a_partial_request_head_is_closed_by_its_deadline() {
+    let idp = start(short(1, 30, 16)).await;
     let mut stream = TcpStream::connect(idp.addr()).await.expect("connect");
     stream
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
@@ -120,8 +94,9 @@ async fn a_partial_request_head_is_closed_by_its_deadline(threads: usize) {
     idp.shutdown().await;
 }
 
-async fn an_idle_keep_alive_connection_is_closed_by_its_deadline(threads: usize) {
-    let idp = start(short(1, 30, 16, threads)).await;
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_by_its_deadline() {
+    let idp = start(short(1, 30, 16)).await;
     let mut stream = TcpStream::connect(idp.addr()).await.expect("connect");
     healthz_answered(&mut stream).await;
     // Kept alive for the next request, but not forever.
@@ -132,10 +107,9 @@ async fn an_idle_keep_alive_connection_is_closed_by_its_deadline(threads: usize)
     idp.shutdown().await;
 }
 
-async fn a_slow_answer_is_not_cut_by_the_head_deadline_and_the_wait_restarts_after_it(
-    threads: usize,
-) {
-    let idp = start(short(1, 30, 16, threads)).await;
+#[tokio::test]
+async fn a_slow_answer_is_not_cut_by_the_head_deadline_and_the_wait_restarts_after_it() {
+    let idp = start(short(1, 30, 16)).await;
     // The answer takes longer than the head deadline: the deadline is for heads, not answers.
     idp.idp()
         .set_fault(FaultSpec {
@@ -162,8 +136,9 @@ async fn a_slow_answer_is_not_cut_by_the_head_deadline_and_the_wait_restarts_aft
     idp.shutdown().await;
 }
 
-async fn a_stop_does_not_wait_for_a_partial_head_past_its_deadline(threads: usize) {
-    let idp = start(short(1, 30, 16, threads)).await;
+#[tokio::test]
+async fn a_stop_does_not_wait_for_a_partial_head_past_its_deadline() {
+    let idp = start(short(1, 30, 16)).await;
     let mut stream = TcpStream::connect(idp.addr()).await.expect("connect");
     stream
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
@@ -176,8 +151,9 @@ async fn a_stop_does_not_wait_for_a_partial_head_past_its_deadline(threads: usiz
     assert_eq!(until_closed(&mut stream).await, "");
 }
 
-async fn a_partial_body_gets_408_and_the_connection_closes(threads: usize) {
-    let idp = start(short(30, 1, 16, threads)).await;
+#[tokio::test]
+async fn a_partial_body_gets_408_and_the_connection_closes() {
+    let idp = start(short(30, 1, 16)).await;
     let mut stream = TcpStream::connect(idp.addr()).await.expect("connect");
     stream
         .write_all(
@@ -208,8 +184,9 @@ async fn a_partial_body_gets_408_and_the_connection_closes(threads: usize) {
     idp.shutdown().await;
 }
 
-async fn connections_beyond_the_cap_wait_until_one_closes(threads: usize) {
-    let idp = start(short(30, 30, 1, threads)).await;
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_until_one_closes() {
+    let idp = start(short(30, 30, 1)).await;
     let held = TcpStream::connect(idp.addr()).await.expect("connect");
     let health = format!("{}/healthz", idp.issuer());
     let impatient = reqwest::Client::builder()
