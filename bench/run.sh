@@ -366,11 +366,12 @@ fi
 TOKEN_LIFETIME=300
 POOL_MARGIN=30
 POOL_MINTED=0
+pool_outlives_a_run() { ((SECONDS + DURATION + POOL_MARGIN < POOL_MINTED + TOKEN_LIFETIME)); }
 mint_pool() {
   POOL_MINTED=$SECONDS
   run_bounded 300 "${PY[@]}" mint-pool "${BASE[mock-idp]}/token" "$TOKEN_BASIC" "$TOKEN_BODY" \
     "$POOL" "$OUT/pool.txt" || die "minting the pool of $POOL tokens failed"
-  ((SECONDS + DURATION + POOL_MARGIN < POOL_MINTED + TOKEN_LIFETIME)) \
+  pool_outlives_a_run \
     || die "minting $POOL tokens took $((SECONDS - POOL_MINTED)) s: with BENCH_DURATION=$DURATION the pool's first token expires (${TOKEN_LIFETIME} s) before the run ends; lower BENCH_POOL or BENCH_DURATION"
 }
 
@@ -392,7 +393,7 @@ run_case() { # CASE RUN
       [[ -s $OUT/pool.txt ]] || die "introspect-floor-many runs after mock-idp/introspect-many, which mints the pool"
       # The same pool as mock-idp's run just before, unless its first token would expire before
       # this run's after-run check: then a fresh one from the same mock-idp (same key, same shape).
-      ((SECONDS + DURATION + POOL_MARGIN < POOL_MINTED + TOKEN_LIFETIME)) || mint_pool
+      pool_outlives_a_run || mint_pool
       tok=$(tail -n 1 "$OUT/pool.txt") ;;
     introspect-mock-opaque) tok=$(mock_opaque) || tok='' ;;
     introspect-op) tok=$(op_opaque) || tok='' ;;
