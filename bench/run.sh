@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh: mock-idp side by side with oauth2-mock-server, oidc-provider, a bare axum
-# static-JWKS handler and a bare verifying introspection handler (the two ceilings), in one run,
-# on 127.0.0.1 only.
+# static-JWKS handler and a bare verifying introspection handler, on hyper and on its own HTTP/1.1
+# reading (the ceilings), in one run, on 127.0.0.1 only.
 #
 # Usage: bench/run.sh [--install] [--no-build] [--help]
 #   --install   apt-get install -y wrk if missing, and `npm ci` in bench/node if node_modules is
@@ -16,9 +16,11 @@
 #   BENCH_IDLE     [2]   seconds after ready before idle RSS is read
 #   BENCH_PAUSE    [1]   seconds between wrk runs
 #   BENCH_PIN      [0]   1: servers on CPU 0 (taskset), wrk on CPU 1 with 1 thread
-#   BENCH_POOL     [10000] distinct /token JWTs the always-new-token introspection case cycles
-#                        through (minted afresh before each of its runs; more than the 8,192
-#                        verifications mock-idp remembers, so every answer verifies a signature)
+#   BENCH_POOL     [20000] distinct /token JWTs the always-new-token introspection case cycles
+#                        through (minted afresh before each of its runs). Each wrk thread cycles
+#                        through its own share, so the share must exceed the 8,192 verifications
+#                        mock-idp remembers for every answer to verify a signature: the row is
+#                        judged only when BENCH_POOL > BENCH_THREADS x 8,192
 #   BENCH_OUT      [bench/out]  where results.md, the JSON lines and the raw wrk outputs go
 # Quick check: BENCH_DURATION=3 BENCH_RUNS=1 BENCH_STARTS=3 bench/run.sh
 #
@@ -40,7 +42,7 @@ STARTS=${BENCH_STARTS:-5}
 IDLE=${BENCH_IDLE:-2}
 PAUSE=${BENCH_PAUSE:-1}
 PIN=${BENCH_PIN:-0}
-POOL=${BENCH_POOL:-10000}
+POOL=${BENCH_POOL:-20000}
 OUT=${BENCH_OUT:-$HERE/out}
 
 INSTALL=0
@@ -49,7 +51,7 @@ for arg in "$@"; do
   case "$arg" in
     --install) INSTALL=1 ;;
     --no-build) BUILD=0 ;;
-    -h | --help) sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -69,6 +71,10 @@ if [[ $PIN == 1 ]]; then
   WRKPFX=(taskset -c 1)
   THREADS=${BENCH_THREADS:-1}
 fi
+
+# Each wrk thread cycles through its own share of the pool; a share that fits in the 8,192
+# verifications mock-idp remembers lets a thread that runs ahead find its tokens remembered.
+((POOL > THREADS * 8192)) || echo "bench: BENCH_POOL=$POOL is not more than $THREADS wrk thread(s) x 8,192: some always-new introspections may be answered from memory, so that row will not be judged" >&2
 
 MOCK=$ROOT/target/release/mock-idp
 STATIC_TARGET=$ROOT/target/bench-static
@@ -287,6 +293,10 @@ if [[ -n $FLOOR && -x $FLOOR ]]; then
   # A ceiling that does not start costs its own case, not the run: the judged rows do not need it.
   launch_server introspect-floor 'introspect-floor ready' "$FLOOR" '{port}' "$OUT/jwks-mock-idp.json" "$RS_BASIC" \
     || log "introspection ceiling: $FLOOR did not start (see $OUT/logs/introspect-floor.log); its case is skipped"
+  # The same handler behind its own HTTP/1.1 reading instead of hyper's: what the machine allows
+  # a server that verifies each token, whatever HTTP stack it is built on.
+  launch_server introspect-rawfloor 'introspect-floor ready' "$FLOOR" '{port}' "$OUT/jwks-mock-idp.json" "$RS_BASIC" --raw-http \
+    || log "introspection ceiling without hyper: $FLOOR --raw-http did not start (see $OUT/logs/introspect-rawfloor.log); its case is skipped"
 else
   log "introspection ceiling: no introspect_floor bench binary (run without --no-build to build it); skipped"
 fi
@@ -337,8 +347,8 @@ check "mock-idp POST /introspect of a control-API opaque token: active=$(active 
 # ----- the cases: label|server|group|title|path|kind -----
 # kind: get | token | token-opaque | introspect-mock-jwt | introspect-mock-many |
 #       introspect-floor-many | introspect-mock-opaque | introspect-op
-# introspect-floor-many reuses the pool the mock-idp/introspect-many case just minted: it must
-# come right after it.
+# introspect-floor-many (both ceilings) reuses the pool the mock-idp/introspect-many case just
+# minted: it must come right after it.
 CASES=(
   "mock-idp/token|mock-idp|token|client_credentials tokens/s (RS256 JWT)|/token|token"
   "oauth2-mock-server/token|oauth2-mock-server|token|client_credentials tokens/s (RS256 JWT)|/token|token"
@@ -350,15 +360,18 @@ CASES=(
   "static-axum/jwks|static-axum|jwks|JWKS req/s (ceiling)|/jwks|get"
   "mock-idp/introspect-many|mock-idp|introspect-many|introspection/s (mock-idp: $POOL distinct /token JWTs, each once per pass, every one RS256-verified)|/introspect|introspect-mock-many"
   "introspect-floor/introspect-many|introspect-floor|introspect-many|introspection/s (bare verifying handler: the same pool, each RS256-verified; ceiling)|/introspect|introspect-floor-many"
+  "introspect-rawfloor/introspect-many|introspect-rawfloor|introspect-many|introspection/s (the same handler on its own HTTP/1.1 reading instead of hyper: ceiling for any HTTP stack)|/introspect|introspect-floor-many"
   "mock-idp/introspect|mock-idp|introspect|introspection/s (mock-idp: one /token JWT repeatedly, verification cached; informational)|/introspect|introspect-mock-jwt"
   "mock-idp/introspect-opaque|mock-idp|introspect-opaque|introspection/s (opaque, control-API token; informational)|/introspect|introspect-mock-opaque"
   "oidc-provider/introspect|oidc-provider|introspect|introspection/s (oidc-provider: opaque token)|/token/introspection|introspect-op"
 )
-if [[ -z ${PID[introspect-floor]:-} ]]; then
-  kept=()
-  for c in "${CASES[@]}"; do [[ ${c%%|*} == introspect-floor/* ]] || kept+=("$c"); done
-  CASES=("${kept[@]}")
-fi
+for floor in introspect-floor introspect-rawfloor; do
+  if [[ -z ${PID[$floor]:-} ]]; then
+    kept=()
+    for c in "${CASES[@]}"; do [[ ${c%%|*} == "$floor"/* ]] || kept+=("$c"); done
+    CASES=("${kept[@]}")
+  fi
+done
 
 # mint_pool: POOL fresh /token JWTs into pool.txt; POOL_MINTED is when the first was asked for.
 # They live TOKEN_LIFETIME seconds (mock-idp's default for /token); a run must finish, and its

@@ -16,9 +16,16 @@
 //! logs nothing: a floor under what any verifying introspection costs, not an introspection
 //! endpoint anyone should run.
 //!
-//! Usage: `introspect_floor PORT JWKS_FILE BASIC` (loopback only): the RSA key is the JWKS's
-//! first `RSA` key; `BASIC` is base64(`client_id:client_secret`). Prints
-//! `introspect-floor ready http://127.0.0.1:PORT` once it listens; stops on SIGTERM or Ctrl-C.
+//! With `--raw-http` the same work is served without hyper or axum: each connection is read with
+//! `httparse` and answered with one write (see `raw_connection`). It measures what the machine
+//! allows a verifying server whatever HTTP stack it is built on; hyper's generality (deadlines,
+//! chunked bodies, header maps, a service per request) is what the difference between the two
+//! costs, and a server anyone runs needs it.
+//!
+//! Usage: `introspect_floor PORT JWKS_FILE BASIC [--raw-http]` (loopback only): the RSA key is the
+//! JWKS's first `RSA` key; `BASIC` is base64(`client_id:client_secret`). Prints
+//! `introspect-floor ready http://127.0.0.1:PORT` (followed by ` (raw HTTP/1.1)` in that mode)
+//! once it listens; stops on SIGTERM or Ctrl-C.
 //! A bench target (`harness = false`) only so that it builds with mock-idp's dependencies and no
 //! second aws-lc build: `cargo bench -p mock-idp --bench introspect_floor --no-run`.
 
@@ -51,11 +58,16 @@ struct Expiry {
 const INACTIVE: &[u8] = br#"{"active":false}"#;
 
 fn main() {
-    let usage = "usage: introspect_floor PORT JWKS_FILE BASIC";
+    let usage = "usage: introspect_floor PORT JWKS_FILE BASIC [--raw-http]";
     let mut args = std::env::args().skip(1);
     let port: u16 = args.next().and_then(|p| p.parse().ok()).expect(usage);
     let jwks_file = args.next().expect(usage);
     let basic = args.next().expect(usage);
+    let raw_http = match args.next().as_deref() {
+        None => false,
+        Some("--raw-http") => true,
+        Some(_) => panic!("{usage}"),
+    };
     let floor = Arc::new(Floor {
         key: first_rsa_key(&std::fs::read(&jwks_file).expect("read the JWKS file")),
         authorization: HeaderValue::from_str(&format!("Basic {basic}"))
@@ -63,7 +75,7 @@ fn main() {
     });
     let app = Router::new()
         .route("/introspect", post(introspect))
-        .with_state(floor);
+        .with_state(Arc::clone(&floor));
     let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind 127.0.0.1");
     listener
         .set_nonblocking(true)
@@ -73,15 +85,26 @@ fn main() {
     for _ in 0..threads {
         let listener = listener.try_clone().expect("the listener, once more");
         let app = app.clone();
+        let floor = Arc::clone(&floor);
         std::thread::spawn(move || {
             single_threaded().block_on(async move {
                 let listener =
                     tokio::net::TcpListener::from_std(listener).expect("a Tokio listener");
-                axum::serve(listener, app).await.expect("serve");
+                if !raw_http {
+                    axum::serve(listener, app).await.expect("serve");
+                    return;
+                }
+                loop {
+                    // An accept error (too many open files) leaves the listener as it was.
+                    if let Ok((stream, _)) = listener.accept().await {
+                        tokio::spawn(raw_connection(stream, Arc::clone(&floor)));
+                    }
+                }
             });
         });
     }
-    println!("introspect-floor ready http://{addr}");
+    let stack = if raw_http { " (raw HTTP/1.1)" } else { "" };
+    println!("introspect-floor ready http://{addr}{stack}");
     // The serving threads end with the process.
     single_threaded().block_on(async {
         use tokio::signal::unix::{SignalKind, signal};
@@ -148,30 +171,124 @@ fn der_tagged(tag: u8, value: &[u8]) -> Vec<u8> {
 }
 
 async fn introspect(State(floor): State<Arc<Floor>>, headers: HeaderMap, body: Bytes) -> Response {
-    if headers.get(header::AUTHORIZATION) != Some(&floor.authorization) {
-        return StatusCode::UNAUTHORIZED.into_response();
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
+    match answer(&floor, authorization, &body) {
+        Answer::Json(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+        Answer::Unauthorized => StatusCode::UNAUTHORIZED.into_response(),
+        Answer::BadRequest => StatusCode::BAD_REQUEST.into_response(),
+    }
+}
+
+/// What the floor answers, whichever HTTP stack carries it.
+enum Answer {
+    Json(Bytes),
+    Unauthorized,
+    BadRequest,
+}
+
+/// The floor's whole work for one request: client authentication, the `token` parameter, the
+/// verification and the answer's body.
+fn answer(floor: &Floor, authorization: Option<&[u8]>, body: &[u8]) -> Answer {
+    if authorization != Some(floor.authorization.as_bytes()) {
+        return Answer::Unauthorized;
     }
     let token = std::iter::once(0)
-        .chain(memchr::memchr_iter(b'&', &body).map(|at| at + 1))
+        .chain(memchr::memchr_iter(b'&', body).map(|at| at + 1))
         .find_map(|start| {
             let pair = &body[start..];
             let pair = &pair[..memchr::memchr(b'&', pair).unwrap_or(pair.len())];
             pair.strip_prefix(b"token=")
         });
-    let answer = match token {
-        Some(token) => verified_claims(&floor.key, token).map_or_else(
-            || Bytes::from_static(INACTIVE),
-            |claims| {
-                // `{"active":true,` and the claims object without its opening brace.
-                let mut answer = Vec::with_capacity(claims.len() + 16);
-                answer.extend_from_slice(br#"{"active":true,"#);
-                answer.extend_from_slice(&claims[1..]);
-                Bytes::from(answer)
-            },
-        ),
-        None => return StatusCode::BAD_REQUEST.into_response(),
+    let Some(token) = token else {
+        return Answer::BadRequest;
     };
-    ([(header::CONTENT_TYPE, "application/json")], answer).into_response()
+    Answer::Json(verified_claims(&floor.key, token).map_or_else(
+        || Bytes::from_static(INACTIVE),
+        |claims| {
+            // `{"active":true,` and the claims object without its opening brace.
+            let mut answer = Vec::with_capacity(claims.len() + 16);
+            answer.extend_from_slice(br#"{"active":true,"#);
+            answer.extend_from_slice(&claims[1..]);
+            Bytes::from(answer)
+        },
+    ))
+}
+
+/// Serves one connection with the floor's own HTTP/1.1 reading instead of hyper's: `httparse`
+/// for the head, `Content-Length` bodies only, keep-alive until the peer closes, and every
+/// answer that the bytes read so far complete written in one `write_all`. It keeps no `Date`
+/// header, no chunked bodies, no `Expect`, no deadlines: enough for wrk's requests and nothing
+/// else, a measure of what hyper's generality costs and not a server.
+async fn raw_connection(mut stream: tokio::net::TcpStream, floor: Arc<Floor>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    const LIMIT: usize = 64 * 1024;
+    let _ = stream.set_nodelay(true);
+    let mut input: Vec<u8> = Vec::with_capacity(8 * 1024);
+    let mut output: Vec<u8> = Vec::with_capacity(4 * 1024);
+    loop {
+        let mut used = 0;
+        loop {
+            let mut headers = [httparse::EMPTY_HEADER; 16];
+            let mut request = httparse::Request::new(&mut headers);
+            let head = match request.parse(&input[used..]) {
+                Ok(httparse::Status::Complete(head)) => head,
+                Ok(httparse::Status::Partial) => break,
+                Err(_) => return,
+            };
+            let mut length = 0;
+            let mut authorization = None;
+            for header in request.headers.iter() {
+                if header.name.eq_ignore_ascii_case("content-length") {
+                    let Some(n) = std::str::from_utf8(header.value)
+                        .ok()
+                        .and_then(|n| n.parse::<usize>().ok())
+                    else {
+                        return;
+                    };
+                    length = n;
+                } else if header.name.eq_ignore_ascii_case("authorization") {
+                    authorization = Some(header.value);
+                }
+            }
+            if head + length > LIMIT {
+                return;
+            }
+            let Some(body) = input.get(used + head..used + head + length) else {
+                break;
+            };
+            let (status, json) = match (request.method, request.path) {
+                (Some("POST"), Some("/introspect")) => match answer(&floor, authorization, body) {
+                    Answer::Json(json) => ("200 OK", json),
+                    Answer::Unauthorized => ("401 Unauthorized", Bytes::new()),
+                    Answer::BadRequest => ("400 Bad Request", Bytes::new()),
+                },
+                _ => ("404 Not Found", Bytes::new()),
+            };
+            output.extend_from_slice(b"HTTP/1.1 ");
+            output.extend_from_slice(status.as_bytes());
+            output.extend_from_slice(b"\r\ncontent-type: application/json\r\ncontent-length: ");
+            output.extend_from_slice(json.len().to_string().as_bytes());
+            output.extend_from_slice(b"\r\n\r\n");
+            output.extend_from_slice(&json);
+            used += head + length;
+        }
+        input.drain(..used);
+        if !output.is_empty() {
+            if stream.write_all(&output).await.is_err() {
+                return;
+            }
+            output.clear();
+        }
+        if input.len() >= LIMIT {
+            return;
+        }
+        match stream.read_buf(&mut input).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
 }
 
 /// The claims of `token` when its signature verifies and it has not expired.
