@@ -89,6 +89,78 @@ fn init_prints_a_config_that_the_binary_accepts() {
     assert_eq!(status.as_ref().ok(), Some(&200), "{status:?}");
 }
 
+/// Nobody reading stdout is not a reason to stop serving: with stdout a pipe whose reading end is
+/// already closed, the ready line and the banner fail to write (`EPIPE`; Rust ignores `SIGPIPE`),
+/// and the IdP must go on answering. A `println!` there panicked and ended the server, which
+/// `mock-idp | head -n 1` and a test that drops the pipe after the ready line both hit.
+#[test]
+fn a_closed_stdout_does_not_stop_the_idp() {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    // The port is chosen here because the ready line that names it cannot be read.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+        .to_string();
+    let mut child = bin()
+        .args(["--ephemeral", "--port", &port])
+        .stdout(writer)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let answer = loop {
+        if let Some(status) = child.try_wait().expect("child status") {
+            panic!("mock-idp exited with {status} when its stdout was closed");
+        }
+        match healthz(&port) {
+            Ok(answer) => break answer,
+            Err(err) if std::time::Instant::now() > deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("mock-idp did not answer on port {port} within 20 s: {err}");
+            }
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    };
+    // Still serving two seconds later: a panic in `main` unwinds through the runtime's shutdown,
+    // which can answer a request or two before the process ends (under a second here).
+    let mut exited = None;
+    for _ in 0..40 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        exited = child.try_wait().expect("child status");
+        if exited.is_some() {
+            break;
+        }
+    }
+    let again = if exited.is_none() {
+        healthz(&port)
+    } else {
+        Err(std::io::ErrorKind::NotConnected.into())
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        exited.is_none(),
+        "mock-idp exited ({exited:?}) after its stdout was found closed"
+    );
+    let again = again.expect("a second /healthz two seconds later");
+    assert!(again.starts_with("HTTP/1.1 200"), "{again}");
+}
+
+/// `GET /healthz` on loopback, the whole answer as text (bounded by the read deadline).
+fn healthz(port: &str) -> std::io::Result<String> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(format!("127.0.0.1:{port}"))?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
+    let mut answer = String::new();
+    stream.take(64 * 1024).read_to_string(&mut answer)?;
+    Ok(answer)
+}
+
 /// Runs the binary until its ready line and returns it with the child, or the exit status and
 /// stderr when it refuses to start.
 fn start_bin(args: &[&str]) -> Result<(std::process::Child, serde_json::Value), (i32, String)> {
