@@ -20,7 +20,7 @@
 #                        through (minted afresh before each of its runs). Each wrk thread cycles
 #                        through its own share, so the share must exceed the 8,192 verifications
 #                        mock-idp remembers for every answer to verify a signature: the row is
-#                        judged only when BENCH_POOL > BENCH_THREADS x 8,192
+#                        judged only when BENCH_POOL >= BENCH_THREADS x 8,193
 #   BENCH_OUT      [bench/out]  where results.md, the JSON lines and the raw wrk outputs go
 # Quick check: BENCH_DURATION=3 BENCH_RUNS=1 BENCH_STARTS=3 bench/run.sh
 #
@@ -74,7 +74,7 @@ fi
 
 # Each wrk thread cycles through its own share of the pool; a share that fits in the 8,192
 # verifications mock-idp remembers lets a thread that runs ahead find its tokens remembered.
-((POOL > THREADS * 8192)) || echo "bench: BENCH_POOL=$POOL is not more than $THREADS wrk thread(s) x 8,192: some always-new introspections may be answered from memory, so that row will not be judged" >&2
+((POOL / THREADS > 8192)) || echo "bench: BENCH_POOL=$POOL gives each of $THREADS wrk thread(s) no more than 8,192 tokens: some always-new introspections may be answered from memory, so that row will not be judged (use BENCH_POOL >= $((THREADS * 8193)))" >&2
 
 MOCK=$ROOT/target/release/mock-idp
 STATIC_TARGET=$ROOT/target/bench-static
@@ -293,8 +293,8 @@ if [[ -n $FLOOR && -x $FLOOR ]]; then
   # A ceiling that does not start costs its own case, not the run: the judged rows do not need it.
   launch_server introspect-floor 'introspect-floor ready' "$FLOOR" '{port}' "$OUT/jwks-mock-idp.json" "$RS_BASIC" \
     || log "introspection ceiling: $FLOOR did not start (see $OUT/logs/introspect-floor.log); its case is skipped"
-  # The same handler behind its own HTTP/1.1 reading instead of hyper's: what the machine allows
-  # a server that verifies each token, whatever HTTP stack it is built on.
+  # The same handler behind its own minimal HTTP/1.1 reading instead of hyper's: what the machine
+  # allows a verifying handler without hyper's generality.
   launch_server introspect-rawfloor 'introspect-floor ready' "$FLOOR" '{port}' "$OUT/jwks-mock-idp.json" "$RS_BASIC" --raw-http \
     || log "introspection ceiling without hyper: $FLOOR --raw-http did not start (see $OUT/logs/introspect-rawfloor.log); its case is skipped"
 else
@@ -360,7 +360,7 @@ CASES=(
   "static-axum/jwks|static-axum|jwks|JWKS req/s (ceiling)|/jwks|get"
   "mock-idp/introspect-many|mock-idp|introspect-many|introspection/s (mock-idp: $POOL distinct /token JWTs, each once per pass, every one RS256-verified)|/introspect|introspect-mock-many"
   "introspect-floor/introspect-many|introspect-floor|introspect-many|introspection/s (bare verifying handler: the same pool, each RS256-verified; ceiling)|/introspect|introspect-floor-many"
-  "introspect-rawfloor/introspect-many|introspect-rawfloor|introspect-many|introspection/s (the same handler on its own HTTP/1.1 reading instead of hyper: ceiling for any HTTP stack)|/introspect|introspect-floor-many"
+  "introspect-rawfloor/introspect-many|introspect-rawfloor|introspect-many|introspection/s (the same handler on a minimal HTTP/1.1 reading of its own instead of hyper; ceiling)|/introspect|introspect-floor-many"
   "mock-idp/introspect|mock-idp|introspect|introspection/s (mock-idp: one /token JWT repeatedly, verification cached; informational)|/introspect|introspect-mock-jwt"
   "mock-idp/introspect-opaque|mock-idp|introspect-opaque|introspection/s (opaque, control-API token; informational)|/introspect|introspect-mock-opaque"
   "oidc-provider/introspect|oidc-provider|introspect|introspection/s (oidc-provider: opaque token)|/token/introspection|introspect-op"

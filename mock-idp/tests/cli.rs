@@ -97,57 +97,67 @@ fn init_prints_a_config_that_the_binary_accepts() {
 fn a_closed_stdout_does_not_stop_the_idp() {
     let (reader, writer) = std::io::pipe().expect("a pipe");
     drop(reader);
-    // The port is chosen here because the ready line that names it cannot be read.
+    // The port is chosen here because the ready line that names it cannot be read. Another
+    // process may take it in between; the IdP then exits, and its stderr (in the message) says so.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port()
         .to_string();
-    let mut child = bin()
-        .args(["--ephemeral", "--port", &port])
-        .stdout(writer)
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let log =
+        std::env::temp_dir().join(format!("mock-idp-closed-stdout-{}.log", std::process::id()));
+    let stderr = std::fs::File::create(&log).expect("a file for stderr");
+    let mut idp = Running(
+        bin()
+            .args(["--ephemeral", "--port", &port])
+            .stdout(writer)
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn"),
+    );
+    let said = || std::fs::read_to_string(&log).unwrap_or_default();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let answer = loop {
-        if let Some(status) = child.try_wait().expect("child status") {
-            panic!("mock-idp exited with {status} when its stdout was closed");
+        if let Some(status) = idp.0.try_wait().expect("child status") {
+            panic!(
+                "mock-idp exited with {status} when its stdout was closed; stderr:\n{}",
+                said()
+            );
         }
         match healthz(&port) {
             Ok(answer) => break answer,
             Err(err) if std::time::Instant::now() > deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
                 panic!("mock-idp did not answer on port {port} within 20 s: {err}");
             }
             Err(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
         }
     };
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     // Still serving two seconds later: a panic in `main` unwinds through the runtime's shutdown,
     // which can answer a request or two before the process ends (under a second here).
-    let mut exited = None;
     for _ in 0..40 {
         std::thread::sleep(std::time::Duration::from_millis(50));
-        exited = child.try_wait().expect("child status");
-        if exited.is_some() {
-            break;
+        if let Some(status) = idp.0.try_wait().expect("child status") {
+            panic!(
+                "mock-idp exited ({status}) after its stdout was found closed; stderr:\n{}",
+                said()
+            );
         }
     }
-    let again = if exited.is_none() {
-        healthz(&port)
-    } else {
-        Err(std::io::ErrorKind::NotConnected.into())
-    };
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    assert!(
-        exited.is_none(),
-        "mock-idp exited ({exited:?}) after its stdout was found closed"
-    );
-    let again = again.expect("a second /healthz two seconds later");
+    let again = healthz(&port).expect("a second /healthz two seconds later");
     assert!(again.starts_with("HTTP/1.1 200"), "{again}");
+    drop(idp);
+    let _ = std::fs::remove_file(&log);
+}
+
+/// A child process stopped and reaped however the test ends.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// `GET /healthz` on loopback, the whole answer as text (bounded by the read deadline).
